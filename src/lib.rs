@@ -1,0 +1,21 @@
+//! tyrant as a library: the modules behind the `tyrant` binary, public so integration
+//! tests, benchmarks and the experiment harness can drive them directly.
+//!
+//! Map to the BitTyrant paper and the BEPs: `bencode`/`metainfo` (BEP 3 metainfo),
+//! `tracker`/`trackerd` (BEP 3 + 23 announces), `peer` (BEP 3 wire codec), `conn` (one
+//! reader + one writer thread per connection), `torrent` (the chooser thread that owns all
+//! state), `picker` (piece selection, Cohen 2003 §2.3), `choke` (choking policies, §3 of
+//! the BitTyrant paper's baseline), `meter` (rates and token buckets), `storage`, `rng`.
+
+pub mod bencode;
+pub mod choke;
+pub mod conn;
+pub mod metainfo;
+pub mod meter;
+pub mod peer;
+pub mod picker;
+pub mod rng;
+pub mod storage;
+pub mod torrent;
+pub mod tracker;
+pub mod trackerd;

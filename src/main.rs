@@ -1,0 +1,292 @@
+//! tyrant: a small BitTorrent client for studying incentive strategies (BitTyrant,
+//! Piatek et al., NSDI 2007). This file owns the command line: `tyrant [options] FILE`
+//! downloads or seeds one torrent, `tyrant make` writes a .torrent, `tyrant tracker` runs
+//! an HTTP tracker for experiments. Everything else lives in the modules below.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::exit;
+use std::time::Duration;
+use tyrant::choke::Slots;
+use tyrant::{metainfo, torrent, trackerd};
+
+const USAGE: &str = "\
+tyrant: a BitTorrent client for studying incentive strategies
+
+USAGE:
+  tyrant [OPTIONS] FILE.torrent      download (then seed) or seed one torrent
+  tyrant make PATH --announce URL [--piece-size KiB] [-o OUT.torrent] [--private]
+  tyrant tracker [--port P] [--bind IP] [--interval S] [--max-numwant N] ...
+  tyrant help | --help               this text (also: tyrant make --help, tyrant tracker --help)
+
+OPTIONS:
+  --up N                 upload cap in KiB/s on piece payload (0 = uncapped) [0]
+  --down N               download cap in KiB/s (0 = uncapped) [0]
+  --port P               listen port, 0 = any free port [6881]
+  --bind IP              listen address [0.0.0.0]
+  --announce-ip IP       address to report to the tracker (many peers on 127.0.0.N)
+  --dir D                directory holding the data [.]
+  --seed                 the data is complete: verify it, never write to it, seed
+  --stop-after-download  exit as soon as the download is complete (default: keep seeding)
+  --k K                  floor(K*sqrt(up)) regular upload slots + 1 optimistic
+  --slots N              N upload slots in all, the optimistic one included
+                         (default: mainline's rule from --up)
+  --rng-seed S           seed for every random choice (choking, picking) [1]
+  --max-peers N          most connections at once [60]
+  --numwant N            peers to ask the tracker for [50]
+  --peer IP:PORT         also connect to this peer (repeatable)
+  --stats FILE           per-second key=value statistics and a final `done` line
+  --time-limit S         stop after S seconds
+  -q, --quiet            no progress line
+
+Logging goes to stderr and is controlled by RUST_LOG (e.g. RUST_LOG=debug).
+";
+
+const MAKE_USAGE: &str = "\
+USAGE: tyrant make PATH --announce URL [--piece-size KiB] [-o OUT.torrent] [--private]
+
+Writes a .torrent for a file or a directory (multi-file). The piece size defaults to a
+power of two between 16 KiB and 4 MiB giving about 1000-1500 pieces. The output defaults
+to NAME.torrent in the current directory. Prints the info-hash.
+";
+
+const TRACKER_USAGE: &str = "\
+USAGE: tyrant tracker [--port P] [--bind IP] [--interval S] [--min-interval S]
+                      [--max-numwant N] [--expiry S] [--rng-seed S]
+
+An HTTP tracker for experiments: many torrents, many peers per IP (peers are told apart by
+peer id and port), compact and dictionary replies, random peer subsets, expiry of silent
+peers. Prints `tracker listening on IP:PORT` and runs until killed. Defaults: port 6969,
+bind 0.0.0.0, interval 60 s, min interval 15 s, max numwant 200, expiry 3 intervals.
+";
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp_millis()
+        .init();
+    let mut args = pico_args::Arguments::from_env();
+    let result = match args.subcommand() {
+        Ok(Some(ref s)) if s == "make" => cmd_make(args),
+        Ok(Some(ref s)) if s == "tracker" => cmd_tracker(args),
+        Ok(Some(ref s)) if s == "help" => {
+            print!("{}", USAGE);
+            Ok(())
+        }
+        Ok(Some(file)) => cmd_run(args, Some(file)),
+        Ok(None) => cmd_run(args, None),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = result {
+        eprintln!("tyrant: {}", e);
+        exit(1);
+    }
+}
+
+/// The first free argument was taken as a "subcommand" by pico-args; for the main command
+/// it may be an option, so put it back in front.
+fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), String> {
+    let mut rest: Vec<std::ffi::OsString> = first.into_iter().map(Into::into).collect();
+    rest.extend(args.finish());
+    let mut args = pico_args::Arguments::from_vec(rest);
+    if args.contains(["-h", "--help"]) {
+        print!("{}", USAGE);
+        return Ok(());
+    }
+    let up: f64 = opt(&mut args, "--up")?.unwrap_or(0.0);
+    let down: f64 = opt(&mut args, "--down")?.unwrap_or(0.0);
+    if up < 0.0 || down < 0.0 || !up.is_finite() || !down.is_finite() {
+        return Err("--up and --down must be >= 0".into());
+    }
+    let k: Option<f64> = opt(&mut args, "--k")?;
+    let slots_n: Option<usize> = opt(&mut args, "--slots")?;
+    let slots = match (k, slots_n) {
+        (Some(_), Some(_)) => return Err("--k and --slots exclude each other".into()),
+        (Some(k), None) if k > 0.0 => Slots::K { k, up_kib: up },
+        (Some(_), None) => return Err("--k must be > 0".into()),
+        (None, Some(0)) => return Err("--slots must be at least 1".into()),
+        (None, Some(n)) => Slots::Fixed(n),
+        (None, None) => Slots::Auto { up_kib: up },
+    };
+    let port: u16 = opt(&mut args, "--port")?.unwrap_or(6881);
+    let bind_ip: IpAddr = opt(&mut args, "--bind")?.unwrap_or_else(|| IpAddr::from([0, 0, 0, 0]));
+    let announce_ip: Option<IpAddr> = opt(&mut args, "--announce-ip")?;
+    let dir: PathBuf = opt(&mut args, "--dir")?.unwrap_or_else(|| PathBuf::from("."));
+    let seed = args.contains("--seed");
+    let stop_after_download = args.contains("--stop-after-download");
+    let rng_seed: u64 = opt(&mut args, "--rng-seed")?.unwrap_or(1);
+    let max_peers: usize = opt(&mut args, "--max-peers")?.unwrap_or(60);
+    let numwant: u32 = opt(&mut args, "--numwant")?.unwrap_or(50);
+    let stats: Option<PathBuf> = opt(&mut args, "--stats")?;
+    let time_limit: Option<f64> = opt(&mut args, "--time-limit")?;
+    let quiet = args.contains(["-q", "--quiet"]);
+    let peers: Vec<SocketAddr> = args
+        .values_from_str("--peer")
+        .map_err(|e| format!("--peer: {}", e))?;
+    let free = args.finish();
+    let file = match free.as_slice() {
+        [one] => PathBuf::from(one),
+        [] => return Err("no torrent file given (try --help)".into()),
+        _ => {
+            let words: Vec<String> = free
+                .iter()
+                .map(|s| s.to_string_lossy().into_owned())
+                .collect();
+            return Err(format!(
+                "unexpected arguments: {} (try --help)",
+                words.join(" ")
+            ));
+        }
+    };
+    if file.to_string_lossy().starts_with('-') {
+        return Err(format!("unknown option {} (try --help)", file.display()));
+    }
+    let meta = metainfo::Metainfo::load(&file)?;
+    let peer_id = make_peer_id(port, rng_seed);
+    let cfg = torrent::Config {
+        dir,
+        bind_ip,
+        port,
+        announce_ip: announce_ip.map(|ip| ip.to_string()).or_else(|| {
+            // Tell the tracker where we listen when bound to a specific address.
+            if bind_ip.is_unspecified() {
+                None
+            } else {
+                Some(bind_ip.to_string())
+            }
+        }),
+        up_kib: up,
+        down_kib: down,
+        seed,
+        stop_after_download,
+        slots,
+        rng_seed,
+        max_peers: max_peers.max(1),
+        numwant,
+        stats,
+        peers,
+        time_limit: time_limit.map(Duration::from_secs_f64),
+        time_scale: 1.0,
+        peer_id,
+        progress: !quiet && stderr_is_terminal(),
+    };
+    let (t, listener, events) = torrent::Torrent::open(meta, cfg)?;
+    log::info!("listening on {}", t.listen_addr());
+    let summary = t.run(listener, events)?;
+    if !summary.complete {
+        log::info!("stopped before the download completed");
+    }
+    Ok(())
+}
+
+fn cmd_make(mut args: pico_args::Arguments) -> Result<(), String> {
+    if args.contains(["-h", "--help"]) {
+        print!("{}", MAKE_USAGE);
+        return Ok(());
+    }
+    let announce: String =
+        opt(&mut args, "--announce")?.ok_or("make: --announce URL is required")?;
+    let piece_kib: Option<u64> = opt(&mut args, "--piece-size")?;
+    let out: Option<PathBuf> = opt(&mut args, "-o")?;
+    let private = args.contains("--private");
+    let free = args.finish();
+    let path = match free.as_slice() {
+        [one] if !one.to_string_lossy().starts_with('-') => PathBuf::from(one),
+        _ => return Err("make: give exactly one PATH (try tyrant make --help)".into()),
+    };
+    let piece_size = match piece_kib {
+        Some(0) => return Err("--piece-size must be > 0".into()),
+        Some(k) => Some(k * 1024),
+        None => None,
+    };
+    let bytes = metainfo::make_torrent(&path, &announce, piece_size, private)?;
+    let meta = metainfo::Metainfo::from_bytes(&bytes)?;
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("{}.torrent", meta.name)));
+    std::fs::write(&out, &bytes).map_err(|e| format!("cannot write {}: {}", out.display(), e))?;
+    println!(
+        "{} info_hash={} pieces={} piece_length={} total={}",
+        out.display(),
+        meta.info_hash_hex(),
+        meta.num_pieces(),
+        meta.piece_length,
+        meta.total_length
+    );
+    Ok(())
+}
+
+fn cmd_tracker(mut args: pico_args::Arguments) -> Result<(), String> {
+    if args.contains(["-h", "--help"]) {
+        print!("{}", TRACKER_USAGE);
+        return Ok(());
+    }
+    let port: u16 = opt(&mut args, "--port")?.unwrap_or(6969);
+    let bind: IpAddr = opt(&mut args, "--bind")?.unwrap_or_else(|| IpAddr::from([0, 0, 0, 0]));
+    let mut cfg = trackerd::ServerConfig::new(SocketAddr::new(bind, port));
+    if let Some(i) = opt::<u32>(&mut args, "--interval")? {
+        if i == 0 {
+            return Err("--interval must be > 0".into());
+        }
+        cfg.interval = i;
+        cfg.min_interval = cfg.min_interval.min(i);
+        cfg.expiry = Duration::from_secs(3 * u64::from(i));
+    }
+    if let Some(i) = opt(&mut args, "--min-interval")? {
+        cfg.min_interval = i;
+    }
+    if let Some(n) = opt(&mut args, "--max-numwant")? {
+        cfg.max_numwant = n;
+        cfg.default_numwant = cfg.default_numwant.min(n);
+    }
+    if let Some(s) = opt::<f64>(&mut args, "--expiry")? {
+        cfg.expiry = Duration::from_secs_f64(s.max(1.0));
+    }
+    if let Some(s) = opt(&mut args, "--rng-seed")? {
+        cfg.seed = s;
+    }
+    let free = args.finish();
+    if !free.is_empty() {
+        return Err(format!(
+            "tracker: unexpected arguments {:?} (try tyrant tracker --help)",
+            free
+        ));
+    }
+    let (addr, handle) = trackerd::spawn(cfg)
+        .map_err(|e| format!("tracker: cannot listen on {}:{}: {}", bind, port, e))?;
+    println!("tracker listening on {}", addr);
+    let _ = handle.join();
+    Ok(())
+}
+
+/// An option value parsed with `FromStr`, with the option named in the error.
+fn opt<T>(args: &mut pico_args::Arguments, name: &'static str) -> Result<Option<T>, String>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    args.opt_value_from_str(name)
+        .map_err(|e| format!("{}: {}", name, e))
+}
+
+/// Azureus-style peer id `-TY0100-` + 12 hex digits. It must differ between processes
+/// even with the same --rng-seed (else peers would take each other for themselves), so
+/// it mixes in the pid and the clock; it does not feed any experiment decision.
+fn make_peer_id(port: u16, seed: u64) -> [u8; 20] {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = sha1_smol::Sha1::new();
+    h.update(format!("{}:{}:{}:{}", std::process::id(), nanos, port, seed).as_bytes());
+    let hex = h.digest().to_string();
+    let mut id = [0u8; 20];
+    id[..8].copy_from_slice(b"-TY0100-");
+    id[8..].copy_from_slice(&hex.as_bytes()[..12]);
+    id
+}
+
+fn stderr_is_terminal() -> bool {
+    extern "C" {
+        fn isatty(fd: std::os::raw::c_int) -> std::os::raw::c_int;
+    }
+    // SAFETY: isatty only inspects the descriptor number; fd 2 always exists or is EBADF.
+    unsafe { isatty(2) == 1 }
+}

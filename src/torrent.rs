@@ -1,0 +1,1099 @@
+//! The chooser thread: the one owner of a torrent's mutable state (design.md; rain's
+//! `torrent_run.go`). One `select!` loop over connection events, tracker replies and a
+//! one-second tick drives everything: the peer table, bitfields and interest, the piece
+//! picker, rate meters, the choker, storage writes and hash checks, protocol deadlines
+//! (handshake, idle, snubbed, stalled requests), connection management and statistics.
+//!
+//! Readers, writers, the acceptor and the tracker announcer only talk to this thread
+//! through channels, so no lock guards torrent state and no lock order can go wrong.
+
+use crate::choke::{PeerView, Slots, Vanilla};
+use crate::conn::{self, Cmd, Event, Shared, Target};
+use crate::metainfo::Metainfo;
+use crate::meter::{self, RateMeter};
+use crate::peer::{Message, WireLimits, BLOCK};
+use crate::picker::{BlockResult, Picker, Req};
+use crate::rng::Rng;
+use crate::storage::{self, Storage};
+use crate::tracker::{self, TrackerConfig, TrackerCtl, TrackerReply, TransferCounters};
+use crossbeam_channel::{select, Receiver, Sender};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Hash failures a peer may take part in before it is banned.
+const MAX_STRIKES: u32 = 3;
+/// Outgoing connection attempts in flight at once (mainline `max_initiate` spirit).
+const MAX_HALF_OPEN: usize = 16;
+/// Minimum requests in flight per peer (Cohen §2.3: "about 5").
+const PIPELINE_MIN: usize = 5;
+const PIPELINE_MAX: usize = 128;
+
+/// Protocol and policy clocks. Choking clocks scale with `time_scale`; protocol
+/// deadlines (handshake, idle, keep-alive) do not, since they guard against dead sockets.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    pub round: Duration,
+    pub rate_window: Duration,
+    pub snub: Duration,
+    pub request_timeout: Duration,
+    pub handshake: Duration,
+    pub idle: Duration,
+    pub keepalive: Duration,
+    pub connect: Duration,
+}
+
+impl Timing {
+    pub fn scaled(scale: f64) -> Timing {
+        let s = |secs: f64| Duration::from_secs_f64(secs / scale.max(1e-3));
+        Timing {
+            round: s(10.0),
+            rate_window: s(20.0),
+            snub: s(60.0),
+            request_timeout: s(60.0),
+            handshake: Duration::from_secs(20),
+            idle: Duration::from_secs(180),
+            keepalive: Duration::from_secs(60),
+            connect: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub dir: PathBuf,
+    pub bind_ip: IpAddr,
+    pub port: u16,
+    /// Address told to the tracker (`&ip=`), for many peers on 127.0.0.N.
+    pub announce_ip: Option<String>,
+    pub up_kib: f64,
+    pub down_kib: f64,
+    /// Seeder: the data must already be complete; opened read-only.
+    pub seed: bool,
+    pub stop_after_download: bool,
+    pub slots: Slots,
+    pub rng_seed: u64,
+    pub max_peers: usize,
+    pub numwant: u32,
+    pub stats: Option<PathBuf>,
+    pub peers: Vec<SocketAddr>,
+    pub time_limit: Option<Duration>,
+    pub time_scale: f64,
+    pub peer_id: [u8; 20],
+    pub progress: bool,
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub download_secs: Option<f64>,
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub complete: bool,
+}
+
+enum Phase {
+    Handshaking,
+    Active,
+}
+
+struct Peer {
+    addr: SocketAddr,
+    outgoing: bool,
+    stream: Option<TcpStream>,
+    cmd: Sender<Cmd>,
+    peer_id: Option<[u8; 20]>,
+    phase: Phase,
+    opened: Instant,
+    am_choking: bool,
+    am_interested: bool,
+    peer_choking: bool,
+    peer_interested: bool,
+    has: Vec<bool>,
+    has_count: u32,
+    requests: Vec<(Req, Instant)>,
+    down: RateMeter,
+    up: RateMeter,
+    last_recv: Instant,
+    last_block: Instant,
+    strikes: u32,
+}
+
+impl Peer {
+    fn send(&self, m: Message) {
+        let _ = self.cmd.send(Cmd::Send(m));
+    }
+}
+
+#[derive(Default)]
+struct AddrState {
+    failures: u32,
+    next_try: Option<Instant>,
+    connected: bool,
+    banned: bool,
+}
+
+pub struct Torrent {
+    meta: Metainfo,
+    cfg: Config,
+    timing: Timing,
+    storage: Arc<Storage>,
+    shared: Arc<Shared>,
+    picker: Picker,
+    choker: Vanilla,
+    rng: Rng,
+    peers: HashMap<u64, Peer>,
+    addrs: HashMap<SocketAddr, AddrState>,
+    banned_ids: Vec<[u8; 20]>,
+    next_id: u64,
+    listen: SocketAddr,
+    counters: Arc<TransferCounters>,
+    tracker_ctl: Option<Sender<TrackerCtl>>,
+    started: Instant,
+    download_secs: Option<f64>,
+    downloaded: u64,
+    uploaded: u64,
+    wasted: u64,
+    hash_fails: u32,
+    disk_errors: u32,
+    down_total: RateMeter,
+    up_total: RateMeter,
+    stats: Option<File>,
+    last_round: Instant,
+    stop: Option<String>,
+}
+
+pub fn bits_to_bytes(bits: &[bool]) -> Vec<u8> {
+    let mut out = vec![0u8; (bits.len() + 7) / 8];
+    for (i, &b) in bits.iter().enumerate() {
+        if b {
+            out[i / 8] |= 0x80 >> (i % 8);
+        }
+    }
+    out
+}
+
+pub fn bytes_to_bits(bytes: &[u8], n: usize) -> Vec<bool> {
+    (0..n)
+        .map(|i| {
+            bytes
+                .get(i / 8)
+                .map_or(false, |b| b & (0x80 >> (i % 8)) != 0)
+        })
+        .collect()
+}
+
+impl Torrent {
+    /// Open storage, re-check existing data (resume) and bind the listening socket.
+    pub fn open(
+        meta: Metainfo,
+        cfg: Config,
+    ) -> Result<(Torrent, TcpListener, Receiver<Event>), String> {
+        let storage = Storage::open(&meta, &cfg.dir, cfg.seed)?;
+        let n = meta.num_pieces();
+        let mut picker = Picker::new(n, meta.piece_length as u32, meta.total_length);
+        let show = cfg.progress;
+        let verified = storage.verify_all(&meta.pieces, &mut |done, total| {
+            if show {
+                eprint!("\rchecking {}/{} pieces", done, total);
+            }
+        });
+        if show {
+            eprintln!();
+        }
+        for (i, ok) in verified.iter().enumerate() {
+            if *ok {
+                picker.set_have(i as u32);
+            }
+        }
+        log::info!(
+            "{}: {} of {} pieces verified on disk",
+            meta.name,
+            picker.have_count(),
+            n
+        );
+        if cfg.seed && !picker.is_complete() {
+            return Err(format!(
+                "--seed: the data in {} is incomplete ({} of {} pieces verify)",
+                cfg.dir.display(),
+                picker.have_count(),
+                n
+            ));
+        }
+        let listener = TcpListener::bind((cfg.bind_ip, cfg.port))
+            .map_err(|e| format!("cannot listen on {}:{}: {}", cfg.bind_ip, cfg.port, e))?;
+        let listen = listener.local_addr().map_err(|e| e.to_string())?;
+        let (ev_tx, ev_rx) = crossbeam_channel::bounded(4096);
+        let kib = |k: f64| if k > 0.0 { k * 1024.0 } else { 0.0 };
+        let storage = Arc::new(storage);
+        let timing = Timing::scaled(cfg.time_scale);
+        let shared = Arc::new(Shared {
+            info_hash: meta.info_hash,
+            peer_id: cfg.peer_id,
+            limits: WireLimits {
+                num_pieces: n,
+                piece_length: meta.piece_length as u32,
+                total_length: meta.total_length,
+            },
+            storage: Arc::clone(&storage),
+            up: meter::shared_bucket(kib(cfg.up_kib), meter::MIN_BURST.max(kib(cfg.up_kib))),
+            down: meter::shared_bucket(kib(cfg.down_kib), meter::MIN_BURST.max(kib(cfg.down_kib))),
+            keepalive: timing.keepalive,
+            connect_timeout: timing.connect,
+            events: ev_tx,
+        });
+        let stats = match &cfg.stats {
+            Some(p) => {
+                Some(File::create(p).map_err(|e| format!("cannot write {}: {}", p.display(), e))?)
+            }
+            None => None,
+        };
+        let now = Instant::now();
+        let counters = Arc::new(TransferCounters::default());
+        counters.left.store(picker.left_bytes(), Ordering::Relaxed);
+        let t = Torrent {
+            choker: Vanilla::new(cfg.slots.clone()),
+            rng: Rng::new(cfg.rng_seed),
+            timing,
+            storage,
+            shared,
+            picker,
+            peers: HashMap::new(),
+            addrs: HashMap::new(),
+            banned_ids: Vec::new(),
+            next_id: 1,
+            listen,
+            counters,
+            tracker_ctl: None,
+            started: now,
+            download_secs: None,
+            downloaded: 0,
+            uploaded: 0,
+            wasted: 0,
+            hash_fails: 0,
+            disk_errors: 0,
+            down_total: RateMeter::new(Duration::from_secs(5), now),
+            up_total: RateMeter::new(Duration::from_secs(5), now),
+            stats,
+            last_round: now,
+            stop: None,
+            meta,
+            cfg,
+        };
+        Ok((t, listener, ev_rx))
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// Run until done (`--stop-after-download`), the time limit, or a fatal error.
+    pub fn run(
+        mut self,
+        listener: TcpListener,
+        events: Receiver<Event>,
+    ) -> Result<Summary, String> {
+        let acc_tx = self.shared.events.clone();
+        std::thread::Builder::new()
+            .name("acceptor".into())
+            .spawn(move || {
+                for s in listener.incoming() {
+                    match s {
+                        Ok(s) => {
+                            if acc_tx.send(Event::Incoming(s)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => log::warn!("accept failed: {}", e),
+                    }
+                }
+            })
+            .map_err(|e| e.to_string())?;
+
+        let (tr_rx, tracker_thread) = self.start_tracker();
+        let mut tr_rx = tr_rx;
+        for a in self.cfg.peers.clone() {
+            self.addrs.entry(a).or_default();
+        }
+        self.started = Instant::now();
+        self.last_round = self.started;
+        if self.picker.is_complete() {
+            self.download_secs = Some(0.0);
+        }
+        self.write_stats_header();
+        self.rechoke();
+        self.connect_more();
+        let tick = crossbeam_channel::tick(Duration::from_millis(500));
+        let mut last_sec = Instant::now();
+        while self.stop.is_none() {
+            select! {
+                recv(events) -> ev => match ev {
+                    Ok(ev) => self.on_event(ev),
+                    Err(_) => break,
+                },
+                recv(tr_rx) -> r => match r {
+                    Ok(r) => self.on_tracker(r),
+                    Err(_) => tr_rx = crossbeam_channel::never(),
+                },
+                recv(tick) -> _ => {
+                    let now = Instant::now();
+                    self.check_deadlines(now);
+                    if now.duration_since(self.last_round) >= self.timing.round {
+                        self.last_round = now;
+                        self.rechoke();
+                    }
+                    if now.duration_since(last_sec) >= Duration::from_secs(1) {
+                        last_sec = now;
+                        self.connect_more();
+                        self.report(now);
+                    }
+                    if let Some(limit) = self.cfg.time_limit {
+                        if now.duration_since(self.started) >= limit {
+                            self.stop = Some("time limit reached".into());
+                        }
+                    }
+                }
+            }
+        }
+        self.finish(tracker_thread)
+    }
+
+    fn start_tracker(&mut self) -> (Receiver<TrackerReply>, Option<std::thread::JoinHandle<()>>) {
+        let tiers = self.meta.trackers();
+        if tiers.is_empty() {
+            return (crossbeam_channel::never(), None);
+        }
+        let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
+        let (rep_tx, rep_rx) = crossbeam_channel::unbounded();
+        let cfg = TrackerConfig {
+            tiers,
+            info_hash: self.meta.info_hash,
+            peer_id: self.cfg.peer_id,
+            port: self.listen.port(),
+            ip: self.cfg.announce_ip.clone(),
+            numwant: self.cfg.numwant,
+            timeout: Duration::from_secs(15),
+            retry_min: Duration::from_secs(15),
+            retry_max: Duration::from_secs(1800),
+            time_scale: self.cfg.time_scale,
+            key: self.rng.next_u64() as u32,
+        };
+        let h = tracker::spawn_announcer(cfg, Arc::clone(&self.counters), ctl_rx, rep_tx);
+        self.tracker_ctl = Some(ctl_tx);
+        (rep_rx, Some(h))
+    }
+
+    fn on_tracker(&mut self, r: TrackerReply) {
+        match r.result {
+            Ok(resp) => {
+                log::info!("tracker {}: {} peers", r.url, resp.peers.len());
+                for a in resp.peers {
+                    if !self.is_self_addr(a) {
+                        self.addrs.entry(a).or_default();
+                    }
+                }
+                self.connect_more();
+            }
+            Err(e) => log::warn!("tracker {}: {}", r.url, e),
+        }
+    }
+
+    fn is_self_addr(&self, a: SocketAddr) -> bool {
+        a.port() == self.listen.port()
+            && (a.ip() == self.listen.ip()
+                || (self.listen.ip().is_unspecified() && a.ip().is_loopback()))
+    }
+
+    fn new_peer(
+        &mut self,
+        addr: SocketAddr,
+        outgoing: bool,
+    ) -> (u64, crossbeam_channel::Receiver<Cmd>) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let now = Instant::now();
+        let n = self.picker.num_pieces() as usize;
+        self.peers.insert(
+            id,
+            Peer {
+                addr,
+                outgoing,
+                stream: None,
+                cmd: tx,
+                peer_id: None,
+                phase: Phase::Handshaking,
+                opened: now,
+                am_choking: true,
+                am_interested: false,
+                peer_choking: true,
+                peer_interested: false,
+                has: vec![false; n],
+                has_count: 0,
+                requests: Vec::new(),
+                down: RateMeter::new(self.timing.rate_window, now),
+                up: RateMeter::new(self.timing.rate_window, now),
+                last_recv: now,
+                last_block: now,
+                strikes: 0,
+            },
+        );
+        (id, rx)
+    }
+
+    fn connect_more(&mut self) {
+        let now = Instant::now();
+        let half_open = self
+            .peers
+            .values()
+            .filter(|p| p.outgoing && matches!(p.phase, Phase::Handshaking))
+            .count();
+        let mut budget = MAX_HALF_OPEN.saturating_sub(half_open);
+        let mut room = self.cfg.max_peers.saturating_sub(self.peers.len());
+        if self.picker.is_complete() {
+            // Seeds let leechers come to them (and the tracker tells them where we are).
+            return;
+        }
+        let mut cands: Vec<SocketAddr> = self
+            .addrs
+            .iter()
+            .filter(|(_, s)| !s.connected && !s.banned && s.next_try.map_or(true, |t| t <= now))
+            .map(|(a, _)| *a)
+            .collect();
+        cands.sort();
+        self.rng.shuffle(&mut cands);
+        for a in cands {
+            if budget == 0 || room == 0 {
+                break;
+            }
+            budget -= 1;
+            room -= 1;
+            if let Some(s) = self.addrs.get_mut(&a) {
+                s.connected = true;
+            }
+            let (id, rx) = self.new_peer(a, true);
+            log::debug!("peer {}: connecting to {}", id, a);
+            conn::spawn(id, Target::Outgoing(a), Arc::clone(&self.shared), rx);
+        }
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Incoming(stream) => {
+                let addr = match stream.peer_addr() {
+                    Ok(a) => a,
+                    Err(_) => return,
+                };
+                if self.peers.len() >= self.cfg.max_peers {
+                    log::debug!("refusing {}: at --max-peers {}", addr, self.cfg.max_peers);
+                    let _ = stream.shutdown(Shutdown::Both);
+                    return;
+                }
+                let (id, rx) = self.new_peer(addr, false);
+                log::debug!("peer {}: incoming from {}", id, addr);
+                conn::spawn(id, Target::Incoming(stream), Arc::clone(&self.shared), rx);
+            }
+            Event::Connected { id, stream } => match self.peers.get_mut(&id) {
+                Some(p) => p.stream = Some(stream),
+                None => {
+                    let _ = stream.shutdown(Shutdown::Both);
+                }
+            },
+            Event::Handshake { id, peer_id } => self.on_handshake(id, peer_id),
+            Event::Msg { id, msg } => {
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.last_recv = Instant::now();
+                    if let Err(why) = self.on_message(id, msg) {
+                        self.close(id, &why);
+                    }
+                }
+            }
+            Event::Sent { id, bytes } => {
+                let now = Instant::now();
+                self.uploaded += bytes;
+                self.up_total.add(now, bytes);
+                self.counters
+                    .uploaded
+                    .store(self.uploaded, Ordering::Relaxed);
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.up.add(now, bytes);
+                }
+            }
+            Event::Closed { id, reason } => {
+                if self.peers.contains_key(&id) {
+                    self.remove(id, &reason);
+                }
+            }
+        }
+    }
+
+    fn on_handshake(&mut self, id: u64, peer_id: [u8; 20]) {
+        if peer_id == self.cfg.peer_id {
+            if let Some(p) = self.peers.get(&id) {
+                let a = p.addr;
+                self.addrs.entry(a).or_default().banned = p.outgoing;
+            }
+            return self.close(id, "connected to ourselves");
+        }
+        if self.banned_ids.contains(&peer_id) {
+            return self.close(id, "banned peer");
+        }
+        // Duplicate by peer_id: keep the connection opened by the side with the smaller
+        // peer_id, so two peers that dialled each other at once keep the same one.
+        let ours = self.cfg.peer_id;
+        let dup = self
+            .peers
+            .iter()
+            .find(|(&o, p)| o != id && p.peer_id == Some(peer_id))
+            .map(|(&o, p)| (o, p.outgoing));
+        if let Some((other, other_out)) = dup {
+            let this_out = self.peers.get(&id).map_or(false, |p| p.outgoing);
+            let initiator = |out: bool| if out { ours } else { peer_id };
+            let keep_new = this_out != other_out && initiator(this_out) < initiator(other_out);
+            if keep_new {
+                self.close(other, "duplicate connection");
+            } else {
+                return self.close(id, "duplicate connection");
+            }
+        }
+        let have = self.picker.have_bits().to_vec();
+        let have_count = self.picker.have_count();
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.peer_id = Some(peer_id);
+            p.phase = Phase::Active;
+            if have_count > 0 {
+                p.send(Message::Bitfield(bits_to_bytes(&have)));
+            }
+            log::debug!("peer {}: handshake done ({})", id, p.addr);
+        }
+    }
+
+    fn on_message(&mut self, id: u64, msg: Message) -> Result<(), String> {
+        let now = Instant::now();
+        let p = match self.peers.get_mut(&id) {
+            Some(p) => p,
+            None => return Ok(()),
+        };
+        if let Phase::Handshaking = p.phase {
+            return Ok(());
+        }
+        match msg {
+            Message::KeepAlive | Message::Port(_) | Message::Unknown(_) => {}
+            Message::Choke => {
+                p.peer_choking = true;
+                let reqs: Vec<Req> = p.requests.drain(..).map(|(r, _)| r).collect();
+                for r in reqs {
+                    self.picker.release(id, r);
+                }
+            }
+            Message::Unchoke => {
+                p.peer_choking = false;
+                self.request_more(id);
+            }
+            Message::Interested => {
+                p.peer_interested = true;
+                if p.am_choking && self.choker.has_free_slot(&self.views()) {
+                    self.set_choke(id, false);
+                }
+            }
+            Message::NotInterested => p.peer_interested = false,
+            Message::Have(i) => {
+                let i = i as usize;
+                if !p.has[i] {
+                    p.has[i] = true;
+                    p.has_count += 1;
+                    self.picker.peer_has(i as u32);
+                    if !self.picker.have(i as u32) {
+                        self.update_interest(id);
+                        self.request_more(id);
+                    }
+                }
+            }
+            Message::Bitfield(bytes) => {
+                let bits = bytes_to_bits(&bytes, self.picker.num_pieces() as usize);
+                self.picker.peer_removed(&p.has);
+                p.has_count = bits.iter().filter(|&&b| b).count() as u32;
+                self.picker.peer_added(&bits);
+                p.has = bits;
+                if self.picker.is_complete() && p.has_count == self.picker.num_pieces() {
+                    return Err("both of us are seeds".into());
+                }
+                self.update_interest(id);
+            }
+            Message::Request {
+                index,
+                begin,
+                length,
+            } => {
+                if !self.picker.have(index) {
+                    return Err(format!("asked for piece {} which we do not have", index));
+                }
+                if !p.am_choking {
+                    let _ = p.cmd.send(Cmd::Serve {
+                        index,
+                        begin,
+                        length,
+                    });
+                }
+            }
+            Message::Cancel {
+                index,
+                begin,
+                length,
+            } => {
+                let _ = p.cmd.send(Cmd::Cancel {
+                    index,
+                    begin,
+                    length,
+                });
+            }
+            Message::Piece { index, begin, data } => {
+                let len = data.len() as u64;
+                p.requests
+                    .retain(|(r, _)| !(r.index == index && r.begin == begin));
+                p.down.add(now, len);
+                p.last_block = now;
+                self.down_total.add(now, len);
+                self.downloaded += len;
+                self.counters
+                    .downloaded
+                    .store(self.downloaded, Ordering::Relaxed);
+                match self.picker.on_block(id, index, begin, &data) {
+                    BlockResult::Stored { cancel, complete } => {
+                        for other in cancel {
+                            if let Some(o) = self.peers.get_mut(&other) {
+                                o.requests
+                                    .retain(|(r, _)| !(r.index == index && r.begin == begin));
+                                o.send(Message::Cancel {
+                                    index,
+                                    begin,
+                                    length: len as u32,
+                                });
+                            }
+                        }
+                        if complete {
+                            self.piece_complete(index)?;
+                        }
+                    }
+                    BlockResult::NotWanted => self.wasted += len,
+                }
+                self.request_more(id);
+            }
+        }
+        Ok(())
+    }
+
+    fn piece_complete(&mut self, index: u32) -> Result<(), String> {
+        let a = match self.picker.take_assembled(index) {
+            Some(a) => a,
+            None => return Ok(()),
+        };
+        if storage::sha1(&a.data) != self.meta.pieces[index as usize] {
+            self.hash_fails += 1;
+            self.picker.hash_failed(index);
+            log::warn!(
+                "piece {} failed its hash check; senders {:?}",
+                index,
+                a.senders
+            );
+            for s in a.senders {
+                let banned = match self.peers.get_mut(&s) {
+                    Some(p) => {
+                        p.strikes += 1;
+                        p.strikes >= MAX_STRIKES
+                    }
+                    None => false,
+                };
+                if banned {
+                    if let Some(p) = self.peers.get(&s) {
+                        if let Some(pid) = p.peer_id {
+                            self.banned_ids.push(pid);
+                        }
+                        let a = p.addr;
+                        self.addrs.entry(a).or_default().banned = true;
+                    }
+                    self.close(s, "banned: sent data that failed hash checks");
+                }
+            }
+            return Ok(());
+        }
+        if let Err(e) = self.storage.write_piece(index, &a.data) {
+            self.disk_errors += 1;
+            self.picker.hash_failed(index);
+            log::error!("cannot write piece {}: {}", index, e);
+            if self.disk_errors >= 3 {
+                self.stop = Some(format!("disk write failed: {}", e));
+            }
+            return Ok(());
+        }
+        self.picker.set_have(index);
+        self.counters
+            .left
+            .store(self.picker.left_bytes(), Ordering::Relaxed);
+        let ids: Vec<u64> = self.peers.keys().copied().collect();
+        for pid in &ids {
+            if let Some(p) = self.peers.get(pid) {
+                if let Phase::Active = p.phase {
+                    p.send(Message::Have(index));
+                }
+            }
+            self.update_interest(*pid);
+        }
+        if self.picker.is_complete() {
+            self.on_complete();
+        }
+        Ok(())
+    }
+
+    fn on_complete(&mut self) {
+        let secs = self.started.elapsed().as_secs_f64();
+        if self.download_secs.is_none() {
+            self.download_secs = Some(secs);
+            if self.cfg.progress {
+                eprintln!();
+            }
+            println!(
+                "complete: {} in {:.2} s (downloaded {} B, uploaded {} B)",
+                self.meta.name, secs, self.downloaded, self.uploaded
+            );
+            if let Err(e) = self.storage.flush() {
+                log::warn!("flush: {}", e);
+            }
+            if let Some(t) = &self.tracker_ctl {
+                let _ = t.send(TrackerCtl::Completed);
+            }
+        }
+        // Seeds have no use for connections to other seeds.
+        let n = self.picker.num_pieces();
+        let seeds: Vec<u64> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.has_count == n)
+            .map(|(&i, _)| i)
+            .collect();
+        for id in seeds {
+            self.close(id, "both of us are seeds");
+        }
+        if self.cfg.stop_after_download {
+            self.stop = Some("download complete".into());
+        }
+    }
+
+    fn update_interest(&mut self, id: u64) {
+        let p = match self.peers.get_mut(&id) {
+            Some(p) => p,
+            None => return,
+        };
+        if let Phase::Handshaking = p.phase {
+            return;
+        }
+        let want = self.picker.interesting(&p.has);
+        if want != p.am_interested {
+            p.am_interested = want;
+            p.send(if want {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            });
+        }
+    }
+
+    fn request_more(&mut self, id: u64) {
+        let now = Instant::now();
+        let p = match self.peers.get_mut(&id) {
+            Some(p) => p,
+            None => return,
+        };
+        if p.peer_choking || !p.am_interested {
+            return;
+        }
+        // Enough requests in flight to cover about one second of this peer's rate.
+        let rate = p.down.rate(now);
+        let depth = ((rate / f64::from(BLOCK)) as usize).clamp(PIPELINE_MIN, PIPELINE_MAX);
+        if p.requests.len() >= depth {
+            return;
+        }
+        let reqs = self
+            .picker
+            .pick(id, &p.has, depth - p.requests.len(), &mut self.rng);
+        for r in reqs {
+            p.requests.push((r, now));
+            p.send(Message::Request {
+                index: r.index,
+                begin: r.begin,
+                length: r.length,
+            });
+        }
+    }
+
+    fn set_choke(&mut self, id: u64, choke: bool) {
+        if let Some(p) = self.peers.get_mut(&id) {
+            if p.am_choking == choke {
+                return;
+            }
+            p.am_choking = choke;
+            if choke {
+                let _ = p.cmd.send(Cmd::Choke);
+            } else {
+                p.send(Message::Unchoke);
+            }
+        }
+    }
+
+    fn views(&self) -> Vec<PeerView> {
+        let now = Instant::now();
+        let mut v: Vec<PeerView> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| matches!(p.phase, Phase::Active))
+            .map(|(&id, p)| PeerView {
+                id,
+                interested: p.peer_interested,
+                choked: p.am_choking,
+                snubbed: now.duration_since(p.last_block) > self.timing.snub,
+                down_rate: p.down.rate(now),
+                up_rate: p.up.rate(now),
+                peer_choking: p.peer_choking,
+            })
+            .collect();
+        // HashMap order is random per process; sort so a seeded run is reproducible.
+        v.sort_by_key(|p| p.id);
+        v
+    }
+
+    fn rechoke(&mut self) {
+        let views = self.views();
+        let seeding = self.picker.is_complete();
+        let decisions = self.choker.rechoke(&views, seeding, &mut self.rng);
+        for d in decisions {
+            self.set_choke(d.id, !d.unchoke);
+            if let Some(p) = self.peers.get(&d.id) {
+                if d.cap.is_some() {
+                    let _ = p.cmd.send(Cmd::SetCap(d.cap));
+                }
+            }
+        }
+    }
+
+    fn check_deadlines(&mut self, now: Instant) {
+        let mut close = Vec::new();
+        let mut stalled = Vec::new();
+        for (&id, p) in &self.peers {
+            match p.phase {
+                Phase::Handshaking
+                    if now.duration_since(p.opened)
+                        > self.timing.handshake + self.timing.connect =>
+                {
+                    close.push((id, "handshake timed out"));
+                }
+                Phase::Active if now.duration_since(p.last_recv) > self.timing.idle => {
+                    close.push((id, "idle for too long"));
+                }
+                Phase::Active => {
+                    // A request outstanding for longer than the timeout with no block
+                    // arriving meanwhile: give those blocks to someone else.
+                    let oldest = p.requests.iter().map(|(_, t)| *t).min();
+                    if let Some(t) = oldest {
+                        let last = p.last_block.max(t);
+                        if now.duration_since(last) > self.timing.request_timeout {
+                            stalled.push(id);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (id, why) in close {
+            self.close(id, why);
+        }
+        for &id in &stalled {
+            if let Some(p) = self.peers.get_mut(&id) {
+                log::debug!(
+                    "peer {}: {} requests stalled, re-assigning",
+                    id,
+                    p.requests.len()
+                );
+                let reqs: Vec<(Req, Instant)> = p.requests.drain(..).collect();
+                for (r, _) in reqs {
+                    p.send(Message::Cancel {
+                        index: r.index,
+                        begin: r.begin,
+                        length: r.length,
+                    });
+                    self.picker.release(id, r);
+                }
+            }
+        }
+        if !stalled.is_empty() {
+            let ids: Vec<u64> = self.peers.keys().copied().collect();
+            for id in ids {
+                self.request_more(id);
+            }
+        }
+    }
+
+    /// Drop a peer: shut its socket down so both threads end.
+    fn close(&mut self, id: u64, why: &str) {
+        if let Some(p) = self.peers.get(&id) {
+            if let Some(s) = &p.stream {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        }
+        self.remove(id, why);
+    }
+
+    fn remove(&mut self, id: u64, why: &str) {
+        let p = match self.peers.remove(&id) {
+            Some(p) => p,
+            None => return,
+        };
+        log::debug!("peer {} ({}): closed: {}", id, p.addr, why);
+        if let Some(s) = &p.stream {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        for (r, _) in &p.requests {
+            self.picker.release(id, *r);
+        }
+        self.picker.peer_removed(&p.has);
+        if p.outgoing {
+            let st = self.addrs.entry(p.addr).or_default();
+            st.connected = false;
+            if matches!(p.phase, Phase::Handshaking) {
+                st.failures += 1;
+            } else {
+                st.failures = 0;
+            }
+            let backoff = 15u64.saturating_mul(1 << st.failures.min(6));
+            st.next_try = Some(Instant::now() + Duration::from_secs(backoff));
+        }
+        if !p.requests.is_empty() {
+            let ids: Vec<u64> = self.peers.keys().copied().collect();
+            for id in ids {
+                self.request_more(id);
+            }
+        }
+    }
+
+    fn write_stats_header(&mut self) {
+        let line = format!(
+            "# tyrant stats v1: one line per second; t=seconds since start, bytes and bytes/s\nstart info_hash={} name={} pieces={} piece_length={} total={} listen={} rng_seed={} up_kib={} down_kib={}\n",
+            self.meta.info_hash_hex(),
+            self.meta.name.replace(' ', "_"),
+            self.meta.num_pieces(),
+            self.meta.piece_length,
+            self.meta.total_length,
+            self.listen,
+            self.cfg.rng_seed,
+            self.cfg.up_kib,
+            self.cfg.down_kib
+        );
+        self.stats_write(&line);
+    }
+
+    fn stats_write(&mut self, line: &str) {
+        if let Some(f) = self.stats.as_mut() {
+            if let Err(e) = f.write_all(line.as_bytes()) {
+                log::warn!("cannot write stats: {}", e);
+                self.stats = None;
+            }
+        }
+    }
+
+    fn report(&mut self, now: Instant) {
+        let t = now.duration_since(self.started).as_secs_f64();
+        let down = self.down_total.rate(now);
+        let up = self.up_total.rate(now);
+        let active = self
+            .peers
+            .values()
+            .filter(|p| matches!(p.phase, Phase::Active))
+            .count();
+        let unchoked = self.peers.values().filter(|p| !p.am_choking).count();
+        let unchoking_us = self.peers.values().filter(|p| !p.peer_choking).count();
+        let have = self.picker.have_count();
+        let n = self.picker.num_pieces();
+        let line = format!(
+            "tick t={:.1} have={} pieces={} downloaded={} uploaded={} down_rate={:.0} up_rate={:.0} peers={} unchoked={} unchoking_us={} wasted={} hash_fails={}\n",
+            t, have, n, self.downloaded, self.uploaded, down, up, active, unchoked, unchoking_us, self.wasted, self.hash_fails
+        );
+        self.stats_write(&line);
+        if self.cfg.progress {
+            eprint!(
+                "\r{:5.1}%  down {:>9}/s  up {:>9}/s  peers {:3} ({} unchoked)   ",
+                100.0 * f64::from(have) / f64::from(n.max(1)),
+                human(down),
+                human(up),
+                active,
+                unchoked
+            );
+        }
+    }
+
+    fn finish(mut self, tracker: Option<std::thread::JoinHandle<()>>) -> Result<Summary, String> {
+        let why = self.stop.clone().unwrap_or_default();
+        log::info!("stopping: {}", why);
+        let ids: Vec<u64> = self.peers.keys().copied().collect();
+        for id in ids {
+            self.close(id, "shutting down");
+        }
+        if let Some(t) = self.tracker_ctl.take() {
+            let _ = t.send(TrackerCtl::Stop);
+        }
+        if let Some(h) = tracker {
+            let _ = h.join();
+        }
+        if let Err(e) = self.storage.flush() {
+            log::warn!("flush: {}", e);
+        }
+        let t = self.started.elapsed().as_secs_f64();
+        let line = format!(
+            "done t={:.2} download_time={} downloaded={} uploaded={} complete={} reason={}\n",
+            t,
+            self.download_secs
+                .map_or("-".to_string(), |s| format!("{:.3}", s)),
+            self.downloaded,
+            self.uploaded,
+            self.picker.is_complete(),
+            why.replace(' ', "_")
+        );
+        self.stats_write(&line);
+        if self.cfg.progress {
+            eprintln!();
+        }
+        if why.starts_with("disk write failed") {
+            return Err(why);
+        }
+        Ok(Summary {
+            download_secs: self.download_secs,
+            downloaded: self.downloaded,
+            uploaded: self.uploaded,
+            complete: self.picker.is_complete(),
+        })
+    }
+}
+
+pub fn human(bps: f64) -> String {
+    if bps >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", bps / 1024.0 / 1024.0)
+    } else {
+        format!("{:.1} KiB", bps / 1024.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitfield_bytes_round_trip_msb_first() {
+        let bits = vec![true, false, false, false, false, false, false, true, true];
+        let bytes = bits_to_bytes(&bits);
+        assert_eq!(bytes, vec![0x81, 0x80]);
+        assert_eq!(bytes_to_bits(&bytes, 9), bits);
+    }
+}

@@ -1,0 +1,826 @@
+//! `tyrant tracker`: a small HTTP tracker server for experiments. Announce and scrape
+//! (BEP 3), compact replies (BEP 23) with IPv6 peers in `peers6` (BEP 7).
+//!
+//! Experiments run many peers on one host (127.0.0.N or one IP with many ports), so a peer
+//! is keyed by its peer id and its address is the `ip` parameter (or the connection's source
+//! IP) plus the announced port. Peer lists are drawn with the seeded RNG so a run can be
+//! repeated. The swarm table sits behind one mutex: this is a separate server process, not
+//! torrent state.
+
+use crate::bencode::{self, Dict, Value};
+use crate::rng::Rng;
+use std::collections::BTreeMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Longest request we read: a libtorrent announce is ~400 bytes.
+const MAX_REQUEST: usize = 8 * 1024;
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct ServerConfig {
+    pub bind: SocketAddr,
+    /// Seconds, as sent to clients.
+    pub interval: u32,
+    pub min_interval: u32,
+    pub max_numwant: usize,
+    pub default_numwant: usize,
+    /// Peers not heard from for this long are dropped.
+    pub expiry: Duration,
+    pub seed: u64,
+}
+
+impl ServerConfig {
+    pub fn new(bind: SocketAddr) -> ServerConfig {
+        let interval = 60;
+        ServerConfig {
+            bind,
+            interval,
+            min_interval: 15,
+            max_numwant: 200,
+            default_numwant: 50,
+            expiry: Duration::from_secs(3 * u64::from(interval)),
+            seed: 1,
+        }
+    }
+}
+
+struct Peer {
+    addr: SocketAddr,
+    seed: bool,
+    last_seen: Instant,
+}
+
+#[derive(Default)]
+struct Swarm {
+    /// BTreeMap, not HashMap: iteration order must not depend on a random hasher, or the
+    /// seeded RNG would not make replies repeatable.
+    peers: BTreeMap<[u8; 20], Peer>,
+    /// `event=completed` count, reported by scrape as `downloaded`.
+    downloaded: u64,
+}
+
+impl Swarm {
+    fn expire(&mut self, now: Instant, expiry: Duration) {
+        self.peers
+            .retain(|_, p| now.saturating_duration_since(p.last_seen) < expiry);
+    }
+
+    fn counts(&self) -> (u64, u64) {
+        let seeds = self.peers.values().filter(|p| p.seed).count() as u64;
+        (seeds, self.peers.len() as u64 - seeds)
+    }
+}
+
+struct State {
+    swarms: BTreeMap<[u8; 20], Swarm>,
+    rng: Rng,
+}
+
+struct Server {
+    cfg: ServerConfig,
+    state: Mutex<State>,
+}
+
+/// Bind, print nothing, return the bound address and a handle; the server runs until the
+/// process exits.
+pub fn spawn(cfg: ServerConfig) -> std::io::Result<(SocketAddr, thread::JoinHandle<()>)> {
+    let listener = TcpListener::bind(cfg.bind)?;
+    let addr = listener.local_addr()?;
+    let server = Arc::new(Server {
+        state: Mutex::new(State {
+            swarms: BTreeMap::new(),
+            rng: Rng::new(cfg.seed),
+        }),
+        cfg,
+    });
+    let handle = thread::Builder::new()
+        .name("trackerd".to_string())
+        .spawn(move || accept_loop(listener, server))?;
+    Ok((addr, handle))
+}
+
+fn accept_loop(listener: TcpListener, server: Arc<Server>) {
+    for conn in listener.incoming() {
+        match conn {
+            Ok(stream) => {
+                let s = Arc::clone(&server);
+                if let Err(e) = thread::Builder::new().spawn(move || s.serve(stream)) {
+                    log::warn!("tracker: cannot start a connection thread: {}", e);
+                }
+            }
+            Err(e) => {
+                // Out of descriptors (EMFILE) would otherwise make this a busy loop.
+                log::warn!("tracker: accept failed: {}", e);
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Why a request got no regular answer.
+enum BadRequest {
+    /// Nothing usable arrived (closed, timed out): just hang up.
+    Silent,
+    /// Tell the client, as a bencoded failure reason with this HTTP status.
+    Tell(u16, String),
+}
+
+fn failure_body(msg: &str) -> Vec<u8> {
+    bencode::encode(&Value::Dict(
+        Dict::new().with("failure reason", Value::str(msg)),
+    ))
+}
+
+impl Server {
+    fn serve(&self, mut stream: TcpStream) {
+        let src = match stream.peer_addr() {
+            Ok(a) => a,
+            Err(_) => return,
+        };
+        // Best effort: unsupported under the network simulator.
+        let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+        let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+        let (status, body) = match read_request(&mut stream).and_then(|t| self.handle(&t, src)) {
+            Ok(body) => (200, body),
+            Err(BadRequest::Silent) => return,
+            Err(BadRequest::Tell(status, msg)) => {
+                log::debug!("tracker: bad request from {}: {}", src, msg);
+                (status, failure_body(&msg))
+            }
+        };
+        let reason = match status {
+            200 => "OK",
+            404 => "Not Found",
+            _ => "Bad Request",
+        };
+        let head = format!(
+            "HTTP/1.0 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            status,
+            reason,
+            body.len()
+        );
+        let sent = stream
+            .write_all(head.as_bytes())
+            .and_then(|_| stream.write_all(&body))
+            .and_then(|_| stream.flush());
+        if let Err(e) = sent {
+            log::debug!("tracker: reply to {} failed: {}", src, e);
+            return;
+        }
+        // Lingering close: closing with unread request bytes (an oversized request) makes
+        // the kernel send RST, which can destroy the reply before the client reads it. So
+        // signal EOF and wait for the client to hang up first.
+        let _ = stream.shutdown(Shutdown::Write);
+        let mut sink = [0u8; 4096];
+        let mut drained = 0;
+        while drained < 16 * MAX_REQUEST {
+            match stream.read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    }
+
+    /// Route `target` (`/path?query`); the body of a 200 reply or why not.
+    fn handle(&self, target: &str, src: SocketAddr) -> Result<Vec<u8>, BadRequest> {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let q = Query::parse(query);
+        if path == "/announce" || path.ends_with("/announce") {
+            self.announce(&q, src.ip())
+        } else if path == "/scrape" || path.ends_with("/scrape") {
+            self.scrape(&q)
+        } else {
+            Err(BadRequest::Tell(404, format!("unknown path {}", path)))
+        }
+    }
+
+    fn announce(&self, q: &Query, src: IpAddr) -> Result<Vec<u8>, BadRequest> {
+        let info_hash = q.id20("info_hash")?;
+        let peer_id = q.id20("peer_id")?;
+        let port = match q.text("port")?.map(|p| p.parse::<u16>()) {
+            Some(Ok(p)) if p != 0 => p,
+            _ => return Err(tell("missing or bad port")),
+        };
+        // Lenient: a missing or odd `left` just means "not known to be a seeder".
+        let seed = q.text("left")?.and_then(|l| l.parse::<u64>().ok()) == Some(0);
+        let event = q.text("event")?.unwrap_or_default();
+        let compact = q.text("compact")?.as_deref() == Some("1");
+        let no_peer_id = q.text("no_peer_id")?.as_deref() == Some("1");
+        let numwant = match q.text("numwant")?.and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) => n,
+            None => self.cfg.default_numwant,
+        }
+        .min(self.cfg.max_numwant);
+        let ip = q
+            .text("ip")?
+            .and_then(|s| s.parse::<IpAddr>().ok())
+            .unwrap_or(src);
+        let addr = SocketAddr::new(unmap(ip), port);
+        let now = Instant::now();
+
+        let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let State { swarms, rng } = &mut *guard;
+        let swarm = swarms.entry(info_hash).or_default();
+        swarm.expire(now, self.cfg.expiry);
+        let numwant = if event == "stopped" {
+            swarm.peers.remove(&peer_id);
+            0
+        } else {
+            if event == "completed" {
+                swarm.downloaded += 1;
+            }
+            let peer = Peer {
+                addr,
+                seed,
+                last_seen: now,
+            };
+            swarm.peers.insert(peer_id, peer);
+            numwant
+        };
+        // Never the requester, not even under an old peer id from the same address.
+        let mut others: Vec<(&[u8; 20], &Peer)> = swarm
+            .peers
+            .iter()
+            .filter(|(id, p)| **id != peer_id && p.addr != addr)
+            .collect();
+        // Partial Fisher-Yates: a uniform random subset of `numwant`.
+        let take = numwant.min(others.len());
+        for i in 0..take {
+            let j = i + rng.below((others.len() - i) as u64) as usize;
+            others.swap(i, j);
+        }
+        others.truncate(take);
+        let (complete, incomplete) = swarm.counts();
+
+        let mut reply = Dict::new()
+            .with("interval", Value::Int(i64::from(self.cfg.interval)))
+            .with("min interval", Value::Int(i64::from(self.cfg.min_interval)))
+            .with("complete", Value::Int(complete as i64))
+            .with("incomplete", Value::Int(incomplete as i64));
+        if compact {
+            let (mut v4, mut v6) = (Vec::new(), Vec::new());
+            for (_, p) in &others {
+                match p.addr {
+                    SocketAddr::V4(a) => {
+                        v4.extend_from_slice(&a.ip().octets());
+                        v4.extend_from_slice(&a.port().to_be_bytes());
+                    }
+                    SocketAddr::V6(a) => {
+                        v6.extend_from_slice(&a.ip().octets());
+                        v6.extend_from_slice(&a.port().to_be_bytes());
+                    }
+                }
+            }
+            reply.insert("peers", Value::Bytes(v4));
+            if !v6.is_empty() {
+                reply.insert("peers6", Value::Bytes(v6));
+            }
+        } else {
+            let list = others
+                .iter()
+                .map(|(id, p)| {
+                    let mut d = Dict::new()
+                        .with("ip", Value::str(&p.addr.ip().to_string()))
+                        .with("port", Value::Int(i64::from(p.addr.port())));
+                    if !no_peer_id {
+                        d.insert("peer id", Value::Bytes(id.to_vec()));
+                    }
+                    Value::Dict(d)
+                })
+                .collect();
+            reply.insert("peers", Value::List(list));
+        }
+        log::debug!(
+            "announce {} from {} event={:?} seed={} -> {} peers ({} seeds, {} leechers)",
+            hex(&info_hash[..4]),
+            addr,
+            event,
+            seed,
+            others.len(),
+            complete,
+            incomplete
+        );
+        Ok(bencode::encode(&Value::Dict(reply)))
+    }
+
+    /// The standard scrape reply: `files` maps each info hash to its counts. No
+    /// `info_hash` parameter means every swarm.
+    fn scrape(&self, q: &Query) -> Result<Vec<u8>, BadRequest> {
+        let mut wanted = Vec::new();
+        for raw in q.all("info_hash") {
+            let h = percent_decode(raw)
+                .ok_or_else(|| tell("malformed percent-encoding in info_hash"))?;
+            wanted.push(to_id20(&h).ok_or_else(|| tell("info_hash must be 20 bytes"))?);
+        }
+        let now = Instant::now();
+        let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let swarms = &mut guard.swarms;
+        if wanted.is_empty() {
+            wanted = swarms.keys().copied().collect();
+        }
+        let mut files = Dict::new();
+        for h in wanted {
+            let (complete, incomplete, downloaded) = match swarms.get_mut(&h) {
+                Some(s) => {
+                    s.expire(now, self.cfg.expiry);
+                    let (c, i) = s.counts();
+                    (c, i, s.downloaded)
+                }
+                None => (0, 0, 0),
+            };
+            let entry = Dict::new()
+                .with("complete", Value::Int(complete as i64))
+                .with("downloaded", Value::Int(downloaded as i64))
+                .with("incomplete", Value::Int(incomplete as i64));
+            files.map.insert(h.to_vec(), Value::Dict(entry));
+        }
+        Ok(bencode::encode(&Value::Dict(
+            Dict::new().with("files", Value::Dict(files)),
+        )))
+    }
+}
+
+fn tell(msg: &str) -> BadRequest {
+    BadRequest::Tell(200, msg.to_string())
+}
+
+/// An IPv4 peer reaching a dual-stack socket shows up as ::ffff:a.b.c.d; it belongs in
+/// the 6-byte compact list.
+fn unmap(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.octets() {
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d] => {
+                IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+            }
+            _ => ip,
+        },
+        v4 => v4,
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{:02x}", x)).collect()
+}
+
+/// Read the request head and return its target. We read up to the blank line, not just
+/// the request line: closing with unread bytes makes the kernel send RST, which can
+/// destroy our reply before the client reads it.
+fn read_request(stream: &mut TcpStream) -> Result<String, BadRequest> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 2048];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        if let Some(i) = buf.windows(2).position(|w| w == b"\n\n") {
+            break i;
+        }
+        if buf.len() > MAX_REQUEST {
+            return Err(BadRequest::Tell(400, "request too large".to_string()));
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => return Err(BadRequest::Silent),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return Err(BadRequest::Silent),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]);
+    let line = head.lines().next().unwrap_or_default();
+    let mut parts = line.split_whitespace();
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("GET"), Some(target), Some(v)) if v.starts_with("HTTP/") => Ok(target.to_string()),
+        _ => Err(BadRequest::Tell(
+            400,
+            format!("not an HTTP GET request: {:?}", line),
+        )),
+    }
+}
+
+/// Raw `key=value` pairs in order; values are decoded only when asked for, so an odd
+/// unknown parameter can never fail a request.
+struct Query<'a> {
+    pairs: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Query<'a> {
+    fn parse(query: &'a str) -> Query<'a> {
+        let pairs = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split_once('=').unwrap_or((p, "")))
+            .collect();
+        Query { pairs }
+    }
+
+    fn all(&self, key: &'a str) -> impl Iterator<Item = &'a str> + '_ {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+
+    /// First occurrence wins when a parameter is repeated.
+    fn bytes(&self, key: &str) -> Result<Option<Vec<u8>>, BadRequest> {
+        match self.pairs.iter().find(|(k, _)| *k == key) {
+            None => Ok(None),
+            Some((_, v)) => percent_decode(v)
+                .map(Some)
+                .ok_or_else(|| tell(&format!("malformed percent-encoding in {}", key))),
+        }
+    }
+
+    fn text(&self, key: &str) -> Result<Option<String>, BadRequest> {
+        Ok(self
+            .bytes(key)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    fn id20(&self, key: &str) -> Result<[u8; 20], BadRequest> {
+        let b = self
+            .bytes(key)?
+            .ok_or_else(|| tell(&format!("missing {}", key)))?;
+        to_id20(&b).ok_or_else(|| tell(&format!("{} must be 20 bytes, got {}", key, b.len())))
+    }
+}
+
+fn to_id20(b: &[u8]) -> Option<[u8; 20]> {
+    let mut id = [0u8; 20];
+    if b.len() != 20 {
+        return None;
+    }
+    id.copy_from_slice(b);
+    Some(id)
+}
+
+/// `%XX` only. BitTorrent clients send binary as `%XX` and a literal `+` as `%2B`, so a
+/// raw `+` is kept as `+`, not read as a space.
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hi = (*b.get(i + 1)? as char).to_digit(16)?;
+            let lo = (*b.get(i + 2)? as char).to_digit(16)?;
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracker::{self, AnnounceEvent, AnnounceRequest};
+
+    const HASH: [u8; 20] = [0x5a; 20];
+
+    fn server(f: impl FnOnce(&mut ServerConfig)) -> SocketAddr {
+        let mut cfg = ServerConfig::new("127.0.0.1:0".parse().unwrap());
+        f(&mut cfg);
+        spawn(cfg).unwrap().0
+    }
+
+    fn id(n: u8) -> [u8; 20] {
+        let mut id = *b"-TY0001-000000000000";
+        id[19] = b'0' + n;
+        id
+    }
+
+    fn enc(b: &[u8]) -> String {
+        b.iter().map(|x| format!("%{:02X}", x)).collect()
+    }
+
+    /// Raw GET; the status code and the decoded dictionary.
+    fn get(addr: SocketAddr, target: &str) -> (u16, Dict) {
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(s, "GET {} HTTP/1.1\r\nHost: x\r\n\r\n", target).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, _) = text.split_once("\r\n\r\n").unwrap();
+        let status = head[9..12].parse().unwrap();
+        assert!(head.contains(&format!(
+            "Content-Length: {}\r\n",
+            raw.len() - head.len() - 4
+        )));
+        let body = &raw[head.len() + 4..];
+        let v = bencode::decode(body).unwrap();
+        (status, v.as_dict().unwrap().clone())
+    }
+
+    /// `extra` goes before `left`, so an `&left=` in it wins (first occurrence counts).
+    fn announce_target(n: u8, port: u16, extra: &str) -> String {
+        format!(
+            "/announce?info_hash={}&peer_id={}&port={}{}&uploaded=0&downloaded=0&left=10",
+            enc(&HASH),
+            enc(&id(n)),
+            port,
+            extra
+        )
+    }
+
+    fn client_req(n: u8, port: u16) -> AnnounceRequest {
+        AnnounceRequest {
+            info_hash: HASH,
+            peer_id: id(n),
+            port,
+            uploaded: 0,
+            downloaded: 0,
+            left: 10,
+            event: AnnounceEvent::Started,
+            numwant: 50,
+            ip: None,
+            key: None,
+            tracker_id: None,
+        }
+    }
+
+    #[test]
+    fn peers_on_one_ip_see_each_other_but_not_themselves() {
+        let addr = server(|_| {});
+        let url = format!("http://{}/announce", addr);
+        let t = Duration::from_secs(5);
+        for (n, port) in [(1, 7001), (2, 7002), (3, 7003)] {
+            tracker::announce(&url, &client_req(n, port), t).unwrap();
+        }
+        for (n, port) in [(1u8, 7001u16), (2, 7002), (3, 7003)] {
+            let mut r = tracker::announce(&url, &client_req(n, port), t).unwrap();
+            r.peers.sort();
+            let want: Vec<SocketAddr> = [7001, 7002, 7003]
+                .iter()
+                .filter(|p| **p != port)
+                .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+                .collect();
+            assert_eq!(r.peers, want);
+            assert_eq!((r.complete, r.incomplete), (Some(0), Some(3)));
+            assert_eq!(r.interval, Duration::from_secs(60));
+            assert_eq!(r.min_interval, Some(Duration::from_secs(15)));
+        }
+    }
+
+    #[test]
+    fn dictionary_and_compact_replies() {
+        let addr = server(|_| {});
+        get(
+            addr,
+            &announce_target(1, 7001, "&ip=127.0.0.7&event=started"),
+        );
+        get(addr, &announce_target(2, 7002, "&ip=%3A%3A1&left=0"));
+        // Unknown and repeated parameters are ignored (first one wins), as libtorrent sends.
+        let (status, d) = get(
+            addr,
+            &announce_target(
+                3,
+                7003,
+                "&key=abc&supportcrypto=1&redundant=0&corrupt=0&ipv6=x&port=1&event=&foo",
+            ),
+        );
+        assert_eq!(status, 200);
+        let peers = d.list("peers").unwrap();
+        assert_eq!(peers.len(), 2);
+        let mut seen: Vec<(String, i64, Vec<u8>)> = peers
+            .iter()
+            .map(|p| {
+                let p = p.as_dict().unwrap();
+                (
+                    p.str_lossy("ip").unwrap(),
+                    p.int("port").unwrap(),
+                    p.bytes("peer id").unwrap().to_vec(),
+                )
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            vec![
+                ("127.0.0.7".into(), 7001, id(1).to_vec()),
+                ("::1".into(), 7002, id(2).to_vec())
+            ]
+        );
+        assert_eq!((d.int("complete"), d.int("incomplete")), (Some(1), Some(2)));
+
+        let (_, d) = get(addr, &announce_target(3, 7003, "&no_peer_id=1"));
+        assert!(d.list("peers").unwrap().iter().all(|p| p
+            .as_dict()
+            .unwrap()
+            .get("peer id")
+            .is_none()));
+
+        let (_, d) = get(addr, &announce_target(3, 7003, "&compact=1"));
+        assert_eq!(d.bytes("peers"), Some(&[127, 0, 0, 7, 0x1b, 0x59][..]));
+        let mut v6 = [0u8; 18];
+        v6[15] = 1;
+        v6[16..].copy_from_slice(&7002u16.to_be_bytes());
+        assert_eq!(d.bytes("peers6"), Some(&v6[..]));
+    }
+
+    #[test]
+    fn numwant_limits_the_random_subset() {
+        let addr = server(|c| {
+            c.max_numwant = 5;
+            c.default_numwant = 3;
+        });
+        for n in 0..9 {
+            get(addr, &announce_target(n, 7000 + u16::from(n), ""));
+        }
+        let count = |extra: &str| {
+            let (_, d) = get(addr, &announce_target(0, 7000, extra));
+            d.bytes("peers").unwrap().len() / 6
+        };
+        assert_eq!(count("&compact=1"), 3, "default");
+        assert_eq!(count("&compact=1&numwant=2"), 2);
+        assert_eq!(count("&compact=1&numwant=0"), 0);
+        assert_eq!(count("&compact=1&numwant=100"), 5, "capped by max_numwant");
+        assert_eq!(count("&compact=1&numwant=junk"), 3);
+        // Draws differ between requests: over many draws every other peer shows up.
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..40 {
+            let (_, d) = get(addr, &announce_target(0, 7000, "&compact=1&numwant=2"));
+            for c in d.bytes("peers").unwrap().chunks(6) {
+                let port = u16::from_be_bytes([c[4], c[5]]);
+                assert_ne!(port, 7000, "never the requester");
+                seen.insert(port);
+            }
+        }
+        assert_eq!(seen.len(), 8);
+    }
+
+    #[test]
+    fn stopped_removes_and_completed_counts() {
+        let addr = server(|_| {});
+        get(addr, &announce_target(1, 7001, "&event=started"));
+        get(addr, &announce_target(2, 7002, "&event=started"));
+        let (_, d) = get(addr, &announce_target(2, 7002, "&event=completed&left=0"));
+        assert_eq!((d.int("complete"), d.int("incomplete")), (Some(1), Some(1)));
+        let (_, d) = get(
+            addr,
+            &announce_target(2, 7002, "&event=stopped&left=0&compact=1"),
+        );
+        assert_eq!(d.bytes("peers"), Some(&[][..]));
+        assert_eq!((d.int("complete"), d.int("incomplete")), (Some(0), Some(1)));
+        let (_, d) = get(addr, &announce_target(1, 7001, ""));
+        assert!(d.list("peers").unwrap().is_empty());
+
+        let (_, d) = get(
+            addr,
+            &format!(
+                "/scrape?info_hash={}&info_hash={}",
+                enc(&HASH),
+                enc(&[1; 20])
+            ),
+        );
+        let files = d.dict("files").unwrap();
+        let f = files.map.get(&HASH[..]).unwrap().as_dict().unwrap();
+        assert_eq!(
+            (f.int("complete"), f.int("incomplete"), f.int("downloaded")),
+            (Some(0), Some(1), Some(1))
+        );
+        let f = files.map.get(&vec![1u8; 20]).unwrap().as_dict().unwrap();
+        assert_eq!(f.int("incomplete"), Some(0));
+        let (_, d) = get(addr, "/scrape");
+        assert_eq!(d.dict("files").unwrap().map.len(), 1);
+    }
+
+    #[test]
+    fn silent_peers_expire() {
+        let addr = server(|c| c.expiry = Duration::from_millis(200));
+        get(addr, &announce_target(1, 7001, ""));
+        let (_, d) = get(addr, &announce_target(2, 7002, ""));
+        assert_eq!(d.list("peers").unwrap().len(), 1);
+        thread::sleep(Duration::from_millis(300));
+        let (_, d) = get(addr, &announce_target(2, 7002, ""));
+        assert!(d.list("peers").unwrap().is_empty());
+        assert_eq!(d.int("incomplete"), Some(1));
+    }
+
+    #[test]
+    fn bad_requests_get_a_failure_reason() {
+        let addr = server(|_| {});
+        let h = enc(&HASH);
+        let p = enc(&id(1));
+        let cases = [
+            (
+                format!("/announce?peer_id={}&port=1", p),
+                "missing info_hash",
+            ),
+            (
+                format!("/announce?info_hash=%5A%5A&peer_id={}&port=1", p),
+                "info_hash must be 20 bytes",
+            ),
+            (
+                format!("/announce?info_hash={}%00&peer_id={}&port=1", h, p),
+                "info_hash must be 20 bytes",
+            ),
+            (
+                format!("/announce?info_hash={}&port=1", h),
+                "missing peer_id",
+            ),
+            (
+                format!("/announce?info_hash={}&peer_id=abc&port=1", h),
+                "peer_id must be 20 bytes",
+            ),
+            (format!("/announce?info_hash={}&peer_id={}", h, p), "port"),
+            (
+                format!("/announce?info_hash={}&peer_id={}&port=0", h, p),
+                "port",
+            ),
+            (
+                format!("/announce?info_hash={}&peer_id={}&port=70000", h, p),
+                "port",
+            ),
+            (
+                format!("/announce?info_hash={}&peer_id={}&port=x", h, p),
+                "port",
+            ),
+            (
+                format!("/announce?info_hash=%ZZ&peer_id={}&port=1", p),
+                "percent-encoding",
+            ),
+            (
+                format!("/announce?info_hash={}&peer_id={}%2&port=1", h, p),
+                "percent-encoding",
+            ),
+            ("/scrape?info_hash=%01".to_string(), "20 bytes"),
+        ];
+        for (target, want) in &cases {
+            let (status, d) = get(addr, target);
+            let reason = d.str_lossy("failure reason").unwrap_or_default();
+            assert_eq!(status, 200, "{}", target);
+            assert!(reason.contains(want), "{}: {:?}", target, reason);
+        }
+        let (status, d) = get(addr, "/favicon.ico");
+        assert_eq!(status, 404);
+        assert!(d.get("failure reason").is_some());
+        // The client turns a 404 with a failure reason into Failure.
+        let e = tracker::announce(
+            &format!("http://{}/nope", addr),
+            &client_req(1, 1),
+            Duration::from_secs(5),
+        );
+        assert!(
+            matches!(e, Err(tracker::TrackerError::Failure(_))),
+            "{:?}",
+            e
+        );
+        // Not HTTP at all, and oversized requests.
+        for junk in [b"HELLO\r\n\r\n".to_vec(), vec![b'a'; 20_000]] {
+            let mut s = TcpStream::connect(addr).unwrap();
+            let _ = s.write_all(&junk);
+            let mut raw = Vec::new();
+            let _ = s.read_to_end(&mut raw);
+            let text = String::from_utf8_lossy(&raw);
+            assert!(text.starts_with("HTTP/1.0 400 "), "{}", text);
+            assert!(text.contains("failure reason"), "{}", text);
+        }
+        // A client that hangs up at once does not hurt the server.
+        drop(TcpStream::connect(addr).unwrap());
+        let (status, _) = get(addr, &announce_target(1, 7001, ""));
+        assert_eq!(status, 200);
+    }
+
+    #[test]
+    fn percent_decoding_is_strict_and_keeps_plus() {
+        assert_eq!(percent_decode("a%2Bb+c%7e").unwrap(), b"a+b+c~");
+        assert_eq!(percent_decode("%00%ff").unwrap(), vec![0, 0xff]);
+        for bad in ["%", "%4", "%4g", "%%41"] {
+            assert!(percent_decode(bad).is_none(), "{}", bad);
+        }
+        assert_eq!(
+            unmap("::ffff:10.1.2.3".parse().unwrap()),
+            "10.1.2.3".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            unmap("::1".parse().unwrap()),
+            "::1".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn same_seed_same_peer_lists() {
+        let lists = |seed: u64| {
+            let addr = server(|c| c.seed = seed);
+            for n in 0..8 {
+                get(addr, &announce_target(n, 7000 + u16::from(n), ""));
+            }
+            (0..5)
+                .map(|_| {
+                    get(addr, &announce_target(0, 7000, "&compact=1&numwant=3"))
+                        .1
+                        .bytes("peers")
+                        .unwrap()
+                        .to_vec()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(lists(42), lists(42));
+    }
+}
