@@ -1,0 +1,204 @@
+//! A hand-driven peer on a raw 127.0.0.1 socket against a real `tyrant` seeder: the BEP 3
+//! exchange works byte for byte, and protocol violations get the connection dropped while
+//! the seeder goes on serving others.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+use tyrant::metainfo::Metainfo;
+use tyrant::peer::{read_message, Handshake, Message};
+
+struct Seeder {
+    _dir: TempDir,
+    _proc: Proc,
+    port: u16,
+    meta: Metainfo,
+    data: Vec<u8>,
+}
+
+fn start_seeder() -> Seeder {
+    let dir = TempDir::new("wire");
+    let data = payload(100_000, 5);
+    std::fs::write(dir.path().join("w.bin"), &data).unwrap();
+    let t = dir.path().join("w.torrent");
+    // No tracker reachable: the seeder only waits for us.
+    make_torrent(
+        &dir.path().join("w.bin"),
+        "http://127.0.0.1:1/announce",
+        16,
+        &t,
+    );
+    let meta = Metainfo::load(&t).unwrap();
+    let stats = dir.path().join("stats.txt");
+    let proc = start_peer(
+        "seeder",
+        &t,
+        dir.path(),
+        &["--seed", "--stats", stats.to_str().unwrap()],
+    );
+    let end = Instant::now() + Duration::from_secs(20);
+    let port = loop {
+        assert!(Instant::now() < end, "seeder did not start");
+        if let Some(l) = stats_field(&stats, "start", "listen") {
+            break l.rsplit(':').next().unwrap().parse().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Seeder {
+        _dir: dir,
+        _proc: proc,
+        port,
+        meta,
+        data,
+    }
+}
+
+fn connect(s: &Seeder, info_hash: [u8; 20], id: u8) -> TcpStream {
+    let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let hs = Handshake {
+        reserved: [0; 8],
+        info_hash,
+        peer_id: [id; 20],
+    };
+    c.write_all(&hs.encode()).unwrap();
+    c
+}
+
+fn send(c: &mut TcpStream, m: Message) {
+    let mut out = Vec::new();
+    m.encode(&mut out);
+    c.write_all(&out).unwrap();
+}
+
+/// True when the other side closed the connection (EOF or reset) within the timeout.
+fn closed(c: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 65536];
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        match c.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+fn handshake_and_bitfield(s: &Seeder, c: &mut TcpStream) {
+    let mut hs = [0u8; 68];
+    c.read_exact(&mut hs).unwrap();
+    let theirs = Handshake::decode(&hs).unwrap();
+    assert_eq!(theirs.info_hash, s.meta.info_hash);
+    assert_eq!(&theirs.peer_id[..8], b"-TY0100-");
+    let n = s.meta.num_pieces() as usize;
+    match read_message(c, 1 << 20).unwrap() {
+        Message::Bitfield(b) => {
+            assert_eq!(b.len(), (n + 7) / 8);
+            // all pieces set, spare bits zero
+            let mut want = vec![0xffu8; (n + 7) / 8];
+            if n % 8 != 0 {
+                *want.last_mut().unwrap() = 0xff << (8 - n % 8);
+            }
+            assert_eq!(b, want);
+        }
+        m => panic!("expected bitfield first, got {:?}", m),
+    }
+}
+
+#[test]
+fn seeder_serves_blocks_byte_for_byte() {
+    let s = start_seeder();
+    let mut c = connect(&s, s.meta.info_hash, 1);
+    handshake_and_bitfield(&s, &mut c);
+    send(&mut c, Message::Interested);
+    // A free slot: the seeder unchokes at once (no need to wait for the 10 s round).
+    loop {
+        match read_message(&mut c, 1 << 20).unwrap() {
+            Message::Unchoke => break,
+            Message::KeepAlive | Message::Have(_) => {}
+            m => panic!("unexpected {:?}", m),
+        }
+    }
+    // The last piece is short: 100000 = 6*16384 + 1696.
+    let last = s.meta.num_pieces() - 1;
+    for (index, begin, length) in [(0u32, 0u32, 16384u32), (3, 100, 5000), (last, 0, 1696)] {
+        send(
+            &mut c,
+            Message::Request {
+                index,
+                begin,
+                length,
+            },
+        );
+        match read_message(&mut c, 1 << 20).unwrap() {
+            Message::Piece {
+                index: i,
+                begin: b,
+                data,
+            } => {
+                assert_eq!((i, b), (index, begin));
+                let off = index as usize * 16384 + begin as usize;
+                assert_eq!(&data[..], &s.data[off..off + length as usize]);
+            }
+            m => panic!("expected piece, got {:?}", m),
+        }
+    }
+}
+
+#[test]
+fn protocol_violations_drop_the_peer_and_the_seeder_carries_on() {
+    let s = start_seeder();
+
+    let mut wrong = connect(&s, [9; 20], 2);
+    assert!(closed(&mut wrong), "wrong info-hash accepted");
+
+    // A request beyond the end of the (short) last piece.
+    let mut c = connect(&s, s.meta.info_hash, 3);
+    handshake_and_bitfield(&s, &mut c);
+    let last = s.meta.num_pieces() - 1;
+    send(
+        &mut c,
+        Message::Request {
+            index: last,
+            begin: 1024,
+            length: 1024,
+        },
+    );
+    assert!(closed(&mut c), "out-of-bounds request accepted");
+
+    // A bitfield that is not the first message.
+    let mut c = connect(&s, s.meta.info_hash, 4);
+    handshake_and_bitfield(&s, &mut c);
+    send(&mut c, Message::Interested);
+    send(
+        &mut c,
+        Message::Bitfield(vec![0; (s.meta.num_pieces() as usize + 7) / 8]),
+    );
+    assert!(closed(&mut c), "late bitfield accepted");
+
+    // A length prefix far beyond any valid message is refused before allocating.
+    let mut c = connect(&s, s.meta.info_hash, 5);
+    handshake_and_bitfield(&s, &mut c);
+    c.write_all(&[0x7f, 0xff, 0xff, 0xff, 7]).unwrap();
+    assert!(closed(&mut c), "oversized message accepted");
+
+    // Garbage instead of a handshake.
+    let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(&[b'x'; 68]).unwrap();
+    assert!(closed(&mut c), "garbage handshake accepted");
+
+    // ... and a well-behaved peer is still served.
+    let mut ok = connect(&s, s.meta.info_hash, 6);
+    handshake_and_bitfield(&s, &mut ok);
+}
