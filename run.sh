@@ -30,8 +30,15 @@ defaults: 8 leechers, 8 MiB file, 64 KiB pieces, seeder capped at 256 KiB/s,
 EOF
 }
 
+cleanup() {
+    for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [ -z "$keep" ]; then rm -rf "$work"; fi
+}
+
 swarm() {
-    local leechers=8 size=8 piece=64 seed_up=256 up=128 seed=1 limit=300 keep=""
+    local leechers=8 size=8 piece=64 seed_up=256 up=128 seed=1 limit=300
+    keep=""
     while [ $# -gt 0 ]; do
         case "$1" in
             --leechers) leechers=$2; shift 2 ;;
@@ -47,15 +54,11 @@ swarm() {
         esac
     done
     build
-    local work
+    # Globals on purpose: the EXIT trap runs after this function has returned.
     if [ -n "$keep" ]; then work=$keep; rm -rf "$work"; mkdir -p "$work"; else work=$(mktemp -d); fi
-    local pids=()
-    cleanup() {
-        for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-        wait 2>/dev/null || true
-        [ -z "$keep" ] && rm -rf "$work"
-    }
-    trap cleanup EXIT INT TERM
+    pids=()
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
 
     mkdir -p "$work/seed"
     # A reproducible payload from the seed (python3 is on every Debian image).
@@ -108,8 +111,8 @@ EOF
         printf '%-8s %10s %12s %12s %s\n' "l$i" "${secs:--}" "${downb:--}" "${upb:--}" "$same"
     done
     if [ "$failed" -gt 0 ]; then
-        echo "swarm: $failed problem(s); logs in $work" >&2
-        keep=${keep:-$work}
+        echo "swarm: $failed problem(s); logs kept in $work" >&2
+        keep=$work
         exit 1
     fi
     echo "swarm: all $leechers leechers finished with identical files"

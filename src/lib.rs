@@ -10,6 +10,7 @@
 pub mod bencode;
 pub mod choke;
 pub mod conn;
+pub mod http;
 pub mod metainfo;
 pub mod meter;
 pub mod peer;

@@ -17,7 +17,7 @@ use crate::rng::Rng;
 use crate::storage::{self, Storage};
 use crate::tracker::{self, TrackerConfig, TrackerCtl, TrackerReply, TransferCounters};
 use crossbeam_channel::{select, Receiver, Sender};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write;
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -33,6 +33,9 @@ const MAX_HALF_OPEN: usize = 16;
 /// Minimum requests in flight per peer (Cohen §2.3: "about 5").
 const PIPELINE_MIN: usize = 5;
 const PIPELINE_MAX: usize = 128;
+/// Fewer connections than this make a leecher ask the tracker for more (mainline 4.x
+/// `min_peers` is 20).
+const MIN_PEERS: usize = 20;
 
 /// Protocol and policy clocks. Choking clocks scale with `time_scale`; protocol
 /// deadlines (handshake, idle, keep-alive) do not, since they guard against dead sockets.
@@ -147,7 +150,7 @@ pub struct Torrent {
     picker: Picker,
     choker: Vanilla,
     rng: Rng,
-    peers: HashMap<u64, Peer>,
+    peers: BTreeMap<u64, Peer>,
     addrs: HashMap<SocketAddr, AddrState>,
     banned_ids: Vec<[u8; 20]>,
     next_id: u64,
@@ -263,7 +266,7 @@ impl Torrent {
             storage,
             shared,
             picker,
-            peers: HashMap::new(),
+            peers: BTreeMap::new(),
             addrs: HashMap::new(),
             banned_ids: Vec::new(),
             next_id: 1,
@@ -350,6 +353,7 @@ impl Torrent {
                     if now.duration_since(last_sec) >= Duration::from_secs(1) {
                         last_sec = now;
                         self.connect_more();
+                        self.want_peers();
                         self.report(now);
                     }
                     if let Some(limit) = self.cfg.time_limit {
@@ -400,6 +404,24 @@ impl Torrent {
                 self.connect_more();
             }
             Err(e) => log::warn!("tracker {}: {}", r.url, e),
+        }
+    }
+
+    /// Mainline's `min_peers`: a leecher with few connections and no untried addresses
+    /// asks the tracker again as soon as its `min interval` allows, instead of sitting out
+    /// a whole `interval` (e.g. when it announced before anyone else had).
+    fn want_peers(&self) {
+        if self.picker.is_complete() || self.peers.len() >= MIN_PEERS {
+            return;
+        }
+        let untried = self
+            .addrs
+            .values()
+            .any(|s| !s.connected && !s.banned && s.failures == 0);
+        if !untried {
+            if let Some(t) = &self.tracker_ctl {
+                let _ = t.send(TrackerCtl::WantPeers);
+            }
         }
     }
 

@@ -1,0 +1,427 @@
+//! Minimal blocking HTTP/1.0 client (RFC 1945 requests, RFC 7230 replies): exactly what a
+//! BEP 3 tracker announce needs and nothing more. One `GET` per connection with
+//! `Connection: close`; `http://` URLs only (no TLS, no userinfo); status line and headers,
+//! `Content-Length` or read-to-EOF bodies, `Transfer-Encoding: chunked`, up to 3 redirects,
+//! and hard bounds on header and body size.
+//!
+//! The whole exchange (resolve, connect, request, reply, redirects) runs against one deadline.
+//! Deadlines are enforced with a watchdog that shuts the socket down, not only with
+//! `SO_RCVTIMEO`: the network simulator the experiments use does not implement it.
+//!
+//! The tracker client is the only caller, so error texts, log lines and the watchdog thread
+//! name still say "tracker" (unchanged from when this code lived in `tracker.rs`).
+
+use crossbeam_channel::{RecvTimeoutError, Sender};
+use std::fmt;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Largest reply body accepted; a 4 MiB compact list is ~700k peers, far beyond any swarm.
+pub const MAX_BODY: usize = 4 << 20;
+/// Status line plus headers; anything longer is not a tracker talking.
+const MAX_HEAD: usize = 64 << 10;
+const MAX_REDIRECTS: usize = 3;
+/// Stand-in for a timeout so large that `now + timeout` overflows `Instant`.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// Why a `get` failed; `tracker` maps each variant onto the `TrackerError` of the same name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HttpError {
+    /// Resolve, connect, read or write failed, the deadline passed, or the server hung up
+    /// before a complete reply.
+    Io(String),
+    /// The server answered, but not with a usable HTTP reply.
+    Http(String),
+    /// A URL (given, or from a `Location` header) that this client cannot fetch.
+    BadUrl(String),
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::Io(m) => write!(f, "I/O error: {}", m),
+            HttpError::Http(m) => write!(f, "HTTP error: {}", m),
+            HttpError::BadUrl(m) => write!(f, "bad URL: {}", m),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// `GET url`, following up to 3 redirects, all within `timeout`. Returns the first reply
+/// that is not a redirect, whatever its status: the caller decides what a 4xx body means.
+pub fn get(url: &str, timeout: Duration) -> Result<HttpReply, HttpError> {
+    let start = Instant::now();
+    let deadline = start
+        .checked_add(timeout)
+        .unwrap_or_else(|| start + MAX_TIMEOUT);
+    let mut url = url.to_string();
+    for _ in 0..=MAX_REDIRECTS {
+        let u = parse_http_url(&url)?;
+        let reply = http_get(&u, deadline, timeout)?;
+        match reply.status {
+            301 | 302 | 303 | 307 | 308 => {
+                let loc = reply.location.ok_or_else(|| {
+                    HttpError::Http(format!("redirect {} without Location", reply.status))
+                })?;
+                url = if loc.starts_with('/') {
+                    format!("http://{}{}", u.authority, loc)
+                } else {
+                    loc
+                };
+                log::debug!("tracker redirected to {}", url);
+            }
+            _ => return Ok(reply),
+        }
+    }
+    Err(HttpError::Http(format!(
+        "more than {} redirects",
+        MAX_REDIRECTS
+    )))
+}
+
+/// The parts of an `http://` URL needed to send one request.
+#[derive(Debug, PartialEq)]
+pub(crate) struct HttpUrl {
+    host: String,
+    port: u16,
+    /// Authority as written, for the `Host:` header and relative redirects.
+    authority: String,
+    /// `/path?query`
+    target: String,
+}
+
+/// Split an `http://` URL into what `http_get` needs; anything else is `BadUrl` naming `url`.
+pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, HttpError> {
+    let bad = |why: &str| Err(HttpError::BadUrl(format!("{}: {}", url, why)));
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return bad(
+            "https trackers are not supported (tyrant has no TLS); use an http:// announce URL",
+        );
+    }
+    if lower.starts_with("udp://") {
+        return bad("UDP trackers (BEP 15) are not supported; use an http:// announce URL");
+    }
+    if !lower.starts_with("http://") {
+        return bad("only http:// tracker URLs are supported");
+    }
+    let rest = &url["http://".len()..];
+    let rest = match rest.find('#') {
+        Some(i) => &rest[..i],
+        None => rest,
+    };
+    let (authority, target) = match rest.find(&['/', '?'][..]) {
+        Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
+        Some(i) => (&rest[..i], rest[i..].to_string()),
+        None => (rest, "/".to_string()),
+    };
+    if authority.contains('@') {
+        return bad("user:password@ in tracker URLs is not supported");
+    }
+    if target.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return bad("spaces or control characters in the path");
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((h, "")) => (h, None),
+            Some((h, p)) => match p.strip_prefix(':') {
+                Some(p) => (h, Some(p)),
+                None => return bad("junk after the IPv6 address"),
+            },
+            None => return bad("unclosed '[' in host"),
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return bad("no host");
+    }
+    let port = match port {
+        None => 80,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n != 0 => n,
+            _ => return bad("bad port"),
+        },
+    };
+    Ok(HttpUrl {
+        host: host.to_string(),
+        port,
+        authority: authority.to_string(),
+        target,
+    })
+}
+
+/// One reply, body already de-chunked and cut to its `Content-Length`.
+#[derive(Debug)]
+pub struct HttpReply {
+    pub status: u16,
+    pub reason: String,
+    pub location: Option<String>,
+    pub body: Vec<u8>,
+}
+
+fn remaining(deadline: Instant, timeout: Duration) -> Result<Duration, HttpError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        Err(timed_out(timeout))
+    } else {
+        Ok(left)
+    }
+}
+
+fn timed_out(timeout: Duration) -> HttpError {
+    HttpError::Io(format!("no complete reply within {:?}", timeout))
+}
+
+fn connect(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<TcpStream, HttpError> {
+    let addrs: Vec<SocketAddr> = (u.host.as_str(), u.port)
+        .to_socket_addrs()
+        .map_err(|e| HttpError::Io(format!("cannot resolve {}: {}", u.host, e)))?
+        .collect();
+    let mut last = format!("{} resolved to no address", u.host);
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, remaining(deadline, timeout)?) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = format!("connect to {}: {}", a, e),
+        }
+    }
+    Err(HttpError::Io(last))
+}
+
+/// Shuts the socket down at the deadline so a blocked read or write returns even where
+/// read timeouts are unsupported. Dropping the guard cancels it.
+struct Watchdog {
+    _cancel: Sender<()>,
+    fired: Arc<AtomicBool>,
+}
+
+impl Watchdog {
+    fn start(stream: &TcpStream, deadline: Instant) -> Watchdog {
+        let fired = Arc::new(AtomicBool::new(false));
+        let (cancel, cancelled) = crossbeam_channel::bounded::<()>(0);
+        match stream.try_clone() {
+            Ok(s) => {
+                let flag = Arc::clone(&fired);
+                let spawned = thread::Builder::new()
+                    .name("tracker-deadline".to_string())
+                    .spawn(move || {
+                        let wait = deadline.saturating_duration_since(Instant::now());
+                        if let Err(RecvTimeoutError::Timeout) = cancelled.recv_timeout(wait) {
+                            flag.store(true, Ordering::SeqCst);
+                            let _ = s.shutdown(Shutdown::Both);
+                        }
+                    });
+                if let Err(e) = spawned {
+                    log::debug!(
+                        "no tracker deadline thread ({}); relying on read timeout",
+                        e
+                    );
+                }
+            }
+            Err(e) => log::debug!("no tracker deadline ({}); relying on read timeout", e),
+        }
+        Watchdog {
+            _cancel: cancel,
+            fired,
+        }
+    }
+
+    fn fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
+}
+
+fn http_get(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<HttpReply, HttpError> {
+    let mut stream = connect(u, deadline, timeout)?;
+    // Best effort: fails with ENOPROTOOPT under the simulator, where the watchdog does the job.
+    let _ = stream.set_read_timeout(Some(remaining(deadline, timeout)?));
+    let _ = stream.set_write_timeout(Some(remaining(deadline, timeout)?));
+    let watchdog = Watchdog::start(&stream, deadline);
+    let request = format!(
+        "GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: tyrant/0.1\r\nConnection: close\r\n\r\n",
+        u.target, u.authority
+    );
+    let io_err = |e: std::io::Error| match e.kind() {
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => timed_out(timeout),
+        _ => HttpError::Io(format!("{}: {}", u.authority, e)),
+    };
+    let raw = stream
+        .write_all(request.as_bytes())
+        .map_err(io_err)
+        .and_then(|_| read_reply(&mut stream, deadline, timeout).map_err(io_err));
+    // A shutdown by the watchdog looks like EOF, which would pass for a complete reply.
+    if watchdog.fired() {
+        return Err(timed_out(timeout));
+    }
+    parse_http_reply(&raw?)
+}
+
+/// Read until EOF, the end of a `Content-Length` body, or the size bound.
+fn read_reply(
+    stream: &mut TcpStream,
+    deadline: Instant,
+    timeout: Duration,
+) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if Instant::now() >= deadline {
+            return Err(std::io::Error::new(
+                ErrorKind::TimedOut,
+                format!("{:?} elapsed", timeout),
+            ));
+        }
+        let n = match stream.read(&mut chunk) {
+            Ok(0) => return Ok(buf),
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() > MAX_HEAD + MAX_BODY {
+            return Err(std::io::Error::new(
+                ErrorKind::InvalidData,
+                "reply larger than 4 MiB",
+            ));
+        }
+        // A server that keeps the connection open despite `Connection: close` is done once
+        // the declared body has arrived.
+        if let Some((head_len, head)) = split_head(&buf) {
+            if !is_chunked(head) {
+                if let Some(len) = content_length(head) {
+                    if buf.len() - head_len >= len {
+                        return Ok(buf);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn split_head(buf: &[u8]) -> Option<(usize, &[u8])> {
+    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    let end = match (crlf, lf) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b)?,
+    };
+    Some((end, &buf[..end]))
+}
+
+fn header_lines(head: &[u8]) -> impl Iterator<Item = (String, String)> + '_ {
+    head.split(|&b| b == b'\n').skip(1).filter_map(|line| {
+        let line = String::from_utf8_lossy(line);
+        let (k, v) = line.split_once(':')?;
+        Some((k.trim().to_ascii_lowercase(), v.trim().to_string()))
+    })
+}
+
+fn header(head: &[u8], name: &str) -> Option<String> {
+    header_lines(head).find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+fn is_chunked(head: &[u8]) -> bool {
+    header(head, "transfer-encoding").map_or(false, |v| v.to_ascii_lowercase().contains("chunked"))
+}
+
+fn content_length(head: &[u8]) -> Option<usize> {
+    header(head, "content-length").and_then(|v| v.parse().ok())
+}
+
+pub(crate) fn parse_http_reply(raw: &[u8]) -> Result<HttpReply, HttpError> {
+    if raw.is_empty() {
+        return Err(HttpError::Io(
+            "connection closed without a reply".to_string(),
+        ));
+    }
+    let (head_len, head) = split_head(raw).ok_or_else(|| {
+        HttpError::Io("connection closed in the middle of the reply headers".to_string())
+    })?;
+    if head_len > MAX_HEAD {
+        return Err(HttpError::Http("reply headers too long".to_string()));
+    }
+    let status_line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let status_line = String::from_utf8_lossy(status_line);
+    let mut parts = status_line.trim_end().splitn(3, ' ');
+    let version = parts.next().unwrap_or_default();
+    let status = parts.next().and_then(|s| s.parse::<u16>().ok());
+    let status = match status {
+        Some(s) if version.starts_with("HTTP/1.") && (100..=999).contains(&s) => s,
+        _ => {
+            return Err(HttpError::Http(format!(
+                "not an HTTP/1.x status line: {:?}",
+                status_line.trim_end()
+            )))
+        }
+    };
+    let reason = parts.next().unwrap_or_default().to_string();
+    let mut body = &raw[head_len..];
+    let body = if is_chunked(head) {
+        dechunk(body)?
+    } else {
+        if let Some(len) = content_length(head) {
+            if body.len() < len {
+                return Err(HttpError::Io(format!(
+                    "connection closed after {} of {} body bytes",
+                    body.len(),
+                    len
+                )));
+            }
+            body = &body[..len];
+        }
+        body.to_vec()
+    };
+    if body.len() > MAX_BODY {
+        return Err(HttpError::Http("reply body larger than 4 MiB".to_string()));
+    }
+    Ok(HttpReply {
+        status,
+        reason,
+        location: header(head, "location"),
+        body,
+    })
+}
+
+/// `Transfer-Encoding: chunked` (some HTTP/1.1 trackers use it even for a 1.0 request).
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, HttpError> {
+    let bad = |why: &str| HttpError::Http(format!("bad chunked body: {}", why));
+    let mut out = Vec::new();
+    loop {
+        let eol = data
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| bad("truncated chunk size"))?;
+        let line = String::from_utf8_lossy(&data[..eol]);
+        let size = line.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size, 16).map_err(|_| bad("chunk size is not hex"))?;
+        data = &data[eol + 1..];
+        if size == 0 {
+            return Ok(out); // trailers, if any, carry nothing we need
+        }
+        if size > MAX_BODY - out.len().min(MAX_BODY) {
+            return Err(bad("body larger than 4 MiB"));
+        }
+        if data.len() < size {
+            return Err(HttpError::Io(
+                "connection closed in the middle of a chunk".to_string(),
+            ));
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size..];
+        data = data
+            .strip_prefix(b"\r\n")
+            .or_else(|| data.strip_prefix(b"\n"))
+            .unwrap_or(data);
+    }
+}
+
+#[cfg(test)]
+mod tests;

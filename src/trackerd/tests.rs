@@ -1,0 +1,347 @@
+//! Unit tests for `crate::trackerd`, driven through the real `tracker` client.
+
+use super::*;
+use crate::tracker::{self, AnnounceEvent, AnnounceRequest};
+
+const HASH: [u8; 20] = [0x5a; 20];
+
+fn server(f: impl FnOnce(&mut ServerConfig)) -> SocketAddr {
+    let mut cfg = ServerConfig::new("127.0.0.1:0".parse().unwrap());
+    f(&mut cfg);
+    spawn(cfg).unwrap().0
+}
+
+fn id(n: u8) -> [u8; 20] {
+    let mut id = *b"-TY0001-000000000000";
+    id[19] = b'0' + n;
+    id
+}
+
+fn enc(b: &[u8]) -> String {
+    b.iter().map(|x| format!("%{:02X}", x)).collect()
+}
+
+/// Raw GET; the status code and the decoded dictionary.
+fn get(addr: SocketAddr, target: &str) -> (u16, Dict) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {} HTTP/1.1\r\nHost: x\r\n\r\n", target).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, _) = text.split_once("\r\n\r\n").unwrap();
+    let status = head[9..12].parse().unwrap();
+    assert!(head.contains(&format!(
+        "Content-Length: {}\r\n",
+        raw.len() - head.len() - 4
+    )));
+    let body = &raw[head.len() + 4..];
+    let v = bencode::decode(body).unwrap();
+    (status, v.as_dict().unwrap().clone())
+}
+
+/// `extra` goes before `left`, so an `&left=` in it wins (first occurrence counts).
+fn announce_target(n: u8, port: u16, extra: &str) -> String {
+    format!(
+        "/announce?info_hash={}&peer_id={}&port={}{}&uploaded=0&downloaded=0&left=10",
+        enc(&HASH),
+        enc(&id(n)),
+        port,
+        extra
+    )
+}
+
+fn client_req(n: u8, port: u16) -> AnnounceRequest {
+    AnnounceRequest {
+        info_hash: HASH,
+        peer_id: id(n),
+        port,
+        uploaded: 0,
+        downloaded: 0,
+        left: 10,
+        event: AnnounceEvent::Started,
+        numwant: 50,
+        ip: None,
+        key: None,
+        tracker_id: None,
+    }
+}
+
+#[test]
+fn peers_on_one_ip_see_each_other_but_not_themselves() {
+    let addr = server(|_| {});
+    let url = format!("http://{}/announce", addr);
+    let t = Duration::from_secs(5);
+    for (n, port) in [(1, 7001), (2, 7002), (3, 7003)] {
+        tracker::announce(&url, &client_req(n, port), t).unwrap();
+    }
+    for (n, port) in [(1u8, 7001u16), (2, 7002), (3, 7003)] {
+        let mut r = tracker::announce(&url, &client_req(n, port), t).unwrap();
+        r.peers.sort();
+        let want: Vec<SocketAddr> = [7001, 7002, 7003]
+            .iter()
+            .filter(|p| **p != port)
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+            .collect();
+        assert_eq!(r.peers, want);
+        assert_eq!((r.complete, r.incomplete), (Some(0), Some(3)));
+        assert_eq!(r.interval, Duration::from_secs(60));
+        assert_eq!(r.min_interval, Some(Duration::from_secs(15)));
+    }
+}
+
+#[test]
+fn dictionary_and_compact_replies() {
+    let addr = server(|_| {});
+    get(
+        addr,
+        &announce_target(1, 7001, "&ip=127.0.0.7&event=started"),
+    );
+    get(addr, &announce_target(2, 7002, "&ip=%3A%3A1&left=0"));
+    // Unknown and repeated parameters are ignored (first one wins), as libtorrent sends.
+    let (status, d) = get(
+        addr,
+        &announce_target(
+            3,
+            7003,
+            "&key=abc&supportcrypto=1&redundant=0&corrupt=0&ipv6=x&port=1&event=&foo",
+        ),
+    );
+    assert_eq!(status, 200);
+    let peers = d.list("peers").unwrap();
+    assert_eq!(peers.len(), 2);
+    let mut seen: Vec<(String, i64, Vec<u8>)> = peers
+        .iter()
+        .map(|p| {
+            let p = p.as_dict().unwrap();
+            (
+                p.str_lossy("ip").unwrap(),
+                p.int("port").unwrap(),
+                p.bytes("peer id").unwrap().to_vec(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("127.0.0.7".into(), 7001, id(1).to_vec()),
+            ("::1".into(), 7002, id(2).to_vec())
+        ]
+    );
+    assert_eq!((d.int("complete"), d.int("incomplete")), (Some(1), Some(2)));
+
+    let (_, d) = get(addr, &announce_target(3, 7003, "&no_peer_id=1"));
+    assert!(d
+        .list("peers")
+        .unwrap()
+        .iter()
+        .all(|p| p.as_dict().unwrap().get("peer id").is_none()));
+
+    let (_, d) = get(addr, &announce_target(3, 7003, "&compact=1"));
+    assert_eq!(d.bytes("peers"), Some(&[127, 0, 0, 7, 0x1b, 0x59][..]));
+    let mut v6 = [0u8; 18];
+    v6[15] = 1;
+    v6[16..].copy_from_slice(&7002u16.to_be_bytes());
+    assert_eq!(d.bytes("peers6"), Some(&v6[..]));
+}
+
+#[test]
+fn numwant_limits_the_random_subset() {
+    let addr = server(|c| {
+        c.max_numwant = 5;
+        c.default_numwant = 3;
+    });
+    for n in 0..9 {
+        get(addr, &announce_target(n, 7000 + u16::from(n), ""));
+    }
+    let count = |extra: &str| {
+        let (_, d) = get(addr, &announce_target(0, 7000, extra));
+        d.bytes("peers").unwrap().len() / 6
+    };
+    assert_eq!(count("&compact=1"), 3, "default");
+    assert_eq!(count("&compact=1&numwant=2"), 2);
+    assert_eq!(count("&compact=1&numwant=0"), 0);
+    assert_eq!(count("&compact=1&numwant=100"), 5, "capped by max_numwant");
+    assert_eq!(count("&compact=1&numwant=junk"), 3);
+    // Draws differ between requests: over many draws every other peer shows up.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let (_, d) = get(addr, &announce_target(0, 7000, "&compact=1&numwant=2"));
+        for c in d.bytes("peers").unwrap().chunks(6) {
+            let port = u16::from_be_bytes([c[4], c[5]]);
+            assert_ne!(port, 7000, "never the requester");
+            seen.insert(port);
+        }
+    }
+    assert_eq!(seen.len(), 8);
+}
+
+#[test]
+fn stopped_removes_and_completed_counts() {
+    let addr = server(|_| {});
+    get(addr, &announce_target(1, 7001, "&event=started"));
+    get(addr, &announce_target(2, 7002, "&event=started"));
+    let (_, d) = get(addr, &announce_target(2, 7002, "&event=completed&left=0"));
+    assert_eq!((d.int("complete"), d.int("incomplete")), (Some(1), Some(1)));
+    let (_, d) = get(
+        addr,
+        &announce_target(2, 7002, "&event=stopped&left=0&compact=1"),
+    );
+    assert_eq!(d.bytes("peers"), Some(&[][..]));
+    assert_eq!((d.int("complete"), d.int("incomplete")), (Some(0), Some(1)));
+    let (_, d) = get(addr, &announce_target(1, 7001, ""));
+    assert!(d.list("peers").unwrap().is_empty());
+
+    let (_, d) = get(
+        addr,
+        &format!(
+            "/scrape?info_hash={}&info_hash={}",
+            enc(&HASH),
+            enc(&[1; 20])
+        ),
+    );
+    let files = d.dict("files").unwrap();
+    let f = files.map.get(&HASH[..]).unwrap().as_dict().unwrap();
+    assert_eq!(
+        (f.int("complete"), f.int("incomplete"), f.int("downloaded")),
+        (Some(0), Some(1), Some(1))
+    );
+    let f = files.map.get(&vec![1u8; 20]).unwrap().as_dict().unwrap();
+    assert_eq!(f.int("incomplete"), Some(0));
+    let (_, d) = get(addr, "/scrape");
+    assert_eq!(d.dict("files").unwrap().map.len(), 1);
+}
+
+#[test]
+fn silent_peers_expire() {
+    let addr = server(|c| c.expiry = Duration::from_millis(200));
+    get(addr, &announce_target(1, 7001, ""));
+    let (_, d) = get(addr, &announce_target(2, 7002, ""));
+    assert_eq!(d.list("peers").unwrap().len(), 1);
+    thread::sleep(Duration::from_millis(300));
+    let (_, d) = get(addr, &announce_target(2, 7002, ""));
+    assert!(d.list("peers").unwrap().is_empty());
+    assert_eq!(d.int("incomplete"), Some(1));
+}
+
+#[test]
+fn bad_requests_get_a_failure_reason() {
+    let addr = server(|_| {});
+    let h = enc(&HASH);
+    let p = enc(&id(1));
+    let cases = [
+        (
+            format!("/announce?peer_id={}&port=1", p),
+            "missing info_hash",
+        ),
+        (
+            format!("/announce?info_hash=%5A%5A&peer_id={}&port=1", p),
+            "info_hash must be 20 bytes",
+        ),
+        (
+            format!("/announce?info_hash={}%00&peer_id={}&port=1", h, p),
+            "info_hash must be 20 bytes",
+        ),
+        (
+            format!("/announce?info_hash={}&port=1", h),
+            "missing peer_id",
+        ),
+        (
+            format!("/announce?info_hash={}&peer_id=abc&port=1", h),
+            "peer_id must be 20 bytes",
+        ),
+        (format!("/announce?info_hash={}&peer_id={}", h, p), "port"),
+        (
+            format!("/announce?info_hash={}&peer_id={}&port=0", h, p),
+            "port",
+        ),
+        (
+            format!("/announce?info_hash={}&peer_id={}&port=70000", h, p),
+            "port",
+        ),
+        (
+            format!("/announce?info_hash={}&peer_id={}&port=x", h, p),
+            "port",
+        ),
+        (
+            format!("/announce?info_hash=%ZZ&peer_id={}&port=1", p),
+            "percent-encoding",
+        ),
+        (
+            format!("/announce?info_hash={}&peer_id={}%2&port=1", h, p),
+            "percent-encoding",
+        ),
+        ("/scrape?info_hash=%01".to_string(), "20 bytes"),
+    ];
+    for (target, want) in &cases {
+        let (status, d) = get(addr, target);
+        let reason = d.str_lossy("failure reason").unwrap_or_default();
+        assert_eq!(status, 200, "{}", target);
+        assert!(reason.contains(want), "{}: {:?}", target, reason);
+    }
+    let (status, d) = get(addr, "/favicon.ico");
+    assert_eq!(status, 404);
+    assert!(d.get("failure reason").is_some());
+    // The client turns a 404 with a failure reason into Failure.
+    let e = tracker::announce(
+        &format!("http://{}/nope", addr),
+        &client_req(1, 1),
+        Duration::from_secs(5),
+    );
+    assert!(
+        matches!(e, Err(tracker::TrackerError::Failure(_))),
+        "{:?}",
+        e
+    );
+    // Not HTTP at all, and oversized requests.
+    for junk in [b"HELLO\r\n\r\n".to_vec(), vec![b'a'; 20_000]] {
+        let mut s = TcpStream::connect(addr).unwrap();
+        let _ = s.write_all(&junk);
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.starts_with("HTTP/1.0 400 "), "{}", text);
+        assert!(text.contains("failure reason"), "{}", text);
+    }
+    // A client that hangs up at once does not hurt the server.
+    drop(TcpStream::connect(addr).unwrap());
+    let (status, _) = get(addr, &announce_target(1, 7001, ""));
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn percent_decoding_is_strict_and_keeps_plus() {
+    assert_eq!(percent_decode("a%2Bb+c%7e").unwrap(), b"a+b+c~");
+    assert_eq!(percent_decode("%00%ff").unwrap(), vec![0, 0xff]);
+    for bad in ["%", "%4", "%4g", "%%41"] {
+        assert!(percent_decode(bad).is_none(), "{}", bad);
+    }
+    assert_eq!(
+        unmap("::ffff:10.1.2.3".parse().unwrap()),
+        "10.1.2.3".parse::<IpAddr>().unwrap()
+    );
+    assert_eq!(
+        unmap("::1".parse().unwrap()),
+        "::1".parse::<IpAddr>().unwrap()
+    );
+}
+
+#[test]
+fn same_seed_same_peer_lists() {
+    let lists = |seed: u64| {
+        let addr = server(|c| c.seed = seed);
+        for n in 0..8 {
+            get(addr, &announce_target(n, 7000 + u16::from(n), ""));
+        }
+        (0..5)
+            .map(|_| {
+                get(addr, &announce_target(0, 7000, "&compact=1&numwant=3"))
+                    .1
+                    .bytes("peers")
+                    .unwrap()
+                    .to_vec()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(lists(42), lists(42));
+}
