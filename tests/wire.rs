@@ -202,3 +202,124 @@ fn protocol_violations_drop_the_peer_and_the_seeder_carries_on() {
     let mut ok = connect(&s, s.meta.info_hash, 6);
     handshake_and_bitfield(&s, &mut ok);
 }
+
+/// A fake seeder that answers every request with garbage: the leecher must count a strike
+/// per failed piece, ban it after three, keep none of its data, and never dial it again.
+#[test]
+fn peer_sending_corrupt_pieces_is_banned_and_nothing_is_kept() {
+    use std::net::TcpListener;
+    let dir = TempDir::new("corrupt");
+    let data = payload(64 * 1024 * 8, 9);
+    std::fs::write(dir.path().join("c.bin"), &data).unwrap();
+    let t = dir.path().join("c.torrent");
+    make_torrent(
+        &dir.path().join("c.bin"),
+        "http://127.0.0.1:1/announce",
+        64,
+        &t,
+    );
+    let meta = Metainfo::load(&t).unwrap();
+    let leech_dir = dir.path().join("leech");
+    std::fs::create_dir_all(&leech_dir).unwrap();
+
+    let fake = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fake_addr = fake.local_addr().unwrap().to_string();
+    let stats = leech_dir.join("stats.txt");
+    let _leecher = start_peer(
+        "leecher",
+        &t,
+        &leech_dir,
+        &["--peer", &fake_addr, "--stats", stats.to_str().unwrap()],
+    );
+    let (mut c, _) = fake.accept().unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut hs = [0u8; 68];
+    c.read_exact(&mut hs).unwrap();
+    assert_eq!(Handshake::decode(&hs).unwrap().info_hash, meta.info_hash);
+    let ours = Handshake {
+        reserved: [0; 8],
+        info_hash: meta.info_hash,
+        peer_id: [b'F'; 20],
+    };
+    c.write_all(&ours.encode()).unwrap();
+    send(&mut c, Message::Bitfield(vec![0xff]));
+    send(&mut c, Message::Unchoke);
+    let mut served = 0u64;
+    let dropped = loop {
+        match read_message(&mut c, 1 << 20) {
+            Ok(Message::Request {
+                index,
+                begin,
+                length,
+            }) => {
+                if served > 40 * 64 * 1024 {
+                    break false; // never banned
+                }
+                served += u64::from(length);
+                let mut out = Vec::new();
+                Message::Piece {
+                    index,
+                    begin,
+                    data: vec![0xAB; length as usize],
+                }
+                .encode(&mut out);
+                if c.write_all(&out).is_err() {
+                    break true; // dropped while we were answering
+                }
+            }
+            Ok(_) => {}
+            Err(_) => break true,
+        }
+    };
+    assert!(dropped, "the corrupt peer was never dropped");
+    // Three whole 64 KiB pieces (maybe a few endgame blocks more) before the ban.
+    assert!(
+        served >= 3 * 64 * 1024,
+        "banned after only {} bytes",
+        served
+    );
+    let end = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < end && stats_field(&stats, "tick", "hash_fails").as_deref() != Some("3")
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        stats_field(&stats, "tick", "hash_fails").as_deref(),
+        Some("3")
+    );
+    assert_eq!(stats_field(&stats, "tick", "have").as_deref(), Some("0"));
+    // Banned by address: no new connection within a few seconds.
+    fake.set_nonblocking(true).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        fake.accept().is_err(),
+        "leecher dialled the banned peer again"
+    );
+    // Nothing of the garbage reached the disk.
+    let on_disk = std::fs::read(leech_dir.join("c.bin")).unwrap_or_default();
+    assert!(!on_disk.windows(64).any(|w| w.iter().all(|&b| b == 0xAB)));
+}
+
+/// A connection that never sends a handshake is shut down by the chooser's deadline
+/// (no socket read timeouts are used).
+#[test]
+fn silent_connection_is_dropped_after_the_handshake_deadline() {
+    let s = start_seeder();
+    let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(45))).unwrap();
+    let t0 = Instant::now();
+    let mut buf = [0u8; 256];
+    let mut got = 0;
+    let closed = loop {
+        match c.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
+            Err(_) => break true,
+        }
+    };
+    let secs = t0.elapsed().as_secs_f64();
+    assert!(closed, "still open after {:.0} s", secs);
+    assert_eq!(got, 68, "the seeder sends its handshake and nothing else");
+    assert!(secs > 15.0 && secs < 40.0, "closed after {:.1} s", secs);
+}
