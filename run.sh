@@ -119,8 +119,7 @@ EOF
 }
 
 run_tests() {
-    cargo build --release --quiet
-    export TYRANT="$PWD/target/release/tyrant"
+    build
     cargo test --release
     python3 tests/interop.py
 }

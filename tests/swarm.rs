@@ -301,3 +301,49 @@ fn bad_input_gives_one_line_errors() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("incomplete"));
 }
+
+/// `--up` on the seeder and `--down` on a leecher both hold a transfer to about the cap
+/// (token buckets on payload; bounds are loose, the accuracy benchmark lives in bench/).
+#[test]
+fn upload_and_download_caps_hold() {
+    let dir = TempDir::new("caps");
+    let size = 768 * 1024;
+    let cases = [
+        ("up", ["--seed", "--up", "64"], ["--down", "0"]),
+        ("down", ["--seed", "--up", "0"], ["--down", "64"]),
+    ];
+    for (name, seed_args, leech_args) in cases.iter() {
+        let d = dir.path().join(name);
+        let seed_dir = d.join("seed");
+        let leech_dir = d.join("leech");
+        std::fs::create_dir_all(&seed_dir).unwrap();
+        std::fs::create_dir_all(&leech_dir).unwrap();
+        std::fs::write(seed_dir.join("c.bin"), payload(size, 4)).unwrap();
+        let t = d.join("c.torrent");
+        let (_tracker, url) = start_tracker(2);
+        make_torrent(&seed_dir.join("c.bin"), &url, 16, &t);
+        let _seeder = start_peer("seeder", &t, &seed_dir, &seed_args[..]);
+        let stats = leech_dir.join("stats.txt");
+        let mut args: Vec<&str> = leech_args.to_vec();
+        args.extend(["--stop-after-download", "--stats", stats.to_str().unwrap()]);
+        let mut l = start_peer("leecher", &t, &leech_dir, &args);
+        assert!(
+            l.wait_timeout(Duration::from_secs(60))
+                .map_or(false, |s| s.success()),
+            "{}: no finish",
+            name
+        );
+        let secs: f64 = stats_field(&stats, "done", "download_time")
+            .unwrap()
+            .parse()
+            .unwrap();
+        // 768 KiB at 64 KiB/s is 12 s; a burst of one second's worth may go first.
+        assert!(
+            secs > 9.0 && secs < 25.0,
+            "{} cap: {} KiB took {:.1} s",
+            name,
+            size / 1024,
+            secs
+        );
+    }
+}
