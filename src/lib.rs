@@ -4,8 +4,9 @@
 //! Map to the BitTyrant paper and the BEPs: `bencode`/`metainfo` (BEP 3 metainfo),
 //! `tracker`/`trackerd` (BEP 3 + 23 announces), `peer` (BEP 3 wire codec), `conn` (one
 //! reader + one writer thread per connection), `torrent` (the chooser thread that owns all
-//! state), `picker` (piece selection, Cohen 2003 §2.3), `choke` (choking policies, §3 of
-//! the BitTyrant paper's baseline), `meter` (rates and token buckets), `storage`, `rng`.
+//! state), `picker` (piece selection, Cohen 2003 §2.3), `choke` (choking policies: vanilla,
+//! BitTyrant, PropShare), `reveal` (strategic piece revelation), `meter` (rates and token
+//! buckets), `stats` (stats and trace files), `storage`, `rng`.
 
 pub mod bencode;
 pub mod choke;
@@ -15,7 +16,9 @@ pub mod metainfo;
 pub mod meter;
 pub mod peer;
 pub mod picker;
+pub mod reveal;
 pub mod rng;
+pub mod stats;
 pub mod storage;
 pub mod torrent;
 pub mod tracker;

@@ -36,6 +36,18 @@ OPTIONS:
   --numwant N            peers to ask the tracker for [50]
   --peer IP:PORT         also connect to this peer (repeatable)
   --stats FILE           per-second key=value statistics and a final `done` line
+  --trace FILE           every choking decision of every round (key=value lines)
+
+STRATEGIES (choke.rs; see README):
+  --tyrant               BitTyrant (Piatek et al. 2007): rank by d_p/u_p, fill --up with u_p
+  --tyrant-u0 K          BitTyrant's initial u_p in KiB/s [7]
+  --propshare            PropShare (Levin et al. 2008): capacity in proportion to last
+                         round's bytes received
+  --optimistic-share F   PropShare's optimistic fraction of capacity [0.2]
+  --rebel N              BitRebel: send every HAVE N extra times
+  --sybil N              BitSybil: N identities, each with 1/N of the pieces and of --up
+  --thief                BitThief: never upload, announce nothing, connect to everyone
+  --reveal N             show each neighbour at most N pieces it lacks (most common first)
   --time-limit S         stop after S seconds
   -q, --quiet            no progress line
 
@@ -107,6 +119,20 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
         (None, Some(n)) => Slots::Fixed(n),
         (None, None) => Slots::Auto { up_kib: up },
     };
+    let strategy = strategy_from(&mut args, up)?;
+    let rebel: u32 = opt(&mut args, "--rebel")?.unwrap_or(0);
+    let thief = args.contains("--thief");
+    let reveal: Option<u32> = opt(&mut args, "--reveal")?;
+    if reveal == Some(0) {
+        return Err("--reveal must be at least 1 (0 would never show a piece)".into());
+    }
+    let sybil: u32 = opt(&mut args, "--sybil")?.unwrap_or(1);
+    if sybil == 0 {
+        return Err("--sybil must be at least 1".into());
+    }
+    if thief && (strategy != torrent::Strategy::Vanilla || rebel > 0 || reveal.is_some()) {
+        return Err("--thief never uploads or announces: it excludes the other strategies".into());
+    }
     let port: u16 = opt(&mut args, "--port")?.unwrap_or(6881);
     let bind_ip: IpAddr = opt(&mut args, "--bind")?.unwrap_or_else(|| IpAddr::from([0, 0, 0, 0]));
     let announce_ip: Option<IpAddr> = opt(&mut args, "--announce-ip")?;
@@ -114,9 +140,11 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
     let seed = args.contains("--seed");
     let stop_after_download = args.contains("--stop-after-download");
     let rng_seed: u64 = opt(&mut args, "--rng-seed")?.unwrap_or(1);
-    let max_peers: usize = opt(&mut args, "--max-peers")?.unwrap_or(60);
-    let numwant: u32 = opt(&mut args, "--numwant")?.unwrap_or(50);
+    // BitThief's large view: as many connections and tracker peers as it can get.
+    let max_peers: usize = opt(&mut args, "--max-peers")?.unwrap_or(if thief { 1000 } else { 60 });
+    let numwant: u32 = opt(&mut args, "--numwant")?.unwrap_or(if thief { 1000 } else { 50 });
     let stats: Option<PathBuf> = opt(&mut args, "--stats")?;
+    let trace: Option<PathBuf> = opt(&mut args, "--trace")?;
     let time_limit: Option<f64> = opt(&mut args, "--time-limit")?;
     let quiet = args.contains(["-q", "--quiet"]);
     let peers: Vec<SocketAddr> = args
@@ -141,8 +169,17 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
         return Err(format!("unknown option {} (try --help)", file.display()));
     }
     let meta = metainfo::Metainfo::load(&file)?;
-    let peer_id = make_peer_id(port, rng_seed);
-    let cfg = torrent::Config {
+    if sybil > meta.num_pieces() {
+        return Err(format!(
+            "--sybil {}: the torrent has only {} pieces",
+            sybil,
+            meta.num_pieces()
+        ));
+    }
+    if sybil > 1 && seed {
+        return Err("--sybil splits a download; it does not combine with --seed".into());
+    }
+    let base = torrent::Config {
         dir,
         bind_ip,
         port,
@@ -166,16 +203,185 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
         peers,
         time_limit: time_limit.map(Duration::from_secs_f64),
         time_scale: 1.0,
-        peer_id,
+        peer_id: make_peer_id(port, rng_seed),
         progress: !quiet && stderr_is_terminal(),
+        strategy,
+        rebel,
+        thief,
+        reveal,
+        trace,
+        share: None,
+        label: String::new(),
     };
-    let (t, listener, events) = torrent::Torrent::open(meta, cfg)?;
+    if sybil > 1 {
+        return run_sybil(meta, base, sybil);
+    }
+    let (t, listener, events) = torrent::Torrent::open(meta, base)?;
     log::info!("listening on {}", t.listen_addr());
     let summary = t.run(listener, events)?;
     if !summary.complete {
         log::info!("stopped before the download completed");
     }
     Ok(())
+}
+
+/// The choker flags: `--tyrant [--tyrant-u0 KiB]`, `--propshare [--optimistic-share F]`.
+fn strategy_from(args: &mut pico_args::Arguments, up: f64) -> Result<torrent::Strategy, String> {
+    let tyrant = args.contains("--tyrant");
+    let propshare = args.contains("--propshare");
+    let u0: Option<f64> = opt(args, "--tyrant-u0")?;
+    let share: Option<f64> = opt(args, "--optimistic-share")?;
+    if tyrant && propshare {
+        return Err("--tyrant and --propshare exclude each other".into());
+    }
+    if (tyrant || propshare) && up <= 0.0 {
+        return Err(format!(
+            "--{} needs --up: it divides the upload capacity among peers",
+            if tyrant { "tyrant" } else { "propshare" }
+        ));
+    }
+    if u0.is_some() && !tyrant {
+        return Err("--tyrant-u0 only applies with --tyrant".into());
+    }
+    if share.is_some() && !propshare {
+        return Err("--optimistic-share only applies with --propshare".into());
+    }
+    if tyrant {
+        let u0 = u0.unwrap_or(7.0);
+        if !(u0 > 0.0 && u0.is_finite()) {
+            return Err("--tyrant-u0 must be > 0 (KiB/s)".into());
+        }
+        return Ok(torrent::Strategy::Tyrant { u0: u0 * 1024.0 });
+    }
+    if propshare {
+        let f = share.unwrap_or(0.2);
+        if !(0.0..1.0).contains(&f) {
+            return Err("--optimistic-share must be in [0, 1)".into());
+        }
+        return Ok(torrent::Strategy::PropShare {
+            optimistic_share: f,
+        });
+    }
+    Ok(torrent::Strategy::Vanilla)
+}
+
+/// BitSybil: N identities in one process, each with its own peer id, port, 1/N of the
+/// pieces (a contiguous range) and 1/N of the upload cap. They know each other and never
+/// connect; the run ends when every identity has its range, i.e. the file is assembled.
+fn run_sybil(meta: metainfo::Metainfo, base: torrent::Config, n: u32) -> Result<(), String> {
+    let pieces = meta.num_pieces();
+    let width = (pieces + n - 1) / n;
+    let mut identities = Vec::new();
+    for i in 0..n {
+        let mut cfg = base.clone();
+        let start = (i * width).min(pieces);
+        let end = ((i + 1) * width).min(pieces);
+        cfg.share = Some((start, end));
+        cfg.up_kib = base.up_kib / f64::from(n);
+        // Each identity is a client with 1/N of the capacity, slots included.
+        cfg.slots = match cfg.slots {
+            Slots::Auto { .. } => Slots::Auto { up_kib: cfg.up_kib },
+            Slots::K { k, .. } => Slots::K {
+                k,
+                up_kib: cfg.up_kib,
+            },
+            Slots::Fixed(s) => Slots::Fixed(s),
+        };
+        cfg.port = if base.port == 0 {
+            0
+        } else {
+            base.port + i as u16
+        };
+        cfg.peer_id = make_peer_id(
+            cfg.port.wrapping_add(i as u16),
+            base.rng_seed + u64::from(i),
+        );
+        cfg.rng_seed = base.rng_seed.wrapping_add(u64::from(i));
+        cfg.stats = base.stats.as_ref().map(|p| suffixed(p, i));
+        cfg.trace = base.trace.as_ref().map(|p| suffixed(p, i));
+        cfg.label = format!("id{} ", i);
+        cfg.progress = false;
+        identities.push(torrent::Torrent::open(meta.clone(), cfg)?);
+    }
+    let all: Vec<([u8; 20], SocketAddr)> = identities
+        .iter()
+        .map(|(t, _, _)| (t.peer_id(), t.listen_addr()))
+        .collect();
+    let started = std::time::Instant::now();
+    let mut handles = Vec::new();
+    for (i, (mut t, listener, events)) in identities.into_iter().enumerate() {
+        let others: Vec<_> = all
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, x)| *x)
+            .collect();
+        t.set_siblings(others);
+        log::info!("identity {} listening on {}", i, t.listen_addr());
+        let h = std::thread::Builder::new()
+            .name(format!("identity-{}", i))
+            .spawn(move || t.run(listener, events))
+            .map_err(|e| e.to_string())?;
+        handles.push(h);
+    }
+    let mut total = torrent::Summary {
+        download_secs: Some(0.0),
+        downloaded: 0,
+        uploaded: 0,
+        complete: true,
+    };
+    let mut errors = Vec::new();
+    for (i, h) in handles.into_iter().enumerate() {
+        match h.join() {
+            Ok(Ok(s)) => {
+                println!(
+                    "identity {}: download_time={} downloaded={} uploaded={} complete={}",
+                    i,
+                    s.download_secs.map_or("-".into(), |x| format!("{:.3}", x)),
+                    s.downloaded,
+                    s.uploaded,
+                    s.complete
+                );
+                total.downloaded += s.downloaded;
+                total.uploaded += s.uploaded;
+                total.complete &= s.complete;
+                total.download_secs = match (total.download_secs, s.download_secs) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+            }
+            Ok(Err(e)) => errors.push(format!("identity {}: {}", i, e)),
+            Err(_) => errors.push(format!("identity {}: thread panicked", i)),
+        }
+    }
+    let line = format!(
+        "done identities={} t={:.2} download_time={} downloaded={} uploaded={} complete={}",
+        n,
+        started.elapsed().as_secs_f64(),
+        total
+            .download_secs
+            .map_or("-".into(), |x| format!("{:.3}", x)),
+        total.downloaded,
+        total.uploaded,
+        total.complete && errors.is_empty()
+    );
+    println!("sybil total: {}", line);
+    if let Some(p) = &base.stats {
+        std::fs::write(p, format!("{}\n", line))
+            .map_err(|e| format!("cannot write {}: {}", p.display(), e))?;
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+/// `stats.txt` → `stats.txt.id0`, one file per BitSybil identity.
+fn suffixed(p: &std::path::Path, i: u32) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(format!(".id{}", i));
+    PathBuf::from(s)
 }
 
 fn cmd_make(mut args: pico_args::Arguments) -> Result<(), String> {

@@ -71,6 +71,10 @@ pub struct Picker {
     unstarted: u32,
     /// Open blocks across all started pieces.
     open_blocks: usize,
+    /// Pieces this client is responsible for (all, except for a BitSybil identity).
+    wanted: Vec<bool>,
+    wanted_count: u32,
+    have_wanted: u32,
     /// Thief mode: take any block, ignore rarity (BitThief).
     pub any_order: bool,
 }
@@ -88,6 +92,9 @@ impl Picker {
             partial: BTreeMap::new(),
             unstarted: num_pieces,
             open_blocks: 0,
+            wanted: vec![true; n],
+            wanted_count: num_pieces,
+            have_wanted: 0,
             any_order: false,
         }
     }
@@ -113,13 +120,40 @@ impl Picker {
         &self.have
     }
 
+    /// Every wanted piece is verified.
     pub fn is_complete(&self) -> bool {
-        self.have_count as usize == self.have.len()
+        self.have_wanted == self.wanted_count
+    }
+
+    /// Restrict the pieces we fetch to `start..end` (a BitSybil identity's share). Call
+    /// before any piece is started.
+    pub fn restrict(&mut self, start: u32, end: u32) {
+        for (i, w) in self.wanted.iter_mut().enumerate() {
+            *w = (start..end).contains(&(i as u32));
+        }
+        self.wanted_count = end.saturating_sub(start).min(self.num_pieces());
+        self.have_wanted = self
+            .have
+            .iter()
+            .zip(&self.wanted)
+            .filter(|(&h, &w)| h && w)
+            .count() as u32;
+        self.unstarted = self
+            .have
+            .iter()
+            .zip(&self.wanted)
+            .zip(&self.started)
+            .filter(|((&h, &w), &s)| w && !h && !s)
+            .count() as u32;
+    }
+
+    pub fn wanted(&self, index: u32) -> bool {
+        self.wanted.get(index as usize).copied().unwrap_or(false)
     }
 
     pub fn left_bytes(&self) -> u64 {
         (0..self.num_pieces())
-            .filter(|&i| !self.have[i as usize])
+            .filter(|&i| !self.have[i as usize] && self.wanted[i as usize])
             .map(|i| u64::from(self.piece_len(i)))
             .sum()
     }
@@ -136,12 +170,15 @@ impl Picker {
         }
         if let Some(p) = self.partial.remove(&index) {
             self.open_blocks -= p.blocks.iter().filter(|b| **b == Block::Open).count();
-        } else if !self.started[i] {
+        } else if !self.started[i] && self.wanted[i] {
             self.unstarted -= 1;
         }
         self.started[i] = false;
         self.have[i] = true;
         self.have_count += 1;
+        if self.wanted[i] {
+            self.have_wanted += 1;
+        }
     }
 
     pub fn peer_added(&mut self, has: &[bool]) {
@@ -162,7 +199,10 @@ impl Picker {
 
     /// Does a peer with this bitfield have anything we lack?
     pub fn interesting(&self, has: &[bool]) -> bool {
-        has.iter().zip(&self.have).any(|(&h, &mine)| h && !mine)
+        has.iter()
+            .zip(&self.have)
+            .zip(&self.wanted)
+            .any(|((&h, &mine), &w)| h && !mine && w)
     }
 
     pub fn in_endgame(&self) -> bool {
@@ -272,7 +312,7 @@ impl Picker {
         let mut best_avail = u32::MAX;
         let mut ties = 0u64;
         for (i, &h) in has.iter().enumerate().take(self.have.len()) {
-            if !h || self.have[i] || self.started[i] {
+            if !h || self.have[i] || self.started[i] || !self.wanted[i] {
                 continue;
             }
             let a = if random { 0 } else { self.avail[i] };
@@ -565,6 +605,27 @@ mod tests {
         }
         assert!(!p.in_endgame());
         assert_eq!(p.pick(3, &all(1), 10, &mut rng).len(), 4);
+    }
+
+    #[test]
+    fn restricted_picker_fetches_only_its_share() {
+        let mut p = Picker::new(10, BLOCK, 10 * u64::from(BLOCK));
+        p.restrict(3, 6);
+        let mut has = all(10);
+        has[4] = false;
+        assert!(p.interesting(&has));
+        let reqs = p.pick(1, &all(10), 100, &mut Rng::new(1));
+        let mut idx: Vec<u32> = reqs.iter().map(|r| r.index).collect();
+        idx.sort_unstable();
+        assert_eq!(idx, vec![3, 4, 5]);
+        assert_eq!(p.left_bytes(), 3 * u64::from(BLOCK));
+        for i in 3..6 {
+            assert!(!p.is_complete());
+            p.set_have(i);
+        }
+        assert!(p.is_complete());
+        assert!(!p.interesting(&all(10)));
+        assert!(!p.in_endgame());
     }
 
     #[test]

@@ -7,19 +7,19 @@
 //! Readers, writers, the acceptor and the tracker announcer only talk to this thread
 //! through channels, so no lock guards torrent state and no lock order can go wrong.
 
-use crate::choke::{PeerView, Slots, Vanilla};
+use crate::choke::{Choker, Decision, PeerView, PropShare, Slots, Tyrant, TyrantParams, Vanilla};
 use crate::conn::{self, Cmd, Event, Shared, Target};
 use crate::metainfo::Metainfo;
 use crate::meter::{self, RateMeter};
 use crate::peer::{Message, WireLimits, BLOCK};
 use crate::picker::{BlockResult, Picker, Req};
+use crate::reveal;
 use crate::rng::Rng;
+use crate::stats::{self, Sink, Tick};
 use crate::storage::{self, Storage};
 use crate::tracker::{self, TrackerConfig, TrackerCtl, TrackerReply, TransferCounters};
 use crossbeam_channel::{select, Receiver, Sender};
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::io::Write;
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -43,6 +43,8 @@ const MIN_PEERS: usize = 20;
 pub struct Timing {
     pub round: Duration,
     pub rate_window: Duration,
+    /// Window of the HAVE-rate estimate (BitTyrant's released code: a 100 s average).
+    pub have_window: Duration,
     pub snub: Duration,
     pub request_timeout: Duration,
     pub handshake: Duration,
@@ -57,6 +59,7 @@ impl Timing {
         Timing {
             round: s(10.0),
             rate_window: s(20.0),
+            have_window: s(100.0),
             snub: s(60.0),
             request_timeout: s(60.0),
             handshake: Duration::from_secs(20),
@@ -89,6 +92,53 @@ pub struct Config {
     pub time_scale: f64,
     pub peer_id: [u8; 20],
     pub progress: bool,
+    pub strategy: Strategy,
+    /// BitRebel: every HAVE is sent this many extra times.
+    pub rebel: u32,
+    /// BitThief: never upload, announce nothing, any-order picking, large view.
+    pub thief: bool,
+    /// Strategic piece revelation: at most N shown-but-missing pieces per neighbour.
+    pub reveal: Option<u32>,
+    pub trace: Option<PathBuf>,
+    /// A BitSybil identity's share of the pieces, `start..end`.
+    pub share: Option<(u32, u32)>,
+    /// Label for logs and the progress line (BitSybil identities: "id0 " ...).
+    pub label: String,
+}
+
+/// Which choker runs while downloading (choke.rs).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Strategy {
+    Vanilla,
+    /// BitTyrant with this initial u_p in bytes/s.
+    Tyrant {
+        u0: f64,
+    },
+    /// PropShare with this optimistic fraction of capacity.
+    PropShare {
+        optimistic_share: f64,
+    },
+}
+
+impl Strategy {
+    pub fn build(&self, slots: &Slots, up_kib: f64) -> Choker {
+        let capacity = up_kib * 1024.0;
+        match *self {
+            Strategy::Vanilla => Choker::Vanilla(Vanilla::new(slots.clone())),
+            // Once complete, both fall back to the vanilla seed choker with our slots.
+            Strategy::Tyrant { u0 } => Choker::Tyrant(
+                Tyrant::new(TyrantParams {
+                    capacity,
+                    u0,
+                    ..TyrantParams::default()
+                })
+                .with_seed_slots(slots.clone()),
+            ),
+            Strategy::PropShare { optimistic_share } => Choker::PropShare(
+                PropShare::new(capacity, optimistic_share).with_seed_slots(slots.clone()),
+            ),
+        }
+    }
 }
 
 /// What a finished run reports.
@@ -125,6 +175,16 @@ struct Peer {
     last_recv: Instant,
     last_block: Instant,
     strikes: u32,
+    /// Per-round counters for the strategies, reset at every rechoke.
+    down_round: u64,
+    up_round: u64,
+    unchoked_us: bool,
+    /// HAVE announcements × piece length (duplicates included, as Azureus counted them).
+    haves: RateMeter,
+    /// Per-peer upload cap last sent to the writer.
+    cap: Option<f64>,
+    /// `--reveal`: pieces announced to this peer.
+    shown: Vec<bool>,
 }
 
 impl Peer {
@@ -148,7 +208,7 @@ pub struct Torrent {
     storage: Arc<Storage>,
     shared: Arc<Shared>,
     picker: Picker,
-    choker: Vanilla,
+    choker: Choker,
     rng: Rng,
     peers: BTreeMap<u64, Peer>,
     addrs: HashMap<SocketAddr, AddrState>,
@@ -166,7 +226,11 @@ pub struct Torrent {
     disk_errors: u32,
     down_total: RateMeter,
     up_total: RateMeter,
-    stats: Option<File>,
+    stats: Sink,
+    trace: Sink,
+    round: u64,
+    round_started: Instant,
+    siblings: Vec<([u8; 20], SocketAddr)>,
     last_round: Instant,
     stop: Option<String>,
 }
@@ -209,8 +273,12 @@ impl Torrent {
         if show {
             eprintln!();
         }
+        if let Some((start, end)) = cfg.share {
+            picker.restrict(start, end);
+        }
         for (i, ok) in verified.iter().enumerate() {
-            if *ok {
+            // A BitSybil identity holds (and announces) only its own share.
+            if *ok && picker.wanted(i as u32) {
                 picker.set_have(i as u32);
             }
         }
@@ -250,17 +318,14 @@ impl Torrent {
             connect_timeout: timing.connect,
             events: ev_tx,
         });
-        let stats = match &cfg.stats {
-            Some(p) => {
-                Some(File::create(p).map_err(|e| format!("cannot write {}: {}", p.display(), e))?)
-            }
-            None => None,
-        };
+        let stats = Sink::create(cfg.stats.as_deref())?;
+        let trace = Sink::create(cfg.trace.as_deref())?;
+        picker.any_order = cfg.thief;
         let now = Instant::now();
         let counters = Arc::new(TransferCounters::default());
         counters.left.store(picker.left_bytes(), Ordering::Relaxed);
         let t = Torrent {
-            choker: Vanilla::new(cfg.slots.clone()),
+            choker: cfg.strategy.build(&cfg.slots, cfg.up_kib),
             rng: Rng::new(cfg.rng_seed),
             timing,
             storage,
@@ -283,6 +348,10 @@ impl Torrent {
             down_total: RateMeter::new(Duration::from_secs(5), now),
             up_total: RateMeter::new(Duration::from_secs(5), now),
             stats,
+            trace,
+            round: 0,
+            round_started: now,
+            siblings: Vec::new(),
             last_round: now,
             stop: None,
             meta,
@@ -325,6 +394,7 @@ impl Torrent {
         }
         self.started = Instant::now();
         self.last_round = self.started;
+        self.round_started = self.started;
         if self.picker.is_complete() {
             self.download_secs = Some(0.0);
         }
@@ -411,7 +481,17 @@ impl Torrent {
     /// asks the tracker again as soon as its `min interval` allows, instead of sitting out
     /// a whole `interval` (e.g. when it announced before anyone else had).
     fn want_peers(&self) {
-        if self.picker.is_complete() || self.peers.len() >= MIN_PEERS {
+        if self.picker.is_complete() {
+            return;
+        }
+        if self.cfg.thief {
+            // BitThief's large view: re-announce as often as `min interval` allows.
+            if let Some(t) = &self.tracker_ctl {
+                let _ = t.send(TrackerCtl::WantPeers);
+            }
+            return;
+        }
+        if self.peers.len() >= MIN_PEERS {
             return;
         }
         let untried = self
@@ -426,9 +506,20 @@ impl Torrent {
     }
 
     fn is_self_addr(&self, a: SocketAddr) -> bool {
-        a.port() == self.listen.port()
-            && (a.ip() == self.listen.ip()
-                || (self.listen.ip().is_unspecified() && a.ip().is_loopback()))
+        let same = |l: SocketAddr| {
+            a.port() == l.port()
+                && (a.ip() == l.ip() || (l.ip().is_unspecified() && a.ip().is_loopback()))
+        };
+        same(self.listen) || self.siblings.iter().any(|&(_, s)| same(s))
+    }
+
+    /// BitSybil: the other identities of this run, which we never connect to or trade with.
+    pub fn set_siblings(&mut self, siblings: Vec<([u8; 20], SocketAddr)>) {
+        self.siblings = siblings;
+    }
+
+    pub fn peer_id(&self) -> [u8; 20] {
+        self.cfg.peer_id
     }
 
     fn new_peer(
@@ -463,6 +554,16 @@ impl Torrent {
                 last_recv: now,
                 last_block: now,
                 strikes: 0,
+                down_round: 0,
+                up_round: 0,
+                unchoked_us: false,
+                haves: RateMeter::new(self.timing.have_window, now),
+                cap: None,
+                shown: if self.cfg.reveal.is_some() {
+                    vec![false; n]
+                } else {
+                    Vec::new()
+                },
             },
         );
         (id, rx)
@@ -544,6 +645,7 @@ impl Torrent {
                     .store(self.uploaded, Ordering::Relaxed);
                 if let Some(p) = self.peers.get_mut(&id) {
                     p.up.add(now, bytes);
+                    p.up_round += bytes;
                 }
             }
             Event::Closed { id, reason } => {
@@ -565,6 +667,9 @@ impl Torrent {
         if self.banned_ids.contains(&peer_id) {
             return self.close(id, "banned peer");
         }
+        if self.siblings.iter().any(|(s, _)| *s == peer_id) {
+            return self.close(id, "a sibling identity of this run");
+        }
         // Duplicate by peer_id: keep the connection opened by the side with the smaller
         // peer_id, so two peers that dialled each other at once keep the same one.
         let ours = self.cfg.peer_id;
@@ -585,13 +690,40 @@ impl Torrent {
         }
         let have = self.picker.have_bits().to_vec();
         let have_count = self.picker.have_count();
+        // BitThief announces nothing; --reveal shows pieces with HAVEs once it knows what
+        // the peer lacks, so neither sends a bitfield (allowed: it is optional).
+        let send_bitfield = have_count > 0 && !self.cfg.thief && self.cfg.reveal.is_none();
         if let Some(p) = self.peers.get_mut(&id) {
             p.peer_id = Some(peer_id);
             p.phase = Phase::Active;
-            if have_count > 0 {
+            if send_bitfield {
                 p.send(Message::Bitfield(bits_to_bytes(&have)));
             }
             log::debug!("peer {}: handshake done ({})", id, p.addr);
+        }
+        self.top_up_reveal(id);
+    }
+
+    /// `--reveal N`: keep up to N shown-but-missing pieces at this neighbour.
+    fn top_up_reveal(&mut self, id: u64) {
+        let n = match self.cfg.reveal {
+            Some(n) => n as usize,
+            None => return,
+        };
+        let avail: Vec<u32> = (0..self.picker.num_pieces())
+            .map(|i| self.picker.availability(i))
+            .collect();
+        let rebel = self.cfg.rebel;
+        if let Some(p) = self.peers.get_mut(&id) {
+            if let Phase::Handshaking = p.phase {
+                return;
+            }
+            for i in reveal::to_reveal(self.picker.have_bits(), &p.has, &p.shown, &avail, n) {
+                p.shown[i as usize] = true;
+                for _ in 0..=rebel {
+                    p.send(Message::Have(i));
+                }
+            }
         }
     }
 
@@ -615,16 +747,22 @@ impl Torrent {
             }
             Message::Unchoke => {
                 p.peer_choking = false;
+                p.unchoked_us = true;
                 self.request_more(id);
             }
             Message::Interested => {
                 p.peer_interested = true;
-                if p.am_choking && self.choker.has_free_slot(&self.views()) {
-                    self.set_choke(id, false);
+                if p.am_choking && !self.cfg.thief {
+                    let seeding = self.picker.is_complete();
+                    let views = self.views();
+                    if let Some(d) = self.choker.fast_unchoke(&views, id, seeding) {
+                        self.apply(&d);
+                    }
                 }
             }
             Message::NotInterested => p.peer_interested = false,
             Message::Have(i) => {
+                p.haves.add(now, self.meta.piece_length);
                 let i = i as usize;
                 if !p.has[i] {
                     p.has[i] = true;
@@ -634,6 +772,7 @@ impl Torrent {
                         self.update_interest(id);
                         self.request_more(id);
                     }
+                    self.top_up_reveal(id);
                 }
             }
             Message::Bitfield(bytes) => {
@@ -646,6 +785,7 @@ impl Torrent {
                     return Err("both of us are seeds".into());
                 }
                 self.update_interest(id);
+                self.top_up_reveal(id);
             }
             Message::Request {
                 index,
@@ -655,7 +795,8 @@ impl Torrent {
                 if !self.picker.have(index) {
                     return Err(format!("asked for piece {} which we do not have", index));
                 }
-                if !p.am_choking {
+                // BitThief never uploads (it chokes everyone, so this is a late request).
+                if !p.am_choking && !self.cfg.thief {
                     let _ = p.cmd.send(Cmd::Serve {
                         index,
                         begin,
@@ -679,6 +820,7 @@ impl Torrent {
                 p.requests
                     .retain(|(r, _)| !(r.index == index && r.begin == begin));
                 p.down.add(now, len);
+                p.down_round += len;
                 p.last_block = now;
                 self.down_total.add(now, len);
                 self.downloaded += len;
@@ -759,17 +901,31 @@ impl Torrent {
             .store(self.picker.left_bytes(), Ordering::Relaxed);
         let ids: Vec<u64> = self.peers.keys().copied().collect();
         for pid in &ids {
-            if let Some(p) = self.peers.get(pid) {
-                if let Phase::Active = p.phase {
-                    p.send(Message::Have(index));
-                }
-            }
+            self.announce(*pid, index);
             self.update_interest(*pid);
         }
         if self.picker.is_complete() {
             self.on_complete();
         }
         Ok(())
+    }
+
+    /// Tell one peer about a piece we just verified, as the strategy wants: BitThief never,
+    /// `--reveal` only to keep the peer interested, BitRebel 1 + N times, others once.
+    fn announce(&mut self, id: u64, index: u32) {
+        if self.cfg.thief {
+            return;
+        }
+        if self.cfg.reveal.is_some() {
+            return self.top_up_reveal(id);
+        }
+        if let Some(p) = self.peers.get(&id) {
+            if let Phase::Active = p.phase {
+                for _ in 0..=self.cfg.rebel {
+                    p.send(Message::Have(index));
+                }
+            }
+        }
     }
 
     fn on_complete(&mut self) {
@@ -780,8 +936,8 @@ impl Torrent {
                 eprintln!();
             }
             println!(
-                "complete: {} in {:.2} s (downloaded {} B, uploaded {} B)",
-                self.meta.name, secs, self.downloaded, self.uploaded
+                "{}complete: {} in {:.2} s (downloaded {} B, uploaded {} B)",
+                self.cfg.label, self.meta.name, secs, self.downloaded, self.uploaded
             );
             if let Err(e) = self.storage.flush() {
                 log::warn!("flush: {}", e);
@@ -869,8 +1025,7 @@ impl Torrent {
 
     fn views(&self) -> Vec<PeerView> {
         let now = Instant::now();
-        let mut v: Vec<PeerView> = self
-            .peers
+        self.peers
             .iter()
             .filter(|(_, p)| matches!(p.phase, Phase::Active))
             .map(|(&id, p)| PeerView {
@@ -881,24 +1036,95 @@ impl Torrent {
                 down_rate: p.down.rate(now),
                 up_rate: p.up.rate(now),
                 peer_choking: p.peer_choking,
+                down_round: p.down_round,
+                up_round: p.up_round,
+                unchoked_us: p.unchoked_us || !p.peer_choking,
+                have_rate: p.haves.rate(now),
             })
-            .collect();
-        // HashMap order is random per process; sort so a seeded run is reproducible.
-        v.sort_by_key(|p| p.id);
-        v
+            .collect()
+    }
+
+    /// Apply one decision: the cap first, so the first block after an unchoke is paced.
+    fn apply(&mut self, d: &Decision) {
+        if let Some(p) = self.peers.get_mut(&d.id) {
+            if d.unchoke && p.cap != d.cap {
+                p.cap = d.cap;
+                let _ = p.cmd.send(Cmd::SetCap(d.cap));
+            }
+        }
+        self.set_choke(d.id, !d.unchoke);
     }
 
     fn rechoke(&mut self) {
+        let now = Instant::now();
+        self.round += 1;
         let views = self.views();
         let seeding = self.picker.is_complete();
-        let decisions = self.choker.rechoke(&views, seeding, &mut self.rng);
-        for d in decisions {
-            self.set_choke(d.id, !d.unchoke);
-            if let Some(p) = self.peers.get(&d.id) {
-                if d.cap.is_some() {
-                    let _ = p.cmd.send(Cmd::SetCap(d.cap));
-                }
+        // The real length of the round that just ended (the first is shorter, and ticks
+        // jitter), so *_round byte counts become honest rates.
+        let round_secs = now
+            .duration_since(self.round_started)
+            .as_secs_f64()
+            .max(1e-3);
+        self.round_started = now;
+        let decisions = if self.cfg.thief {
+            // BitThief never unchokes anyone.
+            views
+                .iter()
+                .map(|v| Decision {
+                    id: v.id,
+                    unchoke: false,
+                    optimistic: false,
+                    cap: None,
+                    u_p: None,
+                    d_p: None,
+                })
+                .collect()
+        } else {
+            self.choker
+                .rechoke(&views, seeding, round_secs, &mut self.rng)
+        };
+        if self.trace.is_on() {
+            let t = now.duration_since(self.started).as_secs_f64();
+            for d in &decisions {
+                let v = match views.iter().find(|v| v.id == d.id) {
+                    Some(v) => v,
+                    None => continue,
+                };
+                let addr = self
+                    .peers
+                    .get(&d.id)
+                    .map_or(String::new(), |p| p.addr.to_string());
+                let action = match (d.unchoke, d.optimistic) {
+                    (false, _) => "choke",
+                    (true, false) => "unchoke",
+                    (true, true) => "optimistic",
+                };
+                self.trace.line(&format!(
+                    "round={} t={:.1} peer={} addr={} action={} interested={} u_p={} d_p={} cap={} down_round={} up_round={} unchoked_us={} have_rate={:.0}",
+                    self.round,
+                    t,
+                    d.id,
+                    stats::word(&addr),
+                    action,
+                    v.interested as u8,
+                    stats::opt_f(d.u_p),
+                    stats::opt_f(d.d_p),
+                    stats::opt_f(d.cap),
+                    v.down_round,
+                    v.up_round,
+                    v.unchoked_us as u8,
+                    v.have_rate
+                ));
             }
+        }
+        for d in &decisions {
+            self.apply(d);
+        }
+        for p in self.peers.values_mut() {
+            p.down_round = 0;
+            p.up_round = 0;
+            p.unchoked_us = !p.peer_choking;
         }
     }
 
@@ -1003,56 +1229,59 @@ impl Torrent {
 
     fn write_stats_header(&mut self) {
         let line = format!(
-            "# tyrant stats v1: one line per second; t=seconds since start, bytes and bytes/s\nstart info_hash={} name={} pieces={} piece_length={} total={} listen={} rng_seed={} up_kib={} down_kib={}\n",
+            "start info_hash={} name={} pieces={} piece_length={} total={} listen={} peer_id={} rng_seed={} up_kib={} down_kib={} strategy={} rebel={} thief={} reveal={} share={}",
             self.meta.info_hash_hex(),
-            self.meta.name.replace(' ', "_"),
+            stats::word(&self.meta.name),
             self.meta.num_pieces(),
             self.meta.piece_length,
             self.meta.total_length,
             self.listen,
+            stats::word(&String::from_utf8_lossy(&self.cfg.peer_id)),
             self.cfg.rng_seed,
             self.cfg.up_kib,
-            self.cfg.down_kib
+            self.cfg.down_kib,
+            self.choker.name(),
+            self.cfg.rebel,
+            self.cfg.thief,
+            self.cfg.reveal.map_or("-".to_string(), |n| n.to_string()),
+            self.cfg.share.map_or("-".to_string(), |(a, b)| format!("{}..{}", a, b)),
         );
-        self.stats_write(&line);
-    }
-
-    fn stats_write(&mut self, line: &str) {
-        if let Some(f) = self.stats.as_mut() {
-            if let Err(e) = f.write_all(line.as_bytes()) {
-                log::warn!("cannot write stats: {}", e);
-                self.stats = None;
-            }
+        self.stats.line(
+            "# tyrant stats v1: one line per second; t=seconds since start, bytes and bytes/s",
+        );
+        self.stats.line(&line);
+        self.stats.flush();
+        if self.trace.is_on() {
+            self.trace
+                .line("# tyrant trace v1: one line per peer per choking round; rates in bytes/s");
+            self.trace.line(&line);
         }
     }
 
     fn report(&mut self, now: Instant) {
-        let t = now.duration_since(self.started).as_secs_f64();
-        let down = self.down_total.rate(now);
-        let up = self.up_total.rate(now);
-        let active = self
-            .peers
-            .values()
-            .filter(|p| matches!(p.phase, Phase::Active))
-            .count();
-        let unchoked = self.peers.values().filter(|p| !p.am_choking).count();
-        let unchoking_us = self.peers.values().filter(|p| !p.peer_choking).count();
-        let have = self.picker.have_count();
-        let n = self.picker.num_pieces();
-        let line = format!(
-            "tick t={:.1} have={} pieces={} downloaded={} uploaded={} down_rate={:.0} up_rate={:.0} peers={} unchoked={} unchoking_us={} wasted={} hash_fails={}\n",
-            t, have, n, self.downloaded, self.uploaded, down, up, active, unchoked, unchoking_us, self.wasted, self.hash_fails
-        );
-        self.stats_write(&line);
+        let tick = Tick {
+            t: now.duration_since(self.started).as_secs_f64(),
+            have: self.picker.have_count(),
+            pieces: self.picker.num_pieces(),
+            downloaded: self.downloaded,
+            uploaded: self.uploaded,
+            down_rate: self.down_total.rate(now),
+            up_rate: self.up_total.rate(now),
+            peers: self
+                .peers
+                .values()
+                .filter(|p| matches!(p.phase, Phase::Active))
+                .count(),
+            unchoked: self.peers.values().filter(|p| !p.am_choking).count(),
+            unchoking_us: self.peers.values().filter(|p| !p.peer_choking).count(),
+            wasted: self.wasted,
+            hash_fails: self.hash_fails,
+        };
+        self.stats.line(&tick.line());
+        self.stats.flush();
+        self.trace.flush();
         if self.cfg.progress {
-            eprint!(
-                "\r{:5.1}%  down {:>9}/s  up {:>9}/s  peers {:3} ({} unchoked)   ",
-                100.0 * f64::from(have) / f64::from(n.max(1)),
-                human(down),
-                human(up),
-                active,
-                unchoked
-            );
+            eprint!("{}", tick.progress(&self.cfg.label));
         }
     }
 
@@ -1074,16 +1303,18 @@ impl Torrent {
         }
         let t = self.started.elapsed().as_secs_f64();
         let line = format!(
-            "done t={:.2} download_time={} downloaded={} uploaded={} complete={} reason={}\n",
+            "done t={:.2} download_time={} downloaded={} uploaded={} complete={} reason={}",
             t,
             self.download_secs
                 .map_or("-".to_string(), |s| format!("{:.3}", s)),
             self.downloaded,
             self.uploaded,
             self.picker.is_complete(),
-            why.replace(' ', "_")
+            stats::word(&why)
         );
-        self.stats_write(&line);
+        self.stats.line(&line);
+        self.stats.flush();
+        self.trace.flush();
         if self.cfg.progress {
             eprintln!();
         }
@@ -1096,14 +1327,6 @@ impl Torrent {
             uploaded: self.uploaded,
             complete: self.picker.is_complete(),
         })
-    }
-}
-
-pub fn human(bps: f64) -> String {
-    if bps >= 1024.0 * 1024.0 {
-        format!("{:.1} MiB", bps / 1024.0 / 1024.0)
-    } else {
-        format!("{:.1} KiB", bps / 1024.0)
     }
 }
 
