@@ -175,3 +175,56 @@ pub fn files_equal(a: &Path, b: &Path) -> bool {
         _ => false,
     }
 }
+
+/// `start_peer` with its own `RUST_LOG` (e.g. "debug" for a test that reads the log, which
+/// is written to `dir` with the extension `.log`).
+pub fn start_peer_log(name: &str, torrent: &Path, dir: &Path, args: &[&str], rust_log: &str) -> Proc {
+    let log = std::fs::File::create(dir.with_extension("log")).unwrap();
+    let child = Command::new(bin())
+        .args(["--bind", "127.0.0.1", "--port", "0", "-q", "--dir"])
+        .arg(dir)
+        .args(args)
+        .arg(torrent)
+        .env("RUST_LOG", rust_log)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Proc {
+        child,
+        name: name.into(),
+    }
+}
+
+/// Poll `f` every 50 ms until it returns Some, for at most `limit`; panics with `what`.
+pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out after {:?} waiting for {}", limit, what);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The `listen=IP:PORT` of a peer's stats `start` line, waiting up to 20 s for it.
+pub fn listen_addr(stats: &Path) -> std::net::SocketAddr {
+    wait_for(Duration::from_secs(20), "a stats `start` line", || {
+        stats_field(stats, "start", "listen").and_then(|a| a.parse().ok())
+    })
+}
+
+/// Every `key=value` word of every line of `path` starting with `prefix` (one map a line).
+pub fn stats_lines(path: &Path, prefix: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|w| w.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
