@@ -49,6 +49,9 @@ STRATEGIES (choke.rs; see README):
   --thief                BitThief: never upload, announce nothing, connect to everyone
   --reveal N             show each neighbour at most N pieces it lacks (most common first)
   --time-limit S         stop after S seconds
+  --handshake-timeout S  drop a connection without a handshake after S s [20]
+  --idle-timeout S       drop a peer that sent nothing for S s [180]
+  --request-timeout S    re-assign requests a peer has not served for S s [60]
   -q, --quiet            no progress line
 
 Logging goes to stderr and is controlled by RUST_LOG (e.g. RUST_LOG=debug).
@@ -146,6 +149,14 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
     let stats: Option<PathBuf> = opt(&mut args, "--stats")?;
     let trace: Option<PathBuf> = opt(&mut args, "--trace")?;
     let time_limit: Option<f64> = opt(&mut args, "--time-limit")?;
+    let deadlines = torrent::Deadlines {
+        handshake: positive(
+            opt(&mut args, "--handshake-timeout")?,
+            "--handshake-timeout",
+        )?,
+        idle: positive(opt(&mut args, "--idle-timeout")?, "--idle-timeout")?,
+        request: positive(opt(&mut args, "--request-timeout")?, "--request-timeout")?,
+    };
     let quiet = args.contains(["-q", "--quiet"]);
     let peers: Vec<SocketAddr> = args
         .values_from_str("--peer")
@@ -203,6 +214,7 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
         peers,
         time_limit: time_limit.map(Duration::from_secs_f64),
         time_scale: 1.0,
+        deadlines,
         peer_id: make_peer_id(port, rng_seed),
         progress: !quiet && stderr_is_terminal(),
         strategy,
@@ -460,6 +472,13 @@ fn cmd_tracker(mut args: pico_args::Arguments) -> Result<(), String> {
     println!("tracker listening on {}", addr);
     let _ = handle.join();
     Ok(())
+}
+
+fn positive(v: Option<f64>, name: &str) -> Result<Option<f64>, String> {
+    match v {
+        Some(x) if !(x > 0.0 && x.is_finite()) => Err(format!("{} must be > 0 seconds", name)),
+        _ => Ok(v),
+    }
 }
 
 /// An option value parsed with `FromStr`, with the option named in the error.

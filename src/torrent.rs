@@ -39,6 +39,8 @@ const PIPELINE_MAX: usize = 128;
 /// Fewer connections than this make a leecher ask the tracker for more (mainline 4.x
 /// `min_peers` is 20).
 const MIN_PEERS: usize = 20;
+/// Most peer addresses remembered (tracker replies and `--peer`).
+pub const MAX_KNOWN_ADDRS: usize = 10_000;
 
 /// Protocol and policy clocks. Choking clocks scale with `time_scale`; protocol
 /// deadlines (handshake, idle, keep-alive) do not, since they guard against dead sockets.
@@ -93,6 +95,8 @@ pub struct Config {
     pub peers: Vec<SocketAddr>,
     pub time_limit: Option<Duration>,
     pub time_scale: f64,
+    /// Protocol deadlines in seconds, when not the defaults: handshake, idle, stalled request.
+    pub deadlines: Deadlines,
     pub peer_id: [u8; 20],
     pub progress: bool,
     pub strategy: Strategy,
@@ -107,6 +111,14 @@ pub struct Config {
     pub share: Option<(u32, u32)>,
     /// Label for logs and the progress line (BitSybil identities: "id0 " ...).
     pub label: String,
+}
+
+/// Overrides of the protocol deadlines (seconds); `None` keeps the default.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Deadlines {
+    pub handshake: Option<f64>,
+    pub idle: Option<f64>,
+    pub request: Option<f64>,
 }
 
 /// Which choker runs while downloading (choke.rs).
@@ -305,7 +317,20 @@ impl Torrent {
         let (ev_tx, ev_rx) = crossbeam_channel::bounded(4096);
         let kib = |k: f64| if k > 0.0 { k * 1024.0 } else { 0.0 };
         let storage = Arc::new(storage);
-        let timing = Timing::scaled(cfg.time_scale);
+        let mut timing = Timing::scaled(cfg.time_scale);
+        let secs = Duration::from_secs_f64;
+        if let Some(s) = cfg.deadlines.handshake {
+            timing.handshake = secs(s);
+            timing.connect = timing.connect.min(secs(s));
+        }
+        if let Some(s) = cfg.deadlines.idle {
+            timing.idle = secs(s);
+            // keep-alives must come well before the other side's idle deadline
+            timing.keepalive = timing.keepalive.min(secs(s / 3.0));
+        }
+        if let Some(s) = cfg.deadlines.request {
+            timing.request_timeout = secs(s);
+        }
         let shared = Arc::new(Shared {
             info_hash: meta.info_hash,
             peer_id: cfg.peer_id,

@@ -10,6 +10,11 @@ impl Torrent {
             Ok(resp) => {
                 log::info!("tracker {}: {} peers", r.url, resp.peers.len());
                 for a in resp.peers {
+                    // A hostile tracker may list 50,000 peers: the address book is bounded.
+                    if self.addrs.len() >= MAX_KNOWN_ADDRS && !self.addrs.contains_key(&a) {
+                        log::debug!("address book full ({}); ignoring the rest", MAX_KNOWN_ADDRS);
+                        break;
+                    }
                     if !self.is_self_addr(a) {
                         self.addrs.entry(a).or_default();
                     }
