@@ -238,6 +238,8 @@ pub struct Torrent {
     uploaded: u64,
     wasted: u64,
     hash_fails: u32,
+    /// Pieces found verified on disk at start (resume).
+    resumed: u32,
     disk_errors: u32,
     down_total: RateMeter,
     up_total: RateMeter,
@@ -352,6 +354,7 @@ impl Torrent {
         let now = Instant::now();
         let counters = Arc::new(TransferCounters::default());
         counters.left.store(picker.left_bytes(), Ordering::Relaxed);
+        let resumed = picker.have_count();
         let t = Torrent {
             choker: cfg.strategy.build(&cfg.slots, cfg.up_kib),
             rng: Rng::new(cfg.rng_seed),
@@ -372,6 +375,7 @@ impl Torrent {
             uploaded: 0,
             wasted: 0,
             hash_fails: 0,
+            resumed,
             disk_errors: 0,
             down_total: RateMeter::new(Duration::from_secs(5), now),
             up_total: RateMeter::new(Duration::from_secs(5), now),
@@ -792,7 +796,7 @@ impl Torrent {
 
     fn write_stats_header(&mut self) {
         let line = format!(
-            "start info_hash={} name={} pieces={} piece_length={} total={} listen={} peer_id={} rng_seed={} up_kib={} down_kib={} strategy={} rebel={} thief={} reveal={} share={}",
+            "start info_hash={} name={} pieces={} piece_length={} total={} listen={} peer_id={} rng_seed={} up_kib={} down_kib={} strategy={} rebel={} thief={} reveal={} share={} resumed={}",
             self.meta.info_hash_hex(),
             stats::word(&self.meta.name),
             self.meta.num_pieces(),
@@ -808,6 +812,7 @@ impl Torrent {
             self.cfg.thief,
             self.cfg.reveal.map_or("-".to_string(), |n| n.to_string()),
             self.cfg.share.map_or("-".to_string(), |(a, b)| format!("{}..{}", a, b)),
+            self.resumed,
         );
         self.stats.line(
             "# tyrant stats v1: one line per second; t=seconds since start, bytes and bytes/s",
