@@ -179,6 +179,11 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, cmds: Receiver<Cmd>) -> io:
             _ => first = false,
         }
         if let Message::Piece { ref data, .. } = msg {
+            // We only ever request blocks of at most BLOCK bytes; anything larger is junk,
+            // and refusing it bounds what the event queue can hold per message.
+            if data.len() > peer::BLOCK as usize {
+                return Err(invalid_msg("piece larger than any block we request"));
+            }
             // Download cap: pay after reading; while in debt we stop reading and TCP
             // flow control slows the sender down.
             pace(&sh.down, None, data.len() as u64);

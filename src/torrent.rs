@@ -316,7 +316,9 @@ impl Torrent {
         let listener = TcpListener::bind((cfg.bind_ip, cfg.port))
             .map_err(|e| format!("cannot listen on {}:{}: {}", cfg.bind_ip, cfg.port, e))?;
         let listen = listener.local_addr().map_err(|e| e.to_string())?;
-        let (ev_tx, ev_rx) = crossbeam_channel::bounded(4096);
+        // Bounded, so a slow chooser slows the readers (and TCP) instead of growing memory:
+        // at most 1024 events × one 16 KiB block.
+        let (ev_tx, ev_rx) = crossbeam_channel::bounded(1024);
         let kib = |k: f64| if k > 0.0 { k * 1024.0 } else { 0.0 };
         let storage = Arc::new(storage);
         let mut timing = Timing::scaled(cfg.time_scale);

@@ -178,7 +178,13 @@ pub fn files_equal(a: &Path, b: &Path) -> bool {
 
 /// `start_peer` with its own `RUST_LOG` (e.g. "debug" for a test that reads the log, which
 /// is written to `dir` with the extension `.log`).
-pub fn start_peer_log(name: &str, torrent: &Path, dir: &Path, args: &[&str], rust_log: &str) -> Proc {
+pub fn start_peer_log(
+    name: &str,
+    torrent: &Path,
+    dir: &Path,
+    args: &[&str],
+    rust_log: &str,
+) -> Proc {
     let log = std::fs::File::create(dir.with_extension("log")).unwrap();
     let child = Command::new(bin())
         .args(["--bind", "127.0.0.1", "--port", "0", "-q", "--dir"])
@@ -203,7 +209,12 @@ pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < end, "timed out after {:?} waiting for {}", limit, what);
+        assert!(
+            Instant::now() < end,
+            "timed out after {:?} waiting for {}",
+            limit,
+            what
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
