@@ -21,6 +21,9 @@ struct Slot {
     /// Start of this file in the torrent's byte stream.
     offset: u64,
     length: u64,
+    /// Bytes that were in the file before we opened it; beyond them are holes we made,
+    /// which hold no data worth hashing at start-up.
+    existed: u64,
 }
 
 pub struct Storage {
@@ -100,6 +103,7 @@ impl Storage {
                 path,
                 offset: entry.offset,
                 length: entry.length,
+                existed: have,
             });
         }
         Ok(Storage {
@@ -180,12 +184,33 @@ impl Storage {
     /// not verified — we will download it again — so this never fails as a whole.
     /// `progress(done, total)` is called about every 1% and once at the end.
     pub fn verify_all(&self, hashes: &[[u8; 20]], progress: &mut dyn FnMut(u32, u32)) -> Vec<bool> {
+        self.check(hashes, progress, false)
+    }
+
+    /// The resume check right after `open`: like `verify_all`, but pieces that lie wholly
+    /// in space `open` itself allocated are missing without being read — a fresh download
+    /// does not hash gigabytes of zeros before its first request.
+    pub fn verify_at_open(
+        &self,
+        hashes: &[[u8; 20]],
+        progress: &mut dyn FnMut(u32, u32),
+    ) -> Vec<bool> {
+        self.check(hashes, progress, true)
+    }
+
+    fn check(
+        &self,
+        hashes: &[[u8; 20]],
+        progress: &mut dyn FnMut(u32, u32),
+        skip_fresh: bool,
+    ) -> Vec<bool> {
         let total = self.num_pieces;
         let step = (total / 100).max(1);
         let mut buf = Vec::with_capacity(self.piece_length as usize);
         let mut out = Vec::with_capacity(total as usize);
         for index in 0..total {
             let ok = match hashes.get(index as usize) {
+                Some(_) if skip_fresh && self.never_written(index) => false,
                 Some(h) => {
                     buf.resize(self.piece_len(index) as usize, 0);
                     match self.verify_into(index, h, &mut buf) {
@@ -237,6 +262,15 @@ impl Storage {
 
     /// The (file, position in file, byte count) pieces of the stream range
     /// [`start`, `start + len`), in order; empty files contribute nothing.
+    /// Every byte of the piece lies past the end its file had when we opened it.
+    fn never_written(&self, index: u32) -> bool {
+        let start = u64::from(index) * self.piece_length;
+        let len = self.piece_len(index) as usize;
+        self.segments(start, len)
+            .iter()
+            .all(|(slot, file_pos, _)| *file_pos >= slot.existed)
+    }
+
     fn segments(&self, start: u64, len: usize) -> Vec<(&Slot, u64, usize)> {
         // Slots are sorted by end offset, so the first one ending after `start` holds it.
         let first = self.slots.partition_point(|s| s.offset + s.length <= start);
@@ -360,6 +394,31 @@ mod tests {
             private: false,
         };
         (m, data)
+    }
+
+    #[test]
+    fn fresh_space_is_not_hashed_at_open_but_old_data_is() {
+        let dir = TempDir::new("fresh");
+        let (m, data) = layout();
+        let st = Storage::open(&m, &dir.0, false).unwrap();
+        // nothing existed: every piece is missing, without reading
+        assert!(st
+            .verify_at_open(&m.pieces, &mut |_, _| {})
+            .iter()
+            .all(|&b| !b));
+        for i in 0..st.num_pieces() {
+            let start = (u64::from(i) * st.piece_length()) as usize;
+            let len = st.piece_len(i) as usize;
+            st.write_piece(i, &data[start..start + len]).unwrap();
+        }
+        // the same Storage checks everything on demand
+        assert!(st.verify_all(&m.pieces, &mut |_, _| {}).iter().all(|&b| b));
+        drop(st);
+        let st = Storage::open(&m, &dir.0, false).unwrap();
+        assert!(st
+            .verify_at_open(&m.pieces, &mut |_, _| {})
+            .iter()
+            .all(|&b| b));
     }
 
     #[test]

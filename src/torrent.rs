@@ -282,7 +282,7 @@ impl Torrent {
         let n = meta.num_pieces();
         let mut picker = Picker::new(n, meta.piece_length as u32, meta.total_length);
         let show = cfg.progress;
-        let verified = storage.verify_all(&meta.pieces, &mut |done, total| {
+        let verified = storage.verify_at_open(&meta.pieces, &mut |done, total| {
             if show {
                 eprint!("\rchecking {}/{} pieces", done, total);
             }
