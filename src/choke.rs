@@ -339,8 +339,11 @@ impl Tyrant {
         if !(params.capacity.is_finite() && params.capacity > 0.0) {
             params.capacity = f64::INFINITY;
         }
-        params.floor = params.floor.max(1.0);
-        params.u0 = params.u0.max(params.floor);
+        // u_p never exceeds what we have to give: a peer whose u_p outgrew the capacity
+        // would never fit again (its u_p only changes while unchoked), and with --up below
+        // the market rate no peer would ever be unchoked at all.
+        params.floor = params.floor.max(1.0).min(params.capacity);
+        params.u0 = params.u0.max(params.floor).min(params.capacity);
         let up_kib = if params.capacity.is_finite() {
             params.capacity / 1024.0
         } else {
@@ -390,11 +393,8 @@ impl Tyrant {
         self.peers.retain(|id, _| peers.iter().any(|v| v.id == *id));
 
         for v in peers {
-            if !self.peers.contains_key(&v.id) {
-                let fresh = self.new_peer(v);
-                self.peers.insert(v.id, fresh);
-            }
-            let s = self.peers.get_mut(&v.id).expect("inserted above");
+            let fresh = self.new_peer(v);
+            let s = self.peers.entry(v.id).or_insert(fresh);
             // 1. Update u_p only for peers we unchoked last round.
             if s.unchoked_last_round {
                 if v.unchoked_us || v.down_round > 0 {
@@ -406,7 +406,7 @@ impl Tyrant {
                     s.u_p *= 1.0 + p.delta;
                     s.streak = 0;
                 }
-                s.u_p = s.u_p.max(p.floor);
+                s.u_p = s.u_p.max(p.floor).min(p.capacity);
             }
             // 2. d_p: the observed rate when the peer sent us data this round, otherwise
             //    the HAVE-rate estimate (for every such peer, unchoked by us or not).

@@ -160,8 +160,14 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, cmds: Receiver<Cmd>) -> io:
         .name(format!("peer-{}-w", id))
         .stack_size(128 * 1024)
         .spawn(move || {
+            let shut = wstream.try_clone();
             if let Err(e) = writer(id, wstream, &wsh, cmds) {
                 log::debug!("peer {}: writer stopped: {}", id, e);
+                // Nothing serves this connection any more: end the reader too, so the
+                // chooser hears `Closed` instead of keeping a half-dead peer.
+                if let Ok(s) = shut {
+                    let _ = s.shutdown(std::net::Shutdown::Both);
+                }
             }
         })?;
 
@@ -266,7 +272,17 @@ fn writer(id: u64, mut stream: TcpStream, sh: &Shared, cmds: Receiver<Cmd>) -> i
                     Message::Choke.encode(&mut out);
                 }
                 Cmd::SetCap(rate) => {
-                    cap = rate.map(|r| TokenBucket::new(r, r.max(MIN_BURST), Instant::now()));
+                    // A new rate keeps the bucket's debt or credit, so re-capping every
+                    // round does not hand out a fresh burst each time.
+                    let now = Instant::now();
+                    cap = match (rate, cap.take()) {
+                        (Some(r), Some(mut b)) => {
+                            b.set_rate(r, r.max(MIN_BURST), now);
+                            Some(b)
+                        }
+                        (Some(r), None) => Some(TokenBucket::new(r, r.max(MIN_BURST), now)),
+                        (None, _) => None,
+                    };
                 }
             }
             next = cmds.try_recv().ok();

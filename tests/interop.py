@@ -575,12 +575,145 @@ def scenario_capped_seeder(sc):
     return "%.1f KiB/s, %d disconnects" % (rate, disconnects)
 
 
+
+def wait_peer_id(sc, stats, timeout=30):
+    """The peer id a tyrant process wrote on its stats `start` line, as bytes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(stats) as f:
+                m = re.search(r"^start .*\bpeer_id=(\S+)", f.read(), re.M)
+            if m:
+                return m.group(1).encode()
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise Failure("%s: no `start` line with a peer_id after %d s" % (stats, timeout))
+
+
+def last_stat(stats, key):
+    """`key` of the last tick or done line of a stats file, as an int (None if absent)."""
+    with open(stats) as f:
+        lines = [l for l in f.read().splitlines() if l.startswith(("tick ", "done "))]
+    for line in reversed(lines):
+        m = re.search(r"\b%s=(\d+)" % re.escape(key), line)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def from_peers(handles, ids, got):
+    """Add to got[name] what each libtorrent handle received from the tyrant whose peer
+    id is ids[name] (max per connection, so a reconnect is counted again)."""
+    def sample():
+        for h in handles:
+            for pi in h.get_peer_info():
+                pid = bytes(pi.pid.to_bytes())
+                for name, want in ids.items():
+                    if pid == want:
+                        key = (name, str(h.info_hash()), pi.ip)
+                        got[key] = max(got.get(key, 0), pi.total_download)
+    return sample
+
+
+def per_name(got, names):
+    return {n: sum(v for k, v in got.items() if k[0] == n) for n in names}
+
+
+def scenario_lt_leech_from_tyrant_and_propshare(sc):
+    """f. A libtorrent leecher downloads from a BitTyrant and a PropShare peer that seed
+    (200 KiB/s each): both unchoke it and send it data."""
+    sc.start_tracker()
+    seed_dir = os.path.join(sc.dir, "seed")
+    payload(os.path.join(seed_dir, "strat.bin"), 4 * 1024 * 1024 + 4321, "f")
+    torrent = os.path.join(sc.dir, "strat.torrent")
+    sc.make(os.path.join(seed_dir, "strat.bin"), torrent, piece_kib=32)
+    names = ("tyrant", "propshare")
+    ids = {}
+    for name in names:
+        stats = os.path.join(sc.dir, name + ".stats")
+        sc.seeder(name, torrent, seed_dir, ["--" + name, "--up", "200", "--stats", stats])
+        ids[name] = wait_peer_id(sc, stats)
+    time.sleep(0.3)  # let both announce first
+    s = sc.session("lt")
+    dl = os.path.join(sc.dir, "lt")
+    h = sc.add(s, torrent, dl)
+    watch = Watch([("lt", s)])
+    got = {}
+    wait_lt([h], watch, time.monotonic() + TIMEOUT, "libtorrent leecher", list(names), sc,
+            tick=from_peers([h], ids, got))
+    h.flush_cache()
+    time.sleep(1.2)  # one more stats tick
+    diff = same_data(os.path.join(seed_dir, "strat.bin"), os.path.join(dl, "strat.bin"))
+    check(diff is None, diff)
+    by = per_name(got, names)
+    ups = {n: last_stat(os.path.join(sc.dir, n + ".stats"), "uploaded") for n in names}
+    for n in names:
+        sc.assert_running(n)
+        check(by[n] > 0, "libtorrent got nothing from the %s seeder (per peer: %s; "
+              "uploaded per stats: %s)" % (n, by, ups))
+        check(ups[n] and ups[n] > 0, "the %s seeder's stats show no upload: %s" % (n, ups))
+    return "libtorrent got %s" % ", ".join("%d KiB from %s" % (by[n] >> 10, n) for n in names)
+
+
+def scenario_tyrant_propshare_leech_from_lt(sc):
+    """g. A BitTyrant and a PropShare leecher (100 KiB/s up each) download from a
+    libtorrent seeder (capped, loopback included) and upload to a second libtorrent
+    leecher, which gets payload from both."""
+    sc.start_tracker()
+    seed_dir = os.path.join(sc.dir, "seed")
+    payload(os.path.join(seed_dir, "strat.bin"), 3 * 1024 * 1024 + 99, "g")
+    torrent = os.path.join(sc.dir, "strat.torrent")
+    sc.make(os.path.join(seed_dir, "strat.bin"), torrent, piece_kib=32)
+    s = sc.session("lt-seed")
+    # libtorrent exempts local peers from rate limits unless they are put in the global
+    # peer class; without the cap the second leecher would take everything from the seed.
+    everyone = lt.ip_filter()
+    everyone.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
+    s.set_peer_class_filter(everyone)
+    s.apply_settings({"upload_rate_limit": 192 * 1024})
+    h = sc.add(s, torrent, seed_dir)
+    watch = Watch([("lt-seed", s)])
+    wait_lt([h], watch, time.monotonic() + 30, "libtorrent seeder (checking its data)")
+    nudge([h])
+    deadline = time.monotonic() + TIMEOUT
+    names = ("tyrant", "propshare")
+    ids = {}
+    for name in names:
+        sc.leecher(name, torrent, os.path.join(sc.dir, name), ["--" + name, "--up", "100"])
+        ids[name] = wait_peer_id(sc, os.path.join(sc.dir, name + ".stats"))
+    s2 = sc.session("lt-leech")
+    dl = os.path.join(sc.dir, "lt-leech")
+    h2 = sc.add(s2, torrent, dl)
+    watch = Watch([("lt-seed", s), ("lt-leech", s2)])
+    got = {}
+    wait_lt([h2], watch, deadline, "libtorrent leecher", tick=from_peers([h2], ids, got))
+    h2.flush_cache()
+    for name in names:
+        sc.wait_exit(name, deadline)
+    time.sleep(0.2)
+    want = os.path.join(seed_dir, "strat.bin")
+    for who in names + ("lt-leech",):
+        diff = same_data(want, os.path.join(sc.dir, who, "strat.bin"))
+        check(diff is None, "%s: %s" % (who, diff))
+    by = per_name(got, names)
+    ups = {n: last_stat(os.path.join(sc.dir, n + ".stats"), "uploaded") for n in names}
+    for n in names:
+        check(by[n] > 0, "the libtorrent leecher got nothing from the %s leecher "
+              "(per peer: %s; uploaded per stats: %s)" % (n, by, ups))
+    return "libtorrent leecher got %s; uploaded in all %s" % (
+        ", ".join("%d KiB from %s" % (by[n] >> 10, n) for n in names),
+        ", ".join("%s %d KiB" % (n, (ups[n] or 0) >> 10) for n in names))
+
+
 SCENARIOS = [
     ("lt_leech_from_tyrant_seed", scenario_lt_leech_from_tyrant),
     ("tyrant_leech_from_lt_seed", scenario_tyrant_leech_from_lt),
     ("mixed_swarm_multifile", scenario_mixed_swarm_multifile),
     ("make_loads_in_libtorrent", scenario_make_loads_in_libtorrent),
     ("capped_tyrant_seed_serves_lt", scenario_capped_seeder),
+    ("lt_leech_from_tyrant_and_propshare", scenario_lt_leech_from_tyrant_and_propshare),
+    ("tyrant_propshare_leech_from_lt", scenario_tyrant_propshare_leech_from_lt),
 ]
 
 

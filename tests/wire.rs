@@ -22,11 +22,14 @@ struct Seeder {
 fn start_seeder() -> Seeder {
     let dir = TempDir::new("wire");
     let data = payload(100_000, 5);
-    std::fs::write(dir.path().join("w.bin"), &data).unwrap();
+    // A subdirectory, so the peer's log (written beside its directory) stays in `dir`.
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    std::fs::write(seed_dir.join("w.bin"), &data).unwrap();
     let t = dir.path().join("w.torrent");
     // No tracker reachable: the seeder only waits for us.
     make_torrent(
-        &dir.path().join("w.bin"),
+        &seed_dir.join("w.bin"),
         "http://127.0.0.1:1/announce",
         16,
         &t,
@@ -36,7 +39,7 @@ fn start_seeder() -> Seeder {
     let proc = start_peer(
         "seeder",
         &t,
-        dir.path(),
+        &seed_dir,
         &["--seed", "--stats", stats.to_str().unwrap()],
     );
     let end = Instant::now() + Duration::from_secs(20);

@@ -239,10 +239,11 @@ fn have_rate_estimate_is_equal_split_over_mainline_active_set() {
     }
     // The estimate reaches d_p of a peer that never unchoked us and that we never
     // unchoked (downpour bug 1).
-    let mut t = tyrant(1.0); // too small for anyone: nobody is ever unchoked
+    // Not interested in us, so never unchoked.
+    let mut t = tyrant(100.0 * KIB);
     let peers = [PeerView {
         id: 9,
-        interested: true,
+        interested: false,
         choked: true,
         peer_choking: true,
         have_rate: 50.0 * KIB,
@@ -861,4 +862,27 @@ fn choker_vanilla_is_the_old_vanilla() {
     peers[1].interested = false;
     assert_eq!(c.fast_unchoke(&peers, 2, false), None);
     assert!(c.fast_unchoke(&peers, 3, false).is_some());
+}
+
+/// `--up` below the market rate (downpour never ran it; our first version unchoked nobody):
+/// u_p starts at and never grows beyond the capacity, so a peer can always be unchoked.
+#[test]
+fn capacity_below_market_rate_still_unchokes() {
+    let cap = 5.0 * KIB;
+    let mut t = tyrant(cap);
+    let peers = [PeerView {
+        id: 1,
+        interested: true,
+        choked: true,
+        peer_choking: true,
+        ..PeerView::default()
+    }];
+    let mut rng = Rng::new(3);
+    for round in 0..6 {
+        let d = t.rechoke(&peers, 10.0, &mut rng);
+        assert!(d[0].unchoke, "round {}: not unchoked", round);
+        assert_eq!(d[0].cap, Some(cap), "round {}", round);
+        // never reciprocates: ×1.2 each round, held at the capacity
+        assert_eq!(t.state(1).unwrap().0, cap);
+    }
 }
