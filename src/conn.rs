@@ -46,6 +46,8 @@ pub enum Event {
     Sent {
         id: u64,
         bytes: u64,
+        index: u32,
+        begin: u32,
     },
     Closed {
         id: u64,
@@ -312,7 +314,16 @@ fn writer(id: u64, mut stream: TcpStream, sh: &Shared, cmds: Receiver<Cmd>) -> i
                 block.resize(13 + length as usize, 0);
                 sh.storage.read(index, begin, &mut block[13..])?;
                 stream.write_all(&block)?;
-                if sh.events.send(Event::Sent { id, bytes: n }).is_err() {
+                if sh
+                    .events
+                    .send(Event::Sent {
+                        id,
+                        bytes: n,
+                        index,
+                        begin,
+                    })
+                    .is_err()
+                {
                     return Ok(());
                 }
             }

@@ -76,9 +76,7 @@ bind 0.0.0.0, interval 60 s, min interval 15 s, max numwant 200, expiry 3 interv
 ";
 
 fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
-        .format_timestamp_millis()
-        .init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let mut args = pico_args::Arguments::from_env();
     let result = match args.subcommand() {
         Ok(Some(ref s)) if s == "make" => cmd_make(args),

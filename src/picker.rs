@@ -35,6 +35,10 @@ struct Partial {
     data: Vec<u8>,
     got: usize,
     senders: Vec<u64>,
+    /// Who sent each block, so a failed hash can be pinned on the right peer.
+    from: Vec<u64>,
+    /// For a piece that already failed its hash: the one peer allowed to fetch it now.
+    owner: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57,6 +61,8 @@ pub struct Assembled {
     pub index: u32,
     pub data: Vec<u8>,
     pub senders: Vec<u64>,
+    /// The sender of each block, in block order.
+    pub from: Vec<u64>,
 }
 
 pub struct Picker {
@@ -75,6 +81,9 @@ pub struct Picker {
     wanted: Vec<bool>,
     wanted_count: u32,
     have_wanted: u32,
+    /// Pieces that failed a hash check with blocks from several peers. They are fetched
+    /// again from one peer only, so the next failure (or success) says who lied.
+    suspect: Vec<bool>,
     /// Thief mode: take any block, ignore rarity (BitThief).
     pub any_order: bool,
 }
@@ -95,6 +104,7 @@ impl Picker {
             wanted: vec![true; n],
             wanted_count: num_pieces,
             have_wanted: 0,
+            suspect: vec![false; n],
             any_order: false,
         }
     }
@@ -174,6 +184,7 @@ impl Picker {
             self.unstarted -= 1;
         }
         self.started[i] = false;
+        self.suspect[i] = false;
         self.have[i] = true;
         self.have_count += 1;
         if self.wanted[i] {
@@ -252,6 +263,8 @@ impl Picker {
                     data: vec![0; self.piece_len(index) as usize],
                     got: 0,
                     senders: Vec::new(),
+                    from: vec![0; n],
+                    owner: None,
                 },
             );
             self.started[index as usize] = true;
@@ -262,7 +275,7 @@ impl Picker {
         // 4. Endgame: everything missing is requested somewhere; duplicate requests.
         if out.len() < max && self.in_endgame() {
             for (&index, p) in self.partial.iter_mut() {
-                if !has[index as usize] {
+                if !has[index as usize] || (self.suspect[index as usize] && p.owner != Some(peer)) {
                     continue;
                 }
                 for b in 0..p.blocks.len() {
@@ -289,7 +302,14 @@ impl Picker {
 
     fn take_open(&mut self, peer: u64, index: u32, max: usize, out: &mut Vec<Req>) {
         let mut taken = Vec::new();
+        let suspect = self.suspect[index as usize];
         if let Some(p) = self.partial.get_mut(&index) {
+            if suspect {
+                match p.owner {
+                    Some(o) if o != peer => return,
+                    _ => p.owner = Some(peer),
+                }
+            }
             for (b, blk) in p.blocks.iter_mut().enumerate() {
                 if out.len() + taken.len() >= max {
                     break;
@@ -355,6 +375,7 @@ impl Picker {
         };
         p.data[begin as usize..begin as usize + data.len()].copy_from_slice(data);
         p.got += 1;
+        p.from[b] = peer;
         if !p.senders.contains(&peer) {
             p.senders.push(peer);
         }
@@ -379,12 +400,14 @@ impl Picker {
             index,
             data: p.data,
             senders: p.senders,
+            from: p.from,
         })
     }
 
     /// The piece did not verify: it is missing again, from scratch.
     pub fn hash_failed(&mut self, index: u32) {
         let i = index as usize;
+        self.suspect[i] = !self.have[i];
         if let Some(p) = self.partial.remove(&index) {
             self.open_blocks -= p.blocks.iter().filter(|b| **b == Block::Open).count();
         }
@@ -405,6 +428,23 @@ impl Picker {
                     p.blocks[b] = Block::Open;
                     self.open_blocks += 1;
                 }
+            }
+            // A suspect piece whose one fetcher stopped (choked us, left, stalled) starts
+            // over for the next peer; otherwise it would wait for that peer forever.
+            let asked_by_owner = p
+                .blocks
+                .iter()
+                .any(|blk| matches!(blk, Block::Asked(w) if w.contains(&peer)));
+            if p.owner == Some(peer) && !asked_by_owner {
+                for blk in p.blocks.iter_mut() {
+                    if *blk == Block::Got {
+                        *blk = Block::Open;
+                        self.open_blocks += 1;
+                    }
+                }
+                p.got = 0;
+                p.senders.clear();
+                p.owner = None;
             }
         }
     }
@@ -581,6 +621,7 @@ mod tests {
         assert_eq!(a.data[0], 1);
         assert_eq!(a.data[BLOCK as usize], 2);
         assert_eq!(a.senders, vec![1, 3]);
+        assert_eq!(a.from, vec![1, 3]);
         p.hash_failed(0);
         assert!(!p.have(0));
         assert_eq!(p.pick(4, &all(1), 5, &mut rng).len(), 2);
@@ -626,6 +667,38 @@ mod tests {
         assert!(p.is_complete());
         assert!(!p.interesting(&all(10)));
         assert!(!p.in_endgame());
+    }
+
+    #[test]
+    fn a_failed_piece_is_fetched_again_from_one_peer_only() {
+        let mut p = Picker::new(1, 2 * BLOCK, 2 * u64::from(BLOCK));
+        let mut rng = Rng::new(8);
+        let a = p.pick(1, &all(1), 1, &mut rng);
+        let b = p.pick(2, &all(1), 1, &mut rng);
+        let data = vec![0u8; BLOCK as usize];
+        p.on_block(1, 0, a[0].begin, &data);
+        p.on_block(2, 0, b[0].begin, &data);
+        let asm = p.take_assembled(0).unwrap();
+        assert_eq!(asm.from.len(), 2);
+        p.hash_failed(0);
+        // peer 3 takes the piece; peer 4 gets nothing of it, not even in endgame
+        assert_eq!(p.pick(3, &all(1), 1, &mut rng).len(), 1);
+        assert!(p.pick(4, &all(1), 5, &mut rng).is_empty());
+        let mine = p.pick(3, &all(1), 5, &mut rng);
+        assert_eq!(mine.len(), 1);
+        // the owner goes away: the piece starts over for anyone
+        p.release(3, mine[0]);
+        p.release(
+            3,
+            Req {
+                index: 0,
+                begin: 0,
+                length: BLOCK,
+            },
+        );
+        assert_eq!(p.pick(4, &all(1), 5, &mut rng).len(), 2);
+        p.set_have(0);
+        assert!(p.is_complete());
     }
 
     #[test]

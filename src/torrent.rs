@@ -39,6 +39,8 @@ const PIPELINE_MAX: usize = 128;
 /// Fewer connections than this make a leecher ask the tracker for more (mainline 4.x
 /// `min_peers` is 20).
 const MIN_PEERS: usize = 20;
+/// Failed multi-sender pieces whose block hashes we keep until the piece verifies.
+const MAX_SUSPECT_PIECES: usize = 256;
 /// Most peer addresses remembered (tracker replies and `--peer`).
 pub const MAX_KNOWN_ADDRS: usize = 10_000;
 
@@ -200,6 +202,8 @@ struct Peer {
     cap: Option<f64>,
     /// `--reveal`: pieces announced to this peer.
     shown: Vec<bool>,
+    /// Blocks queued at our writer for this peer (bounded by MAX_QUEUED_REQUESTS).
+    serving: Vec<(u32, u32, u32)>,
 }
 
 impl Peer {
@@ -228,6 +232,8 @@ pub struct Torrent {
     peers: BTreeMap<u64, Peer>,
     addrs: HashMap<SocketAddr, AddrState>,
     banned_ids: Vec<[u8; 20]>,
+    /// Per failed piece, per failed attempt: (sender, SHA-1) of each block.
+    suspects: HashMap<u32, Vec<BlockHashes>>,
     next_id: u64,
     listen: SocketAddr,
     counters: Arc<TransferCounters>,
@@ -250,6 +256,16 @@ pub struct Torrent {
     siblings: Vec<([u8; 20], SocketAddr)>,
     last_round: Instant,
     stop: Option<String>,
+}
+
+/// (sender, SHA-1) of every block of one assembled piece.
+type BlockHashes = Vec<(u64, [u8; 20])>;
+
+fn block_hashes(data: &[u8], from: &[u64]) -> BlockHashes {
+    data.chunks(BLOCK as usize)
+        .zip(from)
+        .map(|(b, &f)| (f, storage::sha1(b)))
+        .collect()
 }
 
 pub fn bits_to_bytes(bits: &[bool]) -> Vec<u8> {
@@ -367,6 +383,7 @@ impl Torrent {
             peers: BTreeMap::new(),
             addrs: HashMap::new(),
             banned_ids: Vec::new(),
+            suspects: HashMap::new(),
             next_id: 1,
             listen,
             counters,
@@ -507,7 +524,7 @@ impl Torrent {
                     Ok(a) => a,
                     Err(_) => return,
                 };
-                if self.peers.len() >= self.cfg.max_peers {
+                if self.peers.len() >= self.cfg.max_peers && !self.evict_half_open() {
                     log::debug!("refusing {}: at --max-peers {}", addr, self.cfg.max_peers);
                     let _ = stream.shutdown(Shutdown::Both);
                     return;
@@ -531,7 +548,12 @@ impl Torrent {
                     }
                 }
             }
-            Event::Sent { id, bytes } => {
+            Event::Sent {
+                id,
+                bytes,
+                index,
+                begin,
+            } => {
                 let now = Instant::now();
                 self.uploaded += bytes;
                 self.up_total.add(now, bytes);
@@ -541,6 +563,7 @@ impl Torrent {
                 if let Some(p) = self.peers.get_mut(&id) {
                     p.up.add(now, bytes);
                     p.up_round += bytes;
+                    p.serving.retain(|&(i, b, _)| (i, b) != (index, begin));
                 }
             }
             Event::Closed { id, reason } => {
@@ -620,12 +643,20 @@ impl Torrent {
                     return Err(format!("asked for piece {} which we do not have", index));
                 }
                 // BitThief never uploads (it chokes everyone, so this is a late request).
-                if !p.am_choking && !self.cfg.thief {
-                    let _ = p.cmd.send(Cmd::Serve {
-                        index,
-                        begin,
-                        length,
-                    });
+                let key = (index, begin, length);
+                if !p.am_choking && !self.cfg.thief && !p.serving.contains(&key) {
+                    // Bounded here, not only in the writer: a peer that floods requests
+                    // and never reads would otherwise fill the command channel.
+                    if p.serving.len() >= conn::MAX_QUEUED_REQUESTS {
+                        log::debug!("peer {}: request queue full, dropping a request", id);
+                    } else {
+                        p.serving.push(key);
+                        let _ = p.cmd.send(Cmd::Serve {
+                            index,
+                            begin,
+                            length,
+                        });
+                    }
                 }
             }
             Message::Cancel {
@@ -633,16 +664,25 @@ impl Torrent {
                 begin,
                 length,
             } => {
-                let _ = p.cmd.send(Cmd::Cancel {
-                    index,
-                    begin,
-                    length,
-                });
+                let before = p.serving.len();
+                p.serving.retain(|&k| k != (index, begin, length));
+                // Only what is still queued needs the writer's attention; a storm of
+                // cancels for nothing costs nothing.
+                if p.serving.len() != before {
+                    let _ = p.cmd.send(Cmd::Cancel {
+                        index,
+                        begin,
+                        length,
+                    });
+                }
             }
             Message::Piece { index, begin, data } => {
                 let len = data.len() as u64;
-                p.requests
-                    .retain(|(r, _)| !(r.index == index && r.begin == begin));
+                let asked = p
+                    .requests
+                    .iter()
+                    .position(|(r, _)| r.index == index && r.begin == begin)
+                    .map(|i| p.requests.swap_remove(i).0);
                 p.down.add(now, len);
                 p.down_round += len;
                 p.last_block = now;
@@ -651,6 +691,16 @@ impl Torrent {
                 self.counters
                     .downloaded
                     .store(self.downloaded, Ordering::Relaxed);
+                // Only blocks we asked this peer for are taken: anything else (a late
+                // block after a cancel, or a peer spraying data) is counted and dropped,
+                // so nobody can push blocks into a piece behind an honest peer's back.
+                let req = match asked {
+                    Some(r) => r,
+                    None => {
+                        self.wasted += len;
+                        return Ok(());
+                    }
+                };
                 match self.picker.on_block(id, index, begin, &data) {
                     BlockResult::Stored { cancel, complete } => {
                         for other in cancel {
@@ -663,12 +713,19 @@ impl Torrent {
                                     length: len as u32,
                                 });
                             }
+                            // its pipeline just shrank
+                            self.request_more(other);
                         }
                         if complete {
                             self.piece_complete(index)?;
                         }
                     }
-                    BlockResult::NotWanted => self.wasted += len,
+                    BlockResult::NotWanted => {
+                        // e.g. a wrong length: the block must go back to the pool, or no
+                        // one would ever fetch it again.
+                        self.wasted += len;
+                        self.picker.release(id, req);
+                    }
                 }
                 self.request_more(id);
             }
@@ -689,26 +746,33 @@ impl Torrent {
                 index,
                 a.senders
             );
-            for s in a.senders {
-                let banned = match self.peers.get_mut(&s) {
-                    Some(p) => {
-                        p.strikes += 1;
-                        p.strikes >= MAX_STRIKES
-                    }
-                    None => false,
-                };
-                if banned {
-                    if let Some(p) = self.peers.get(&s) {
-                        if let Some(pid) = p.peer_id {
-                            self.banned_ids.push(pid);
-                        }
-                        let a = p.addr;
-                        self.addrs.entry(a).or_default().banned = true;
-                    }
-                    self.close(s, "banned: sent data that failed hash checks");
+            if let [only] = a.senders[..] {
+                self.strike(only);
+            } else {
+                // Several senders: who lied shows when the piece verifies later and we
+                // can compare block by block (libtorrent's "smart ban"); striking them
+                // all would ban honest peers for a liar's blocks.
+                let blocks = block_hashes(&a.data, &a.from);
+                if self.suspects.len() < MAX_SUSPECT_PIECES {
+                    self.suspects.entry(index).or_default().push(blocks);
                 }
             }
+            let ids: Vec<u64> = self.peers.keys().copied().collect();
+            for id in ids {
+                self.request_more(id);
+            }
             return Ok(());
+        }
+        if let Some(attempts) = self.suspects.remove(&index) {
+            let good = block_hashes(&a.data, &a.from);
+            for attempt in attempts {
+                for ((sender, h), (_, good_h)) in attempt.iter().zip(&good) {
+                    if h != good_h {
+                        log::warn!("peer {} sent a corrupt block of piece {}", sender, index);
+                        self.strike(*sender);
+                    }
+                }
+            }
         }
         if let Err(e) = self.storage.write_piece(index, &a.data) {
             self.disk_errors += 1;
@@ -732,6 +796,36 @@ impl Torrent {
             self.on_complete();
         }
         Ok(())
+    }
+
+    /// One hash failure on this peer's account; `MAX_STRIKES` bans it.
+    fn strike(&mut self, id: u64) {
+        let banned = match self.peers.get_mut(&id) {
+            Some(p) => {
+                p.strikes += 1;
+                log::info!(
+                    "peer {} ({}): strike {} of {}",
+                    id,
+                    p.addr,
+                    p.strikes,
+                    MAX_STRIKES
+                );
+                p.strikes >= MAX_STRIKES
+            }
+            None => false,
+        };
+        if banned {
+            if let Some(p) = self.peers.get(&id) {
+                if let Some(pid) = p.peer_id {
+                    self.banned_ids.push(pid);
+                }
+                if p.outgoing {
+                    let a = p.addr;
+                    self.addrs.entry(a).or_default().banned = true;
+                }
+            }
+            self.close(id, "banned: sent data that failed hash checks");
+        }
     }
 
     fn on_complete(&mut self) {
@@ -865,8 +959,18 @@ impl Torrent {
         if let Some(t) = self.tracker_ctl.take() {
             let _ = t.send(TrackerCtl::Stop);
         }
+        // The announcer sends `stopped` with a short timeout, but it may be in the middle
+        // of an announce to a tracker that never answers: wait a little, then leave it.
         if let Some(h) = tracker {
-            let _ = h.join();
+            let end = Instant::now() + Duration::from_secs(6);
+            while !h.is_finished() && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if h.is_finished() {
+                let _ = h.join();
+            } else {
+                log::warn!("tracker did not answer `stopped` in time; exiting without it");
+            }
         }
         if let Err(e) = self.storage.flush() {
             log::warn!("flush: {}", e);

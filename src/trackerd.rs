@@ -77,11 +77,30 @@ impl Swarm {
 struct State {
     swarms: BTreeMap<[u8; 20], Swarm>,
     rng: Rng,
+    last_sweep: Instant,
 }
+
+impl State {
+    /// Expire silent peers in every swarm and forget empty swarms, so memory follows the
+    /// live peers, not every info-hash ever announced.
+    fn sweep(&mut self, now: Instant, expiry: Duration) {
+        for s in self.swarms.values_mut() {
+            s.expire(now, expiry);
+        }
+        self.swarms.retain(|_, s| !s.peers.is_empty());
+        self.last_sweep = now;
+    }
+}
+
+/// Connections served at once; more are closed on accept (each costs a thread).
+const MAX_CONNECTIONS: usize = 512;
+/// The whole request must arrive within this, however slowly it trickles.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 
 struct Server {
     cfg: ServerConfig,
     state: Mutex<State>,
+    active: std::sync::atomic::AtomicUsize,
 }
 
 /// Bind, print nothing, return the bound address and a handle; the server runs until the
@@ -93,7 +112,9 @@ pub fn spawn(cfg: ServerConfig) -> std::io::Result<(SocketAddr, thread::JoinHand
         state: Mutex::new(State {
             swarms: BTreeMap::new(),
             rng: Rng::new(cfg.seed),
+            last_sweep: Instant::now(),
         }),
+        active: std::sync::atomic::AtomicUsize::new(0),
         cfg,
     });
     let handle = thread::Builder::new()
@@ -106,8 +127,23 @@ fn accept_loop(listener: TcpListener, server: Arc<Server>) {
     for conn in listener.incoming() {
         match conn {
             Ok(stream) => {
+                use std::sync::atomic::Ordering::SeqCst;
+                if server.active.load(SeqCst) >= MAX_CONNECTIONS {
+                    log::debug!(
+                        "tracker: {} connections open, refusing one",
+                        MAX_CONNECTIONS
+                    );
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                server.active.fetch_add(1, SeqCst);
                 let s = Arc::clone(&server);
-                if let Err(e) = thread::Builder::new().spawn(move || s.serve(stream)) {
+                let spawned = thread::Builder::new().spawn(move || {
+                    s.serve(stream);
+                    s.active.fetch_sub(1, SeqCst);
+                });
+                if let Err(e) = spawned {
+                    server.active.fetch_sub(1, SeqCst);
                     log::warn!("tracker: cannot start a connection thread: {}", e);
                 }
             }
@@ -222,7 +258,10 @@ impl Server {
         let now = Instant::now();
 
         let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let State { swarms, rng } = &mut *guard;
+        if now.saturating_duration_since(guard.last_sweep) > self.cfg.expiry / 2 {
+            guard.sweep(now, self.cfg.expiry);
+        }
+        let State { swarms, rng, .. } = &mut *guard;
         let swarm = swarms.entry(info_hash).or_default();
         swarm.expire(now, self.cfg.expiry);
         let numwant = if event == "stopped" {
@@ -371,6 +410,7 @@ fn hex(b: &[u8]) -> String {
 fn read_request(stream: &mut TcpStream) -> Result<String, BadRequest> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 2048];
+    let deadline = Instant::now() + REQUEST_DEADLINE;
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i;
@@ -381,6 +421,13 @@ fn read_request(stream: &mut TcpStream) -> Result<String, BadRequest> {
         if buf.len() > MAX_REQUEST {
             return Err(BadRequest::Tell(400, "request too large".to_string()));
         }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left == Duration::from_secs(0) {
+            return Err(BadRequest::Silent);
+        }
+        // Best effort (a simulator may refuse it); the deadline check above still holds
+        // for every byte that does arrive.
+        let _ = stream.set_read_timeout(Some(left));
         match stream.read(&mut chunk) {
             Ok(0) => return Err(BadRequest::Silent),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
@@ -395,7 +442,10 @@ fn read_request(stream: &mut TcpStream) -> Result<String, BadRequest> {
         (Some("GET"), Some(target), Some(v)) if v.starts_with("HTTP/") => Ok(target.to_string()),
         _ => Err(BadRequest::Tell(
             400,
-            format!("not an HTTP GET request: {:?}", line),
+            format!(
+                "not an HTTP GET request: {:?}",
+                line.chars().take(64).collect::<String>()
+            ),
         )),
     }
 }

@@ -73,6 +73,8 @@ impl Torrent {
             }
             p.am_choking = choke;
             if choke {
+                // The writer drops its queue on Choke (BEP 3), so do we.
+                p.serving.clear();
                 let _ = p.cmd.send(Cmd::Choke);
             } else {
                 p.send(Message::Unchoke);

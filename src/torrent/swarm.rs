@@ -103,6 +103,7 @@ impl Torrent {
                 unchoked_us: false,
                 haves: RateMeter::new(self.timing.have_window, now),
                 cap: None,
+                serving: Vec::new(),
                 shown: if self.cfg.reveal.is_some() {
                     vec![false; n]
                 } else {
@@ -149,11 +150,39 @@ impl Torrent {
         }
     }
 
+    /// At `--max-peers`, make room for a new incoming connection by dropping the oldest
+    /// incoming one that has still not sent its handshake after a second: otherwise a few
+    /// dozen silent sockets would lock honest peers out until the handshake deadline.
+    pub(super) fn evict_half_open(&mut self) -> bool {
+        let now = Instant::now();
+        let victim = self
+            .peers
+            .iter()
+            .filter(|(_, p)| {
+                !p.outgoing
+                    && matches!(p.phase, Phase::Handshaking)
+                    && now.duration_since(p.opened) >= Duration::from_secs(1)
+            })
+            .min_by_key(|(_, p)| p.opened)
+            .map(|(&id, _)| id);
+        match victim {
+            Some(id) => {
+                self.close(id, "evicted: no handshake yet and we are at --max-peers");
+                true
+            }
+            None => false,
+        }
+    }
+
     pub(super) fn on_handshake(&mut self, id: u64, peer_id: [u8; 20]) {
         if peer_id == self.cfg.peer_id {
+            // Never dial our own address again; an incoming connection's address is an
+            // ephemeral port (or an impostor's), not something to remember.
             if let Some(p) = self.peers.get(&id) {
-                let a = p.addr;
-                self.addrs.entry(a).or_default().banned = p.outgoing;
+                if p.outgoing {
+                    let a = p.addr;
+                    self.addrs.entry(a).or_default().banned = true;
+                }
             }
             return self.close(id, "connected to ourselves");
         }
@@ -202,9 +231,15 @@ impl Torrent {
         let mut stalled = Vec::new();
         for (&id, p) in &self.peers {
             match p.phase {
+                // Outgoing connections get the connect time on top of the handshake's.
                 Phase::Handshaking
                     if now.duration_since(p.opened)
-                        > self.timing.handshake + self.timing.connect =>
+                        > self.timing.handshake
+                            + if p.outgoing {
+                                self.timing.connect
+                            } else {
+                                Duration::from_secs(0)
+                            } =>
                 {
                     close.push((id, "handshake timed out"));
                 }
