@@ -20,8 +20,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Most requests we queue for one peer (rain's `MaxRequestsIn`); more are dropped.
-pub const MAX_QUEUED_REQUESTS: usize = 250;
+/// Most requests we queue for one peer; more are dropped. libtorrent's own limit
+/// (`max_allowed_in_request_queue`) is 2000 and its leechers do keep hundreds in flight at
+/// loopback speeds: a smaller cap silently stalls them.
+pub const MAX_QUEUED_REQUESTS: usize = 2000;
 
 /// Anything → chooser.
 #[derive(Debug)]

@@ -9,9 +9,11 @@
 //! buckets), `stats` (stats and trace files), `storage`, `rng`.
 
 pub mod bencode;
+pub mod capacity;
 pub mod choke;
 pub mod conn;
 pub mod http;
+pub mod manifest;
 pub mod metainfo;
 pub mod meter;
 pub mod peer;

@@ -19,7 +19,7 @@ use crate::stats::{self, Sink, Tick};
 use crate::storage::{self, Storage};
 use crate::tracker::{self, TrackerConfig, TrackerCtl, TrackerReply, TransferCounters};
 use crossbeam_channel::{select, Receiver, Sender};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -203,7 +203,7 @@ struct Peer {
     /// `--reveal`: pieces announced to this peer.
     shown: Vec<bool>,
     /// Blocks queued at our writer for this peer (bounded by MAX_QUEUED_REQUESTS).
-    serving: Vec<(u32, u32, u32)>,
+    serving: HashSet<(u32, u32, u32)>,
 }
 
 impl Peer {
@@ -563,7 +563,7 @@ impl Torrent {
                 if let Some(p) = self.peers.get_mut(&id) {
                     p.up.add(now, bytes);
                     p.up_round += bytes;
-                    p.serving.retain(|&(i, b, _)| (i, b) != (index, begin));
+                    p.serving.remove(&(index, begin, bytes as u32));
                 }
             }
             Event::Closed { id, reason } => {
@@ -650,7 +650,7 @@ impl Torrent {
                     if p.serving.len() >= conn::MAX_QUEUED_REQUESTS {
                         log::debug!("peer {}: request queue full, dropping a request", id);
                     } else {
-                        p.serving.push(key);
+                        p.serving.insert(key);
                         let _ = p.cmd.send(Cmd::Serve {
                             index,
                             begin,
@@ -664,11 +664,9 @@ impl Torrent {
                 begin,
                 length,
             } => {
-                let before = p.serving.len();
-                p.serving.retain(|&k| k != (index, begin, length));
                 // Only what is still queued needs the writer's attention; a storm of
                 // cancels for nothing costs nothing.
-                if p.serving.len() != before {
+                if p.serving.remove(&(index, begin, length)) {
                     let _ = p.cmd.send(Cmd::Cancel {
                         index,
                         begin,

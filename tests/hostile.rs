@@ -8,7 +8,7 @@
 //!
 //! Bounds the tests state: `--max-peers` (default 60) connections, so at most
 //! 2 × 60 peer threads plus a handful of fixed ones; a frame longer than 9 + 128 KiB is
-//! refused before allocating; at most `MAX_QUEUED_REQUESTS` (250) requests queued per peer.
+//! refused before allocating; at most `MAX_QUEUED_REQUESTS` (2000) requests queued per peer.
 //!
 //! No test can hang: every read has a timeout, every wait a bound, every child process is
 //! killed on drop. Run with `--nocapture` to see the measured times and bounds (`hostile:`
@@ -1034,7 +1034,7 @@ fn request_while_choked_is_ignored() {
 }
 
 /// 10,000 valid distinct requests in one burst: the connection survives (the code keeps it),
-/// at most 250 requests are queued at a time and the rest dropped, the seeder's VmRSS stays
+/// at most MAX_QUEUED_REQUESTS are queued at a time and the rest dropped, the seeder's VmRSS stays
 /// within 16 MiB of where it was, and a second honest peer is served meanwhile.
 #[test]
 fn flood_of_10000_requests_keeps_memory_bounded() {
@@ -1102,10 +1102,10 @@ fn flood_of_10000_requests_keeps_memory_bounded() {
 }
 
 /// A peer that floods requests but never reads. First, bursts of distinct 128 KiB
-/// requests (250 queued at a time, the per-peer limit) until far more than the socket
+/// requests (MAX_QUEUED_REQUESTS queued at a time, the per-peer limit) until far more than the socket
 /// buffers hold (up to 36 MB here on loopback) has been asked for, so the writer blocks in
 /// `write_all` for good. Then 1,000,000 more requests (17 MB on the wire): what the seeder
-/// keeps for a peer must stay bounded (the queue limit is 250 requests), so VmRSS may not
+/// keeps for a peer must stay bounded (by MAX_QUEUED_REQUESTS), so VmRSS may not
 /// grow by more than 16 MiB, and honest peers are still served.
 #[test]
 fn flood_of_requests_from_a_peer_that_never_reads_keeps_memory_bounded() {

@@ -103,7 +103,7 @@ impl Torrent {
                 unchoked_us: false,
                 haves: RateMeter::new(self.timing.have_window, now),
                 cap: None,
-                serving: Vec::new(),
+                serving: HashSet::new(),
                 shown: if self.cfg.reveal.is_some() {
                     vec![false; n]
                 } else {

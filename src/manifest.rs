@@ -1,0 +1,1167 @@
+//! The experiment manifest (issue 4 item 1): the single source of truth of a planned
+//! experiment — torrent, tracker, RNG seed, time scale, and for every run every peer's id,
+//! host, address, port, role, strategy flags, caps, start time and exact `tyrant` argument
+//! list — as plain `key=value` text (format in `FORMAT` below, for the README); plus the
+//! presets of issue 4 item 3 (`plan`), modelled on downpour's setups (algorithms.md §4.1–4.3:
+//! 3 seeders at 64 + 32 + 32, closed-loop leechers, 10 s tracker interval, numwant 60).
+//!
+//! Design choices (documented in `FORMAT`):
+//! - One manifest holds every run of an experiment, repetitions and paired variants
+//!   included, fully expanded: the runner interprets nothing, it executes lines.
+//! - Paired runs (`group=`) share every cap, start time, address, port and RNG seed; only
+//!   strategies differ. Background caps are drawn once per repetition and reused across the
+//!   cap sweep too (common random numbers: differences between points are not luck of the
+//!   draw).
+//! - Times and rates are nominal (S = 1). The runner divides start offsets and durations by
+//!   the time scale S; the client gets `--time-scale S` and scales its own clocks and buckets,
+//!   so policies that depend on the nominal cap (mainline's slot rule) see the same number.
+
+use crate::capacity::Dist;
+use crate::rng::Rng;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+/// Format version written on the `manifest` line.
+pub const VERSION: u32 = 1;
+
+/// The text format, for README.md and the top of every written manifest.
+pub const FORMAT: &str = "\
+# tyrant swarm manifest v1: one record per line, words key=value (values never contain
+# spaces; in strings and lists `%`, `,` and whitespace are %-escaped as %25 %2C %20...);
+# `#` starts a comment line. Lists are comma-separated; `-` is the empty list.
+# All times (s) and rates (KiB/s) are nominal, i.e. at time scale 1: the runner divides
+# start/duration by time_scale and every tyrant process gets `--time-scale S` (if S != 1).
+# Paths in args are relative to the run's output directory (the runner's cwd).
+#
+# manifest version=1 name=NAME preset=PRESET seed=U64 time_scale=S reps=R dist=SPEC
+# torrent file=NAME size=BYTES piece_kib=K path=FILE.torrent
+#   the runner writes seed/NAME (SIZE bytes derived from seed) and makes PATH with
+#   `tyrant make seed/NAME --announce http://ADDR:PORT/announce --piece-size K -o PATH`
+# tracker host=HOST addr=IPV4 port=P interval=S min_interval=S max_numwant=N
+# run name=RUN group=G variant=V rep=I seed=U64 cap=KiB duration=S tracker_args=LIST
+#   runs with the same group are paired: identical but for the strategies; variant is
+#   FOCUS-in-BACKGROUND (the focus peer's strategy among the others'), or thieves-in-vanilla
+# peer run=RUN id=ID host=HOST addr=IPV4 port=P role=seeder|leecher|loop
+#      strategy=vanilla|tyrant|propshare|rebel|sybil|thief flags=LIST up=KiB down=KiB
+#      start=S focus=true|false args=LIST
+#   role loop: closed-loop leecher (downpour): on finishing it stops, its data is deleted and
+#   it rejoins 1 s later as a new empty peer; leecher: downloads once, then seeds until the
+#   run ends. A `--sybil N` peer listens on ports P..P+N-1. down=0 means uncapped.
+#   focus marks the measured peer(s). args is the exact argument list after `tyrant`.
+";
+
+/// What a peer does over a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Seeder,
+    Leecher,
+    /// Closed-loop leecher: finish, delete the data, rejoin (downpour's `peer_run.sh`).
+    Loop,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Seeder => "seeder",
+            Role::Leecher => "leecher",
+            Role::Loop => "loop",
+        }
+    }
+    fn parse(s: &str) -> Result<Role, String> {
+        match s {
+            "seeder" => Ok(Role::Seeder),
+            "leecher" => Ok(Role::Leecher),
+            "loop" => Ok(Role::Loop),
+            _ => Err(format!("role '{}' is not seeder, leecher or loop", s)),
+        }
+    }
+}
+
+/// A peer's strategy (README "Strategies"); the flags carry its parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    Vanilla,
+    Tyrant,
+    PropShare,
+    Rebel,
+    Sybil,
+    Thief,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Vanilla => "vanilla",
+            Strategy::Tyrant => "tyrant",
+            Strategy::PropShare => "propshare",
+            Strategy::Rebel => "rebel",
+            Strategy::Sybil => "sybil",
+            Strategy::Thief => "thief",
+        }
+    }
+    fn parse(s: &str) -> Result<Strategy, String> {
+        Ok(match s {
+            "vanilla" => Strategy::Vanilla,
+            "tyrant" => Strategy::Tyrant,
+            "propshare" => Strategy::PropShare,
+            "rebel" => Strategy::Rebel,
+            "sybil" => Strategy::Sybil,
+            "thief" => Strategy::Thief,
+            _ => return Err(format!("unknown strategy '{}'", s)),
+        })
+    }
+}
+
+/// The generated payload and its torrent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Torrent {
+    /// Payload file name under `seed/`.
+    pub file: String,
+    pub size: u64,
+    pub piece_kib: u32,
+    /// Where the runner writes the .torrent (relative to the output directory).
+    pub path: String,
+}
+
+/// Tracker settings (our `tyrant tracker`; downpour ran chihaya with these values).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tracker {
+    pub host: String,
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    pub interval: u32,
+    pub min_interval: u32,
+    pub max_numwant: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Peer {
+    pub id: String,
+    /// Machine (or network namespace) that runs the process; `local` on one machine.
+    pub host: String,
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    pub role: Role,
+    pub strategy: Strategy,
+    pub flags: Vec<String>,
+    pub up: f64,
+    pub down: f64,
+    pub start: f64,
+    pub focus: bool,
+    pub args: Vec<String>,
+}
+
+impl Peer {
+    /// Ports the process listens on: BitSybil's N identities take P..P+N−1 (main.rs).
+    pub fn port_span(&self) -> u16 {
+        self.flags
+            .iter()
+            .position(|f| f == "--sybil")
+            .and_then(|i| self.flags.get(i + 1))
+            .and_then(|n| n.parse::<u16>().ok())
+            .unwrap_or(1)
+            .max(1)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Run {
+    pub name: String,
+    pub group: String,
+    pub variant: String,
+    pub rep: usize,
+    pub seed: u64,
+    /// The focus peer's upload cap (the point of the cap sweep).
+    pub cap: f64,
+    /// Nominal seconds the run lasts (closed-loop runs have no natural end).
+    pub duration: f64,
+    pub tracker_args: Vec<String>,
+    pub peers: Vec<Peer>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Manifest {
+    pub name: String,
+    pub preset: String,
+    pub seed: u64,
+    pub time_scale: f64,
+    pub reps: usize,
+    /// The capacity distribution's spec (informative: the caps are on the peer lines).
+    pub dist: String,
+    pub torrent: Torrent,
+    pub tracker: Tracker,
+    pub runs: Vec<Run>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Text encoding
+
+/// %-escape the bytes that would break a word or a list: `%`, `,`, whitespace. A lone `-`
+/// is escaped too, since `-` alone is the empty list.
+fn esc(s: &str) -> String {
+    if s == "-" {
+        return "%2D".into();
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c == '%' || c == ',' || c.is_whitespace() || c.is_control() {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                let _ = write!(out, "%{:02X}", b);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn unesc(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("bad %-escape in '{}'", s))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("'{}' is not UTF-8 once unescaped", s))
+}
+
+fn list(v: &[String]) -> String {
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.iter().map(|s| esc(s)).collect::<Vec<_>>().join(",")
+    }
+}
+
+fn unlist(s: &str) -> Result<Vec<String>, String> {
+    if s == "-" {
+        return Ok(Vec::new());
+    }
+    s.split(',').map(unesc).collect()
+}
+
+/// Ids and run names become file names (`runs/RUN/stats/ID.txt`): keep them to a safe set.
+fn check_name(what: &str, s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} '{}' must be non-empty letters, digits, '.', '_' or '-'",
+            what, s
+        ))
+    }
+}
+
+/// One parsed line: its record type and key=value words, with the keys it may have.
+struct Record<'a> {
+    kind: &'a str,
+    words: BTreeMap<&'a str, &'a str>,
+}
+
+impl<'a> Record<'a> {
+    fn parse(
+        line: &'a str,
+        known: &dyn Fn(&str) -> Option<&'static [&'static str]>,
+    ) -> Result<Record<'a>, String> {
+        let mut it = line.split_whitespace();
+        let kind = it.next().unwrap_or_default();
+        let keys = known(kind).ok_or_else(|| format!("unknown record '{}'", kind))?;
+        let mut words = BTreeMap::new();
+        for w in it {
+            let (k, v) = match w.find('=') {
+                Some(i) if i > 0 => (&w[..i], &w[i + 1..]),
+                _ => return Err(format!("{}: '{}' is not key=value", kind, w)),
+            };
+            if !keys.contains(&k) {
+                return Err(format!("{}: unknown key '{}'", kind, k));
+            }
+            if words.insert(k, v).is_some() {
+                return Err(format!("{}: key '{}' given twice", kind, k));
+            }
+        }
+        for k in keys {
+            if !words.contains_key(k) {
+                return Err(format!("{}: missing {}=", kind, k));
+            }
+        }
+        Ok(Record { kind, words })
+    }
+
+    fn s(&self, k: &str) -> Result<String, String> {
+        unesc(self.words[k]).map_err(|e| format!("{}: {}: {}", self.kind, k, e))
+    }
+
+    fn list(&self, k: &str) -> Result<Vec<String>, String> {
+        unlist(self.words[k]).map_err(|e| format!("{}: {}: {}", self.kind, k, e))
+    }
+
+    fn num<T: std::str::FromStr>(&self, k: &str) -> Result<T, String> {
+        self.words[k].parse::<T>().map_err(|_| {
+            format!(
+                "{}: {}='{}' is not a valid number",
+                self.kind, k, self.words[k]
+            )
+        })
+    }
+
+    /// A finite, non-negative float.
+    fn nonneg(&self, k: &str) -> Result<f64, String> {
+        let v: f64 = self.num(k)?;
+        if v.is_finite() && v >= 0.0 {
+            Ok(v)
+        } else {
+            Err(format!(
+                "{}: {}={} must be finite and >= 0",
+                self.kind, k, v
+            ))
+        }
+    }
+
+    fn bool(&self, k: &str) -> Result<bool, String> {
+        match self.words[k] {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            v => Err(format!("{}: {}='{}' is not true or false", self.kind, k, v)),
+        }
+    }
+}
+
+const MANIFEST_KEYS: &[&str] = &[
+    "version",
+    "name",
+    "preset",
+    "seed",
+    "time_scale",
+    "reps",
+    "dist",
+];
+const TORRENT_KEYS: &[&str] = &["file", "size", "piece_kib", "path"];
+const TRACKER_KEYS: &[&str] = &[
+    "host",
+    "addr",
+    "port",
+    "interval",
+    "min_interval",
+    "max_numwant",
+];
+const RUN_KEYS: &[&str] = &[
+    "name",
+    "group",
+    "variant",
+    "rep",
+    "seed",
+    "cap",
+    "duration",
+    "tracker_args",
+];
+const PEER_KEYS: &[&str] = &[
+    "run", "id", "host", "addr", "port", "role", "strategy", "flags", "up", "down", "start",
+    "focus", "args",
+];
+
+fn keys_of(kind: &str) -> Option<&'static [&'static str]> {
+    match kind {
+        "manifest" => Some(MANIFEST_KEYS),
+        "torrent" => Some(TORRENT_KEYS),
+        "tracker" => Some(TRACKER_KEYS),
+        "run" => Some(RUN_KEYS),
+        "peer" => Some(PEER_KEYS),
+        _ => None,
+    }
+}
+
+impl Manifest {
+    /// The canonical text: `FORMAT` as a comment block, then the records in a fixed key
+    /// order. Floats print in Rust's shortest round-trip form, so `from_text` gives back
+    /// exactly this manifest.
+    pub fn to_text(&self) -> String {
+        let mut o = String::new();
+        o.push_str(FORMAT);
+        let _ = writeln!(
+            o,
+            "manifest version={} name={} preset={} seed={} time_scale={} reps={} dist={}",
+            VERSION,
+            esc(&self.name),
+            esc(&self.preset),
+            self.seed,
+            self.time_scale,
+            self.reps,
+            esc(&self.dist)
+        );
+        let t = &self.torrent;
+        let _ = writeln!(
+            o,
+            "torrent file={} size={} piece_kib={} path={}",
+            esc(&t.file),
+            t.size,
+            t.piece_kib,
+            esc(&t.path)
+        );
+        let k = &self.tracker;
+        let _ = writeln!(
+            o,
+            "tracker host={} addr={} port={} interval={} min_interval={} max_numwant={}",
+            esc(&k.host),
+            k.addr,
+            k.port,
+            k.interval,
+            k.min_interval,
+            k.max_numwant
+        );
+        for r in &self.runs {
+            let _ = writeln!(
+                o,
+                "\nrun name={} group={} variant={} rep={} seed={} cap={} duration={} tracker_args={}",
+                esc(&r.name),
+                esc(&r.group),
+                esc(&r.variant),
+                r.rep,
+                r.seed,
+                r.cap,
+                r.duration,
+                list(&r.tracker_args)
+            );
+            for p in &r.peers {
+                let _ = writeln!(
+                    o,
+                    "peer run={} id={} host={} addr={} port={} role={} strategy={} flags={} up={} down={} start={} focus={} args={}",
+                    esc(&r.name),
+                    esc(&p.id),
+                    esc(&p.host),
+                    p.addr,
+                    p.port,
+                    p.role.as_str(),
+                    p.strategy.as_str(),
+                    list(&p.flags),
+                    p.up,
+                    p.down,
+                    p.start,
+                    p.focus,
+                    list(&p.args)
+                );
+            }
+        }
+        o
+    }
+
+    /// Parse and validate a manifest. Errors are one line: `manifest line N: ...`.
+    pub fn from_text(text: &str) -> Result<Manifest, String> {
+        let mut head: Option<(String, String, u64, f64, usize, String)> = None;
+        let mut torrent: Option<Torrent> = None;
+        let mut tracker: Option<Tracker> = None;
+        let mut runs: Vec<Run> = Vec::new();
+        let mut last = 0;
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            last = i + 1;
+            let at = |e: String| format!("manifest line {}: {}", i + 1, e);
+            let rec = Record::parse(line, &keys_of).map_err(at)?;
+            if head.is_none() && rec.kind != "manifest" {
+                return Err(at("the first record must be the manifest line".into()));
+            }
+            match rec.kind {
+                "manifest" => {
+                    if head.is_some() {
+                        return Err(at("a second manifest line".into()));
+                    }
+                    let version: u32 = rec.num("version").map_err(at)?;
+                    if version != VERSION {
+                        return Err(at(format!(
+                            "manifest: version {} is not supported (this tyrant reads {})",
+                            version, VERSION
+                        )));
+                    }
+                    let time_scale = rec.nonneg("time_scale").map_err(at)?;
+                    if time_scale <= 0.0 {
+                        return Err(at("manifest: time_scale must be > 0".into()));
+                    }
+                    head = Some((
+                        rec.s("name").map_err(at)?,
+                        rec.s("preset").map_err(at)?,
+                        rec.num("seed").map_err(at)?,
+                        time_scale,
+                        rec.num("reps").map_err(at)?,
+                        rec.s("dist").map_err(at)?,
+                    ));
+                }
+                "torrent" => {
+                    if torrent.is_some() {
+                        return Err(at("a second torrent line".into()));
+                    }
+                    let t = Torrent {
+                        file: rec.s("file").map_err(at)?,
+                        size: rec.num("size").map_err(at)?,
+                        piece_kib: rec.num("piece_kib").map_err(at)?,
+                        path: rec.s("path").map_err(at)?,
+                    };
+                    if t.size == 0 || t.piece_kib == 0 {
+                        return Err(at("torrent: size and piece_kib must be > 0".into()));
+                    }
+                    check_name("torrent file", &t.file).map_err(at)?;
+                    torrent = Some(t);
+                }
+                "tracker" => {
+                    if tracker.is_some() {
+                        return Err(at("a second tracker line".into()));
+                    }
+                    let k = Tracker {
+                        host: rec.s("host").map_err(at)?,
+                        addr: rec.num("addr").map_err(at)?,
+                        port: rec.num("port").map_err(at)?,
+                        interval: rec.num("interval").map_err(at)?,
+                        min_interval: rec.num("min_interval").map_err(at)?,
+                        max_numwant: rec.num("max_numwant").map_err(at)?,
+                    };
+                    if k.port == 0 || k.interval == 0 {
+                        return Err(at("tracker: port and interval must be > 0".into()));
+                    }
+                    tracker = Some(k);
+                }
+                "run" => {
+                    let r = Run {
+                        name: rec.s("name").map_err(at)?,
+                        group: rec.s("group").map_err(at)?,
+                        variant: rec.s("variant").map_err(at)?,
+                        rep: rec.num("rep").map_err(at)?,
+                        seed: rec.num("seed").map_err(at)?,
+                        cap: rec.nonneg("cap").map_err(at)?,
+                        duration: rec.nonneg("duration").map_err(at)?,
+                        tracker_args: rec.list("tracker_args").map_err(at)?,
+                        peers: Vec::new(),
+                    };
+                    check_name("run name", &r.name).map_err(at)?;
+                    if runs.iter().any(|q| q.name == r.name) {
+                        return Err(at(format!("run: duplicate run name '{}'", r.name)));
+                    }
+                    runs.push(r);
+                }
+                _ => {
+                    let run_name = rec.s("run").map_err(at)?;
+                    let p = Peer {
+                        id: rec.s("id").map_err(at)?,
+                        host: rec.s("host").map_err(at)?,
+                        addr: rec.num("addr").map_err(at)?,
+                        port: rec.num("port").map_err(at)?,
+                        role: Role::parse(rec.words["role"])
+                            .map_err(|e| at(format!("peer: {}", e)))?,
+                        strategy: Strategy::parse(rec.words["strategy"])
+                            .map_err(|e| at(format!("peer: {}", e)))?,
+                        flags: rec.list("flags").map_err(at)?,
+                        up: rec.nonneg("up").map_err(at)?,
+                        down: rec.nonneg("down").map_err(at)?,
+                        start: rec.nonneg("start").map_err(at)?,
+                        focus: rec.bool("focus").map_err(at)?,
+                        args: rec.list("args").map_err(at)?,
+                    };
+                    check_name("peer id", &p.id).map_err(at)?;
+                    let run = runs
+                        .iter_mut()
+                        .find(|r| r.name == run_name)
+                        .ok_or_else(|| at(format!("peer {}: no run '{}' above", p.id, run_name)))?;
+                    check_peer(&p, run, tracker.as_ref()).map_err(at)?;
+                    run.peers.push(p);
+                }
+            }
+        }
+        let at_end = |e: &str| format!("manifest line {}: {}", last, e);
+        let (name, preset, seed, time_scale, reps, dist) =
+            head.ok_or_else(|| "manifest: no manifest line".to_string())?;
+        let torrent = torrent.ok_or_else(|| at_end("missing torrent line"))?;
+        let tracker = tracker.ok_or_else(|| at_end("missing tracker line"))?;
+        if runs.is_empty() {
+            return Err(at_end("no run lines"));
+        }
+        for r in &runs {
+            if !r.peers.iter().any(|p| p.role == Role::Seeder) {
+                return Err(at_end(&format!("run {} has no seeder", r.name)));
+            }
+        }
+        Ok(Manifest {
+            name,
+            preset,
+            seed,
+            time_scale,
+            reps,
+            dist,
+            torrent,
+            tracker,
+            runs,
+        })
+    }
+
+    /// The announce URL baked into the torrent.
+    pub fn announce_url(&self) -> String {
+        format!(
+            "http://{}:{}/announce",
+            self.tracker.addr, self.tracker.port
+        )
+    }
+}
+
+/// A peer against the peers already in its run: unique id, disjoint port ranges below the
+/// ephemeral range (infra.md: 32768–60999), clear of the tracker's port, flags in its args.
+fn check_peer(p: &Peer, run: &Run, tracker: Option<&Tracker>) -> Result<(), String> {
+    if run.peers.iter().any(|q| q.id == p.id) {
+        return Err(format!("peer: duplicate id '{}' in run {}", p.id, run.name));
+    }
+    let lo = p.port as u32;
+    let hi = lo + p.port_span() as u32 - 1;
+    if lo == 0 || hi >= 32768 {
+        return Err(format!(
+            "peer {}: ports {}..={} must lie in 1..=32767 (above is the ephemeral range)",
+            p.id, lo, hi
+        ));
+    }
+    if let Some(q) = run.peers.iter().find(|q| {
+        let (a, b) = (q.port as u32, q.port as u32 + q.port_span() as u32 - 1);
+        a <= hi && lo <= b
+    }) {
+        return Err(format!(
+            "peer {}: duplicate port {} (peer {} has {}) in run {}",
+            p.id, p.port, q.id, q.port, run.name
+        ));
+    }
+    if let Some(t) = tracker {
+        if (lo..=hi).contains(&(t.port as u32)) {
+            return Err(format!("peer {}: port {} is the tracker's", p.id, t.port));
+        }
+    }
+    if !p.flags.is_empty()
+        && !p
+            .args
+            .windows(p.flags.len())
+            .any(|w| w == p.flags.as_slice())
+    {
+        return Err(format!("peer {}: args do not contain its flags", p.id));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Planning
+
+/// What `plan` needs besides the preset. `Default` gives downpour's setup (algorithms.md
+/// §4.1–4.2): 30 closed-loop leechers, 3 seeders at 64 + 32 + 32 KiB/s, a 2 MiB file in
+/// 32 KiB pieces, the 4PL capacity fit, tracker interval 10 s, numwant 60.
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    /// Leechers per swarm (downpour: 30, 60, 300), the focus peer included.
+    pub peers: usize,
+    /// The focus peer's upload cap(s) in KiB/s: one group of paired runs per cap.
+    pub caps: Vec<f64>,
+    pub reps: usize,
+    pub seed: u64,
+    pub time_scale: f64,
+    /// Caps of every leecher but the focus peer.
+    pub dist: Dist,
+    /// Seeders' upload caps (downpour: 64 + 32 + 32 KB/s; here KiB/s).
+    pub seeders: Vec<f64>,
+    pub size_mib: f64,
+    pub piece_kib: u32,
+    /// Nominal seconds per run.
+    pub duration: f64,
+    /// Leechers start uniformly in [0, stagger) nominal seconds; seeders at 0.
+    pub stagger: f64,
+    /// Leechers are closed-loop (`loop`, downpour) or download once (`leecher`).
+    pub closed_loop: bool,
+    /// Every leecher's download cap (0 = uncapped, as in downpour).
+    pub down: f64,
+    /// `--k K` for every peer, seeders included (downpour: 0.42–0.44 or 1); None = mainline.
+    pub k: Option<f64>,
+    /// `--tyrant-u0` for tyrants; None = tyrant's default (7).
+    pub tyrant_u0: Option<f64>,
+    /// BitRebel's extra HAVEs (`--rebel N`).
+    pub rebel: u32,
+    /// BitSybil's identities (`--sybil N`).
+    pub sybil: u32,
+    /// Thieves in the `thief` preset's "many" variant; 0 = max(2, peers/10).
+    pub thieves: usize,
+    /// `--numwant` of non-thief peers (downpour final: 60) and the tracker's max numwant.
+    pub numwant: u32,
+    pub tracker_interval: u32,
+    pub tracker_port: u16,
+    /// First peer port; slot i listens on base_port + i·span (span: sybil N or 1).
+    pub base_port: u16,
+    /// `--trace` for the focus peer.
+    pub trace: bool,
+    /// Manifest name; None = `PRESET-nPEERS-sSEED`.
+    pub name: Option<String>,
+}
+
+impl Default for PlanOptions {
+    fn default() -> PlanOptions {
+        PlanOptions {
+            peers: 30,
+            caps: vec![20.0, 100.0],
+            reps: 1,
+            seed: 1,
+            time_scale: 1.0,
+            dist: Dist::default(),
+            seeders: vec![64.0, 32.0, 32.0],
+            size_mib: 2.0,
+            piece_kib: 32,
+            duration: 600.0,
+            stagger: 10.0,
+            closed_loop: true,
+            down: 0.0,
+            k: None,
+            tyrant_u0: None,
+            rebel: 3,
+            sybil: 2,
+            thieves: 0,
+            numwant: 60,
+            tracker_interval: 10,
+            tracker_port: 6969,
+            base_port: 20000,
+            trace: false,
+            name: None,
+        }
+    }
+}
+
+fn floats(key: &str, v: &str) -> Result<Vec<f64>, String> {
+    v.split(',')
+        .map(|w| match w.parse::<f64>() {
+            Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+            _ => Err(format!("{}: '{}' is not a number > 0", key, w)),
+        })
+        .collect()
+}
+
+fn parsed<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
+    v.parse::<T>()
+        .map_err(|_| format!("{}: '{}' is not a valid value", key, v))
+}
+
+impl PlanOptions {
+    /// Set one option by name, as in a plan spec (`single peers=60 caps=20,100`); the CLI
+    /// can map its flags here. Keys are the field names; lists are comma-separated; `k`
+    /// and `tyrant_u0` take `-` for "not given".
+    pub fn set(&mut self, key: &str, v: &str) -> Result<(), String> {
+        match key {
+            "peers" => self.peers = parsed(key, v)?,
+            "caps" => self.caps = floats(key, v)?,
+            "reps" => self.reps = parsed(key, v)?,
+            "seed" => self.seed = parsed(key, v)?,
+            "time_scale" => self.time_scale = parsed(key, v)?,
+            "dist" => self.dist = Dist::parse(v)?,
+            "seeders" => self.seeders = floats(key, v)?,
+            "size_mib" => self.size_mib = parsed(key, v)?,
+            "piece_kib" => self.piece_kib = parsed(key, v)?,
+            "duration" => self.duration = parsed(key, v)?,
+            "stagger" => self.stagger = parsed(key, v)?,
+            "closed_loop" => self.closed_loop = parsed(key, v)?,
+            "down" => self.down = parsed(key, v)?,
+            "k" => {
+                self.k = if v == "-" {
+                    None
+                } else {
+                    Some(parsed(key, v)?)
+                }
+            }
+            "tyrant_u0" => {
+                self.tyrant_u0 = if v == "-" {
+                    None
+                } else {
+                    Some(parsed(key, v)?)
+                }
+            }
+            "rebel" => self.rebel = parsed(key, v)?,
+            "sybil" => self.sybil = parsed(key, v)?,
+            "thieves" => self.thieves = parsed(key, v)?,
+            "numwant" => self.numwant = parsed(key, v)?,
+            "tracker_interval" => self.tracker_interval = parsed(key, v)?,
+            "tracker_port" => self.tracker_port = parsed(key, v)?,
+            "base_port" => self.base_port = parsed(key, v)?,
+            "trace" => self.trace = parsed(key, v)?,
+            "name" => {
+                check_name("name", v)?;
+                self.name = Some(v.to_string())
+            }
+            _ => return Err(format!("unknown plan option '{}'", key)),
+        }
+        Ok(())
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let pos = |x: f64| x.is_finite() && x > 0.0;
+        if self.peers == 0 || self.reps == 0 || self.caps.is_empty() || self.seeders.is_empty() {
+            return Err("plan: peers, reps, caps and seeders must be non-empty".into());
+        }
+        if !pos(self.time_scale) || !pos(self.size_mib) || !pos(self.duration) {
+            return Err("plan: time_scale, size_mib and duration must be > 0".into());
+        }
+        let nonneg = |x: f64| x.is_finite() && x >= 0.0;
+        if !nonneg(self.stagger) || !nonneg(self.down) {
+            return Err("plan: stagger and down must be >= 0".into());
+        }
+        if !self.caps.iter().chain(&self.seeders).all(|&c| pos(c)) {
+            return Err("plan: caps and seeder caps must be > 0 KiB/s".into());
+        }
+        if self.piece_kib == 0 || self.rebel == 0 || self.sybil < 2 {
+            return Err("plan: piece_kib and rebel must be > 0, sybil >= 2".into());
+        }
+        if self.k.map_or(false, |k| !pos(k)) || self.tyrant_u0.map_or(false, |u| !pos(u)) {
+            return Err("plan: k and tyrant_u0 must be > 0".into());
+        }
+        if self.tracker_interval == 0 || self.tracker_port == 0 || self.base_port == 0 {
+            return Err("plan: tracker_interval, tracker_port and base_port must be > 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// One variant of a preset: leechers 0..lead run `focus` (leecher 0 is the focus peer),
+/// the rest `background`.
+struct Variant {
+    name: &'static str,
+    focus: Strategy,
+    background: Strategy,
+    lead: usize,
+}
+
+fn variants(preset: &str, o: &PlanOptions) -> Result<Vec<Variant>, String> {
+    use Strategy::*;
+    let v = |name, focus, background| Variant {
+        name,
+        focus,
+        background,
+        lead: 1,
+    };
+    Ok(match preset {
+        // One tyrant at cap C among vanilla peers, paired with the same swarm all vanilla.
+        "single" => vec![
+            v("tyrant-in-vanilla", Tyrant, Vanilla),
+            v("vanilla-in-vanilla", Vanilla, Vanilla),
+        ],
+        // Universal tyranny vs today's BitTorrent: whole-swarm distributions.
+        "all" => vec![
+            v("tyrant-in-tyrant", Tyrant, Tyrant),
+            v("vanilla-in-vanilla", Vanilla, Vanilla),
+        ],
+        // A rebel among tyrants vs among vanilla peers, each with its vanilla baseline in the
+        // same background (downpour's figure compared across backgrounds only, §4.6).
+        "rebel" => vec![
+            v("rebel-in-tyrant", Rebel, Tyrant),
+            v("vanilla-in-tyrant", Vanilla, Tyrant),
+            v("rebel-in-vanilla", Rebel, Vanilla),
+            v("vanilla-in-vanilla", Vanilla, Vanilla),
+        ],
+        // N identities at the same total cap vs one vanilla peer, against vanilla and
+        // PropShare backgrounds.
+        "sybil" => vec![
+            v("sybil-in-vanilla", Sybil, Vanilla),
+            v("vanilla-in-vanilla", Vanilla, Vanilla),
+            v("sybil-in-propshare", Sybil, PropShare),
+            v("vanilla-in-propshare", Vanilla, PropShare),
+        ],
+        // One PropShare peer; all PropShare; and a tyrant against PropShare peers (the
+        // paper's "PropShare resists tyrants"), whose baseline is propshare-in-propshare.
+        "propshare" => vec![
+            v("propshare-in-vanilla", PropShare, Vanilla),
+            v("vanilla-in-vanilla", Vanilla, Vanilla),
+            v("propshare-in-propshare", PropShare, PropShare),
+            v("tyrant-in-propshare", Tyrant, PropShare),
+        ],
+        // One thief; then many (leechers 0..k); baseline all vanilla.
+        "thief" => {
+            let many = if o.thieves == 0 {
+                (o.peers / 10).max(2)
+            } else {
+                o.thieves
+            };
+            if many > o.peers {
+                return Err(format!("plan: thieves={} exceeds peers={}", many, o.peers));
+            }
+            vec![
+                v("thief-in-vanilla", Thief, Vanilla),
+                v("vanilla-in-vanilla", Vanilla, Vanilla),
+                Variant {
+                    name: "thieves-in-vanilla",
+                    focus: Thief,
+                    background: Vanilla,
+                    lead: many,
+                },
+            ]
+        }
+        _ => {
+            return Err(format!(
+                "unknown preset '{}' (single, all, rebel, sybil, propshare, thief)",
+                preset
+            ))
+        }
+    })
+}
+
+fn strategy_flags(s: Strategy, o: &PlanOptions) -> Vec<String> {
+    match s {
+        Strategy::Vanilla => vec![],
+        Strategy::Tyrant => {
+            let mut f = vec!["--tyrant".to_string()];
+            if let Some(u) = o.tyrant_u0 {
+                f.push("--tyrant-u0".into());
+                f.push(u.to_string());
+            }
+            f
+        }
+        Strategy::PropShare => vec!["--propshare".into()],
+        Strategy::Rebel => vec!["--rebel".into(), o.rebel.to_string()],
+        Strategy::Sybil => vec!["--sybil".into(), o.sybil.to_string()],
+        Strategy::Thief => vec!["--thief".into()],
+    }
+}
+
+/// Slot k (seeders first, then leechers) listens on 127.0.(k/250).(2 + k%250): distinct
+/// loopback addresses from 127.0.0.2 (127.0.0.1 is the tracker's), avoiding .0/.1 and
+/// .252–.255 in each /24 so no address looks like a network or broadcast address.
+pub fn slot_addr(k: usize) -> Ipv4Addr {
+    // Callers stay far below 250·256 slots: ports run out first (< 12 768 slots).
+    Ipv4Addr::new(127, 0, (k / 250) as u8, (2 + k % 250) as u8)
+}
+
+/// Round a drawn cap to 0.1 KiB/s (readable manifests; the rounding is far below any
+/// effect) but never to 0, which tyrant reads as "uncapped".
+fn round_cap(x: f64) -> f64 {
+    ((x * 10.0).round() / 10.0).max(0.1)
+}
+
+/// Plan a preset. `preset_or_spec` is a preset name optionally followed by option words,
+/// e.g. `single peers=60 caps=20,100 reps=5 dist=normal:50:10` (see `PlanOptions::set`);
+/// the words override `opts`.
+pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String> {
+    let mut words = preset_or_spec.split_whitespace();
+    let preset = words.next().ok_or("plan: no preset given")?.to_string();
+    let mut o = opts.clone();
+    for w in words {
+        match w.find('=') {
+            Some(i) => o.set(&w[..i], &w[i + 1..])?,
+            None => return Err(format!("plan: '{}' is not key=value", w)),
+        }
+    }
+    o.check()?;
+    let variants = variants(&preset, &o)?;
+    let span: u16 = if preset == "sybil" { o.sybil as u16 } else { 1 };
+    let slots = o.seeders.len() + o.peers;
+    let top = o.base_port as usize + slots * span as usize - 1;
+    if top >= 32768 {
+        return Err(format!(
+            "plan: ports {}..={} reach the ephemeral range (>= 32768); lower base_port",
+            o.base_port, top
+        ));
+    }
+    let tracker = Tracker {
+        host: "local".into(),
+        addr: Ipv4Addr::new(127, 0, 0, 1),
+        port: o.tracker_port,
+        interval: o.tracker_interval,
+        min_interval: o.tracker_interval,
+        max_numwant: o.numwant,
+    };
+    if (o.base_port as usize..=top).contains(&(o.tracker_port as usize)) {
+        return Err("plan: the tracker port lies among the peer ports".into());
+    }
+    let torrent = Torrent {
+        file: "payload.bin".into(),
+        size: (o.size_mib * 1024.0 * 1024.0).round() as u64,
+        piece_kib: o.piece_kib,
+        path: "swarm.torrent".into(),
+    };
+    let scale_args: Vec<String> = if o.time_scale != 1.0 {
+        vec!["--time-scale".into(), o.time_scale.to_string()]
+    } else {
+        vec![]
+    };
+    let width = (o.peers - 1).to_string().len();
+    let mut master = Rng::new(o.seed);
+    let mut runs = Vec::new();
+    for rep in 0..o.reps {
+        // Everything random in a repetition comes from its own stream, drawn before any
+        // variant is built, so all variants and caps of the repetition share it.
+        let rep_seed = master.next_u64();
+        let mut rng = Rng::new(rep_seed);
+        let mut cap_rng = rng.fork();
+        let mut start_rng = rng.fork();
+        let mut seed_rng = rng.fork();
+        let background: Vec<f64> = o
+            .dist
+            .draw(o.peers - 1, &mut cap_rng)
+            .into_iter()
+            .map(round_cap)
+            .collect();
+        let starts: Vec<f64> = (0..o.peers)
+            .map(|_| (start_rng.f64() * o.stagger * 1000.0).round() / 1000.0)
+            .collect();
+        let peer_seeds: Vec<u64> = (0..slots).map(|_| seed_rng.next_u64()).collect();
+        let tracker_seed = seed_rng.next_u64();
+        for &cap in &o.caps {
+            let group = format!("c{}-r{}", cap, rep);
+            for var in &variants {
+                let name = format!("{}-{}", group, var.name);
+                let mut tracker_args: Vec<String> = [
+                    "tracker",
+                    "--bind",
+                    &tracker.addr.to_string(),
+                    "--port",
+                    &tracker.port.to_string(),
+                    "--interval",
+                    &tracker.interval.to_string(),
+                    "--min-interval",
+                    &tracker.min_interval.to_string(),
+                    "--max-numwant",
+                    &tracker.max_numwant.to_string(),
+                    "--rng-seed",
+                    &tracker_seed.to_string(),
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+                tracker_args.extend(scale_args.iter().cloned());
+                let mut peers = Vec::with_capacity(slots);
+                for (slot, &peer_seed) in peer_seeds.iter().enumerate() {
+                    let addr = slot_addr(slot);
+                    let port = o.base_port + slot as u16 * span;
+                    let (id, role, strategy, up, down, start, focus) = if slot < o.seeders.len() {
+                        let id = format!("s{}", slot);
+                        (
+                            id,
+                            Role::Seeder,
+                            Strategy::Vanilla,
+                            o.seeders[slot],
+                            0.0,
+                            0.0,
+                            false,
+                        )
+                    } else {
+                        let i = slot - o.seeders.len();
+                        let strategy = if i < var.lead {
+                            var.focus
+                        } else {
+                            var.background
+                        };
+                        let up = if i == 0 { cap } else { background[i - 1] };
+                        let role = if o.closed_loop {
+                            Role::Loop
+                        } else {
+                            Role::Leecher
+                        };
+                        let id = format!("p{:0w$}", i, w = width);
+                        (id, role, strategy, up, o.down, starts[i], i == 0)
+                    };
+                    let flags = strategy_flags(strategy, &o);
+                    let mut args: Vec<String> = Vec::new();
+                    let mut push = |a: &str| args.push(a.to_string());
+                    if role == Role::Seeder {
+                        push("--seed");
+                    }
+                    push("--bind");
+                    push(&addr.to_string());
+                    push("--port");
+                    push(&port.to_string());
+                    push("--dir");
+                    if role == Role::Seeder {
+                        // --seed opens read-only, so all seeders share one copy.
+                        push("seed");
+                    } else {
+                        push(&format!("runs/{}/data/{}", name, id));
+                    }
+                    push("--up");
+                    push(&up.to_string());
+                    if down > 0.0 {
+                        push("--down");
+                        push(&down.to_string());
+                    }
+                    push("--rng-seed");
+                    push(&peer_seed.to_string());
+                    // A thief keeps its own large view (numwant 1000) and slot rule.
+                    if strategy != Strategy::Thief {
+                        push("--numwant");
+                        push(&o.numwant.to_string());
+                        if let Some(k) = o.k {
+                            push("--k");
+                            push(&k.to_string());
+                        }
+                    }
+                    for f in &flags {
+                        push(f);
+                    }
+                    if role == Role::Loop {
+                        push("--stop-after-download");
+                    }
+                    push("--stats");
+                    push(&format!("runs/{}/stats/{}.txt", name, id));
+                    if focus && o.trace {
+                        push("--trace");
+                        push(&format!("runs/{}/trace/{}.txt", name, id));
+                    }
+                    for a in &scale_args {
+                        push(a);
+                    }
+                    push("-q");
+                    push(&torrent.path);
+                    peers.push(Peer {
+                        id,
+                        host: "local".into(),
+                        addr,
+                        port,
+                        role,
+                        strategy,
+                        flags,
+                        up,
+                        down,
+                        start,
+                        focus,
+                        args,
+                    });
+                }
+                runs.push(Run {
+                    name,
+                    group: group.clone(),
+                    variant: var.name.to_string(),
+                    rep,
+                    seed: rep_seed,
+                    cap,
+                    duration: o.duration,
+                    tracker_args,
+                    peers,
+                });
+            }
+        }
+    }
+    Ok(Manifest {
+        name: o
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-n{}-s{}", preset, o.peers, o.seed)),
+        preset,
+        seed: o.seed,
+        time_scale: o.time_scale,
+        reps: o.reps,
+        dist: o.dist.to_string(),
+        torrent,
+        tracker,
+        runs,
+    })
+}
+
+#[cfg(test)]
+mod tests;
