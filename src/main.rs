@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::exit;
 use std::time::Duration;
 use tyrant::choke::Slots;
-use tyrant::{metainfo, torrent, trackerd};
+use tyrant::{manifest, metainfo, torrent, trackerd};
 
 const USAGE: &str = "\
 tyrant: a BitTorrent client for studying incentive strategies
@@ -17,6 +17,7 @@ USAGE:
   tyrant [OPTIONS] FILE.torrent      download (then seed) or seed one torrent
   tyrant make PATH --announce URL [--piece-size KiB] [-o OUT.torrent] [--private]
   tyrant tracker [--port P] [--bind IP] [--interval S] [--max-numwant N] ...
+  tyrant swarm plan PRESET [KEY=VALUE ...] [-o MANIFEST] | swarm check MANIFEST
   tyrant help | --help               this text (also: tyrant make --help, tyrant tracker --help)
 
 OPTIONS:
@@ -81,6 +82,7 @@ fn main() {
     let result = match args.subcommand() {
         Ok(Some(ref s)) if s == "make" => cmd_make(args),
         Ok(Some(ref s)) if s == "tracker" => cmd_tracker(args),
+        Ok(Some(ref s)) if s == "swarm" => cmd_swarm(args),
         Ok(Some(ref s)) if s == "help" => {
             print!("{}", USAGE);
             Ok(())
@@ -476,6 +478,76 @@ fn positive(v: Option<f64>, name: &str) -> Result<Option<f64>, String> {
     match v {
         Some(x) if !(x > 0.0 && x.is_finite()) => Err(format!("{} must be > 0 seconds", name)),
         _ => Ok(v),
+    }
+}
+
+const SWARM_USAGE: &str = "\
+USAGE: tyrant swarm plan PRESET [KEY=VALUE ...] [-o MANIFEST]
+       tyrant swarm check MANIFEST
+
+plan writes the manifest of an experiment: every peer's address, port, role, strategy,
+caps, start time and exact command line, the tracker, the torrent and the seed (format in
+README, \"Experiment manifests\"). PRESET is single | all | rebel | sybil | propshare | thief;
+KEY=VALUE overrides: peers caps reps seed dist seeders size_mib piece_kib duration stagger
+closed_loop down k tyrant_u0 rebel sybil thieves numwant tracker_interval tracker_port
+base_port trace name (e.g. `tyrant swarm plan single peers=30 caps=20,100 reps=5
+dist=4pl`). check parses a manifest and prints a summary. Running manifests and
+time scaling are not implemented yet.
+";
+
+/// `tyrant swarm plan|check`: experiment manifests (src/manifest.rs).
+fn cmd_swarm(mut args: pico_args::Arguments) -> Result<(), String> {
+    if args.contains(["-h", "--help"]) {
+        print!("{}", SWARM_USAGE);
+        return Ok(());
+    }
+    let out: Option<PathBuf> = opt(&mut args, "-o")?;
+    let words: Vec<String> = args
+        .finish()
+        .into_iter()
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect();
+    match words.split_first() {
+        Some((cmd, rest)) if cmd == "plan" && !rest.is_empty() => {
+            let mut opts = manifest::PlanOptions::default();
+            for w in &rest[1..] {
+                let (k, v) = w
+                    .split_once('=')
+                    .ok_or_else(|| format!("swarm plan: expected KEY=VALUE, got {}", w))?;
+                opts.set(k, v)?;
+            }
+            if (opts.time_scale - 1.0).abs() > f64::EPSILON {
+                return Err("swarm plan: time_scale other than 1 is not implemented yet".into());
+            }
+            let text = manifest::plan(&rest[0], &opts)?.to_text();
+            match out {
+                Some(p) => std::fs::write(&p, text)
+                    .map_err(|e| format!("cannot write {}: {}", p.display(), e)),
+                None => {
+                    print!("{}", text);
+                    Ok(())
+                }
+            }
+        }
+        Some((cmd, [file])) if cmd == "check" => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read {}: {}", file, e))?;
+            let m = manifest::Manifest::from_text(&text).map_err(|e| format!("{}: {}", file, e))?;
+            let peers: usize = m.runs.iter().map(|r| r.peers.len()).sum();
+            println!(
+                "{}: preset {} seed {} runs {} peers {} torrent {} ({} bytes, {} KiB pieces)",
+                file,
+                m.preset,
+                m.seed,
+                m.runs.len(),
+                peers,
+                m.torrent.file,
+                m.torrent.size,
+                m.torrent.piece_kib
+            );
+            Ok(())
+        }
+        _ => Err("swarm: expected `plan PRESET [KEY=VALUE ...]` or `check MANIFEST` (try tyrant swarm --help)".into()),
     }
 }
 

@@ -347,3 +347,46 @@ fn upload_and_download_caps_hold() {
         );
     }
 }
+
+/// `tyrant swarm plan` writes a manifest that `swarm check` reads back; the same seed gives
+/// the same manifest, another seed other capacities.
+#[test]
+fn swarm_plan_writes_a_manifest_that_checks() {
+    let dir = TempDir::new("plan");
+    let a = dir.path().join("a.txt");
+    let b = dir.path().join("b.txt");
+    let c = dir.path().join("c.txt");
+    for (p, seed) in [(&a, "7"), (&b, "7"), (&c, "8")] {
+        let seed_kv = format!("seed={}", seed);
+        let o = run(&[
+            "swarm",
+            "plan",
+            "single",
+            "peers=12",
+            "caps=20,100",
+            &seed_kv,
+            "-o",
+            p.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = run(&["swarm", "check", a.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && out.contains("preset single") && out.contains("runs 4"),
+        "{}",
+        out
+    );
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert_ne!(std::fs::read(&a).unwrap(), std::fs::read(&c).unwrap());
+    std::fs::write(&c, "manifest version=1 bogus=1\n").unwrap();
+    let o = run(&["swarm", "check", c.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr)
+            .trim_end()
+            .lines()
+            .count(),
+        1
+    );
+}
