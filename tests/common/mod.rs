@@ -135,26 +135,11 @@ pub fn make_torrent(path: &Path, announce: &str, piece_kib: u32, out: &Path) -> 
         .to_string()
 }
 
-/// Start a peer: `args` are extra options, `dir` its data directory.
+/// Start a peer: `args` are extra options, `dir` its data directory; `RUST_LOG` is the
+/// test's own, or info.
 pub fn start_peer(name: &str, torrent: &Path, dir: &Path, args: &[&str]) -> Proc {
-    let log = std::fs::File::create(dir.with_extension("log")).unwrap();
-    let child = Command::new(bin())
-        .args(["--bind", "127.0.0.1", "--port", "0", "-q", "--dir"])
-        .arg(dir)
-        .args(args)
-        .arg(torrent)
-        .env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-        )
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    Proc {
-        child,
-        name: name.into(),
-    }
+    let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    start_peer_log(name, torrent, dir, args, &level)
 }
 
 pub fn run(args: &[&str]) -> Output {
