@@ -6,7 +6,8 @@
 //! reader + one writer thread per connection), `torrent` (the chooser thread that owns all
 //! state), `picker` (piece selection, Cohen 2003 §2.3), `choke` (choking policies: vanilla,
 //! BitTyrant, PropShare), `reveal` (strategic piece revelation), `meter` (rates and token
-//! buckets), `stats` (stats and trace files), `storage`, `rng`.
+//! buckets), `stats` (stats and trace files), `storage`, `rng`; for experiments `capacity`
+//! (capacity distributions), `manifest` (the run manifest) and `plan` (presets).
 
 pub mod bencode;
 pub mod capacity;
@@ -18,6 +19,7 @@ pub mod metainfo;
 pub mod meter;
 pub mod peer;
 pub mod picker;
+pub mod plan;
 pub mod reveal;
 pub mod rng;
 pub mod stats;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::exit;
 use std::time::Duration;
 use tyrant::choke::Slots;
-use tyrant::{manifest, metainfo, torrent, trackerd};
+use tyrant::{manifest, metainfo, plan, torrent, trackerd};
 
 const USAGE: &str = "\
 tyrant: a BitTorrent client for studying incentive strategies
@@ -509,7 +509,7 @@ fn cmd_swarm(mut args: pico_args::Arguments) -> Result<(), String> {
         .collect();
     match words.split_first() {
         Some((cmd, rest)) if cmd == "plan" && !rest.is_empty() => {
-            let mut opts = manifest::PlanOptions::default();
+            let mut opts = plan::PlanOptions::default();
             for w in &rest[1..] {
                 let (k, v) = w
                     .split_once('=')
@@ -519,7 +519,7 @@ fn cmd_swarm(mut args: pico_args::Arguments) -> Result<(), String> {
             if (opts.time_scale - 1.0).abs() > f64::EPSILON {
                 return Err("swarm plan: time_scale other than 1 is not implemented yet".into());
             }
-            let text = manifest::plan(&rest[0], &opts)?.to_text();
+            let text = plan::plan(&rest[0], &opts)?.to_text();
             match out {
                 Some(p) => std::fs::write(&p, text)
                     .map_err(|e| format!("cannot write {}: {}", p.display(), e)),

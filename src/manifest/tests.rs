@@ -1,6 +1,8 @@
 //! Tests of the manifest text format and the presets (`src/manifest.rs`).
 
 use super::*;
+use crate::plan::*;
+use crate::rng::Rng;
 use std::collections::HashSet;
 
 /// (variant, focus strategy, background strategy, leechers running the focus strategy)

@@ -1,0 +1,516 @@
+//! The planner: experiment presets (`single`, `all`, `rebel`, `sybil`, `propshare`,
+//! `thief`; issue "Experiment harness" item 3, algorithms.md §4) expanded into a complete
+//! manifest — every peer's address, port, role, strategy, caps drawn from a seeded
+//! capacity distribution, start time and command line. The text format lives in
+//! manifest.rs; this file only decides what goes into it.
+
+use crate::capacity::Dist;
+use crate::manifest::*;
+use crate::rng::Rng;
+use std::net::Ipv4Addr;
+
+// ---------------------------------------------------------------------------------------
+// Planning
+
+/// What `plan` needs besides the preset. `Default` gives downpour's setup (algorithms.md
+/// §4.1–4.2): 30 closed-loop leechers, 3 seeders at 64 + 32 + 32 KiB/s, a 2 MiB file in
+/// 32 KiB pieces, the 4PL capacity fit, tracker interval 10 s, numwant 60.
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    /// Leechers per swarm (downpour: 30, 60, 300), the focus peer included.
+    pub peers: usize,
+    /// The focus peer's upload cap(s) in KiB/s: one group of paired runs per cap.
+    pub caps: Vec<f64>,
+    pub reps: usize,
+    pub seed: u64,
+    pub time_scale: f64,
+    /// Caps of every leecher but the focus peer.
+    pub dist: Dist,
+    /// Seeders' upload caps (downpour: 64 + 32 + 32 KB/s; here KiB/s).
+    pub seeders: Vec<f64>,
+    pub size_mib: f64,
+    pub piece_kib: u32,
+    /// Nominal seconds per run.
+    pub duration: f64,
+    /// Leechers start uniformly in [0, stagger) nominal seconds; seeders at 0.
+    pub stagger: f64,
+    /// Leechers are closed-loop (`loop`, downpour) or download once (`leecher`).
+    pub closed_loop: bool,
+    /// Every leecher's download cap (0 = uncapped, as in downpour).
+    pub down: f64,
+    /// `--k K` for every peer, seeders included (downpour: 0.42–0.44 or 1); None = mainline.
+    pub k: Option<f64>,
+    /// `--tyrant-u0` for tyrants; None = tyrant's default (7).
+    pub tyrant_u0: Option<f64>,
+    /// BitRebel's extra HAVEs (`--rebel N`).
+    pub rebel: u32,
+    /// BitSybil's identities (`--sybil N`).
+    pub sybil: u32,
+    /// Thieves in the `thief` preset's "many" variant; 0 = max(2, peers/10).
+    pub thieves: usize,
+    /// `--numwant` of non-thief peers (downpour final: 60) and the tracker's max numwant.
+    pub numwant: u32,
+    pub tracker_interval: u32,
+    pub tracker_port: u16,
+    /// First peer port; slot i listens on base_port + i·span (span: sybil N or 1).
+    pub base_port: u16,
+    /// `--trace` for the focus peer.
+    pub trace: bool,
+    /// Manifest name; None = `PRESET-nPEERS-sSEED`.
+    pub name: Option<String>,
+}
+
+impl Default for PlanOptions {
+    fn default() -> PlanOptions {
+        PlanOptions {
+            peers: 30,
+            caps: vec![20.0, 100.0],
+            reps: 1,
+            seed: 1,
+            time_scale: 1.0,
+            dist: Dist::default(),
+            seeders: vec![64.0, 32.0, 32.0],
+            size_mib: 2.0,
+            piece_kib: 32,
+            duration: 600.0,
+            stagger: 10.0,
+            closed_loop: true,
+            down: 0.0,
+            k: None,
+            tyrant_u0: None,
+            rebel: 3,
+            sybil: 2,
+            thieves: 0,
+            numwant: 60,
+            tracker_interval: 10,
+            tracker_port: 6969,
+            base_port: 20000,
+            trace: false,
+            name: None,
+        }
+    }
+}
+
+fn floats(key: &str, v: &str) -> Result<Vec<f64>, String> {
+    v.split(',')
+        .map(|w| match w.parse::<f64>() {
+            Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+            _ => Err(format!("{}: '{}' is not a number > 0", key, w)),
+        })
+        .collect()
+}
+
+fn parsed<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
+    v.parse::<T>()
+        .map_err(|_| format!("{}: '{}' is not a valid value", key, v))
+}
+
+impl PlanOptions {
+    /// Set one option by name, as in a plan spec (`single peers=60 caps=20,100`); the CLI
+    /// can map its flags here. Keys are the field names; lists are comma-separated; `k`
+    /// and `tyrant_u0` take `-` for "not given".
+    pub fn set(&mut self, key: &str, v: &str) -> Result<(), String> {
+        match key {
+            "peers" => self.peers = parsed(key, v)?,
+            "caps" => self.caps = floats(key, v)?,
+            "reps" => self.reps = parsed(key, v)?,
+            "seed" => self.seed = parsed(key, v)?,
+            "time_scale" => self.time_scale = parsed(key, v)?,
+            "dist" => self.dist = Dist::parse(v)?,
+            "seeders" => self.seeders = floats(key, v)?,
+            "size_mib" => self.size_mib = parsed(key, v)?,
+            "piece_kib" => self.piece_kib = parsed(key, v)?,
+            "duration" => self.duration = parsed(key, v)?,
+            "stagger" => self.stagger = parsed(key, v)?,
+            "closed_loop" => self.closed_loop = parsed(key, v)?,
+            "down" => self.down = parsed(key, v)?,
+            "k" => {
+                self.k = if v == "-" {
+                    None
+                } else {
+                    Some(parsed(key, v)?)
+                }
+            }
+            "tyrant_u0" => {
+                self.tyrant_u0 = if v == "-" {
+                    None
+                } else {
+                    Some(parsed(key, v)?)
+                }
+            }
+            "rebel" => self.rebel = parsed(key, v)?,
+            "sybil" => self.sybil = parsed(key, v)?,
+            "thieves" => self.thieves = parsed(key, v)?,
+            "numwant" => self.numwant = parsed(key, v)?,
+            "tracker_interval" => self.tracker_interval = parsed(key, v)?,
+            "tracker_port" => self.tracker_port = parsed(key, v)?,
+            "base_port" => self.base_port = parsed(key, v)?,
+            "trace" => self.trace = parsed(key, v)?,
+            "name" => {
+                check_name("name", v)?;
+                self.name = Some(v.to_string())
+            }
+            _ => return Err(format!("unknown plan option '{}'", key)),
+        }
+        Ok(())
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let pos = |x: f64| x.is_finite() && x > 0.0;
+        if self.peers == 0 || self.reps == 0 || self.caps.is_empty() || self.seeders.is_empty() {
+            return Err("plan: peers, reps, caps and seeders must be non-empty".into());
+        }
+        if !pos(self.time_scale) || !pos(self.size_mib) || !pos(self.duration) {
+            return Err("plan: time_scale, size_mib and duration must be > 0".into());
+        }
+        let nonneg = |x: f64| x.is_finite() && x >= 0.0;
+        if !nonneg(self.stagger) || !nonneg(self.down) {
+            return Err("plan: stagger and down must be >= 0".into());
+        }
+        if !self.caps.iter().chain(&self.seeders).all(|&c| pos(c)) {
+            return Err("plan: caps and seeder caps must be > 0 KiB/s".into());
+        }
+        if self.piece_kib == 0 || self.rebel == 0 || self.sybil < 2 {
+            return Err("plan: piece_kib and rebel must be > 0, sybil >= 2".into());
+        }
+        if self.k.map_or(false, |k| !pos(k)) || self.tyrant_u0.map_or(false, |u| !pos(u)) {
+            return Err("plan: k and tyrant_u0 must be > 0".into());
+        }
+        if self.tracker_interval == 0 || self.tracker_port == 0 || self.base_port == 0 {
+            return Err("plan: tracker_interval, tracker_port and base_port must be > 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// One variant of a preset: leechers 0..lead run `focus` (leecher 0 is the focus peer),
+/// the rest `background`.
+struct Variant {
+    name: &'static str,
+    focus: Strategy,
+    background: Strategy,
+    lead: usize,
+}
+
+fn variants(preset: &str, o: &PlanOptions) -> Result<Vec<Variant>, String> {
+    use Strategy::*;
+    let v = |name, focus, background| Variant {
+        name,
+        focus,
+        background,
+        lead: 1,
+    };
+    Ok(match preset {
+        // One tyrant at cap C among vanilla peers, paired with the same swarm all vanilla.
+        "single" => vec![
+            v("tyrant-in-vanilla", Tyrant, Vanilla),
+            v("vanilla-in-vanilla", Vanilla, Vanilla),
+        ],
+        // Universal tyranny vs today's BitTorrent: whole-swarm distributions.
+        "all" => vec![
+            v("tyrant-in-tyrant", Tyrant, Tyrant),
+            v("vanilla-in-vanilla", Vanilla, Vanilla),
+        ],
+        // A rebel among tyrants vs among vanilla peers, each with its vanilla baseline in the
+        // same background (downpour's figure compared across backgrounds only, §4.6).
+        "rebel" => vec![
+            v("rebel-in-tyrant", Rebel, Tyrant),
+            v("vanilla-in-tyrant", Vanilla, Tyrant),
+            v("rebel-in-vanilla", Rebel, Vanilla),
+            v("vanilla-in-vanilla", Vanilla, Vanilla),
+        ],
+        // N identities at the same total cap vs one vanilla peer, against vanilla and
+        // PropShare backgrounds.
+        "sybil" => vec![
+            v("sybil-in-vanilla", Sybil, Vanilla),
+            v("vanilla-in-vanilla", Vanilla, Vanilla),
+            v("sybil-in-propshare", Sybil, PropShare),
+            v("vanilla-in-propshare", Vanilla, PropShare),
+        ],
+        // One PropShare peer; all PropShare; and a tyrant against PropShare peers (the
+        // paper's "PropShare resists tyrants"), whose baseline is propshare-in-propshare.
+        "propshare" => vec![
+            v("propshare-in-vanilla", PropShare, Vanilla),
+            v("vanilla-in-vanilla", Vanilla, Vanilla),
+            v("propshare-in-propshare", PropShare, PropShare),
+            v("tyrant-in-propshare", Tyrant, PropShare),
+        ],
+        // One thief; then many (leechers 0..k); baseline all vanilla.
+        "thief" => {
+            let many = if o.thieves == 0 {
+                (o.peers / 10).max(2)
+            } else {
+                o.thieves
+            };
+            if many > o.peers {
+                return Err(format!("plan: thieves={} exceeds peers={}", many, o.peers));
+            }
+            vec![
+                v("thief-in-vanilla", Thief, Vanilla),
+                v("vanilla-in-vanilla", Vanilla, Vanilla),
+                Variant {
+                    name: "thieves-in-vanilla",
+                    focus: Thief,
+                    background: Vanilla,
+                    lead: many,
+                },
+            ]
+        }
+        _ => {
+            return Err(format!(
+                "unknown preset '{}' (single, all, rebel, sybil, propshare, thief)",
+                preset
+            ))
+        }
+    })
+}
+
+fn strategy_flags(s: Strategy, o: &PlanOptions) -> Vec<String> {
+    match s {
+        Strategy::Vanilla => vec![],
+        Strategy::Tyrant => {
+            let mut f = vec!["--tyrant".to_string()];
+            if let Some(u) = o.tyrant_u0 {
+                f.push("--tyrant-u0".into());
+                f.push(u.to_string());
+            }
+            f
+        }
+        Strategy::PropShare => vec!["--propshare".into()],
+        Strategy::Rebel => vec!["--rebel".into(), o.rebel.to_string()],
+        Strategy::Sybil => vec!["--sybil".into(), o.sybil.to_string()],
+        Strategy::Thief => vec!["--thief".into()],
+    }
+}
+
+/// Slot k (seeders first, then leechers) listens on 127.0.(k/250).(2 + k%250): distinct
+/// loopback addresses from 127.0.0.2 (127.0.0.1 is the tracker's), avoiding .0/.1 and
+/// .252–.255 in each /24 so no address looks like a network or broadcast address.
+pub fn slot_addr(k: usize) -> Ipv4Addr {
+    // Callers stay far below 250·256 slots: ports run out first (< 12 768 slots).
+    Ipv4Addr::new(127, 0, (k / 250) as u8, (2 + k % 250) as u8)
+}
+
+/// Round a drawn cap to 0.1 KiB/s (readable manifests; the rounding is far below any
+/// effect) but never to 0, which tyrant reads as "uncapped".
+pub(crate) fn round_cap(x: f64) -> f64 {
+    ((x * 10.0).round() / 10.0).max(0.1)
+}
+
+/// Plan a preset. `preset_or_spec` is a preset name optionally followed by option words,
+/// e.g. `single peers=60 caps=20,100 reps=5 dist=normal:50:10` (see `PlanOptions::set`);
+/// the words override `opts`.
+pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String> {
+    let mut words = preset_or_spec.split_whitespace();
+    let preset = words.next().ok_or("plan: no preset given")?.to_string();
+    let mut o = opts.clone();
+    for w in words {
+        match w.find('=') {
+            Some(i) => o.set(&w[..i], &w[i + 1..])?,
+            None => return Err(format!("plan: '{}' is not key=value", w)),
+        }
+    }
+    o.check()?;
+    let variants = variants(&preset, &o)?;
+    let span: u16 = if preset == "sybil" { o.sybil as u16 } else { 1 };
+    let slots = o.seeders.len() + o.peers;
+    let top = o.base_port as usize + slots * span as usize - 1;
+    if top >= 32768 {
+        return Err(format!(
+            "plan: ports {}..={} reach the ephemeral range (>= 32768); lower base_port",
+            o.base_port, top
+        ));
+    }
+    let tracker = Tracker {
+        host: "local".into(),
+        addr: Ipv4Addr::new(127, 0, 0, 1),
+        port: o.tracker_port,
+        interval: o.tracker_interval,
+        min_interval: o.tracker_interval,
+        max_numwant: o.numwant,
+    };
+    if (o.base_port as usize..=top).contains(&(o.tracker_port as usize)) {
+        return Err("plan: the tracker port lies among the peer ports".into());
+    }
+    let torrent = Torrent {
+        file: "payload.bin".into(),
+        size: (o.size_mib * 1024.0 * 1024.0).round() as u64,
+        piece_kib: o.piece_kib,
+        path: "swarm.torrent".into(),
+    };
+    let scale_args: Vec<String> = if o.time_scale != 1.0 {
+        vec!["--time-scale".into(), o.time_scale.to_string()]
+    } else {
+        vec![]
+    };
+    let width = (o.peers - 1).to_string().len();
+    let mut master = Rng::new(o.seed);
+    let mut runs = Vec::new();
+    for rep in 0..o.reps {
+        // Everything random in a repetition comes from its own stream, drawn before any
+        // variant is built, so all variants and caps of the repetition share it.
+        let rep_seed = master.next_u64();
+        let mut rng = Rng::new(rep_seed);
+        let mut cap_rng = rng.fork();
+        let mut start_rng = rng.fork();
+        let mut seed_rng = rng.fork();
+        let background: Vec<f64> = o
+            .dist
+            .draw(o.peers - 1, &mut cap_rng)
+            .into_iter()
+            .map(round_cap)
+            .collect();
+        let starts: Vec<f64> = (0..o.peers)
+            .map(|_| (start_rng.f64() * o.stagger * 1000.0).round() / 1000.0)
+            .collect();
+        let peer_seeds: Vec<u64> = (0..slots).map(|_| seed_rng.next_u64()).collect();
+        let tracker_seed = seed_rng.next_u64();
+        for &cap in &o.caps {
+            let group = format!("c{}-r{}", cap, rep);
+            for var in &variants {
+                let name = format!("{}-{}", group, var.name);
+                let mut tracker_args: Vec<String> = [
+                    "tracker",
+                    "--bind",
+                    &tracker.addr.to_string(),
+                    "--port",
+                    &tracker.port.to_string(),
+                    "--interval",
+                    &tracker.interval.to_string(),
+                    "--min-interval",
+                    &tracker.min_interval.to_string(),
+                    "--max-numwant",
+                    &tracker.max_numwant.to_string(),
+                    "--rng-seed",
+                    &tracker_seed.to_string(),
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+                tracker_args.extend(scale_args.iter().cloned());
+                let mut peers = Vec::with_capacity(slots);
+                for (slot, &peer_seed) in peer_seeds.iter().enumerate() {
+                    let addr = slot_addr(slot);
+                    let port = o.base_port + slot as u16 * span;
+                    let (id, role, strategy, up, down, start, focus) = if slot < o.seeders.len() {
+                        let id = format!("s{}", slot);
+                        (
+                            id,
+                            Role::Seeder,
+                            Strategy::Vanilla,
+                            o.seeders[slot],
+                            0.0,
+                            0.0,
+                            false,
+                        )
+                    } else {
+                        let i = slot - o.seeders.len();
+                        let strategy = if i < var.lead {
+                            var.focus
+                        } else {
+                            var.background
+                        };
+                        let up = if i == 0 { cap } else { background[i - 1] };
+                        let role = if o.closed_loop {
+                            Role::Loop
+                        } else {
+                            Role::Leecher
+                        };
+                        let id = format!("p{:0w$}", i, w = width);
+                        (id, role, strategy, up, o.down, starts[i], i == 0)
+                    };
+                    let flags = strategy_flags(strategy, &o);
+                    let mut args: Vec<String> = Vec::new();
+                    let mut push = |a: &str| args.push(a.to_string());
+                    if role == Role::Seeder {
+                        push("--seed");
+                    }
+                    push("--bind");
+                    push(&addr.to_string());
+                    push("--port");
+                    push(&port.to_string());
+                    push("--dir");
+                    if role == Role::Seeder {
+                        // --seed opens read-only, so all seeders share one copy.
+                        push("seed");
+                    } else {
+                        push(&format!("runs/{}/data/{}", name, id));
+                    }
+                    push("--up");
+                    push(&up.to_string());
+                    if down > 0.0 {
+                        push("--down");
+                        push(&down.to_string());
+                    }
+                    push("--rng-seed");
+                    push(&peer_seed.to_string());
+                    // A thief keeps its own large view (numwant 1000) and slot rule.
+                    if strategy != Strategy::Thief {
+                        push("--numwant");
+                        push(&o.numwant.to_string());
+                        if let Some(k) = o.k {
+                            push("--k");
+                            push(&k.to_string());
+                        }
+                    }
+                    for f in &flags {
+                        push(f);
+                    }
+                    if role == Role::Loop {
+                        push("--stop-after-download");
+                    }
+                    push("--stats");
+                    push(&format!("runs/{}/stats/{}.txt", name, id));
+                    if focus && o.trace {
+                        push("--trace");
+                        push(&format!("runs/{}/trace/{}.txt", name, id));
+                    }
+                    for a in &scale_args {
+                        push(a);
+                    }
+                    push("-q");
+                    push(&torrent.path);
+                    peers.push(Peer {
+                        id,
+                        host: "local".into(),
+                        addr,
+                        port,
+                        role,
+                        strategy,
+                        flags,
+                        up,
+                        down,
+                        start,
+                        focus,
+                        args,
+                    });
+                }
+                runs.push(Run {
+                    name,
+                    group: group.clone(),
+                    variant: var.name.to_string(),
+                    rep,
+                    seed: rep_seed,
+                    cap,
+                    duration: o.duration,
+                    tracker_args,
+                    peers,
+                });
+            }
+        }
+    }
+    Ok(Manifest {
+        name: o
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-n{}-s{}", preset, o.peers, o.seed)),
+        preset,
+        seed: o.seed,
+        time_scale: o.time_scale,
+        reps: o.reps,
+        dist: o.dist.to_string(),
+        torrent,
+        tracker,
+        runs,
+    })
+}
