@@ -5,6 +5,41 @@
 
 use super::*;
 
+/// Which choker runs while downloading (choke.rs).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Strategy {
+    Vanilla,
+    /// BitTyrant with this initial u_p in bytes/s.
+    Tyrant {
+        u0: f64,
+    },
+    /// PropShare with this optimistic fraction of capacity.
+    PropShare {
+        optimistic_share: f64,
+    },
+}
+
+impl Strategy {
+    pub fn build(&self, slots: &Slots, up_kib: f64) -> Choker {
+        let capacity = up_kib * 1024.0;
+        match *self {
+            Strategy::Vanilla => Choker::Vanilla(Vanilla::new(slots.clone())),
+            // Once complete, both fall back to the vanilla seed choker with our slots.
+            Strategy::Tyrant { u0 } => Choker::Tyrant(
+                Tyrant::new(TyrantParams {
+                    capacity,
+                    u0,
+                    ..TyrantParams::default()
+                })
+                .with_seed_slots(slots.clone()),
+            ),
+            Strategy::PropShare { optimistic_share } => Choker::PropShare(
+                PropShare::new(capacity, optimistic_share).with_seed_slots(slots.clone()),
+            ),
+        }
+    }
+}
+
 impl Torrent {
     /// `--reveal N`: keep up to N shown-but-missing pieces at this neighbour.
     pub(super) fn top_up_reveal(&mut self, id: u64) {
