@@ -281,6 +281,9 @@ pub struct TyrantParams {
     pub r: u32,
     /// u_p never goes below this, bytes/s (at least 1).
     pub floor: f64,
+    /// `--time-scale S`: every rate above is already S times its nominal value; only the
+    /// active-set rule applied to peers' observed rates needs the nominal rate back.
+    pub scale: f64,
 }
 
 impl Default for TyrantParams {
@@ -292,6 +295,7 @@ impl Default for TyrantParams {
             gamma: 0.1,
             r: 3,
             floor: 1024.0,
+            scale: 1.0,
         }
     }
 }
@@ -306,8 +310,14 @@ pub fn active_set(rate: f64) -> usize {
 /// download rate, taken as its upload capacity) split equally over its active set.
 /// No HAVE rate means no estimate: 0.
 pub fn have_estimate(have_rate: f64) -> f64 {
+    have_estimate_scaled(have_rate, 1.0)
+}
+
+/// `have_estimate` under `--time-scale S`: rates run S times faster than nominal, but the
+/// peer's active set follows from its nominal capacity (mainline's rule is over KiB/s).
+pub fn have_estimate_scaled(have_rate: f64, scale: f64) -> f64 {
     if have_rate > 0.0 {
-        have_rate / active_set(have_rate) as f64
+        have_rate / active_set(have_rate / scale.max(1e-9)) as f64
     } else {
         0.0
     }
@@ -379,7 +389,7 @@ impl Tyrant {
     fn new_peer(&self, v: &PeerView) -> TyrantPeer {
         TyrantPeer {
             u_p: self.params.u0,
-            d_p: have_estimate(v.have_rate),
+            d_p: have_estimate_scaled(v.have_rate, self.params.scale),
             streak: 0,
             unchoked_last_round: false,
             estimated: true,
@@ -414,7 +424,7 @@ impl Tyrant {
                 s.d_p = per_sec(v.down_round, round_secs);
                 s.estimated = false;
             } else {
-                s.d_p = have_estimate(v.have_rate);
+                s.d_p = have_estimate_scaled(v.have_rate, p.scale);
                 s.estimated = true;
             }
         }

@@ -22,6 +22,7 @@ pub mod picker;
 pub mod plan;
 pub mod reveal;
 pub mod rng;
+pub mod runner;
 pub mod stats;
 pub mod storage;
 pub mod torrent;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::exit;
 use std::time::Duration;
 use tyrant::choke::Slots;
-use tyrant::{manifest, metainfo, plan, torrent, trackerd};
+use tyrant::{manifest, metainfo, plan, runner, torrent, trackerd};
 
 const USAGE: &str = "\
 tyrant: a BitTorrent client for studying incentive strategies
@@ -18,6 +18,7 @@ USAGE:
   tyrant make PATH --announce URL [--piece-size KiB] [-o OUT.torrent] [--private]
   tyrant tracker [--port P] [--bind IP] [--interval S] [--max-numwant N] ...
   tyrant swarm plan PRESET [KEY=VALUE ...] [-o MANIFEST] | swarm check MANIFEST
+  tyrant swarm run MANIFEST [--out DIR] [--jobs J] [--exec TEMPLATE]   run an experiment
   tyrant help | --help               this text (also: tyrant make --help, tyrant tracker --help)
 
 OPTIONS:
@@ -49,7 +50,10 @@ STRATEGIES (choke.rs; see README):
   --sybil N              BitSybil: N identities, each with 1/N of the pieces and of --up
   --thief                BitThief: never upload, announce nothing, connect to everyone
   --reveal N             show each neighbour at most N pieces it lacks (most common first)
-  --time-limit S         stop after S seconds
+  --time-limit S         stop after S seconds (real time)
+  --time-scale S         run S times faster than nominal: --up/--down and tyrant's u0 ×S,
+                         choking rounds, rate windows, request timeout and the tracker
+                         interval ÷S (stats report real seconds and bytes) [1]
   --handshake-timeout S  drop a connection without a handshake after S s [20]
   --idle-timeout S       drop a peer that sent nothing for S s [180]
   --request-timeout S    re-assign requests a peer has not served for S s [60]
@@ -68,12 +72,14 @@ to NAME.torrent in the current directory. Prints the info-hash.
 
 const TRACKER_USAGE: &str = "\
 USAGE: tyrant tracker [--port P] [--bind IP] [--interval S] [--min-interval S]
-                      [--max-numwant N] [--expiry S] [--rng-seed S]
+                      [--max-numwant N] [--expiry S] [--rng-seed S] [--time-scale S]
 
 An HTTP tracker for experiments: many torrents, many peers per IP (peers are told apart by
 peer id and port), compact and dictionary replies, random peer subsets, expiry of silent
 peers. Prints `tracker listening on IP:PORT` and runs until killed. Defaults: port 6969,
 bind 0.0.0.0, interval 60 s, min interval 15 s, max numwant 200, expiry 3 intervals.
+--time-scale S divides the expiry by S; the announced intervals stay nominal because
+clients given the same --time-scale divide them themselves.
 ";
 
 fn main() {
@@ -149,6 +155,7 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
     let stats: Option<PathBuf> = opt(&mut args, "--stats")?;
     let trace: Option<PathBuf> = opt(&mut args, "--trace")?;
     let time_limit: Option<f64> = opt(&mut args, "--time-limit")?;
+    let time_scale = time_scale(&mut args)?;
     let deadlines = torrent::Deadlines {
         handshake: positive(
             opt(&mut args, "--handshake-timeout")?,
@@ -213,7 +220,7 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
         stats,
         peers,
         time_limit: time_limit.map(Duration::from_secs_f64),
-        time_scale: 1.0,
+        time_scale,
         deadlines,
         peer_id: make_peer_id(port, rng_seed),
         progress: !quiet && stderr_is_terminal(),
@@ -460,6 +467,10 @@ fn cmd_tracker(mut args: pico_args::Arguments) -> Result<(), String> {
     if let Some(s) = opt(&mut args, "--rng-seed")? {
         cfg.seed = s;
     }
+    // Clients scale the announced interval themselves (tracker.rs), so only our own
+    // clock, the expiry of peers that stopped announcing, runs S times faster.
+    let scale = time_scale(&mut args)?;
+    cfg.expiry = Duration::from_secs_f64((cfg.expiry.as_secs_f64() / scale).max(1.0));
     let free = args.finish();
     if !free.is_empty() {
         return Err(format!(
@@ -474,6 +485,15 @@ fn cmd_tracker(mut args: pico_args::Arguments) -> Result<(), String> {
     Ok(())
 }
 
+/// `--time-scale S` (issue 4 item 4): rates ×S, policy rounds and intervals ÷S.
+fn time_scale(args: &mut pico_args::Arguments) -> Result<f64, String> {
+    match opt::<f64>(args, "--time-scale")? {
+        None => Ok(1.0),
+        Some(s) if s.is_finite() && (0.01..=1000.0).contains(&s) => Ok(s),
+        Some(s) => Err(format!("--time-scale {} must be in [0.01, 1000]", s)),
+    }
+}
+
 fn positive(v: Option<f64>, name: &str) -> Result<Option<f64>, String> {
     match v {
         Some(x) if !(x > 0.0 && x.is_finite()) => Err(format!("{} must be > 0 seconds", name)),
@@ -484,15 +504,25 @@ fn positive(v: Option<f64>, name: &str) -> Result<Option<f64>, String> {
 const SWARM_USAGE: &str = "\
 USAGE: tyrant swarm plan PRESET [KEY=VALUE ...] [-o MANIFEST]
        tyrant swarm check MANIFEST
+       tyrant swarm run MANIFEST [--out DIR] [--jobs J] [--exec TEMPLATE] [--only TEXT]
+                                 [--keep-data] [-q]
 
 plan writes the manifest of an experiment: every peer's address, port, role, strategy,
 caps, start time and exact command line, the tracker, the torrent and the seed (format in
 README, \"Experiment manifests\"). PRESET is single | all | rebel | sybil | propshare | thief;
-KEY=VALUE overrides: peers caps reps seed dist seeders size_mib piece_kib duration stagger
-closed_loop down k tyrant_u0 rebel sybil thieves numwant tracker_interval tracker_port
-base_port trace name (e.g. `tyrant swarm plan single peers=30 caps=20,100 reps=5
-dist=4pl`). check parses a manifest and prints a summary. Running manifests and
-time scaling are not implemented yet.
+KEY=VALUE overrides: peers caps reps seed time_scale dist seeders size_mib piece_kib
+duration stagger closed_loop down k tyrant_u0 rebel sybil thieves numwant
+tracker_interval tracker_port base_port trace name hosts (e.g. `tyrant swarm plan single
+peers=30 caps=20,100 reps=5 time_scale=4`; hosts=h0@10.0.0.1,h1@10.0.0.2 spreads the peers
+over hosts). check parses a manifest and prints a summary.
+
+run executes a manifest: the tracker and every peer as separate tyrant processes in DIR
+[swarm-out/NAME], one CSV row per download in DIR/results.csv; runs already done in DIR are
+skipped, so an interrupted experiment resumes. --jobs J runs J runs at once on 127.j.x.y
+(local only). --exec prefixes each process with TEMPLATE, where {host}, {dir} and {id} are
+replaced: 'ip netns exec {host}' (emulated hosts, see scripts/netns.sh) or
+'ssh {host} cd {dir} &&' (a testbed with DIR and the binary at the same paths). Ctrl-C
+kills every process the run started and exits.
 ";
 
 /// `tyrant swarm plan|check`: experiment manifests (src/manifest.rs).
@@ -502,6 +532,12 @@ fn cmd_swarm(mut args: pico_args::Arguments) -> Result<(), String> {
         return Ok(());
     }
     let out: Option<PathBuf> = opt(&mut args, "-o")?;
+    let run_out: Option<PathBuf> = opt(&mut args, "--out")?;
+    let exec: Option<String> = opt(&mut args, "--exec")?;
+    let only: Option<String> = opt(&mut args, "--only")?;
+    let jobs: Option<usize> = opt(&mut args, "--jobs")?;
+    let keep_data = args.contains("--keep-data");
+    let quiet = args.contains(["-q", "--quiet"]);
     let words: Vec<String> = args
         .finish()
         .into_iter()
@@ -515,9 +551,6 @@ fn cmd_swarm(mut args: pico_args::Arguments) -> Result<(), String> {
                     .split_once('=')
                     .ok_or_else(|| format!("swarm plan: expected KEY=VALUE, got {}", w))?;
                 opts.set(k, v)?;
-            }
-            if (opts.time_scale - 1.0).abs() > f64::EPSILON {
-                return Err("swarm plan: time_scale other than 1 is not implemented yet".into());
             }
             let text = plan::plan(&rest[0], &opts)?.to_text();
             match out {
@@ -547,7 +580,40 @@ fn cmd_swarm(mut args: pico_args::Arguments) -> Result<(), String> {
             );
             Ok(())
         }
-        _ => Err("swarm: expected `plan PRESET [KEY=VALUE ...]` or `check MANIFEST` (try tyrant swarm --help)".into()),
+        Some((cmd, [file])) if cmd == "run" => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read {}: {}", file, e))?;
+            let m = manifest::Manifest::from_text(&text).map_err(|e| format!("{}: {}", file, e))?;
+            let bin = std::env::current_exe()
+                .map_err(|e| format!("cannot find the tyrant binary: {}", e))?;
+            let o = runner::RunOptions {
+                out: run_out.unwrap_or_else(|| PathBuf::from("swarm-out").join(&m.name)),
+                bin,
+                exec,
+                only,
+                jobs: jobs.unwrap_or(1).max(1),
+                keep_data,
+                verbose: !quiet,
+            };
+            runner::install_stop_handler();
+            let t0 = std::time::Instant::now();
+            let s = runner::run_manifest(&m, &o)?;
+            println!(
+                "swarm run: {} runs done ({} skipped as already done), {} downloads, {} unfinished, {} process failures, {:.0} s; results in {}",
+                s.runs,
+                s.skipped,
+                s.downloads,
+                s.unfinished,
+                s.failures,
+                t0.elapsed().as_secs_f64(),
+                o.out.join("results.csv").display()
+            );
+            if s.interrupted {
+                return Err("swarm run: interrupted; every process it started was stopped (rerun to resume)".into());
+            }
+            Ok(())
+        }
+        _ => Err("swarm: expected `plan PRESET [KEY=VALUE ...]`, `check MANIFEST` or `run MANIFEST` (try tyrant swarm --help)".into()),
     }
 }
 

@@ -58,6 +58,9 @@ pub struct PlanOptions {
     pub trace: bool,
     /// Manifest name; None = `PRESET-nPEERS-sSEED`.
     pub name: Option<String>,
+    /// Emulated or real hosts (`NAME@IPV4`): slot k runs on host k mod len, at its address;
+    /// the tracker on the first. Empty: everything local on 127.0.x.y.
+    pub hosts: Vec<(String, Ipv4Addr)>,
 }
 
 impl Default for PlanOptions {
@@ -87,6 +90,7 @@ impl Default for PlanOptions {
             base_port: 20000,
             trace: false,
             name: None,
+            hosts: Vec::new(),
         }
     }
 }
@@ -146,6 +150,21 @@ impl PlanOptions {
             "tracker_port" => self.tracker_port = parsed(key, v)?,
             "base_port" => self.base_port = parsed(key, v)?,
             "trace" => self.trace = parsed(key, v)?,
+            "hosts" => {
+                self.hosts = v
+                    .split(',')
+                    .map(|w| {
+                        let (h, ip) = w
+                            .split_once('@')
+                            .ok_or_else(|| format!("hosts: '{}' is not NAME@IPV4", w))?;
+                        check_name("hosts", h)?;
+                        let ip = ip
+                            .parse::<Ipv4Addr>()
+                            .map_err(|_| format!("hosts: '{}' is not an IPv4 address", ip))?;
+                        Ok((h.to_string(), ip))
+                    })
+                    .collect::<Result<_, String>>()?
+            }
             "name" => {
                 check_name("name", v)?;
                 self.name = Some(v.to_string())
@@ -321,9 +340,13 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
             o.base_port, top
         ));
     }
+    let (tracker_host, tracker_addr) = match o.hosts.first() {
+        Some((h, ip)) => (h.clone(), *ip),
+        None => ("local".to_string(), Ipv4Addr::new(127, 0, 0, 1)),
+    };
     let tracker = Tracker {
-        host: "local".into(),
-        addr: Ipv4Addr::new(127, 0, 0, 1),
+        host: tracker_host,
+        addr: tracker_addr,
         port: o.tracker_port,
         interval: o.tracker_interval,
         min_interval: o.tracker_interval,
@@ -390,7 +413,11 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
                 tracker_args.extend(scale_args.iter().cloned());
                 let mut peers = Vec::with_capacity(slots);
                 for (slot, &peer_seed) in peer_seeds.iter().enumerate() {
-                    let addr = slot_addr(slot);
+                    let (host, addr) = if o.hosts.is_empty() {
+                        ("local".to_string(), slot_addr(slot))
+                    } else {
+                        o.hosts[slot % o.hosts.len()].clone()
+                    };
                     let port = o.base_port + slot as u16 * span;
                     let (id, role, strategy, up, down, start, focus) = if slot < o.seeders.len() {
                         let id = format!("s{}", slot);
@@ -472,7 +499,7 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
                     push(&torrent.path);
                     peers.push(Peer {
                         id,
-                        host: "local".into(),
+                        host,
                         addr,
                         port,
                         role,

@@ -304,6 +304,10 @@ impl Torrent {
         // at most 1024 events × one 16 KiB block.
         let (ev_tx, ev_rx) = crossbeam_channel::bounded(1024);
         let kib = |k: f64| if k > 0.0 { k * 1024.0 } else { 0.0 };
+        // `--time-scale S`: the buckets run S times the nominal caps (choking clocks are
+        // S times faster in `Timing::scaled`), so a run replays the nominal one S× faster.
+        let up_kib = cfg.up_kib * cfg.time_scale;
+        let down_kib = cfg.down_kib * cfg.time_scale;
         let storage = Arc::new(storage);
         let mut timing = Timing::scaled(cfg.time_scale);
         let secs = Duration::from_secs_f64;
@@ -328,8 +332,8 @@ impl Torrent {
                 total_length: meta.total_length,
             },
             storage: Arc::clone(&storage),
-            up: meter::shared_bucket(kib(cfg.up_kib), meter::MIN_BURST.max(kib(cfg.up_kib))),
-            down: meter::shared_bucket(kib(cfg.down_kib), meter::MIN_BURST.max(kib(cfg.down_kib))),
+            up: meter::shared_bucket(kib(up_kib), meter::MIN_BURST.max(kib(up_kib))),
+            down: meter::shared_bucket(kib(down_kib), meter::MIN_BURST.max(kib(down_kib))),
             keepalive: timing.keepalive,
             connect_timeout: timing.connect,
             events: ev_tx,
@@ -342,7 +346,7 @@ impl Torrent {
         counters.left.store(picker.left_bytes(), Ordering::Relaxed);
         let resumed = picker.have_count();
         let t = Torrent {
-            choker: cfg.strategy.build(&cfg.slots, cfg.up_kib),
+            choker: cfg.strategy.build(&cfg.slots, cfg.up_kib, cfg.time_scale),
             rng: Rng::new(cfg.rng_seed),
             timing,
             storage,

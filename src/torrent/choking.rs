@@ -20,15 +20,20 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    pub fn build(&self, slots: &Slots, up_kib: f64) -> Choker {
-        let capacity = up_kib * 1024.0;
+    /// `up_kib` is the nominal cap; under `--time-scale S` every rate the choker sees and
+    /// gives is S times nominal, so capacity, u0 and the u_p floor are scaled here. The slot
+    /// rules stay nominal (`slots` was built from the nominal cap).
+    pub fn build(&self, slots: &Slots, up_kib: f64, scale: f64) -> Choker {
+        let capacity = up_kib * 1024.0 * scale;
         match *self {
             Strategy::Vanilla => Choker::Vanilla(Vanilla::new(slots.clone())),
             // Once complete, both fall back to the vanilla seed choker with our slots.
             Strategy::Tyrant { u0 } => Choker::Tyrant(
                 Tyrant::new(TyrantParams {
                     capacity,
-                    u0,
+                    u0: u0 * scale,
+                    floor: TyrantParams::default().floor * scale,
+                    scale,
                     ..TyrantParams::default()
                 })
                 .with_seed_slots(slots.clone()),

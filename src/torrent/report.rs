@@ -7,7 +7,7 @@ use super::*;
 impl Torrent {
     pub(super) fn write_stats_header(&mut self) {
         let line = format!(
-            "start info_hash={} name={} pieces={} piece_length={} total={} listen={} peer_id={} rng_seed={} up_kib={} down_kib={} strategy={} rebel={} thief={} reveal={} share={} resumed={}",
+            "start info_hash={} name={} pieces={} piece_length={} total={} listen={} peer_id={} rng_seed={} up_kib={} down_kib={} strategy={} rebel={} thief={} reveal={} share={} resumed={} time_scale={}",
             self.meta.info_hash_hex(),
             stats::word(&self.meta.name),
             self.meta.num_pieces(),
@@ -24,9 +24,10 @@ impl Torrent {
             self.cfg.reveal.map_or("-".to_string(), |n| n.to_string()),
             self.cfg.share.map_or("-".to_string(), |(a, b)| format!("{}..{}", a, b)),
             self.resumed,
+            self.cfg.time_scale,
         );
         self.stats.line(
-            "# tyrant stats v1: one line per second; t=seconds since start, bytes and bytes/s",
+            "# tyrant stats v1: one line per second; t=seconds since start, bytes and bytes/s, all real (at time_scale S: nominal t = t*S, nominal rate = rate/S)",
         );
         self.stats.line(&line);
         self.stats.flush();
