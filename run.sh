@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# run.sh: the two entry points of the project.
-#   ./run.sh              build the release binary and run a small local swarm experiment
-#                         (our tracker + 1 seeder + N leechers on 127.0.0.1), then print
-#                         each peer's download time
-#   ./run.sh swarm [opts] the same with options (see --help)
+# run.sh: the entry points of the project.
+#   ./run.sh              build the release binary and run the default experiment: the
+#                         `single` preset (one BitTyrant peer in a vanilla swarm of 30,
+#                         paired with the same swarm all vanilla) at a low and a high cap,
+#                         time-scaled ×4 (~6 min on 2 cores); prints the table and figures
+#   ./run.sh PRESET [KEY=VALUE ...] [--jobs J] [--out DIR] [--exec T]
+#                         plan, run and report any preset (single all rebel sybil
+#                         propshare thief); KEY=VALUE as in `tyrant swarm plan`
+#   ./run.sh swarm [opts] a plain swarm: tracker + 1 seeder + N leechers, download times
 #   ./run.sh test         run every test: cargo's unit and process tests, then interop
 #                         with libtorrent (python bindings from PyPI)
 # Set TYRANT=/path/to/tyrant to use a prebuilt binary instead of building one.
@@ -22,10 +26,14 @@ build() {
 
 usage() {
     cat <<'EOF'
-usage: ./run.sh [swarm] [--leechers N] [--size MiB] [--piece-kib K] [--seed-up KiB/s]
+usage: ./run.sh                              the default experiment (see below)
+       ./run.sh PRESET [KEY=VALUE ...] [--jobs J] [--out DIR] [--exec TEMPLATE]
+       ./run.sh swarm [--leechers N] [--size MiB] [--piece-kib K] [--seed-up KiB/s]
                 [--up KiB/s] [--seed S] [--time-limit S] [--keep DIR]
        ./run.sh test
-defaults: 8 leechers, 8 MiB file, 64 KiB pieces, seeder capped at 256 KiB/s,
+default experiment: single peers=30 caps=20,200 time_scale=4 duration=480, 2 runs at
+          a time, output in results/default (rerun: finished runs are skipped)
+swarm defaults: 8 leechers, 8 MiB file, 64 KiB pieces, seeder capped at 256 KiB/s,
           leechers capped at 128 KiB/s, seed 1, time limit 300 s
 EOF
 }
@@ -118,6 +126,32 @@ EOF
     echo "swarm: all $leechers leechers finished with identical files"
 }
 
+# Plan, run and report one preset: ./run.sh PRESET [KEY=VALUE ...] [--jobs J] [--out DIR]
+experiment() {
+    local preset=$1 out="" jobs=2 exec=""
+    shift
+    local kv=()
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --jobs) jobs=$2; shift 2 ;;
+            --out) out=$2; shift 2 ;;
+            --exec) exec=$2; shift 2 ;;
+            *=*) kv+=("$1"); shift ;;
+            -h|--help) usage; exit 0 ;;
+            *) echo "run.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+        esac
+    done
+    build
+    [ -n "$out" ] || out="results/$preset-$(printf '%s' "${kv[*]:-default}" | tr ' =,:/' '-_.._')"
+    mkdir -p "$out"
+    "$TYRANT" swarm plan "$preset" "${kv[@]}" -o "$out/plan.txt"
+    "$TYRANT" swarm check "$out/plan.txt"
+    local run_args=(swarm run "$out/plan.txt" --out "$out")
+    if [ -n "$exec" ]; then run_args+=(--exec "$exec"); else run_args+=(--jobs "$jobs"); fi
+    RUST_LOG=${RUST_LOG:-warn} "$TYRANT" "${run_args[@]}"
+    "$TYRANT" swarm report "$out"
+}
+
 run_tests() {
     build
     cargo test --release
@@ -128,6 +162,7 @@ case "${1:-}" in
     test) shift; run_tests "$@" ;;
     swarm) shift; swarm "$@" ;;
     -h|--help|help) usage ;;
-    "") swarm ;;
-    *) swarm "$@" ;;
+    "") experiment single peers=30 caps=20,200 time_scale=4 duration=480 --out results/default ;;
+    single|all|rebel|sybil|propshare|thief) experiment "$@" ;;
+    *) echo "run.sh: unknown command $1" >&2; usage >&2; exit 2 ;;
 esac
