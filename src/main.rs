@@ -484,6 +484,7 @@ fn positive(v: Option<f64>, name: &str) -> Result<Option<f64>, String> {
 const SWARM_USAGE: &str = "\
 USAGE: tyrant swarm plan PRESET [KEY=VALUE ...] [-o MANIFEST]
        tyrant swarm check MANIFEST
+       tyrant swarm report DIR [--no-figures]   tables + figures of DIR/results.csv (src/study.rs)
 
 plan writes the manifest of an experiment: every peer's address, port, role, strategy,
 caps, start time and exact command line, the tracker, the torrent and the seed (format in
@@ -547,6 +548,7 @@ fn cmd_swarm(mut args: pico_args::Arguments) -> Result<(), String> {
             );
             Ok(())
         }
+        Some((cmd, rest)) if cmd == "report" => tyrant::study::cli(rest),
         _ => Err("swarm: expected `plan PRESET [KEY=VALUE ...]` or `check MANIFEST` (try tyrant swarm --help)".into()),
     }
 }
