@@ -7,7 +7,8 @@
 //! state), `picker` (piece selection, Cohen 2003 §2.3), `choke` (choking policies: vanilla,
 //! BitTyrant, PropShare), `reveal` (strategic piece revelation), `meter` (rates and token
 //! buckets), `stats` (stats and trace files), `storage`, `rng`; for experiments `capacity`
-//! (capacity distributions), `manifest` (the run manifest) and `plan` (presets).
+//! (capacity distributions), `manifest` (the run manifest), `plan` (presets) and `study`
+//! (`swarm report`: statistics and figures of a run's results).
 
 pub mod bencode;
 pub mod capacity;
@@ -25,6 +26,7 @@ pub mod rng;
 pub mod runner;
 pub mod stats;
 pub mod storage;
+pub mod study;
 pub mod torrent;
 pub mod tracker;
 pub mod trackerd;

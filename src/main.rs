@@ -19,6 +19,7 @@ USAGE:
   tyrant tracker [--port P] [--bind IP] [--interval S] [--max-numwant N] ...
   tyrant swarm plan PRESET [KEY=VALUE ...] [-o MANIFEST] | swarm check MANIFEST
   tyrant swarm run MANIFEST [--out DIR] [--jobs J] [--exec TEMPLATE]   run an experiment
+  tyrant swarm report DIR [--no-figures]   tables and figures of a run's results.csv
   tyrant help | --help               this text (also: tyrant make --help, tyrant tracker --help)
 
 OPTIONS:
@@ -506,6 +507,7 @@ USAGE: tyrant swarm plan PRESET [KEY=VALUE ...] [-o MANIFEST]
        tyrant swarm check MANIFEST
        tyrant swarm run MANIFEST [--out DIR] [--jobs J] [--exec TEMPLATE] [--only TEXT]
                                  [--keep-data] [-q]
+       tyrant swarm report DIR [--no-figures]
 
 plan writes the manifest of an experiment: every peer's address, port, role, strategy,
 caps, start time and exact command line, the tracker, the torrent and the seed (format in
@@ -523,6 +525,10 @@ skipped, so an interrupted experiment resumes. --jobs J runs J runs at once on 1
 replaced: 'ip netns exec {host}' (emulated hosts, see scripts/netns.sh) or
 'ssh {host} cd {dir} &&' (a testbed with DIR and the binary at the same paths). Ctrl-C
 kills every process the run started and exits.
+
+report prints, per variant and cap, n, median, mean, p10/p90 of the nominal download times
+and, for paired variants, median(baseline)/median(strategy) with a bootstrap 95 % CI;
+it writes DIR/report.txt and, when gnuplot is installed, DIR/figures/*.png and *.svg.
 ";
 
 /// `tyrant swarm plan|check`: experiment manifests (src/manifest.rs).
@@ -613,7 +619,8 @@ fn cmd_swarm(mut args: pico_args::Arguments) -> Result<(), String> {
             }
             Ok(())
         }
-        _ => Err("swarm: expected `plan PRESET [KEY=VALUE ...]`, `check MANIFEST` or `run MANIFEST` (try tyrant swarm --help)".into()),
+        Some((cmd, rest)) if cmd == "report" => tyrant::study::cli(rest),
+        _ => Err("swarm: expected `plan PRESET [KEY=VALUE ...]`, `check MANIFEST`, `run MANIFEST` or `report DIR` (try tyrant swarm --help)".into()),
     }
 }
 
