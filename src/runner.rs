@@ -202,8 +202,15 @@ pub fn run_manifest(m: &Manifest, o: &RunOptions) -> Result<Summary, String> {
                     .filter(|row| row.focus && row.finish.is_some())
                     .map(|row| format!("{:.0}", row.seconds().unwrap_or(0.0)))
                     .collect();
+                let cpu = r.idle.map_or(String::new(), |(all, low)| {
+                    format!(
+                        "; CPU idle {:.0} % (lowest 5 s: {:.0} %)",
+                        all * 100.0,
+                        low * 100.0
+                    )
+                });
                 println!(
-                    "  {}: {} downloads, {} unfinished, focus peer times (nominal s): {}",
+                    "  {}: {} downloads, {} unfinished, focus peer times (nominal s): {}{}",
                     run.name,
                     r.rows.iter().filter(|row| row.finish.is_some()).count(),
                     r.rows.iter().filter(|row| row.finish.is_none()).count(),
@@ -211,7 +218,8 @@ pub fn run_manifest(m: &Manifest, o: &RunOptions) -> Result<Summary, String> {
                         "-".to_string()
                     } else {
                         focus.join(" ")
-                    }
+                    },
+                    cpu
                 );
             }
         }
@@ -338,6 +346,8 @@ struct RunOutcome {
     rows: Vec<Row>,
     failures: usize,
     interrupted: bool,
+    /// Machine-wide CPU idle share over the run and its lowest 5 s value.
+    idle: Option<(f64, f64)>,
 }
 
 /// A peer's process slot over the run.
@@ -418,6 +428,7 @@ fn run_one(
                     rows: vec![],
                     failures,
                     interrupted: true,
+                    idle: None,
                 });
             }
             return Err(format!(
@@ -441,8 +452,10 @@ fn run_one(
         })
         .collect();
     let t0 = Instant::now();
+    let mut cpu = CpuLog::new(&dir);
     let mut interrupted = false;
     loop {
+        cpu.sample(t0.elapsed());
         if stopped() {
             interrupted = true;
             break;
@@ -540,11 +553,13 @@ fn run_one(
     }
     let _ = tracker.kill();
     let _ = tracker.wait();
+    let idle = cpu.finish();
     if interrupted {
         return Ok(RunOutcome {
             rows: vec![],
             failures,
             interrupted,
+            idle,
         });
     }
     let mut rows = Vec::new();
@@ -584,7 +599,87 @@ fn run_one(
         rows,
         failures,
         interrupted,
+        idle,
     })
+}
+
+/// Whether the machine kept up (issue 6, study): the machine-wide idle share of all CPUs
+/// from /proc/stat, every 5 s of the run, into `runs/RUN/cpu.txt`, then a summary line.
+/// A time-scaled run is only valid while there is idle CPU left (concurrent runs share it).
+struct CpuLog {
+    file: Option<File>,
+    last: Option<(Duration, u64, u64)>,
+    first: Option<(u64, u64)>,
+    min_share: f64,
+}
+
+impl CpuLog {
+    fn new(dir: &Path) -> CpuLog {
+        CpuLog {
+            file: File::create(dir.join("cpu.txt")).ok(),
+            last: None,
+            first: None,
+            min_share: 1.0,
+        }
+    }
+
+    /// (idle + iowait, total) jiffies over all CPUs; None off Linux.
+    fn read() -> Option<(u64, u64)> {
+        let text = fs::read_to_string("/proc/stat").ok()?;
+        let line = text.lines().next()?;
+        let v: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        if v.len() < 5 {
+            return None;
+        }
+        Some((v[3] + v[4], v.iter().sum()))
+    }
+
+    fn sample(&mut self, t: Duration) {
+        if let Some((lt, _, _)) = self.last {
+            if t < lt + Duration::from_secs(5) {
+                return;
+            }
+        }
+        let (idle, total) = match CpuLog::read() {
+            Some(x) => x,
+            None => return,
+        };
+        if self.first.is_none() {
+            self.first = Some((idle, total));
+        }
+        if let Some((_, li, lt)) = self.last {
+            if total > lt {
+                let share = (idle - li.min(idle)) as f64 / (total - lt) as f64;
+                self.min_share = self.min_share.min(share);
+                if let Some(f) = self.file.as_mut() {
+                    let _ = writeln!(f, "t={:.0} idle_share={:.3}", t.as_secs_f64(), share);
+                }
+            }
+        }
+        self.last = Some((t, idle, total));
+    }
+
+    /// (idle share over the run, lowest 5 s idle share), also written to cpu.txt.
+    fn finish(&mut self) -> Option<(f64, f64)> {
+        if let (Some((fi, ft)), Some((idle, total))) = (self.first, CpuLog::read()) {
+            if total > ft {
+                let share = (idle - fi.min(idle)) as f64 / (total - ft) as f64;
+                if let Some(f) = self.file.as_mut() {
+                    let _ = writeln!(
+                        f,
+                        "summary idle_share={:.3} min_5s_idle_share={:.3}",
+                        share, self.min_share
+                    );
+                }
+                return Some((share, self.min_share));
+            }
+        }
+        None
+    }
 }
 
 fn wait_until(child: &mut Child, deadline: Instant) -> bool {
