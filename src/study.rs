@@ -209,7 +209,10 @@ pub type Cluster = (Vec<f64>, Vec<f64>);
 /// What the bootstrap resampled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resample {
-    /// Whole pairing groups (repetitions), with replacement.
+    /// Two-stage: pairing groups (repetitions) with replacement, keeping each group's two
+    /// sides together, then downloads with replacement within each drawn group and side.
+    /// Resampling groups alone would give a degenerate interval with the 2–5 repetitions
+    /// an experiment affords; the second stage adds the within-run spread (conservative).
     Reps,
     /// One repetition only: downloads, within each variant independently.
     Downloads,
@@ -257,8 +260,12 @@ pub fn ratio_ci(clusters: &[Cluster], resamples: usize, seed: u64) -> Option<Rat
             Resample::Reps => {
                 for _ in 0..clusters.len() {
                     let c = &clusters[rng.below(clusters.len() as u64) as usize];
-                    b.extend(&c.0);
-                    s.extend(&c.1);
+                    for _ in 0..c.0.len() {
+                        b.push(c.0[rng.below(c.0.len() as u64) as usize]);
+                    }
+                    for _ in 0..c.1.len() {
+                        s.push(c.1[rng.below(c.1.len() as u64) as usize]);
+                    }
                 }
             }
             Resample::Downloads => {
@@ -697,8 +704,9 @@ pub fn render(a: &Analysis, rows: &[Download], manifest: Option<&Manifest>, seed
     let _ = writeln!(
         o,
         "\nPAIRED COMPARISONS (ratio = median(baseline) / median(strategy), > 1: strategy faster;\n\
-         95% CI: percentile bootstrap, {} resamples, seed {}; CI by reps = pairing groups\n\
-         resampled with both sides kept together, downloads = one repetition only)",
+         95% CI: percentile bootstrap, {} resamples, seed {}; CI by reps = two-stage: pairing\n\
+         groups resampled with both sides kept together, then downloads within each group;\n\
+         downloads = one repetition only, downloads resampled per variant)",
         RESAMPLES, seed
     );
     let t: Vec<Vec<String>> = a
