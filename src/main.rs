@@ -506,7 +506,7 @@ const SWARM_USAGE: &str = "\
 USAGE: tyrant swarm plan PRESET [KEY=VALUE ...] [-o MANIFEST]
        tyrant swarm check MANIFEST
        tyrant swarm run MANIFEST [--out DIR] [--jobs J] [--exec TEMPLATE] [--only TEXT]
-                                 [--keep-data] [-q]
+                                 [--keep-data] [--collect CMD] [-q]
        tyrant swarm report DIR [--no-figures]
 
 plan writes the manifest of an experiment: every peer's address, port, role, strategy,
@@ -523,8 +523,12 @@ run executes a manifest: the tracker and every peer as separate tyrant processes
 skipped, so an interrupted experiment resumes. --jobs J runs J runs at once on 127.j.x.y
 (local only). --exec prefixes each process with TEMPLATE, where {host}, {dir} and {id} are
 replaced: 'ip netns exec {host}' (emulated hosts, see scripts/netns.sh) or
-'ssh {host} cd {dir} &&' (a testbed with DIR and the binary at the same paths). Ctrl-C
-kills every process the run started and exits.
+'ssh -tt {host} cd {dir} &&' (a testbed with DIR and the binary at the same paths; -tt so
+a killed ssh hangs up its remote process). --collect CMD runs once per remote host after
+each run ({host}, {dir}, {run} replaced), e.g. 'rsync -a {host}:{dir}/runs/{run}/
+{dir}/runs/{run}/' when the nodes share no directory. Every process also gets
+--time-limit at the run's end, so none outlives it. Ctrl-C kills every process the run
+started and exits.
 
 report prints, per variant and cap, n, median, mean, p10/p90 of the nominal download times
 and, for paired variants, median(baseline)/median(strategy) with a bootstrap 95 % CI;
@@ -543,6 +547,7 @@ fn cmd_swarm(mut args: pico_args::Arguments) -> Result<(), String> {
     let only: Option<String> = opt(&mut args, "--only")?;
     let jobs: Option<usize> = opt(&mut args, "--jobs")?;
     let keep_data = args.contains("--keep-data");
+    let collect: Option<String> = opt(&mut args, "--collect")?;
     let quiet = args.contains(["-q", "--quiet"]);
     let words: Vec<String> = args
         .finish()
@@ -599,6 +604,7 @@ fn cmd_swarm(mut args: pico_args::Arguments) -> Result<(), String> {
                 only,
                 jobs: jobs.unwrap_or(1).max(1),
                 keep_data,
+                collect,
                 verbose: !quiet,
             };
             runner::install_stop_handler();

@@ -46,6 +46,10 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Keep the leechers' downloaded data (default: deleted when the run ends).
     pub keep_data: bool,
+    /// Run once per remote host after each run, before its stats are read (`sh -c`, with
+    /// `{host}`, `{dir}` and `{run}` replaced), e.g.
+    /// `rsync -a {host}:{dir}/runs/{run}/ {dir}/runs/{run}/` when nodes share no directory.
+    pub collect: Option<String>,
     /// Progress lines on stdout.
     pub verbose: bool,
 }
@@ -554,6 +558,34 @@ fn run_one(
     let _ = tracker.kill();
     let _ = tracker.wait();
     let idle = cpu.finish();
+    if let (Some(t), false) = (&o.collect, interrupted) {
+        let hosts: std::collections::BTreeSet<&str> = run
+            .peers
+            .iter()
+            .map(|p| p.host.as_str())
+            .filter(|h| *h != "local")
+            .collect();
+        for h in hosts {
+            let cmd = t
+                .replace("{host}", h)
+                .replace("{dir}", &out.to_string_lossy())
+                .replace("{run}", &run.name);
+            let ok = Command::new("sh")
+                .args(["-c", &cmd])
+                .current_dir(out)
+                .stdin(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if !ok {
+                failures += 1;
+                eprintln!(
+                    "swarm run: {}: collect from {} failed: {}",
+                    run.name, h, cmd
+                );
+            }
+        }
+    }
     if interrupted {
         return Ok(RunOutcome {
             rows: vec![],

@@ -245,6 +245,8 @@ fn three_host_netns_run_completes_with_identical_files() {
             "--keep-data",
             "--only",
             "tyrant-in-vanilla",
+            "--collect",
+            "touch {dir}/runs/{run}/collected-{host}",
         ],
     );
     assert!(
@@ -258,6 +260,14 @@ fn three_host_netns_run_completes_with_identical_files() {
     assert_eq!(done.len(), 6, "every leecher downloads once: {:?}", rows);
     let payload = std::fs::read(out_dir.join("seed/payload.bin")).unwrap();
     let run = out_dir.join("runs/c60-r0-tyrant-in-vanilla");
+    // --collect ran once per host (a testbed would rsync the run directory back).
+    for h in ["tyr0", "tyr1", "tyr2"] {
+        assert!(
+            run.join(format!("collected-{}", h)).exists(),
+            "no collect for {}",
+            h
+        );
+    }
     for r in &done {
         let got = std::fs::read(run.join("data").join(&r["peer"]).join("payload.bin")).unwrap();
         assert!(got == payload, "{}: file differs", r["peer"]);
