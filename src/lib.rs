@@ -6,7 +6,7 @@
 //! reader + one writer thread per connection), `torrent` (the chooser thread that owns all
 //! state), `picker` (piece selection, Cohen 2003 §2.3), `choke` (choking policies: vanilla,
 //! BitTyrant, PropShare), `reveal` (strategic piece revelation), `meter` (rates and token
-//! buckets), `stats` (stats and trace files), `storage`, `rng`; for experiments `capacity`
+//! buckets), `stats` (stats and trace files), `storage`, `sha1`, `rng`; for experiments `capacity`
 //! (capacity distributions), `manifest` (the run manifest) and `plan` (presets).
 
 pub mod bencode;
@@ -22,6 +22,7 @@ pub mod picker;
 pub mod plan;
 pub mod reveal;
 pub mod rng;
+pub mod sha1;
 pub mod stats;
 pub mod storage;
 pub mod torrent;
