@@ -6,13 +6,15 @@
 //! reader + one writer thread per connection), `torrent` (the chooser thread that owns all
 //! state), `picker` (piece selection, Cohen 2003 §2.3), `choke` (choking policies: vanilla,
 //! BitTyrant, PropShare), `reveal` (strategic piece revelation), `meter` (rates and token
-//! buckets), `stats` (stats and trace files), `storage`, `sha1`, `rng`; for experiments `capacity`
-//! (capacity distributions), `manifest` (the run manifest) and `plan` (presets).
+//! buckets), `stats` (stats and trace files), `storage`, `disk` (the thread that hashes
+//! and writes pieces), `sha1`, `rng`; for experiments `capacity` (capacity distributions),
+//! `manifest` (the run manifest) and `plan` (presets).
 
 pub mod bencode;
 pub mod capacity;
 pub mod choke;
 pub mod conn;
+pub mod disk;
 pub mod http;
 pub mod manifest;
 pub mod metainfo;
