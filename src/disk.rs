@@ -103,3 +103,115 @@ pub fn run(storage: &Storage, job: Job) -> Done {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metainfo::tests::TempDir;
+    use crate::metainfo::{FileEntry, Metainfo};
+    use std::path::PathBuf;
+
+    /// Two pieces: one full (two blocks and a bit), one short.
+    fn torrent() -> (Metainfo, Vec<u8>) {
+        let pl = 2 * BLOCK as usize + 100;
+        let data: Vec<u8> = (0..pl + 500).map(|i| (i * 7 + 3) as u8).collect();
+        let m = Metainfo {
+            info_hash: [0; 20],
+            name: "d.bin".into(),
+            piece_length: pl as u64,
+            pieces: data.chunks(pl).map(sha1).collect(),
+            files: vec![FileEntry {
+                path: PathBuf::from("d.bin"),
+                length: data.len() as u64,
+                offset: 0,
+            }],
+            total_length: data.len() as u64,
+            multi_file: false,
+            announce: None,
+            announce_list: Vec::new(),
+            private: false,
+        };
+        (m, data)
+    }
+
+    fn job(m: &Metainfo, data: &[u8], index: u32, ok: bool, bad: bool) -> Job {
+        let pl = m.piece_length as usize;
+        let s = index as usize * pl;
+        Job {
+            index,
+            data: data[s..(s + pl).min(data.len())].to_vec(),
+            expected: m.pieces[index as usize],
+            blocks_if_ok: ok,
+            blocks_if_bad: bad,
+        }
+    }
+
+    #[test]
+    fn verified_pieces_are_written_and_bad_ones_are_not() {
+        let dir = TempDir::new("disk");
+        let (m, data) = torrent();
+        let st = Arc::new(Storage::open(&m, &dir.0, false).unwrap());
+        let (tx, rx, h) = spawn(Arc::clone(&st), queue_len(m.piece_length)).unwrap();
+        let mut bad = job(&m, &data, 0, false, true);
+        bad.data[BLOCK as usize + 1] ^= 1;
+        tx.send(bad).unwrap();
+        tx.send(job(&m, &data, 1, false, true)).unwrap();
+        tx.send(job(&m, &data, 0, true, false)).unwrap();
+        drop(tx);
+        h.join().unwrap();
+        let got: Vec<Done> = rx.iter().collect();
+        assert_eq!(got.len(), 3);
+        let good0 = block_hashes(&data[..m.piece_length as usize]);
+        match &got[0] {
+            Done::Failed {
+                index: 0,
+                blocks: Some(b),
+            } => {
+                assert_eq!(b.len(), 3);
+                assert_eq!(b[0], good0[0]);
+                assert_ne!(b[1], good0[1], "the flipped byte is in block 1");
+                assert_eq!(b[2], good0[2]);
+            }
+            _ => panic!("piece 0 with a flipped byte must fail"),
+        }
+        assert!(matches!(
+            got[1],
+            Done::Verified {
+                index: 1,
+                blocks: None
+            }
+        ));
+        match &got[2] {
+            Done::Verified {
+                index: 0,
+                blocks: Some(b),
+            } => assert_eq!(*b, good0),
+            _ => panic!("piece 0 must verify"),
+        }
+        assert_eq!(std::fs::read(dir.0.join("d.bin")).unwrap(), data);
+    }
+
+    #[test]
+    fn a_failed_write_is_reported_not_lost() {
+        let dir = TempDir::new("disk-ro");
+        let (m, data) = torrent();
+        Storage::open(&m, &dir.0, false).unwrap();
+        let ro = Storage::open(&m, &dir.0, true).unwrap();
+        match run(&ro, job(&m, &data, 1, false, false)) {
+            Done::WriteError { index: 1, error } => {
+                assert!(error.contains("read-only"), "{}", error)
+            }
+            _ => panic!("a read-only storage cannot take a write"),
+        }
+        // a bad piece never reaches the disk, so it fails the hash, not the write
+        let mut bad = job(&m, &data, 1, false, false);
+        bad.data[0] ^= 1;
+        assert!(matches!(
+            run(&ro, bad),
+            Done::Failed {
+                index: 1,
+                blocks: None
+            }
+        ));
+    }
+}
