@@ -308,8 +308,8 @@ impl Torrent {
             .map_err(|e| format!("cannot listen on {}:{}: {}", cfg.bind_ip, cfg.port, e))?;
         let listen = listener.local_addr().map_err(|e| e.to_string())?;
         // Bounded, so a slow chooser slows the readers (and TCP) instead of growing memory:
-        // at most 1024 events × one 16 KiB block.
-        let (ev_tx, ev_rx) = crossbeam_channel::bounded(1024);
+        // at most 256 events × one reader buffer (64 KiB of blocks, `Event::Msgs`).
+        let (ev_tx, ev_rx) = crossbeam_channel::bounded(256);
         let kib = |k: f64| if k > 0.0 { k * 1024.0 } else { 0.0 };
         let storage = Arc::new(storage);
         let mut timing = Timing::scaled(cfg.time_scale);
@@ -533,14 +533,8 @@ impl Torrent {
                 }
             },
             Event::Handshake { id, peer_id } => self.on_handshake(id, peer_id),
-            Event::Msg { id, msg } => {
-                if let Some(p) = self.peers.get_mut(&id) {
-                    p.last_recv = Instant::now();
-                    if let Err(why) = self.on_message(id, msg) {
-                        self.close(id, &why);
-                    }
-                }
-            }
+            Event::Msg { id, msg } => self.on_messages(id, std::iter::once(msg)),
+            Event::Msgs { id, msgs } => self.on_messages(id, msgs),
             Event::Sent {
                 id,
                 bytes,
@@ -563,6 +557,20 @@ impl Torrent {
                 if self.peers.contains_key(&id) {
                     self.remove(id, &reason);
                 }
+            }
+        }
+    }
+
+    fn on_messages(&mut self, id: u64, msgs: impl IntoIterator<Item = Message>) {
+        for msg in msgs {
+            match self.peers.get_mut(&id) {
+                Some(p) => p.last_recv = Instant::now(),
+                // closed by an earlier message of the batch
+                None => return,
+            }
+            if let Err(why) = self.on_message(id, msg) {
+                self.close(id, &why);
+                return;
             }
         }
     }
