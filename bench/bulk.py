@@ -30,11 +30,20 @@ TYRANT = os.environ.get("TYRANT") or os.path.join(ROOT, "target", "release", "ty
 GIB = 1024 ** 3
 
 
+# --plaintext: every libtorrent session neither tries nor accepts MSE/PE encryption. tyrant
+# speaks plain BEP 3 only, so by default a libtorrent leecher first tries an encrypted
+# handshake with a tyrant seeder, is refused, and redials in plaintext; this removes that
+# retry from the seed-half wall time (and gives the libtorrent seeder the same plaintext).
+PLAINTEXT = os.environ.get("BULK_PLAINTEXT") == "1"
+
+
 def lt_session(port):
     import libtorrent as lt
 
+    enc = {"out_enc_policy": 2, "in_enc_policy": 2} if PLAINTEXT else {}  # 2 = pe_disabled
     return lt.session(
         {
+            **enc,
             "listen_interfaces": "127.0.0.1:%d" % port,
             "enable_dht": False,
             "enable_lsd": False,
@@ -108,6 +117,7 @@ def run_measured(cmd, timeout=600):
     pid = os.fork()
     if pid == 0:  # child
         devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
         os.dup2(devnull, 2)
         os.execv(cmd[0], cmd)
     deadline = t0 + timeout
@@ -210,7 +220,14 @@ def main():
     ap.add_argument("--piece-kib", type=int, default=256)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--dir", default="/tmp/tyrant-bulk")
+    ap.add_argument("--plaintext", action="store_true",
+                    help="libtorrent sessions use no MSE/PE encryption (see PLAINTEXT)")
     a = ap.parse_args()
+    if a.plaintext:
+        # the libtorrent children read it from their environment
+        os.environ["BULK_PLAINTEXT"] = "1"
+        global PLAINTEXT
+        PLAINTEXT = True
     size = a.size_mib * 1024 * 1024
     work = a.dir
     seed_dir = os.path.join(work, "seed")
@@ -221,8 +238,9 @@ def main():
                     "http://127.0.0.1:1/announce", "--piece-size", str(a.piece_kib), "-o", torrent],
                    check=True, stdout=subprocess.DEVNULL)
     gib = size / GIB
-    print("bulk: %d MiB, %d KiB pieces, %d runs each, loopback; tyrant %s"
-          % (a.size_mib, a.piece_kib, a.runs, TYRANT))
+    print("bulk: %d MiB, %d KiB pieces, %d runs each, loopback; tyrant %s; libtorrent %s"
+          % (a.size_mib, a.piece_kib, a.runs, TYRANT,
+             "plaintext only" if a.plaintext else "default encryption policy"))
 
     # Leech half: libtorrent seeds, leechers alternate.
     seeder, port = start_lt_seeder(torrent, seed_dir)

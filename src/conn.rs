@@ -44,6 +44,12 @@ pub enum Event {
         id: u64,
         msg: Message,
     },
+    /// Several messages that were already buffered together (at most one read buffer's
+    /// worth): the chooser wakes once for them, not once per block.
+    Msgs {
+        id: u64,
+        msgs: Vec<Message>,
+    },
     /// A block went out on the wire (payload bytes).
     Sent {
         id: u64,
@@ -177,7 +183,8 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, cmds: Receiver<Cmd>) -> io:
 
     let max_frame = sh.limits.max_frame();
     let mut first = true;
-    let mut rd = io::BufReader::with_capacity(64 * 1024, stream);
+    let mut rd = io::BufReader::with_capacity(READ_BUFFER, stream);
+    let mut batch: Vec<Message> = Vec::new();
     loop {
         let msg = peer::read_message(&mut rd, max_frame)?;
         msg.check(&sh.limits).map_err(invalid)?;
@@ -198,9 +205,38 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, cmds: Receiver<Cmd>) -> io:
             // flow control slows the sender down.
             pace(&sh.down, None, data.len() as u64);
         }
-        if sh.events.send(Event::Msg { id, msg }).is_err() {
+        batch.push(msg);
+        if whole_frame_buffered(rd.buffer()) {
+            continue;
+        }
+        let ev = if batch.len() == 1 {
+            match batch.pop() {
+                Some(msg) => Event::Msg { id, msg },
+                None => continue,
+            }
+        } else {
+            Event::Msgs {
+                id,
+                msgs: std::mem::take(&mut batch),
+            }
+        };
+        if sh.events.send(ev).is_err() {
             return Ok(());
         }
+    }
+}
+
+/// The reader's buffer; also the most payload one `Event::Msgs` can carry.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Does `buf` start with a complete frame? Then reading it will not block.
+fn whole_frame_buffered(buf: &[u8]) -> bool {
+    match buf.get(..4) {
+        Some(p) => {
+            let len = u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize;
+            buf.len() - 4 >= len
+        }
+        None => false,
     }
 }
 

@@ -6,14 +6,16 @@
 //! reader + one writer thread per connection), `torrent` (the chooser thread that owns all
 //! state), `picker` (piece selection, Cohen 2003 §2.3), `choke` (choking policies: vanilla,
 //! BitTyrant, PropShare), `reveal` (strategic piece revelation), `meter` (rates and token
-//! buckets), `stats` (stats and trace files), `storage`, `rng`; for experiments `capacity`
-//! (capacity distributions), `manifest` (the run manifest), `plan` (presets) and `study`
+//! buckets), `stats` (stats and trace files), `storage`, `disk` (the thread that hashes
+//! and writes pieces), `sha1`, `rng`; for experiments `capacity` (capacity distributions),
+//! `manifest` (the run manifest), `plan` (presets), `runner` (`swarm run`) and `study`
 //! (`swarm report`: statistics and figures of a run's results).
 
 pub mod bencode;
 pub mod capacity;
 pub mod choke;
 pub mod conn;
+pub mod disk;
 pub mod http;
 pub mod manifest;
 pub mod metainfo;
@@ -24,6 +26,7 @@ pub mod plan;
 pub mod reveal;
 pub mod rng;
 pub mod runner;
+pub mod sha1;
 pub mod stats;
 pub mod storage;
 pub mod study;

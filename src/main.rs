@@ -648,9 +648,11 @@ fn make_peer_id(port: u16, seed: u64) -> [u8; 20] {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let mut h = sha1_smol::Sha1::new();
-    h.update(format!("{}:{}:{}:{}", std::process::id(), nanos, port, seed).as_bytes());
-    let hex = h.digest().to_string();
+    let seed_text = format!("{}:{}:{}:{}", std::process::id(), nanos, port, seed);
+    let hex: String = tyrant::sha1::sha1(seed_text.as_bytes())
+        .iter()
+        .map(|b| format!("{:02x}", b))
+        .collect();
     let mut id = [0u8; 20];
     id[..8].copy_from_slice(b"-TY0100-");
     id[8..].copy_from_slice(&hex.as_bytes()[..12]);

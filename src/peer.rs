@@ -424,18 +424,27 @@ pub fn read_message<R: Read>(r: &mut R, max_frame: u32) -> io::Result<Message> {
             max: max_frame,
         }));
     }
+    if len >= 9 {
+        // Hot path: a block's bytes go straight into their own buffer, not into a frame
+        // buffer that would then be shifted by the 9-byte header.
+        let mut head = [0u8; 9];
+        read_full(r, &mut head, &mut started)?;
+        let mut rest = vec![0u8; len as usize - 9];
+        read_full(r, &mut rest, &mut started)?;
+        if head[0] == ID_PIECE {
+            return Ok(Message::Piece {
+                index: get_u32(&head, 1),
+                begin: get_u32(&head, 5),
+                data: rest,
+            });
+        }
+        let mut frame = Vec::with_capacity(len as usize);
+        frame.extend_from_slice(&head);
+        frame.extend_from_slice(&rest);
+        return Message::decode(&frame).map_err(invalid);
+    }
     let mut frame = vec![0u8; len as usize];
     read_full(r, &mut frame, &mut started)?;
-    if frame.len() >= 9 && frame[0] == ID_PIECE {
-        // Hot path: reuse the frame buffer for the block instead of copying it.
-        let (index, begin) = (get_u32(&frame, 1), get_u32(&frame, 5));
-        frame.drain(..9);
-        return Ok(Message::Piece {
-            index,
-            begin,
-            data: frame,
-        });
-    }
     Message::decode(&frame).map_err(invalid)
 }
 

@@ -11,9 +11,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 
-pub fn sha1(data: &[u8]) -> [u8; 20] {
-    sha1_smol::Sha1::from(data).digest().bytes()
-}
+pub use crate::sha1::sha1;
 
 struct Slot {
     file: File,

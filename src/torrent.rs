@@ -1,14 +1,17 @@
 //! The chooser thread: the one owner of a torrent's mutable state (design.md; rain's
 //! `torrent_run.go`). One `select!` loop over connection events, tracker replies and a
 //! one-second tick drives everything: the peer table, bitfields and interest, the piece
-//! picker, rate meters, the choker, storage writes and hash checks, protocol deadlines
-//! (handshake, idle, snubbed, stalled requests), connection management and statistics.
+//! picker, rate meters, the choker, protocol deadlines (handshake, idle, snubbed, stalled
+//! requests), connection management and statistics. Complete pieces go to the disk thread
+//! (`disk.rs`) to be hashed and written; a piece is ours when it reports them verified.
 //!
-//! Readers, writers, the acceptor and the tracker announcer only talk to this thread
-//! through channels, so no lock guards torrent state and no lock order can go wrong.
+//! Readers, writers, the acceptor, the disk thread and the tracker announcer only talk to
+//! this thread through channels, so no lock guards torrent state and no lock order can go
+//! wrong.
 
 use crate::choke::{Choker, Decision, PeerView, PropShare, Slots, Tyrant, TyrantParams, Vanilla};
 use crate::conn::{self, Cmd, Event, Shared, Target};
+use crate::disk;
 use crate::metainfo::Metainfo;
 use crate::meter::{self, RateMeter};
 use crate::peer::{Message, WireLimits, BLOCK};
@@ -16,7 +19,7 @@ use crate::picker::{BlockResult, Picker, Req};
 use crate::reveal;
 use crate::rng::Rng;
 use crate::stats::{self, Sink, Tick};
-use crate::storage::{self, Storage};
+use crate::storage::Storage;
 use crate::tracker::{self, TrackerConfig, TrackerCtl, TrackerReply, TransferCounters};
 use crossbeam_channel::{select, Receiver, Sender};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -202,6 +205,13 @@ pub struct Torrent {
     banned_ids: Vec<[u8; 20]>,
     /// Per failed piece, per failed attempt: (sender, SHA-1) of each block.
     suspects: HashMap<u32, Vec<BlockHashes>>,
+    /// Pieces at the disk thread: (senders, sender of each block), for the verdict.
+    verifying: HashMap<u32, (Vec<u64>, Vec<u64>)>,
+    /// Jobs to the disk thread (`None` before `run` and for a seeder: pieces are then
+    /// checked and written inline), its results, and its handle for the shutdown.
+    disk: Option<Sender<disk::Job>>,
+    disk_done: Receiver<disk::Done>,
+    disk_thread: Option<std::thread::JoinHandle<()>>,
     next_id: u64,
     listen: SocketAddr,
     counters: Arc<TransferCounters>,
@@ -229,11 +239,8 @@ pub struct Torrent {
 /// (sender, SHA-1) of every block of one assembled piece.
 type BlockHashes = Vec<(u64, [u8; 20])>;
 
-fn block_hashes(data: &[u8], from: &[u64]) -> BlockHashes {
-    data.chunks(BLOCK as usize)
-        .zip(from)
-        .map(|(b, &f)| (f, storage::sha1(b)))
-        .collect()
+fn block_hashes(hashes: Vec<[u8; 20]>, from: &[u64]) -> BlockHashes {
+    from.iter().copied().zip(hashes).collect()
 }
 
 pub fn bits_to_bytes(bits: &[bool]) -> Vec<u8> {
@@ -301,8 +308,8 @@ impl Torrent {
             .map_err(|e| format!("cannot listen on {}:{}: {}", cfg.bind_ip, cfg.port, e))?;
         let listen = listener.local_addr().map_err(|e| e.to_string())?;
         // Bounded, so a slow chooser slows the readers (and TCP) instead of growing memory:
-        // at most 1024 events × one 16 KiB block.
-        let (ev_tx, ev_rx) = crossbeam_channel::bounded(1024);
+        // at most 256 events × one reader buffer (64 KiB of blocks, `Event::Msgs`).
+        let (ev_tx, ev_rx) = crossbeam_channel::bounded(256);
         let kib = |k: f64| if k > 0.0 { k * 1024.0 } else { 0.0 };
         // `--time-scale S`: the buckets run S times the nominal caps (choking clocks are
         // S times faster in `Timing::scaled`), so a run replays the nominal one S× faster.
@@ -356,6 +363,10 @@ impl Torrent {
             addrs: HashMap::new(),
             banned_ids: Vec::new(),
             suspects: HashMap::new(),
+            verifying: HashMap::new(),
+            disk: None,
+            disk_done: crossbeam_channel::never(),
+            disk_thread: None,
             next_id: 1,
             listen,
             counters,
@@ -410,6 +421,17 @@ impl Torrent {
             })
             .map_err(|e| e.to_string())?;
 
+        if !self.cfg.seed {
+            let (jobs, done, h) = disk::spawn(
+                Arc::clone(&self.storage),
+                disk::queue_len(self.meta.piece_length),
+            )
+            .map_err(|e| format!("cannot start the disk thread: {}", e))?;
+            self.disk = Some(jobs);
+            self.disk_done = done;
+            self.disk_thread = Some(h);
+        }
+        let disk_done = self.disk_done.clone();
         let (tr_rx, tracker_thread) = self.start_tracker();
         let mut tr_rx = tr_rx;
         for a in self.cfg.peers.clone() {
@@ -431,6 +453,9 @@ impl Torrent {
                 recv(events) -> ev => match ev {
                     Ok(ev) => self.on_event(ev),
                     Err(_) => break,
+                },
+                recv(disk_done) -> d => if let Ok(d) = d {
+                    self.on_disk(d);
                 },
                 recv(tr_rx) -> r => match r {
                     Ok(r) => self.on_tracker(r),
@@ -512,14 +537,8 @@ impl Torrent {
                 }
             },
             Event::Handshake { id, peer_id } => self.on_handshake(id, peer_id),
-            Event::Msg { id, msg } => {
-                if let Some(p) = self.peers.get_mut(&id) {
-                    p.last_recv = Instant::now();
-                    if let Err(why) = self.on_message(id, msg) {
-                        self.close(id, &why);
-                    }
-                }
-            }
+            Event::Msg { id, msg } => self.on_messages(id, std::iter::once(msg)),
+            Event::Msgs { id, msgs } => self.on_messages(id, msgs),
             Event::Sent {
                 id,
                 bytes,
@@ -542,6 +561,20 @@ impl Torrent {
                 if self.peers.contains_key(&id) {
                     self.remove(id, &reason);
                 }
+            }
+        }
+    }
+
+    fn on_messages(&mut self, id: u64, msgs: impl IntoIterator<Item = Message>) {
+        for msg in msgs {
+            match self.peers.get_mut(&id) {
+                Some(p) => p.last_recv = Instant::now(),
+                // closed by an earlier message of the batch
+                None => return,
+            }
+            if let Err(why) = self.on_message(id, msg) {
+                self.close(id, &why);
+                return;
             }
         }
     }
@@ -703,69 +736,107 @@ impl Torrent {
         Ok(())
     }
 
+    /// All blocks of `index` are in: hand the piece to the disk thread. Until it answers,
+    /// the piece is neither ours nor open to requests (the picker keeps it started).
     fn piece_complete(&mut self, index: u32) -> Result<(), String> {
         let a = match self.picker.take_assembled(index) {
             Some(a) => a,
             None => return Ok(()),
         };
-        if storage::sha1(&a.data) != self.meta.pieces[index as usize] {
-            self.hash_fails += 1;
-            self.picker.hash_failed(index);
-            log::warn!(
-                "piece {} failed its hash check; senders {:?}",
-                index,
-                a.senders
-            );
-            if let [only] = a.senders[..] {
-                self.strike(only);
-            } else {
-                // Several senders: who lied shows when the piece verifies later and we
-                // can compare block by block (libtorrent's "smart ban"); striking them
-                // all would ban honest peers for a liar's blocks.
-                let blocks = block_hashes(&a.data, &a.from);
-                if self.suspects.len() < MAX_SUSPECT_PIECES {
-                    self.suspects.entry(index).or_default().push(blocks);
-                }
-            }
-            let ids: Vec<u64> = self.peers.keys().copied().collect();
-            for id in ids {
-                self.request_more(id);
-            }
-            return Ok(());
-        }
-        if let Some(attempts) = self.suspects.remove(&index) {
-            let good = block_hashes(&a.data, &a.from);
-            for attempt in attempts {
-                for ((sender, h), (_, good_h)) in attempt.iter().zip(&good) {
-                    if h != good_h {
-                        log::warn!("peer {} sent a corrupt block of piece {}", sender, index);
-                        self.strike(*sender);
+        let job = disk::Job {
+            index,
+            data: a.data,
+            expected: self.meta.pieces[index as usize],
+            blocks_if_ok: self.suspects.contains_key(&index),
+            blocks_if_bad: a.senders.len() > 1,
+        };
+        self.verifying.insert(index, (a.senders, a.from));
+        let job = match &self.disk {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return Ok(()),
+                // The disk thread is gone (it only ends when we drop its sender, so this
+                // should not happen): do the work here rather than lose the piece.
+                Err(e) => e.into_inner(),
+            },
+            None => job,
+        };
+        let done = disk::run(&self.storage, job);
+        self.on_disk(done);
+        Ok(())
+    }
+
+    /// The disk thread's verdict on one piece.
+    pub(super) fn on_disk(&mut self, done: disk::Done) {
+        match done {
+            disk::Done::Failed { index, blocks } => {
+                let (senders, from) = self.verifying.remove(&index).unwrap_or_default();
+                self.hash_fails += 1;
+                self.picker.hash_failed(index);
+                log::warn!(
+                    "piece {} failed its hash check; senders {:?}",
+                    index,
+                    senders
+                );
+                if let [only] = senders[..] {
+                    self.strike(only);
+                } else if let Some(hashes) = blocks {
+                    // Several senders: who lied shows when the piece verifies later and we
+                    // can compare block by block (libtorrent's "smart ban"); striking them
+                    // all would ban honest peers for a liar's blocks.
+                    if self.suspects.len() < MAX_SUSPECT_PIECES {
+                        self.suspects
+                            .entry(index)
+                            .or_default()
+                            .push(block_hashes(hashes, &from));
                     }
                 }
+                let ids: Vec<u64> = self.peers.keys().copied().collect();
+                for id in ids {
+                    self.request_more(id);
+                }
+            }
+            disk::Done::WriteError { index, error } => {
+                self.verifying.remove(&index);
+                self.disk_errors += 1;
+                self.picker.hash_failed(index);
+                log::error!("cannot write piece {}: {}", index, error);
+                if self.disk_errors >= 3 {
+                    self.stop = Some(format!("disk write failed: {}", error));
+                }
+            }
+            disk::Done::Verified { index, blocks } => {
+                let (_, from) = self.verifying.remove(&index).unwrap_or_default();
+                if let Some(hashes) = blocks {
+                    if let Some(attempts) = self.suspects.remove(&index) {
+                        let good = block_hashes(hashes, &from);
+                        for attempt in attempts {
+                            for ((sender, h), (_, good_h)) in attempt.iter().zip(&good) {
+                                if h != good_h {
+                                    log::warn!(
+                                        "peer {} sent a corrupt block of piece {}",
+                                        sender,
+                                        index
+                                    );
+                                    self.strike(*sender);
+                                }
+                            }
+                        }
+                    }
+                }
+                self.picker.set_have(index);
+                self.counters
+                    .left
+                    .store(self.picker.left_bytes(), Ordering::Relaxed);
+                let ids: Vec<u64> = self.peers.keys().copied().collect();
+                for pid in &ids {
+                    self.announce(*pid, index);
+                    self.update_interest(*pid);
+                }
+                if self.picker.is_complete() {
+                    self.on_complete();
+                }
             }
         }
-        if let Err(e) = self.storage.write_piece(index, &a.data) {
-            self.disk_errors += 1;
-            self.picker.hash_failed(index);
-            log::error!("cannot write piece {}: {}", index, e);
-            if self.disk_errors >= 3 {
-                self.stop = Some(format!("disk write failed: {}", e));
-            }
-            return Ok(());
-        }
-        self.picker.set_have(index);
-        self.counters
-            .left
-            .store(self.picker.left_bytes(), Ordering::Relaxed);
-        let ids: Vec<u64> = self.peers.keys().copied().collect();
-        for pid in &ids {
-            self.announce(*pid, index);
-            self.update_interest(*pid);
-        }
-        if self.picker.is_complete() {
-            self.on_complete();
-        }
-        Ok(())
     }
 
     /// One hash failure on this peer's account; `MAX_STRIKES` bans it.

@@ -281,15 +281,20 @@ fn peer_sending_corrupt_pieces_is_banned_and_nothing_is_kept() {
         "banned after only {} bytes",
         served
     );
+    // Pieces are hashed on the disk thread, so pieces the peer completed before its third
+    // verdict came back are still checked (and fail) after the ban: at least three, at most
+    // every piece of the torrent once more.
+    let fails = || {
+        stats_field(&stats, "tick", "hash_fails")
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
     let end = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < end && stats_field(&stats, "tick", "hash_fails").as_deref() != Some("3")
-    {
+    while Instant::now() < end && fails() < 3 {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(
-        stats_field(&stats, "tick", "hash_fails").as_deref(),
-        Some("3")
-    );
+    let n = fails();
+    assert!((3..=3 + meta.num_pieces()).contains(&n), "hash_fails={}", n);
     assert_eq!(stats_field(&stats, "tick", "have").as_deref(), Some("0"));
     // Banned by address: no new connection within a few seconds.
     fake.set_nonblocking(true).unwrap();

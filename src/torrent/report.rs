@@ -69,6 +69,17 @@ impl Torrent {
         mut self,
         tracker: Option<std::thread::JoinHandle<()>>,
     ) -> Result<Summary, String> {
+        // Let the disk thread finish what is queued (a verified piece is never dropped) and
+        // count its verdicts before the `done` line.
+        self.disk = None;
+        if let Some(h) = self.disk_thread.take() {
+            if h.join().is_err() {
+                log::error!("the disk thread panicked");
+            }
+        }
+        while let Ok(d) = self.disk_done.try_recv() {
+            self.on_disk(d);
+        }
         let why = self.stop.clone().unwrap_or_default();
         log::info!("stopping: {}", why);
         let ids: Vec<u64> = self.peers.keys().copied().collect();
