@@ -6,7 +6,7 @@ performance"); `tyrant swarm report` gives medians.
     python3 reproduction/means.py DIR BASELINE STRATEGY [--focus] [--seed 1]
 
 Population: every completed download of the variant (the whole swarm), or only the focus
-peer's with --focus. Ratio = mean(baseline) / mean(strategy) (> 1: strategy faster), with a
+peer's with --focus; with --per-peer each peer's mean download time counts once. Ratio = mean(baseline) / mean(strategy) (> 1: strategy faster), with a
 two-stage percentile bootstrap like the report's (pairing groups with replacement, then
 downloads within each group and side; 2000 resamples, seeded). Python 3 stdlib only.
 """
@@ -24,6 +24,12 @@ def main():
     ap.add_argument("baseline")
     ap.add_argument("strategy")
     ap.add_argument("--focus", action="store_true")
+    ap.add_argument(
+        "--per-peer",
+        action="store_true",
+        help="first average each peer's downloads within its run, so every peer counts once "
+        "(closed-loop fast peers otherwise weigh more: they download more often)",
+    )
     ap.add_argument("--seed", type=int, default=1)
     o = ap.parse_args()
     try:
@@ -33,10 +39,17 @@ def main():
     if o.focus:
         rows = [r for r in rows if r["focus"] == "1"]
     groups = {}
+    per = {}
     for r in rows:
         side = 0 if r["variant"] == o.baseline else 1 if r["variant"] == o.strategy else None
-        if side is not None:
+        if side is None:
+            continue
+        if o.per_peer:
+            per.setdefault((r["group"], side, r["peer"]), []).append(float(r["seconds"]))
+        else:
             groups.setdefault(r["group"], ([], []))[side].append(float(r["seconds"]))
+    for (g, side, _), v in sorted(per.items()):
+        groups.setdefault(g, ([], []))[side].append(statistics.mean(v))
     groups = [g for g in groups.values() if g[0] and g[1]]
     if not groups:
         sys.exit("means: no group has both %s and %s" % (o.baseline, o.strategy))
