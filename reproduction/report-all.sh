@@ -16,6 +16,7 @@ done
 echo "=== time scale: S = 1 (run twice) vs S = 4"
 python3 reproduction/compare_scale.py reproduction/data/scale-s1 reproduction/data/scale-s4
 python3 reproduction/compare_scale.py reproduction/data/scale-s1-quiet reproduction/data/scale-s4
+python3 reproduction/compare_scale.py reproduction/data/scale-s1-quiet reproduction/data/scale-s4-fixed
 echo "=== universal tyranny: mean download time, per download and per peer"
 python3 reproduction/means.py reproduction/data/all30 vanilla-in-vanilla tyrant-in-tyrant
 python3 reproduction/means.py reproduction/data/all30 vanilla-in-vanilla tyrant-in-tyrant --per-peer

@@ -2,7 +2,8 @@
 # reproduction/run-all.sh: every experiment behind REPRODUCTION.md, in the order they were
 # run, with the exact plan options. Each experiment is planned, run and reported into
 # reproduction/data/NAME/ (manifest.txt, results.csv, report.txt, figures/); rerunning
-# skips runs already done there. About 1.5 h on a 2-core machine.
+# skips runs already done there. About 2.5 h on a 2-core machine if run one after the
+# other (the S = 1 runs take 20 min each but little CPU: we ran them beside the others).
 #
 #   reproduction/run-all.sh [NAME ...]     all experiments, or only the named ones
 #   TYRANT=/path/to/tyrant                 use this binary (default: build target/release)
@@ -22,6 +23,9 @@ EXPERIMENTS=(
     "single30|2|single peers=30 caps=20,100,1000 reps=3 duration=600 time_scale=4 seed=11"
     "scale-s1|1|single peers=30 caps=100 reps=1 duration=600 time_scale=1 seed=12 tracker_port=6981 base_port=24000"
     "scale-s4|1|single peers=30 caps=100 reps=1 duration=600 time_scale=4 seed=12 tracker_port=6982 base_port=25000"
+    # the S = 1 run again on a quieter machine, and S = 4 again after the round-grid fix
+    "scale-s1-quiet|1|single peers=30 caps=100 reps=1 duration=600 time_scale=1 seed=12 tracker_port=6983 base_port=26000"
+    "scale-s4-fixed|1|single peers=30 caps=100 reps=1 duration=600 time_scale=4 seed=12 tracker_port=6984 base_port=27000"
     "all30|2|all peers=30 caps=100 reps=2 duration=600 time_scale=4 seed=13"
     "propshare30|2|propshare peers=30 caps=100 reps=2 duration=600 time_scale=4 seed=14"
     "sybil30|2|sybil peers=30 caps=40 reps=2 duration=600 time_scale=4 seed=15"
