@@ -97,6 +97,8 @@ pub struct Shared {
     pub storage: Arc<Storage>,
     pub up: SharedBucket,
     pub down: SharedBucket,
+    /// Seconds of rate a per-peer bucket may hold: 1 nominal second (1 / time scale).
+    pub burst_secs: f64,
     pub keepalive: Duration,
     pub connect_timeout: Duration,
     pub events: Sender<Event>,
@@ -317,10 +319,12 @@ fn writer(id: u64, mut stream: TcpStream, sh: &Shared, cmds: Receiver<Cmd>) -> i
                     let now = Instant::now();
                     cap = match (rate, cap.take()) {
                         (Some(r), Some(mut b)) => {
-                            b.set_rate(r, r.max(MIN_BURST), now);
+                            b.set_rate(r, (r * sh.burst_secs).max(MIN_BURST), now);
                             Some(b)
                         }
-                        (Some(r), None) => Some(TokenBucket::new(r, r.max(MIN_BURST), now)),
+                        (Some(r), None) => {
+                            Some(TokenBucket::new(r, (r * sh.burst_secs).max(MIN_BURST), now))
+                        }
                         (None, _) => None,
                     };
                 }

@@ -314,6 +314,7 @@ impl Torrent {
         // `--time-scale S`: the buckets run S times the nominal caps (choking clocks are
         // S times faster in `Timing::scaled`), so a run replays the nominal one S× faster.
         let up_kib = cfg.up_kib * cfg.time_scale;
+        let burst = 1.0 / cfg.time_scale.max(1e-3);
         let down_kib = cfg.down_kib * cfg.time_scale;
         let storage = Arc::new(storage);
         let mut timing = Timing::scaled(cfg.time_scale);
@@ -339,8 +340,11 @@ impl Torrent {
                 total_length: meta.total_length,
             },
             storage: Arc::clone(&storage),
-            up: meter::shared_bucket(kib(up_kib), meter::MIN_BURST.max(kib(up_kib))),
-            down: meter::shared_bucket(kib(down_kib), meter::MIN_BURST.max(kib(down_kib))),
+            // Buckets hold one *nominal* second of rate: at S = 4 a one-real-second burst
+            // was four nominal seconds, and let peers exceed their caps by ~2.5 %.
+            up: meter::shared_bucket(kib(up_kib), meter::MIN_BURST.max(kib(up_kib) * burst)),
+            down: meter::shared_bucket(kib(down_kib), meter::MIN_BURST.max(kib(down_kib) * burst)),
+            burst_secs: burst,
             keepalive: timing.keepalive,
             connect_timeout: timing.connect,
             events: ev_tx,
