@@ -591,7 +591,10 @@ fn announcer_backs_off_when_every_tracker_fails() {
         assert!(*g >= Duration::from_millis(want * 8 / 10), "{:?}", gaps);
     }
     assert!(gaps[3] > gaps[0] * 4, "{:?}", gaps);
-    assert!(gaps[4] < Duration::from_millis(400), "capped: {:?}", gaps);
+    // Capped: 200 ms rather than the 320 ms an uncapped doubling would give. Relative to
+    // the previous gap, so scheduling delay on a loaded machine (which adds to both) does
+    // not fail it.
+    assert!(gaps[4] < gaps[3] * 9 / 5, "capped: {:?}", gaps);
     // Never started, so Stop sends nothing and returns at once.
     ctl_tx.send(TrackerCtl::Stop).unwrap();
     h.join().unwrap();
