@@ -21,7 +21,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
     sleep "$step"
     procs=0 threads=0 rss=0
     for d in /proc/[0-9]*; do
-        [ "$(cat "$d/comm" 2>/dev/null)" = tyrant ] || continue
+        case "$(cat "$d/comm" 2>/dev/null)" in tyrant*) ;; *) continue ;; esac
         read -r th kb < <(awk '/^Threads:/ {t=$2} /^VmRSS:/ {r=$2} END {print t+0, r+0}' "$d/status" 2>/dev/null || echo "0 0")
         procs=$((procs + 1)); threads=$((threads + th)); rss=$((rss + kb))
     done
