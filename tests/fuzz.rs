@@ -3,7 +3,7 @@
 //!
 //! - `bencode`: `bencode::decode` (valid values, real .torrent files, tracker replies);
 //! - `metainfo`: `metainfo::Metainfo::from_bytes` (the real .torrent files in
-//!   `../shared/testdata/torrents` and torrents built with `metainfo::make_torrent`);
+//!   `tests/fixtures/torrents` and torrents built with `metainfo::make_torrent`);
 //! - `wire`: every wire message kind, alone and in streams, through `Message::decode`,
 //!   `Decoder` (random chunkings), `read_message` over a `Cursor` (the two must agree), and
 //!   `Message::check` with a `WireLimits`;
@@ -461,7 +461,7 @@ fn big_cases() -> u64 {
 // Seed corpora.
 
 fn testdata_torrents() -> Vec<Vec<u8>> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/torrents");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/torrents");
     let rd = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("the real .torrent corpus {} is missing: {}", dir, e));
     let mut paths: Vec<PathBuf> = rd

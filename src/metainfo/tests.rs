@@ -4,7 +4,7 @@ use super::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub(crate) const TESTDATA: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/torrents");
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/torrents");
 
 /// A directory under the system temp dir, removed on drop (also when a test fails).
 pub(crate) struct TempDir(pub PathBuf);
