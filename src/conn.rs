@@ -1,4 +1,5 @@
-//! One peer connection = two OS threads on blocking `std::net` sockets (design.md).
+//! One peer connection = two OS threads on blocking `std::net` sockets (docs/design.md,
+//! "Threads and channels").
 //!
 //! The reader thread connects (outgoing) or takes the accepted stream (incoming), does the
 //! BEP 3 handshake, then only decodes frames and forwards them to the chooser as `Event`s.
@@ -9,8 +10,10 @@
 //! drop a peer the chooser calls `shutdown()` on its clone of the stream, which wakes the
 //! blocked reader, and drops the `Cmd` sender, which ends the writer.
 
+use crate::chooser::MAX_QUEUED_REQUESTS;
 use crate::meter::{lock_bucket, SharedBucket, TokenBucket, MIN_BURST};
-use crate::peer::{self, Handshake, Message, WireLimits};
+use crate::peer::{self, Handshake, Message};
+use crate::pieces::{Block, Geometry, BLOCK};
 use crate::storage::Storage;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::collections::VecDeque;
@@ -19,11 +22,6 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// Most requests we queue for one peer; more are dropped. libtorrent's own limit
-/// (`max_allowed_in_request_queue`) is 2000 and its leechers do keep hundreds in flight at
-/// loopback speeds: a smaller cap silently stalls them.
-pub const MAX_QUEUED_REQUESTS: usize = 2000;
 
 /// Anything → chooser.
 #[derive(Debug)]
@@ -40,22 +38,16 @@ pub enum Event {
         id: u64,
         peer_id: [u8; 20],
     },
-    Msg {
-        id: u64,
-        msg: Message,
-    },
-    /// Several messages that were already buffered together (at most one read buffer's
+    /// The messages that were already buffered together (at most one read buffer's
     /// worth): the chooser wakes once for them, not once per block.
     Msgs {
         id: u64,
         msgs: Vec<Message>,
     },
-    /// A block went out on the wire (payload bytes).
+    /// A block went out on the wire.
     Sent {
         id: u64,
-        bytes: u64,
-        index: u32,
-        begin: u32,
+        block: Block,
     },
     Closed {
         id: u64,
@@ -68,16 +60,8 @@ pub enum Event {
 pub enum Cmd {
     Send(Message),
     /// Queue a block for upload; the chooser has checked that the piece is verified.
-    Serve {
-        index: u32,
-        begin: u32,
-        length: u32,
-    },
-    Cancel {
-        index: u32,
-        begin: u32,
-        length: u32,
-    },
+    Serve(Block),
+    Cancel(Block),
     /// Send choke and drop every queued block (BEP 3: a choke discards pending requests).
     Choke,
     /// Per-peer upload cap in bytes/s, `None` for none (BitTyrant and PropShare use it).
@@ -93,7 +77,7 @@ pub enum Target {
 pub struct Shared {
     pub info_hash: [u8; 20],
     pub peer_id: [u8; 20],
-    pub limits: WireLimits,
+    pub geo: Geometry,
     pub storage: Arc<Storage>,
     pub up: SharedBucket,
     pub down: SharedBucket,
@@ -183,13 +167,13 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, cmds: Receiver<Cmd>) -> io:
             }
         })?;
 
-    let max_frame = sh.limits.max_frame();
+    let max_frame = peer::max_frame(&sh.geo);
     let mut first = true;
     let mut rd = io::BufReader::with_capacity(READ_BUFFER, stream);
     let mut batch: Vec<Message> = Vec::new();
     loop {
         let msg = peer::read_message(&mut rd, max_frame)?;
-        msg.check(&sh.limits).map_err(invalid)?;
+        msg.check(&sh.geo).map_err(invalid)?;
         match msg {
             Message::KeepAlive => {}
             Message::Bitfield(_) if !first => {
@@ -200,7 +184,7 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, cmds: Receiver<Cmd>) -> io:
         if let Message::Piece { ref data, .. } = msg {
             // We only ever request blocks of at most BLOCK bytes; anything larger is junk,
             // and refusing it bounds what the event queue can hold per message.
-            if data.len() > peer::BLOCK as usize {
+            if data.len() > BLOCK as usize {
                 return Err(invalid_msg("piece larger than any block we request"));
             }
             // Download cap: pay after reading; while in debt we stop reading and TCP
@@ -211,16 +195,9 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, cmds: Receiver<Cmd>) -> io:
         if whole_frame_buffered(rd.buffer()) {
             continue;
         }
-        let ev = if batch.len() == 1 {
-            match batch.pop() {
-                Some(msg) => Event::Msg { id, msg },
-                None => continue,
-            }
-        } else {
-            Event::Msgs {
-                id,
-                msgs: std::mem::take(&mut batch),
-            }
+        let ev = Event::Msgs {
+            id,
+            msgs: std::mem::take(&mut batch),
         };
         if sh.events.send(ev).is_err() {
             return Ok(());
@@ -261,7 +238,7 @@ fn pace(global: &SharedBucket, local: Option<&mut TokenBucket>, n: u64) {
 }
 
 fn writer(id: u64, mut stream: TcpStream, sh: &Shared, cmds: Receiver<Cmd>) -> io::Result<()> {
-    let mut queue: VecDeque<(u32, u32, u32)> = VecDeque::new();
+    let mut queue: VecDeque<Block> = VecDeque::new();
     let mut cap: Option<TokenBucket> = None;
     let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut block = Vec::new();
@@ -292,23 +269,14 @@ fn writer(id: u64, mut stream: TcpStream, sh: &Shared, cmds: Receiver<Cmd>) -> i
         while let Some(c) = next {
             match c {
                 Cmd::Send(m) => m.encode(&mut out),
-                Cmd::Serve {
-                    index,
-                    begin,
-                    length,
-                } => {
-                    if queue.len() < MAX_QUEUED_REQUESTS && !queue.contains(&(index, begin, length))
-                    {
-                        queue.push_back((index, begin, length));
+                Cmd::Serve(b) => {
+                    if queue.len() < MAX_QUEUED_REQUESTS && !queue.contains(&b) {
+                        queue.push_back(b);
                     } else {
                         log::debug!("peer {}: request queue full, dropping a request", id);
                     }
                 }
-                Cmd::Cancel {
-                    index,
-                    begin,
-                    length,
-                } => queue.retain(|&q| q != (index, begin, length)),
+                Cmd::Cancel(b) => queue.retain(|&q| q != b),
                 Cmd::Choke => {
                     queue.clear();
                     Message::Choke.encode(&mut out);
@@ -339,33 +307,24 @@ fn writer(id: u64, mut stream: TcpStream, sh: &Shared, cmds: Receiver<Cmd>) -> i
             out.clear();
         }
         // Send one block if the buckets allow it now.
-        if let Some(&(index, begin, length)) = queue.front() {
+        if let Some(&b) = queue.front() {
             let now = Instant::now();
-            let n = u64::from(length);
+            let n = u64::from(b.length);
             // The per-peer bucket is checked first so a peer held back by its own cap
             // does not spend global tokens; then check-and-charge the global one under
             // one lock.
             let local_ok = cap.as_mut().map_or(true, |b| b.wait_time(now) == zero);
             if local_ok && lock_bucket(&sh.up).try_take(now, n) == zero {
                 queue.pop_front();
-                if let Some(b) = cap.as_mut() {
-                    b.take(now, n);
+                if let Some(c) = cap.as_mut() {
+                    c.take(now, n);
                 }
                 block.clear();
-                block.extend_from_slice(&peer::piece_header(index, begin, length));
-                block.resize(13 + length as usize, 0);
-                sh.storage.read(index, begin, &mut block[13..])?;
+                block.extend_from_slice(&peer::piece_header(b.index, b.begin, b.length));
+                block.resize(13 + b.length as usize, 0);
+                sh.storage.read(b.index, b.begin, &mut block[13..])?;
                 stream.write_all(&block)?;
-                if sh
-                    .events
-                    .send(Event::Sent {
-                        id,
-                        bytes: n,
-                        index,
-                        begin,
-                    })
-                    .is_err()
-                {
+                if sh.events.send(Event::Sent { id, block: b }).is_err() {
                     return Ok(());
                 }
             }

@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::process::exit;
 use std::time::Duration;
 use tyrant::choke::Slots;
-use tyrant::{manifest, metainfo, plan, runner, torrent, trackerd};
+use tyrant::chooser::Timing;
+use tyrant::strategy::{sybil, Flags};
+use tyrant::torrent::{Config, Torrent};
+use tyrant::{manifest, metainfo, plan, runner, trackerd};
 
 const USAGE: &str = "\
 tyrant: a BitTorrent client for studying incentive strategies
@@ -41,7 +44,7 @@ OPTIONS:
   --stats FILE           per-second key=value statistics and a final `done` line
   --trace FILE           every choking decision of every round (key=value lines)
 
-STRATEGIES (choke.rs; see README):
+STRATEGIES (src/strategy.rs; see README):
   --tyrant               BitTyrant (Piatek et al. 2007): rank by d_p/u_p, fill --up with u_p
   --tyrant-u0 K          BitTyrant's initial u_p in KiB/s [7]
   --propshare            PropShare (Levin et al. 2008): capacity in proportion to last
@@ -129,20 +132,7 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
         (None, Some(n)) => Slots::Fixed(n),
         (None, None) => Slots::Auto { up_kib: up },
     };
-    let strategy = strategy_from(&mut args, up)?;
-    let rebel: u32 = opt(&mut args, "--rebel")?.unwrap_or(0);
-    let thief = args.contains("--thief");
-    let reveal: Option<u32> = opt(&mut args, "--reveal")?;
-    if reveal == Some(0) {
-        return Err("--reveal must be at least 1 (0 would never show a piece)".into());
-    }
-    let sybil: u32 = opt(&mut args, "--sybil")?.unwrap_or(1);
-    if sybil == 0 {
-        return Err("--sybil must be at least 1".into());
-    }
-    if thief && (strategy != torrent::Strategy::Vanilla || rebel > 0 || reveal.is_some()) {
-        return Err("--thief never uploads or announces: it excludes the other strategies".into());
-    }
+    let strategy = Flags::parse(&mut args, up)?;
     let port: u16 = opt(&mut args, "--port")?.unwrap_or(6881);
     let bind_ip: IpAddr = opt(&mut args, "--bind")?.unwrap_or_else(|| IpAddr::from([0, 0, 0, 0]));
     let announce_ip: Option<IpAddr> = opt(&mut args, "--announce-ip")?;
@@ -150,21 +140,27 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
     let seed = args.contains("--seed");
     let stop_after_download = args.contains("--stop-after-download");
     let rng_seed: u64 = opt(&mut args, "--rng-seed")?.unwrap_or(1);
-    // BitThief's large view: as many connections and tracker peers as it can get.
-    let max_peers: usize = opt(&mut args, "--max-peers")?.unwrap_or(if thief { 1000 } else { 60 });
-    let numwant: u32 = opt(&mut args, "--numwant")?.unwrap_or(if thief { 1000 } else { 50 });
+    let (max_peers, numwant) = strategy.peer_set();
+    let max_peers: usize = opt(&mut args, "--max-peers")?.unwrap_or(max_peers);
+    let numwant: u32 = opt(&mut args, "--numwant")?.unwrap_or(numwant);
     let stats: Option<PathBuf> = opt(&mut args, "--stats")?;
     let trace: Option<PathBuf> = opt(&mut args, "--trace")?;
     let time_limit: Option<f64> = opt(&mut args, "--time-limit")?;
     let time_scale = time_scale(&mut args)?;
-    let deadlines = torrent::Deadlines {
-        handshake: positive(
-            opt(&mut args, "--handshake-timeout")?,
-            "--handshake-timeout",
-        )?,
-        idle: positive(opt(&mut args, "--idle-timeout")?, "--idle-timeout")?,
-        request: positive(opt(&mut args, "--request-timeout")?, "--request-timeout")?,
-    };
+    let mut timing = Timing::scaled(time_scale);
+    let secs = Duration::from_secs_f64;
+    if let Some(s) = positive(&mut args, "--handshake-timeout")? {
+        timing.handshake = secs(s);
+        timing.connect = timing.connect.min(secs(s));
+    }
+    if let Some(s) = positive(&mut args, "--idle-timeout")? {
+        timing.idle = secs(s);
+        // keep-alives must come well before the other side's idle deadline
+        timing.keepalive = timing.keepalive.min(secs(s / 3.0));
+    }
+    if let Some(s) = positive(&mut args, "--request-timeout")? {
+        timing.request_timeout = secs(s);
+    }
     let quiet = args.contains(["-q", "--quiet"]);
     let peers: Vec<SocketAddr> = args
         .values_from_str("--peer")
@@ -188,6 +184,7 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
         return Err(format!("unknown option {} (try --help)", file.display()));
     }
     let meta = metainfo::Metainfo::load(&file)?;
+    let sybil = strategy.sybil;
     if sybil > meta.num_pieces() {
         return Err(format!(
             "--sybil {}: the torrent has only {} pieces",
@@ -198,18 +195,14 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
     if sybil > 1 && seed {
         return Err("--sybil splits a download; it does not combine with --seed".into());
     }
-    let base = torrent::Config {
+    let base = Config {
         dir,
         bind_ip,
         port,
-        announce_ip: announce_ip.map(|ip| ip.to_string()).or_else(|| {
-            // Tell the tracker where we listen when bound to a specific address.
-            if bind_ip.is_unspecified() {
-                None
-            } else {
-                Some(bind_ip.to_string())
-            }
-        }),
+        // Tell the tracker where we listen when bound to a specific address.
+        announce_ip: announce_ip
+            .or(Some(bind_ip).filter(|ip| !ip.is_unspecified()))
+            .map(|ip| ip.to_string()),
         up_kib: up,
         down_kib: down,
         seed,
@@ -219,94 +212,39 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
         max_peers: max_peers.max(1),
         numwant,
         stats,
+        trace,
         peers,
         time_limit: time_limit.map(Duration::from_secs_f64),
         time_scale,
-        deadlines,
+        timing,
         peer_id: make_peer_id(port, rng_seed),
         progress: !quiet && stderr_is_terminal(),
         strategy,
-        rebel,
-        thief,
-        reveal,
-        trace,
         share: None,
         label: String::new(),
     };
     if sybil > 1 {
         return run_sybil(meta, base, sybil);
     }
-    let (t, listener, events) = torrent::Torrent::open(meta, base)?;
+    let t = Torrent::open(meta, base)?;
     log::info!("listening on {}", t.listen_addr());
-    let summary = t.run(listener, events)?;
-    if !summary.complete {
+    if !t.run()?.complete {
         log::info!("stopped before the download completed");
     }
     Ok(())
 }
 
-/// The choker flags: `--tyrant [--tyrant-u0 KiB]`, `--propshare [--optimistic-share F]`.
-fn strategy_from(args: &mut pico_args::Arguments, up: f64) -> Result<torrent::Strategy, String> {
-    let tyrant = args.contains("--tyrant");
-    let propshare = args.contains("--propshare");
-    let u0: Option<f64> = opt(args, "--tyrant-u0")?;
-    let share: Option<f64> = opt(args, "--optimistic-share")?;
-    if tyrant && propshare {
-        return Err("--tyrant and --propshare exclude each other".into());
-    }
-    if (tyrant || propshare) && up <= 0.0 {
-        return Err(format!(
-            "--{} needs --up: it divides the upload capacity among peers",
-            if tyrant { "tyrant" } else { "propshare" }
-        ));
-    }
-    if u0.is_some() && !tyrant {
-        return Err("--tyrant-u0 only applies with --tyrant".into());
-    }
-    if share.is_some() && !propshare {
-        return Err("--optimistic-share only applies with --propshare".into());
-    }
-    if tyrant {
-        let u0 = u0.unwrap_or(7.0);
-        if !(u0 > 0.0 && u0.is_finite()) {
-            return Err("--tyrant-u0 must be > 0 (KiB/s)".into());
-        }
-        return Ok(torrent::Strategy::Tyrant { u0: u0 * 1024.0 });
-    }
-    if propshare {
-        let f = share.unwrap_or(0.2);
-        if !(0.0..1.0).contains(&f) {
-            return Err("--optimistic-share must be in [0, 1)".into());
-        }
-        return Ok(torrent::Strategy::PropShare {
-            optimistic_share: f,
-        });
-    }
-    Ok(torrent::Strategy::Vanilla)
-}
-
-/// BitSybil: N identities in one process, each with its own peer id, port, 1/N of the
-/// pieces (a contiguous range) and 1/N of the upload cap. They know each other and never
-/// connect; the run ends when every identity has its range, i.e. the file is assembled.
-fn run_sybil(meta: metainfo::Metainfo, base: torrent::Config, n: u32) -> Result<(), String> {
-    let pieces = meta.num_pieces();
-    let width = (pieces + n - 1) / n;
+/// BitSybil (strategy/sybil.rs): N identities in one process, each a client of its own
+/// with its share of the pieces and of the upload cap; they know each other and never
+/// connect. The run ends when every identity has its share, i.e. the file is assembled.
+fn run_sybil(meta: metainfo::Metainfo, base: Config, n: u32) -> Result<(), String> {
     let mut identities = Vec::new();
-    for i in 0..n {
+    for id in sybil::split(n, meta.num_pieces(), base.up_kib) {
+        let i = id.index;
         let mut cfg = base.clone();
-        let start = (i * width).min(pieces);
-        let end = ((i + 1) * width).min(pieces);
-        cfg.share = Some((start, end));
-        cfg.up_kib = base.up_kib / f64::from(n);
-        // Each identity is a client with 1/N of the capacity, slots included.
-        cfg.slots = match cfg.slots {
-            Slots::Auto { .. } => Slots::Auto { up_kib: cfg.up_kib },
-            Slots::K { k, .. } => Slots::K {
-                k,
-                up_kib: cfg.up_kib,
-            },
-            Slots::Fixed(s) => Slots::Fixed(s),
-        };
+        cfg.share = Some(id.share);
+        cfg.up_kib = id.up_kib;
+        cfg.slots = base.slots.for_cap(id.up_kib);
         cfg.port = if base.port == 0 {
             0
         } else {
@@ -321,35 +259,27 @@ fn run_sybil(meta: metainfo::Metainfo, base: torrent::Config, n: u32) -> Result<
         cfg.trace = base.trace.as_ref().map(|p| suffixed(p, i));
         cfg.label = format!("id{} ", i);
         cfg.progress = false;
-        identities.push(torrent::Torrent::open(meta.clone(), cfg)?);
+        identities.push(Torrent::open(meta.clone(), cfg)?);
     }
     let all: Vec<([u8; 20], SocketAddr)> = identities
         .iter()
-        .map(|(t, _, _)| (t.peer_id(), t.listen_addr()))
+        .map(|t| (t.peer_id(), t.listen_addr()))
         .collect();
     let started = std::time::Instant::now();
     let mut handles = Vec::new();
-    for (i, (mut t, listener, events)) in identities.into_iter().enumerate() {
-        let others: Vec<_> = all
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, x)| *x)
-            .collect();
-        t.set_siblings(others);
+    for (i, mut t) in identities.into_iter().enumerate() {
+        let others = all.iter().enumerate().filter(|(j, _)| *j != i);
+        t.set_siblings(others.map(|(_, x)| *x).collect());
         log::info!("identity {} listening on {}", i, t.listen_addr());
         let h = std::thread::Builder::new()
             .name(format!("identity-{}", i))
-            .spawn(move || t.run(listener, events))
+            .spawn(move || t.run())
             .map_err(|e| e.to_string())?;
         handles.push(h);
     }
-    let mut total = torrent::Summary {
-        download_secs: Some(0.0),
-        downloaded: 0,
-        uploaded: 0,
-        complete: true,
-    };
+    let secs = |s: Option<f64>| s.map_or("-".into(), |x| format!("{:.3}", x));
+    let (mut downloaded, mut uploaded, mut complete) = (0, 0, true);
+    let mut download_secs = Some(0.0f64);
     let mut errors = Vec::new();
     for (i, h) in handles.into_iter().enumerate() {
         match h.join() {
@@ -357,18 +287,15 @@ fn run_sybil(meta: metainfo::Metainfo, base: torrent::Config, n: u32) -> Result<
                 println!(
                     "identity {}: download_time={} downloaded={} uploaded={} complete={}",
                     i,
-                    s.download_secs.map_or("-".into(), |x| format!("{:.3}", x)),
+                    secs(s.download_secs),
                     s.downloaded,
                     s.uploaded,
                     s.complete
                 );
-                total.downloaded += s.downloaded;
-                total.uploaded += s.uploaded;
-                total.complete &= s.complete;
-                total.download_secs = match (total.download_secs, s.download_secs) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    _ => None,
-                };
+                downloaded += s.downloaded;
+                uploaded += s.uploaded;
+                complete &= s.complete;
+                download_secs = download_secs.zip(s.download_secs).map(|(a, b)| a.max(b));
             }
             Ok(Err(e)) => errors.push(format!("identity {}: {}", i, e)),
             Err(_) => errors.push(format!("identity {}: thread panicked", i)),
@@ -378,12 +305,10 @@ fn run_sybil(meta: metainfo::Metainfo, base: torrent::Config, n: u32) -> Result<
         "done identities={} t={:.2} download_time={} downloaded={} uploaded={} complete={}",
         n,
         started.elapsed().as_secs_f64(),
-        total
-            .download_secs
-            .map_or("-".into(), |x| format!("{:.3}", x)),
-        total.downloaded,
-        total.uploaded,
-        total.complete && errors.is_empty()
+        secs(download_secs),
+        downloaded,
+        uploaded,
+        complete && errors.is_empty()
     );
     println!("sybil total: {}", line);
     if let Some(p) = &base.stats {
@@ -495,10 +420,11 @@ fn time_scale(args: &mut pico_args::Arguments) -> Result<f64, String> {
     }
 }
 
-fn positive(v: Option<f64>, name: &str) -> Result<Option<f64>, String> {
-    match v {
+/// An optional number of seconds that must be > 0.
+fn positive(args: &mut pico_args::Arguments, name: &'static str) -> Result<Option<f64>, String> {
+    match opt::<f64>(args, name)? {
         Some(x) if !(x > 0.0 && x.is_finite()) => Err(format!("{} must be > 0 seconds", name)),
-        _ => Ok(v),
+        v => Ok(v),
     }
 }
 

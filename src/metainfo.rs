@@ -6,6 +6,7 @@
 //! allocation size is checked here, once: the rest of the client trusts a `Metainfo`.
 
 use crate::bencode::{self, Dict, Value};
+use crate::pieces::Geometry;
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Read;
@@ -157,10 +158,14 @@ impl Metainfo {
         self.pieces.len() as u32
     }
 
-    /// Length of piece `index`: `piece_length`, except the last piece, which holds the
-    /// remainder. 0 for an index past the end.
-    pub fn piece_len(&self, index: u32) -> u64 {
-        piece_len(self.piece_length, self.total_length, index)
+    /// How the torrent's bytes are cut into pieces (`from_bytes` bounds the piece length
+    /// by `MAX_PIECE_LENGTH`, so it fits a u32).
+    pub fn geometry(&self) -> Geometry {
+        Geometry {
+            piece_length: self.piece_length as u32,
+            total_length: self.total_length,
+            num_pieces: self.num_pieces(),
+        }
     }
 
     /// BEP 12: `announce-list` replaces `announce` when it has any tracker.
@@ -179,16 +184,6 @@ impl Metainfo {
             .iter()
             .map(|b| format!("{:02x}", b))
             .collect()
-    }
-}
-
-/// Shared with storage so the two can never disagree about where the last piece ends.
-pub(crate) fn piece_len(piece_length: u64, total_length: u64, index: u32) -> u64 {
-    let start = u64::from(index).saturating_mul(piece_length);
-    if start >= total_length {
-        0
-    } else {
-        piece_length.min(total_length - start)
     }
 }
 

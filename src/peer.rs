@@ -2,20 +2,18 @@
 //! BEP 3 "peer protocol" section (plus the BEP 5 `port` message).
 //!
 //! This module owns bytes only: no sockets, no threads, no peer state. The
-//! reader thread uses [`read_message`] (or [`Decoder`]) and then
-//! [`Message::check`] against the torrent's [`WireLimits`]; the writer uses
-//! [`Message::encode`] and [`piece_header`].
+//! reader thread uses [`read_message`] and then [`Message::check`] against the
+//! torrent's [`Geometry`]; the writer uses [`Message::encode`] and [`piece_header`].
+//! The bitfield codec is here too: BEP 3 packs piece 0 into the high bit of byte 0.
 //!
 //! Validation is split in two on purpose. `decode` enforces what holds for
 //! every torrent (exact lengths per id, as mainline `Connecter.got_message` and
 //! rqbit `check_msg_len!` do), so a malformed length cannot desync the stream.
 //! `check` enforces what depends on the torrent (indexes, block bounds).
 
+use crate::pieces::{Block, Geometry};
 use std::fmt;
 use std::io::{self, Read};
-
-/// Request size we use (the de-facto standard block size).
-pub const BLOCK: u32 = 16384;
 /// Largest request length we accept; larger requests are a protocol error.
 /// 128 KiB is the limit most clients enforce, well above what anyone sends.
 pub const MAX_REQUEST: u32 = 131072;
@@ -43,21 +41,13 @@ pub enum Message {
     NotInterested,
     Have(u32),
     Bitfield(Vec<u8>),
-    Request {
-        index: u32,
-        begin: u32,
-        length: u32,
-    },
+    Request(Block),
     Piece {
         index: u32,
         begin: u32,
         data: Vec<u8>,
     },
-    Cancel {
-        index: u32,
-        begin: u32,
-        length: u32,
-    },
+    Cancel(Block),
     /// BEP 5 DHT port. Decoded so that DHT-capable peers are not dropped, then ignored.
     Port(u16),
     /// Any other id (fast extension, BEP 10, ...). We advertise none of them in the
@@ -161,21 +151,13 @@ impl Message {
                 out.push(ID_BITFIELD);
                 out.extend_from_slice(bits);
             }
-            Message::Request {
-                index,
-                begin,
-                length,
-            } => encode_block_ref(out, ID_REQUEST, *index, *begin, *length),
+            Message::Request(b) => encode_block_ref(out, ID_REQUEST, b),
             Message::Piece { index, begin, data } => {
                 let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
                 out.extend_from_slice(&piece_header(*index, *begin, len));
                 out.extend_from_slice(data);
             }
-            Message::Cancel {
-                index,
-                begin,
-                length,
-            } => encode_block_ref(out, ID_CANCEL, *index, *begin, *length),
+            Message::Cancel(b) => encode_block_ref(out, ID_CANCEL, b),
             Message::Port(port) => {
                 put_u32(out, 3);
                 out.push(ID_PORT);
@@ -209,11 +191,7 @@ impl Message {
             ID_NOT_INTERESTED => exact(1).map(|_| Message::NotInterested),
             ID_HAVE => exact(5).map(|_| Message::Have(get_u32(frame, 1))),
             ID_BITFIELD => Ok(Message::Bitfield(frame[1..].to_vec())),
-            ID_REQUEST => exact(13).map(|_| Message::Request {
-                index: get_u32(frame, 1),
-                begin: get_u32(frame, 5),
-                length: get_u32(frame, 9),
-            }),
+            ID_REQUEST => exact(13).map(|_| Message::Request(block_ref(frame))),
             ID_PIECE => {
                 if frame.len() < 9 {
                     return Err(bad);
@@ -224,11 +202,7 @@ impl Message {
                     data: frame[9..].to_vec(),
                 })
             }
-            ID_CANCEL => exact(13).map(|_| Message::Cancel {
-                index: get_u32(frame, 1),
-                begin: get_u32(frame, 5),
-                length: get_u32(frame, 9),
-            }),
+            ID_CANCEL => exact(13).map(|_| Message::Cancel(block_ref(frame))),
             ID_PORT => exact(3).map(|_| Message::Port(u16::from_be_bytes([frame[1], frame[2]]))),
             other => Ok(Message::Unknown(other)),
         }
@@ -238,23 +212,16 @@ impl Message {
     /// bitfield byte length == ceil(num_pieces/8) with spare trailing bits zero, block
     /// bounds (length 1..=MAX_REQUEST, begin+length <= that piece's length; piece data
     /// likewise).
-    pub fn check(&self, lim: &WireLimits) -> Result<(), WireError> {
+    pub fn check(&self, geo: &Geometry) -> Result<(), WireError> {
         match self {
-            Message::Have(index) => lim.check_index(*index),
-            Message::Bitfield(bits) => check_bitfield(bits, lim.num_pieces),
-            Message::Request {
-                index,
-                begin,
-                length,
+            Message::Have(index) => check_index(geo, *index),
+            Message::Bitfield(bits) => check_bitfield(bits, geo.num_pieces),
+            Message::Request(b) | Message::Cancel(b) => {
+                check_block(geo, b.index, b.begin, b.length)
             }
-            | Message::Cancel {
-                index,
-                begin,
-                length,
-            } => lim.check_block(*index, *begin, *length),
             Message::Piece { index, begin, data } => {
                 let length = u32::try_from(data.len()).unwrap_or(u32::MAX);
-                lim.check_block(*index, *begin, length)
+                check_block(geo, *index, *begin, length)
             }
             Message::KeepAlive
             | Message::Choke
@@ -267,12 +234,21 @@ impl Message {
     }
 }
 
-fn encode_block_ref(out: &mut Vec<u8>, id: u8, index: u32, begin: u32, length: u32) {
+fn encode_block_ref(out: &mut Vec<u8>, id: u8, b: &Block) {
     put_u32(out, 13);
     out.push(id);
-    put_u32(out, index);
-    put_u32(out, begin);
-    put_u32(out, length);
+    put_u32(out, b.index);
+    put_u32(out, b.begin);
+    put_u32(out, b.length);
+}
+
+/// The block a 13-byte request or cancel frame names.
+fn block_ref(frame: &[u8]) -> Block {
+    Block {
+        index: get_u32(frame, 1),
+        begin: get_u32(frame, 5),
+        length: get_u32(frame, 9),
+    }
 }
 
 /// ceil(num_pieces / 8), without the overflow of `(n + 7) / 8` near u32::MAX.
@@ -297,57 +273,57 @@ fn check_bitfield(bits: &[u8], num_pieces: u32) -> Result<(), WireError> {
     Ok(())
 }
 
-/// The torrent's shape, as needed to validate messages.
-#[derive(Debug, Clone, Copy)]
-pub struct WireLimits {
-    pub num_pieces: u32,
-    pub piece_length: u32,
-    pub total_length: u64,
+/// Largest frame length any valid message can have for this torrent:
+/// max(9 + MAX_REQUEST, 1 + bitfield bytes). The reader checks it before allocating.
+pub fn max_frame(geo: &Geometry) -> u32 {
+    (9 + MAX_REQUEST).max(1 + bitfield_bytes(geo.num_pieces))
 }
 
-impl WireLimits {
-    /// Length of piece `index`; the last piece may be shorter. Zero for an index out of
-    /// range, so a bad index can never pass a bounds check by accident.
-    pub fn piece_len(&self, index: u32) -> u32 {
-        if index >= self.num_pieces {
-            return 0;
-        }
-        let start = u64::from(index) * u64::from(self.piece_length);
-        let rest = self.total_length.saturating_sub(start);
-        // The min is at most piece_length, so it fits in u32.
-        rest.min(u64::from(self.piece_length)) as u32
-    }
-
-    /// Largest frame length any valid message can have for this torrent:
-    /// max(9 + MAX_REQUEST, 1 + bitfield bytes). Used as the pre-allocation guard.
-    pub fn max_frame(&self) -> u32 {
-        (9 + MAX_REQUEST).max(1 + bitfield_bytes(self.num_pieces))
-    }
-
-    fn check_index(&self, index: u32) -> Result<(), WireError> {
-        if index < self.num_pieces {
-            Ok(())
-        } else {
-            Err(WireError::BadIndex {
-                index,
-                num_pieces: self.num_pieces,
-            })
-        }
-    }
-
-    fn check_block(&self, index: u32, begin: u32, length: u32) -> Result<(), WireError> {
-        self.check_index(index)?;
-        // u64 so that begin + length cannot wrap past the bound.
-        let end = u64::from(begin) + u64::from(length);
-        if length == 0 || length > MAX_REQUEST || end > u64::from(self.piece_len(index)) {
-            return Err(WireError::BadBlock {
-                index,
-                begin,
-                length,
-            });
-        }
+fn check_index(geo: &Geometry, index: u32) -> Result<(), WireError> {
+    if index < geo.num_pieces {
         Ok(())
+    } else {
+        Err(WireError::BadIndex {
+            index,
+            num_pieces: geo.num_pieces,
+        })
     }
+}
+
+fn check_block(geo: &Geometry, index: u32, begin: u32, length: u32) -> Result<(), WireError> {
+    check_index(geo, index)?;
+    // u64 so that begin + length cannot wrap past the bound.
+    let end = u64::from(begin) + u64::from(length);
+    if length == 0 || length > MAX_REQUEST || end > u64::from(geo.piece_len(index)) {
+        return Err(WireError::BadBlock {
+            index,
+            begin,
+            length,
+        });
+    }
+    Ok(())
+}
+
+/// Our pieces as a BEP 3 bitfield payload.
+pub fn bits_to_bytes(bits: &[bool]) -> Vec<u8> {
+    let mut out = vec![0u8; (bits.len() + 7) / 8];
+    for (i, &b) in bits.iter().enumerate() {
+        if b {
+            out[i / 8] |= 0x80 >> (i % 8);
+        }
+    }
+    out
+}
+
+/// A checked bitfield payload as one flag per piece.
+pub fn bytes_to_bits(bytes: &[u8], n: usize) -> Vec<bool> {
+    (0..n)
+        .map(|i| {
+            bytes
+                .get(i / 8)
+                .map_or(false, |b| b & (0x80 >> (i % 8)) != 0)
+        })
+        .collect()
 }
 
 /// 13-byte header of a piece message carrying `len` payload bytes, so the writer can
@@ -446,60 +422,6 @@ pub fn read_message<R: Read>(r: &mut R, max_frame: u32) -> io::Result<Message> {
     let mut frame = vec![0u8; len as usize];
     read_full(r, &mut frame, &mut started)?;
     Message::decode(&frame).map_err(invalid)
-}
-
-/// Incremental decoder for a byte stream that arrives in arbitrary chunks.
-pub struct Decoder {
-    buf: Vec<u8>,
-    /// Start of the first undecoded byte in `buf`; consumed bytes are dropped lazily so
-    /// that decoding many small messages from one chunk is not quadratic.
-    pos: usize,
-    max_frame: u32,
-}
-
-impl Decoder {
-    pub fn new(max_frame: u32) -> Decoder {
-        Decoder {
-            buf: Vec::new(),
-            pos: 0,
-            max_frame,
-        }
-    }
-
-    pub fn feed(&mut self, bytes: &[u8]) {
-        if self.pos > 0 && self.pos >= self.buf.len() / 2 {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
-        }
-        self.buf.extend_from_slice(bytes);
-    }
-
-    /// Next complete message, Ok(None) if more bytes are needed.
-    ///
-    /// After a `BadLength` the bad frame has been skipped; after `TooLong` nothing is
-    /// consumed (the frame boundary is untrustworthy), so the error repeats. Either way
-    /// the caller is expected to drop the peer.
-    #[allow(clippy::should_implement_trait)] // fallible, so it does not fit Iterator
-    pub fn next(&mut self) -> Result<Option<Message>, WireError> {
-        let avail = &self.buf[self.pos..];
-        if avail.len() < 4 {
-            return Ok(None);
-        }
-        let len = get_u32(avail, 0);
-        if len > self.max_frame {
-            return Err(WireError::TooLong {
-                len,
-                max: self.max_frame,
-            });
-        }
-        let end = 4 + len as usize;
-        if avail.len() < end {
-            return Ok(None);
-        }
-        let msg = Message::decode(&avail[4..end]);
-        self.pos += end;
-        msg.map(Some)
-    }
 }
 
 /// The 68-byte BEP 3 handshake.

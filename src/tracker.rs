@@ -326,6 +326,7 @@ pub struct TransferCounters {
     pub left: AtomicU64,
 }
 
+#[derive(Debug, PartialEq)]
 pub enum TrackerCtl {
     /// Send `event=completed` now.
     Completed,

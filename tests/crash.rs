@@ -12,6 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use tyrant::metainfo::Metainfo;
 use tyrant::peer::{read_message, Handshake, Message};
+use tyrant::pieces::Block;
 
 fn field(stats: &Path, prefix: &str, key: &str) -> Option<u64> {
     stats_field(stats, prefix, key).and_then(|v| v.parse().ok())
@@ -163,7 +164,7 @@ fn unverified_pieces_are_never_served() {
     let end = Instant::now() + Duration::from_secs(20);
     while !unchoked && Instant::now() < end {
         match read_message(&mut c, 1 << 20) {
-            Ok(Message::Bitfield(b)) => has = tyrant::torrent::bytes_to_bits(&b, n),
+            Ok(Message::Bitfield(b)) => has = tyrant::peer::bytes_to_bits(&b, n),
             Ok(Message::Have(i)) => has[i as usize] = true,
             Ok(Message::Unchoke) => unchoked = true,
             Ok(_) => {}
@@ -177,11 +178,11 @@ fn unverified_pieces_are_never_served() {
         .find(|&i| !has[i])
         .expect("leecher already complete") as u32;
     let mut out = Vec::new();
-    Message::Request {
+    Message::Request(Block {
         index: missing,
         begin: 0,
         length: 16384,
-    }
+    })
     .encode(&mut out);
     c.write_all(&out).unwrap();
     loop {

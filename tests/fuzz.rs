@@ -6,7 +6,7 @@
 //!   `tests/fixtures/torrents` and torrents built with `metainfo::make_torrent`);
 //! - `wire`: every wire message kind, alone and in streams, through `Message::decode`,
 //!   `Decoder` (random chunkings), `read_message` over a `Cursor` (the two must agree), and
-//!   `Message::check` with a `WireLimits`;
+//!   `Message::check` with a torrent `Geometry`;
 //! - `tracker`: `tracker::parse_response` (compact, dictionary, peers6, failure replies);
 //! - `http`: HTTP replies (Content-Length, read-to-EOF, chunked, LF-only, error statuses)
 //!   through the public `http::get` from a loopback server, since `http::parse_http_reply`
@@ -53,7 +53,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tyrant::bencode::{self, Dict, Value};
 use tyrant::metainfo::{self, Metainfo, MAX_PIECE_LENGTH};
-use tyrant::peer::{read_message, Decoder, Message, WireError, WireLimits, MAX_REQUEST};
+use tyrant::peer::{max_frame, read_message, Message, WireError, MAX_REQUEST};
+use tyrant::pieces::Block;
+use tyrant::pieces::Geometry;
+
+#[path = "common/decoder.rs"]
+mod decoder;
+use decoder::Decoder;
 use tyrant::tracker;
 
 // ---------------------------------------------------------------------------------------
@@ -685,24 +691,24 @@ fn bencode_corpus() -> Vec<Vec<u8>> {
     c
 }
 
-fn limits_set() -> Vec<WireLimits> {
+fn limits_set() -> Vec<Geometry> {
     vec![
-        WireLimits {
+        Geometry {
             num_pieces: 7,
             piece_length: 16384,
             total_length: 100_000,
         },
-        WireLimits {
+        Geometry {
             num_pieces: 1,
             piece_length: 16384,
             total_length: 1,
         },
-        WireLimits {
+        Geometry {
             num_pieces: 64,
             piece_length: 262_144,
             total_length: 64 * 262_144,
         },
-        WireLimits {
+        Geometry {
             num_pieces: 2_000_000,
             piece_length: 16384,
             total_length: 2_000_000 * 16384 - 5,
@@ -732,21 +738,21 @@ fn wire_corpus() -> Vec<Vec<u8>> {
         Message::Bitfield(vec![0xfe]),
         Message::Bitfield(vec![0xff; 8]),
         Message::Bitfield(vec![0x55; 32]),
-        Message::Request {
+        Message::Request(Block {
             index: 0,
             begin: 0,
             length: 16384,
-        },
-        Message::Request {
+        }),
+        Message::Request(Block {
             index: 6,
             begin: 16384,
             length: 1696,
-        },
-        Message::Request {
+        }),
+        Message::Request(Block {
             index: 1,
             begin: u32::MAX,
             length: MAX_REQUEST,
-        },
+        }),
         Message::Piece {
             index: 0,
             begin: 0,
@@ -762,11 +768,11 @@ fn wire_corpus() -> Vec<Vec<u8>> {
             begin: 16000,
             data: payload(384, 4),
         },
-        Message::Cancel {
+        Message::Cancel(Block {
             index: 3,
             begin: 0,
             length: 16384,
-        },
+        }),
         Message::Port(6881),
         Message::Unknown(20),
         Message::Unknown(255),
@@ -787,18 +793,18 @@ fn wire_corpus() -> Vec<Vec<u8>> {
         Message::Bitfield(vec![0xfe]),
         Message::Interested,
         Message::Unchoke,
-        Message::Request {
+        Message::Request(Block {
             index: 1,
             begin: 0,
             length: 16384,
-        },
+        }),
         Message::Have(4),
         Message::KeepAlive,
-        Message::Cancel {
+        Message::Cancel(Block {
             index: 1,
             begin: 0,
             length: 16384,
-        },
+        }),
     ]));
     let mut rng = Rng(7);
     for _ in 0..40 {
@@ -871,9 +877,11 @@ fn metainfo_target(input: &[u8], _rng: &mut Rng) -> bool {
     let want = (m.total_length + m.piece_length - 1) / m.piece_length;
     assert_eq!(want, m.pieces.len() as u64, "piece count");
     assert_eq!(m.num_pieces() as usize, m.pieces.len());
-    let sum: u64 = (0..m.num_pieces()).map(|i| m.piece_len(i)).sum();
+    let sum: u64 = (0..m.num_pieces())
+        .map(|i| u64::from(m.geometry().piece_len(i)))
+        .sum();
     assert_eq!(sum, m.total_length, "piece lengths do not add up");
-    assert_eq!(m.piece_len(m.num_pieces()), 0);
+    assert_eq!(m.geometry().piece_len(m.num_pieces()), 0);
     assert!(!m.files.is_empty());
     let mut offset = 0u64;
     for f in &m.files {
@@ -911,7 +919,7 @@ fn metainfo_target(input: &[u8], _rng: &mut Rng) -> bool {
 
 fn wire_target(input: &[u8], rng: &mut Rng) -> bool {
     let lim = *rng.pick(&limits_set());
-    let max_frame = lim.max_frame();
+    let max_frame = max_frame(&lim);
 
     // 1. Message::decode on the raw bytes after a (possibly bogus) prefix.
     if input.len() >= 4 {
@@ -1009,7 +1017,7 @@ fn wire_target(input: &[u8], rng: &mut Rng) -> bool {
 }
 
 /// Invariants of one decoded message from a frame of `frame` payload bytes.
-fn check_message(m: &Message, lim: &WireLimits, frame: usize) {
+fn check_message(m: &Message, lim: &Geometry, frame: usize) {
     // Decoding never invents bytes.
     let mut enc = Vec::new();
     m.encode(&mut enc);
@@ -1032,16 +1040,16 @@ fn check_message(m: &Message, lim: &WireLimits, frame: usize) {
                 assert_eq!(b.last().unwrap() & ((1u8 << spare) - 1), 0);
             }
         }
-        Message::Request {
+        Message::Request(Block {
             index,
             begin,
             length,
-        }
-        | Message::Cancel {
+        })
+        | Message::Cancel(Block {
             index,
             begin,
             length,
-        } => {
+        }) => {
             assert!(*length >= 1 && *length <= MAX_REQUEST);
             assert!(u64::from(*begin) + u64::from(*length) <= u64::from(lim.piece_len(*index)));
         }
@@ -1363,13 +1371,13 @@ fn driver_reports_panics_and_is_deterministic() {
 #[test]
 fn read_message_refuses_a_4gib_prefix_without_allocating() {
     let lim = limits_set()[0];
-    for prefix in [u32::MAX, 0x8000_0000, lim.max_frame() + 1] {
+    for prefix in [u32::MAX, 0x8000_0000, max_frame(&lim) + 1] {
         let mut input = prefix.to_be_bytes().to_vec();
         input.extend_from_slice(&[7, 0, 0, 0]);
         let mut cur = Cursor::new(&input[..]);
         let t = Instant::now();
         reset_largest();
-        let e = read_message(&mut cur, lim.max_frame()).unwrap_err();
+        let e = read_message(&mut cur, max_frame(&lim)).unwrap_err();
         let used = largest();
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
         let inner = e.get_ref().and_then(|x| x.downcast_ref::<WireError>());
@@ -1377,14 +1385,14 @@ fn read_message_refuses_a_4gib_prefix_without_allocating() {
             inner,
             Some(&WireError::TooLong {
                 len: prefix,
-                max: lim.max_frame()
+                max: max_frame(&lim)
             })
         );
         assert_eq!(cur.position(), 4, "read beyond the length prefix");
         assert!(used < 1024, "allocated {} bytes before refusing", used);
         assert!(t.elapsed() < Duration::from_millis(100));
 
-        let mut d = Decoder::new(lim.max_frame());
+        let mut d = Decoder::new(max_frame(&lim));
         reset_largest();
         d.feed(&input);
         assert!(matches!(d.next(), Err(WireError::TooLong { .. })));

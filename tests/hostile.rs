@@ -15,6 +15,9 @@
 //! lines on stderr).
 
 mod common;
+#[path = "common/decoder.rs"]
+mod decoder;
+use decoder::Decoder;
 
 use common::*;
 use std::collections::BTreeMap;
@@ -26,7 +29,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 use tyrant::metainfo::Metainfo;
-use tyrant::peer::{Decoder, Handshake, Message};
+use tyrant::peer::{Handshake, Message};
+use tyrant::pieces::Block;
 
 const PIECE_KIB: u32 = 256;
 const PIECE: usize = 256 * 1024;
@@ -304,9 +308,9 @@ fn kind(m: &Message) -> &'static str {
         Message::NotInterested => "not_interested",
         Message::Have(_) => "have",
         Message::Bitfield(_) => "bitfield",
-        Message::Request { .. } => "request",
+        Message::Request(Block { .. }) => "request",
         Message::Piece { .. } => "piece",
-        Message::Cancel { .. } => "cancel",
+        Message::Cancel(Block { .. }) => "cancel",
         Message::Port(_) => "port",
         Message::Unknown(_) => "unknown",
     }
@@ -538,11 +542,11 @@ impl Adversary {
 
     /// Request one block and check its bytes.
     fn fetch(&mut self, f: &Fixture, index: u32, begin: u32, length: u32) {
-        self.send(&Message::Request {
+        self.send(&Message::Request(Block {
             index,
             begin,
             length,
-        })
+        }))
         .unwrap();
         let data = self.expect(
             Duration::from_secs(15),
@@ -718,11 +722,11 @@ fn slowloris_after_the_handshake_is_dropped_by_the_idle_deadline() {
     let mut s = start_seeder(&f, &["--idle-timeout", "3"]);
     let t0 = Instant::now();
     let mut a = Adversary::seeder_session(&s, &f, "slowmsg");
-    let frame = encode(&Message::Request {
+    let frame = encode(&Message::Request(Block {
         index: 0,
         begin: 0,
         length: BLOCK,
-    });
+    }));
     let mut sent = 0;
     while sent < frame.len() && !a.closed && t0.elapsed() < Duration::from_secs(15) {
         if a.send_raw(&frame[sent..sent + 1]).is_err() {
@@ -932,10 +936,12 @@ fn have_with_an_out_of_range_index_disconnects() {
 fn request_out_of_range_disconnects() {
     let f = fixture("h-req-range");
     let mut s = start_seeder(&f, &[]);
-    let req = |index, begin, length| Message::Request {
-        index,
-        begin,
-        length,
+    let req = |index, begin, length| {
+        Message::Request(Block {
+            index,
+            begin,
+            length,
+        })
     };
     expect_disconnect(
         &f,
@@ -980,11 +986,11 @@ fn request_longer_than_128_kib_disconnects() {
     a.get_unchoked();
     a.fetch(&f, 1, 0, 128 * 1024);
     let t0 = Instant::now();
-    a.send(&Message::Request {
+    a.send(&Message::Request(Block {
         index: 1,
         begin: 0,
         length: 128 * 1024 + 1,
-    })
+    }))
     .unwrap();
     let t = a
         .wait_closed(Duration::from_secs(5))
@@ -1007,11 +1013,11 @@ fn request_while_choked_is_ignored() {
     let mut s = start_seeder(&f, &[]);
     let mut a = Adversary::seeder_session(&s, &f, "choked");
     for i in 0..20u32 {
-        a.send(&Message::Request {
+        a.send(&Message::Request(Block {
             index: i % 4,
             begin: (i / 4) * BLOCK,
             length: BLOCK,
-        })
+        }))
         .unwrap();
     }
     assert!(
@@ -1047,11 +1053,11 @@ fn flood_of_10000_requests_keeps_memory_bounded() {
     let mut burst = Vec::new();
     for i in 0..10_000u32 {
         // distinct (index, begin, length), all within the four full pieces
-        let m = Message::Request {
+        let m = Message::Request(Block {
             index: i % 4,
             begin: ((i / 4) % 256) * 1024,
             length: 1 + i / 1024,
-        };
+        });
         m.encode(&mut burst);
     }
     let t0 = Instant::now();
@@ -1115,10 +1121,12 @@ fn flood_of_requests_from_a_peer_that_never_reads_keeps_memory_bounded() {
     a.get_unchoked();
     let rss0 = s.status("VmRSS");
     // distinct (index, begin): 4 full pieces x 129 offsets, each block 128 KiB
-    let req = |i: u32| Message::Request {
-        index: i % 4,
-        begin: (i / 4 % 129) * 1024,
-        length: MAX_REQ,
+    let req = |i: u32| {
+        Message::Request(Block {
+            index: i % 4,
+            begin: (i / 4 % 129) * 1024,
+            length: MAX_REQ,
+        })
     };
     // 8 bursts of 250 x 128 KiB = 250 MB asked for: the writer fills the buffers and blocks.
     for round in 0..8u32 {
@@ -1209,19 +1217,19 @@ fn cancel_storm_is_harmless_and_cancels_work() {
         .collect();
     let mut out = Vec::new();
     for &(index, begin) in &blocks {
-        Message::Request {
+        Message::Request(Block {
             index,
             begin,
             length: BLOCK,
-        }
+        })
         .encode(&mut out);
     }
     for &(index, begin) in &blocks {
-        Message::Cancel {
+        Message::Cancel(Block {
             index,
             begin,
             length: BLOCK,
-        }
+        })
         .encode(&mut out);
     }
     a.send_raw(&out).unwrap();
@@ -1231,11 +1239,11 @@ fn cancel_storm_is_harmless_and_cancels_work() {
     // The storm: 10,000 cancels for blocks never requested (and repeats).
     let mut storm = Vec::new();
     for i in 0..10_000u32 {
-        Message::Cancel {
+        Message::Cancel(Block {
             index: i % PIECES,
             begin: (i / PIECES % 6) * BLOCK,
             length: if i % 3 == 0 { 1 } else { BLOCK },
-        }
+        })
         .encode(&mut storm);
     }
     let t0 = Instant::now();
@@ -1501,11 +1509,11 @@ fn peer_claiming_to_be_a_leecher_itself_is_dropped_and_not_dialled() {
             t0.elapsed() < Duration::from_secs(15),
             "download incomplete"
         );
-        if let Next::Msg(Message::Request {
+        if let Next::Msg(Message::Request(Block {
             index,
             begin,
             length,
-        }) = b.next(Duration::from_millis(100))
+        })) = b.next(Duration::from_millis(100))
         {
             let data = f.block(index, begin, length).to_vec();
             b.send(&Message::Piece { index, begin, data }).unwrap();
@@ -1588,11 +1596,11 @@ fn fake_seeder(
         let end = Instant::now() + Duration::from_secs(40);
         while !stop.load(Ordering::SeqCst) && Instant::now() < end {
             match a.next(Duration::from_millis(100)) {
-                Next::Msg(Message::Request {
+                Next::Msg(Message::Request(Block {
                     index,
                     begin,
                     length,
-                }) => {
+                })) => {
                     seen.requests += 1;
                     if !answer(&mut a, index, begin, length) {
                         break;

@@ -492,7 +492,7 @@ fn scenarios() -> Vec<Scenario> {
         name: "peers_50000",
         url: fake.url(),
         fake: Some(fake),
-        rust_log: "warn,tyrant::torrent=debug",
+        rust_log: "warn,tyrant::chooser=debug,tyrant::torrent=info",
         expect_log: &["INFO", ": 50000 peers"],
         more_log: &["address book full (10000)", "connecting to 127.0.0."],
         failing: false,

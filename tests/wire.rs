@@ -10,6 +10,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 use tyrant::metainfo::Metainfo;
 use tyrant::peer::{read_message, Handshake, Message};
+use tyrant::pieces::Block;
 
 struct Seeder {
     _dir: TempDir,
@@ -137,11 +138,11 @@ fn seeder_serves_blocks_byte_for_byte() {
     for (index, begin, length) in [(0u32, 0u32, 16384u32), (3, 100, 5000), (last, 0, 1696)] {
         send(
             &mut c,
-            Message::Request {
+            Message::Request(Block {
                 index,
                 begin,
                 length,
-            },
+            }),
         );
         match read_message(&mut c, 1 << 20).unwrap() {
             Message::Piece {
@@ -171,11 +172,11 @@ fn protocol_violations_drop_the_peer_and_the_seeder_carries_on() {
     let last = s.meta.num_pieces() - 1;
     send(
         &mut c,
-        Message::Request {
+        Message::Request(Block {
             index: last,
             begin: 1024,
             length: 1024,
-        },
+        }),
     );
     assert!(closed(&mut c), "out-of-bounds request accepted");
 
@@ -250,11 +251,11 @@ fn peer_sending_corrupt_pieces_is_banned_and_nothing_is_kept() {
     let mut served = 0u64;
     let dropped = loop {
         match read_message(&mut c, 1 << 20) {
-            Ok(Message::Request {
+            Ok(Message::Request(Block {
                 index,
                 begin,
                 length,
-            }) => {
+            })) => {
                 if served > 40 * 64 * 1024 {
                     break false; // never banned
                 }

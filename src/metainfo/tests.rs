@@ -3,8 +3,7 @@
 use super::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub(crate) const TESTDATA: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/torrents");
+pub(crate) const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/torrents");
 
 /// A directory under the system temp dir, removed on drop (also when a test fails).
 pub(crate) struct TempDir(pub PathBuf);
@@ -130,9 +129,11 @@ fn real_torrents_match_libtorrent() {
             assert_eq!(e.offset, off, "{}", f);
             off += e.length;
         }
-        let sum: u64 = (0..m.num_pieces()).map(|i| m.piece_len(i)).sum();
+        let sum: u64 = (0..m.num_pieces())
+            .map(|i| u64::from(m.geometry().piece_len(i)))
+            .sum();
         assert_eq!(sum, m.total_length, "{}", f);
-        assert_eq!(m.piece_len(m.num_pieces()), 0);
+        assert_eq!(u64::from(m.geometry().piece_len(m.num_pieces())), 0);
         assert_eq!(
             m.trackers()[0][0],
             "http://127.0.0.1:6969/announce",
@@ -156,7 +157,7 @@ fn tool_quirks_are_read() {
     );
     let m = load_test_torrent("createtorrent-one-piece.torrent");
     assert!(!m.private, "private=0 is public");
-    assert_eq!(m.piece_len(0), 262_144);
+    assert_eq!(u64::from(m.geometry().piece_len(0)), 262_144);
     let m = load_test_torrent("torf-single.torrent");
     assert!(!m.private);
     assert!(m.announce_list.is_empty());
@@ -164,7 +165,10 @@ fn tool_quirks_are_read() {
         m.trackers(),
         vec![vec!["http://127.0.0.1:6969/announce".to_string()]]
     );
-    assert_eq!(m.piece_len(15), 1_000_000 - 15 * 65_536);
+    assert_eq!(
+        u64::from(m.geometry().piece_len(15)),
+        1_000_000 - 15 * 65_536
+    );
 }
 
 #[test]
@@ -620,7 +624,7 @@ fn unknown_keys_and_alternate_names_are_accepted() {
             (PathBuf::from("caf\u{fffd}/big"), 20000, 10),
         ]
     );
-    assert_eq!(m.piece_len(1), 20010 - 16384);
+    assert_eq!(u64::from(m.geometry().piece_len(1)), 20010 - 16384);
 
     // name.utf-8 wins over name
     let info = single_info(40000)

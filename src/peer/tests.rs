@@ -1,6 +1,7 @@
 //! Unit tests for `crate::peer` (the BEP 3 wire codec).
 
 use super::*;
+use crate::pieces::BLOCK;
 use std::io::Cursor;
 
 fn enc(m: &Message) -> Vec<u8> {
@@ -23,11 +24,11 @@ fn cases() -> Vec<(Message, Vec<u8>)> {
             vec![0, 0, 0, 3, 5, 0b1010_0000, 0xff],
         ),
         (
-            Message::Request {
+            Message::Request(Block {
                 index: 1,
                 begin: 0x4000,
                 length: 0x4000,
-            },
+            }),
             vec![0, 0, 0, 13, 6, 0, 0, 0, 1, 0, 0, 0x40, 0, 0, 0, 0x40, 0],
         ),
         (
@@ -39,11 +40,11 @@ fn cases() -> Vec<(Message, Vec<u8>)> {
             vec![0, 0, 0, 12, 7, 0, 0, 0, 2, 0, 0, 0, 0x10, 0xaa, 0xbb, 0xcc],
         ),
         (
-            Message::Cancel {
+            Message::Cancel(Block {
                 index: 3,
                 begin: 0,
                 length: 5,
-            },
+            }),
             vec![0, 0, 0, 13, 8, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 5],
         ),
         (Message::Port(6881), vec![0, 0, 0, 3, 9, 0x1a, 0xe1]),
@@ -131,58 +132,63 @@ fn stream() -> (Vec<Message>, Vec<u8>) {
     (msgs, bytes)
 }
 
-fn drain(d: &mut Decoder, out: &mut Vec<Message>) {
-    while let Some(m) = d.next().unwrap() {
-        out.push(m);
+/// A reader that hands out at most `step` bytes per read, as a socket may.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.step.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
     }
 }
 
+fn read_all<R: Read>(mut r: R, n: usize) -> Vec<Message> {
+    (0..n)
+        .map(|_| read_message(&mut r, 1 << 20).unwrap())
+        .collect()
+}
+
 #[test]
-fn decoder_one_byte_at_a_time() {
+fn one_byte_at_a_time() {
     let (msgs, bytes) = stream();
-    let mut d = Decoder::new(1 << 20);
-    let mut got = Vec::new();
-    for b in &bytes {
-        d.feed(std::slice::from_ref(b));
-        drain(&mut d, &mut got);
-    }
-    assert_eq!(got, msgs);
-    assert_eq!(d.pos, d.buf.len());
+    let r = Trickle {
+        data: &bytes,
+        step: 1,
+    };
+    assert_eq!(read_all(r, msgs.len()), msgs);
 }
 
 #[test]
-fn decoder_in_two_halves_at_every_split() {
-    // Regression shape from cratetorrent `test_chunked_message_stream`: a split
-    // inside a piece message must not lose or duplicate bytes.
+fn in_two_halves_at_every_split() {
+    // Regression shape from cratetorrent `test_chunked_message_stream`: a split inside a
+    // piece message must not lose or duplicate bytes.
     let (msgs, bytes) = stream();
     for split in 0..=bytes.len() {
-        let mut d = Decoder::new(1 << 20);
-        let mut got = Vec::new();
-        d.feed(&bytes[..split]);
-        drain(&mut d, &mut got);
-        d.feed(&bytes[split..]);
-        drain(&mut d, &mut got);
-        assert_eq!(got, msgs, "split at {}", split);
+        let r = Cursor::new(&bytes[..split]).chain(Cursor::new(&bytes[split..]));
+        assert_eq!(read_all(r, msgs.len()), msgs, "split at {}", split);
     }
 }
 
 #[test]
-fn decoder_errors() {
-    let mut d = Decoder::new(100);
-    d.feed(&[0xff, 0xff, 0xff, 0xff]);
+fn a_bad_length_is_skipped_and_a_huge_one_is_refused_before_reading() {
+    let e = read_message(&mut Cursor::new([0xffu8, 0xff, 0xff, 0xff, 1]), 100).unwrap_err();
     assert_eq!(
-        d.next(),
-        Err(WireError::TooLong {
+        wire_err(&e),
+        WireError::TooLong {
             len: u32::MAX,
             max: 100
-        })
+        }
     );
-    let mut d = Decoder::new(100);
-    d.feed(&[0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 1]);
-    assert_eq!(d.next(), Err(WireError::BadLength { id: 0, len: 2 }));
-    // The bad frame was skipped, so the next one is still readable.
-    assert_eq!(d.next(), Ok(Some(Message::Unchoke)));
-    assert_eq!(d.next(), Ok(None));
+    let mut c = Cursor::new([0u8, 0, 0, 2, 0, 0, 0, 0, 0, 1, 1]);
+    let e = read_message(&mut c, 100).unwrap_err();
+    assert_eq!(wire_err(&e), WireError::BadLength { id: 0, len: 2 });
+    // The bad frame was consumed whole, so the next one is still readable.
+    assert_eq!(read_message(&mut c, 100).unwrap(), Message::Unchoke);
 }
 
 fn wire_err(e: &io::Error) -> WireError {
@@ -278,7 +284,7 @@ fn read_message_timeouts_only_at_frame_boundaries() {
     assert_eq!(ticks, msgs.len());
 }
 
-const LIM: WireLimits = WireLimits {
+const LIM: Geometry = Geometry {
     num_pieces: 10,
     piece_length: 32768,
     // Last piece is 1000 bytes long.
@@ -291,14 +297,14 @@ fn limits() {
     assert_eq!(LIM.piece_len(8), 32768);
     assert_eq!(LIM.piece_len(9), 1000);
     assert_eq!(LIM.piece_len(10), 0);
-    assert_eq!(LIM.max_frame(), 9 + MAX_REQUEST);
-    let big = WireLimits {
+    assert_eq!(max_frame(&LIM), 9 + MAX_REQUEST);
+    let big = Geometry {
         num_pieces: 2_000_001,
         piece_length: 16384,
         total_length: 2_000_001 * 16384,
     };
-    assert_eq!(big.max_frame(), 1 + 250_001);
-    let exact = WireLimits {
+    assert_eq!(max_frame(&big), 1 + 250_001);
+    let exact = Geometry {
         num_pieces: 4,
         piece_length: 16384,
         total_length: 4 * 16384,
@@ -308,10 +314,12 @@ fn limits() {
 
 #[test]
 fn check_table() {
-    let req = |index, begin, length| Message::Request {
-        index,
-        begin,
-        length,
+    let req = |index, begin, length| {
+        Message::Request(Block {
+            index,
+            begin,
+            length,
+        })
     };
     let bad_block = |index, begin, length| {
         Err(WireError::BadBlock {
@@ -364,11 +372,11 @@ fn check_table() {
         // begin + length would wrap in u32.
         (req(0, u32::MAX, 2), bad_block(0, u32::MAX, 2)),
         (
-            Message::Cancel {
+            Message::Cancel(Block {
                 index: 9,
                 begin: 500,
                 length: 501,
-            },
+            }),
             bad_block(9, 500, 501),
         ),
         (
@@ -402,7 +410,7 @@ fn check_table() {
         assert_eq!(m.check(&LIM), want, "{:?}", m);
     }
     // Longer than MAX_REQUEST, inside a piece that is big enough to hold it.
-    let huge = WireLimits {
+    let huge = Geometry {
         num_pieces: 1,
         piece_length: 1 << 20,
         total_length: 1 << 20,
@@ -413,7 +421,7 @@ fn check_table() {
         bad_block(0, 0, MAX_REQUEST + 1)
     );
     // A torrent whose piece count is a multiple of 8 has no spare bits.
-    let eight = WireLimits {
+    let eight = Geometry {
         num_pieces: 8,
         piece_length: 1,
         total_length: 8,
@@ -522,21 +530,27 @@ fn mutated_frames_never_panic() {
             }
         }
         let _ = Message::decode(&f);
-        let _ = read_message(&mut Cursor::new(&f), LIM.max_frame());
-        let mut d = Decoder::new(LIM.max_frame());
+        let _ = read_message(&mut Cursor::new(&f), max_frame(&LIM));
         let mut chunks = stream_bytes.clone();
         chunks.extend_from_slice(&f);
         let cut = (rnd() % (chunks.len() as u64 + 1)) as usize;
-        d.feed(&chunks[..cut]);
-        while let Ok(Some(_)) = d.next() {}
-        d.feed(&chunks[cut..]);
+        let mut r = Cursor::new(&chunks[..cut]).chain(Cursor::new(&chunks[cut..]));
         for _ in 0..chunks.len() {
-            match d.next() {
-                Ok(Some(m)) => {
+            match read_message(&mut r, max_frame(&LIM)) {
+                Ok(m) => {
                     let _ = m.check(&LIM);
                 }
-                Ok(None) | Err(_) => break,
+                Err(_) => break,
             }
         }
     }
+}
+
+#[test]
+fn bitfield_bytes_round_trip_msb_first() {
+    let bits = vec![true, false, false, false, false, false, false, true, true];
+    let bytes = bits_to_bytes(&bits);
+    assert_eq!(bytes, vec![0x81, 0x80]);
+    assert_eq!(bytes_to_bits(&bytes, 9), bits);
+    assert_eq!(bytes_to_bits(&[], 3), vec![false; 3]);
 }

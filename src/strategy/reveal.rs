@@ -1,22 +1,29 @@
-//! Strategic piece revelation (`--reveal N`; Levin et al. SIGCOMM 2008 §5, the "abusing
-//! the endgame" cheat in the lecture notes): instead of announcing every verified piece to
+//! Strategic piece revelation (`--reveal N`; Levin et al. SIGCOMM 2008 §5;
+//! docs/strategies.md, "Strategic piece revelation"): instead of announcing every verified piece to
 //! everyone, show each neighbour just enough to keep it interested in us — at most N pieces
 //! it lacks at any time — choosing the most common pieces first, so our rare pieces stay
 //! scarce (and we stay interesting) for longer. Only pieces we really have are ever shown.
 //!
-//! A pure function over bitfields; the chooser sends the HAVEs it returns.
+//! A pure function over bitfields; the chooser sends the HAVEs the strategy returns.
+
+use super::{Show, Strategy};
+
+/// `--reveal N`: no bitfield; HAVEs are rationed per neighbour.
+pub fn apply(s: &mut Strategy, n: u32) {
+    s.show = Show::Ration(n);
+}
 
 /// Which pieces to announce to one neighbour now.
 ///
 /// `ours`: pieces we have verified; `theirs`: pieces the neighbour has; `shown`: pieces
-/// already announced to it; `avail`: how many connected peers have each piece. Returns
+/// already announced to it; `avail(i)`: how many connected peers have piece i. Returns
 /// piece indices, most common first (ties: lowest index), so that afterwards at most `n`
 /// shown pieces are missing at the neighbour.
 pub fn to_reveal(
     ours: &[bool],
     theirs: &[bool],
     shown: &[bool],
-    avail: &[u32],
+    avail: &dyn Fn(u32) -> u32,
     n: usize,
 ) -> Vec<u32> {
     let outstanding = (0..ours.len()).filter(|&i| shown[i] && !theirs[i]).count();
@@ -27,7 +34,7 @@ pub fn to_reveal(
         .filter(|&i| ours[i] && !theirs[i] && !shown[i])
         .collect();
     // Most common first: revealing what others also offer costs us little scarcity.
-    cands.sort_by(|&a, &b| avail[b].cmp(&avail[a]).then(a.cmp(&b)));
+    cands.sort_by(|&a, &b| avail(b as u32).cmp(&avail(a as u32)).then(a.cmp(&b)));
     cands.truncate(n - outstanding);
     cands.into_iter().map(|i| i as u32).collect()
 }
@@ -68,7 +75,8 @@ mod tests {
             ("00000", "00000", "00000", &[9, 9, 9, 9, 9], 3, &[]),
         ];
         for (ours, theirs, shown, avail, n, want) in cases {
-            let got = to_reveal(&bits(ours), &bits(theirs), &bits(shown), avail, *n);
+            let a = |i: u32| avail[i as usize];
+            let got = to_reveal(&bits(ours), &bits(theirs), &bits(shown), &a, *n);
             assert_eq!(
                 &got[..],
                 *want,

@@ -1,0 +1,106 @@
+//! The chooser's side of choking and announcing: the round (snapshots in, the strategy's
+//! decisions applied, per-peer caps first), the `--trace` lines, our interest, and the
+//! HAVEs the strategy wants each neighbour to see.
+
+use super::*;
+use crate::choke::Decision;
+use crate::stats::{opt_f, word};
+
+impl Chooser {
+    /// Send peer `id` the HAVEs the strategy wants it to see: for the piece we just
+    /// verified (`new`), or whatever its changed bitfield calls for (`None`).
+    pub(super) fn show(&mut self, id: u64, new: Option<u32>) {
+        let p = match self.peers.get_mut(&id) {
+            Some(p) if p.active => p,
+            _ => return,
+        };
+        let haves = self.strategy.haves(new, &self.picker, &p.has, &p.shown);
+        for &i in &haves {
+            p.shown[i as usize] = true;
+        }
+        for i in haves {
+            self.send(id, Message::Have(i));
+        }
+    }
+
+    pub(super) fn update_interest(&mut self, id: u64) {
+        let p = match self.peers.get_mut(&id) {
+            Some(p) if p.active => p,
+            _ => return,
+        };
+        let want = self.picker.interesting(&p.has);
+        if want != p.am_interested {
+            p.am_interested = want;
+            let m = if want {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            };
+            self.send(id, m);
+        }
+    }
+
+    /// Apply one decision: the cap first, so the first block after an unchoke is paced.
+    pub(super) fn apply(&mut self, d: &Decision) {
+        let p = match self.peers.get_mut(&d.id) {
+            Some(p) => p,
+            None => return,
+        };
+        if d.unchoke && p.cap != d.cap {
+            p.cap = d.cap;
+            self.out.push(Out::Send(d.id, Cmd::SetCap(d.cap)));
+        }
+        if p.am_choking == d.unchoke {
+            p.am_choking = !d.unchoke;
+            if d.unchoke {
+                self.send(d.id, Message::Unchoke);
+            } else {
+                // The writer drops its queue on Choke (BEP 3), so do we.
+                p.serving.clear();
+                self.out.push(Out::Send(d.id, Cmd::Choke));
+            }
+        }
+    }
+
+    pub(super) fn rechoke(&mut self, now: Instant) {
+        self.round += 1;
+        let views = self.views(now);
+        let seeding = self.picker.is_complete();
+        // The real length of the round that just ended (the first is shorter, and ticks
+        // jitter), so *_round byte counts become honest rates.
+        let round_secs = now
+            .duration_since(self.round_started)
+            .as_secs_f64()
+            .max(1e-3);
+        self.round_started = now;
+        let decisions = self
+            .strategy
+            .rechoke(&views, seeding, round_secs, &mut self.rng);
+        if self.set.trace {
+            let t = now.duration_since(self.started).as_secs_f64();
+            for (d, v) in decisions.iter().zip(&views) {
+                let addr = self.peers.get(&d.id).map(|p| p.addr.to_string());
+                let action = match (d.unchoke, d.optimistic) {
+                    (false, _) => "choke",
+                    (true, false) => "unchoke",
+                    (true, true) => "optimistic",
+                };
+                let line = format!(
+                    "round={} t={:.1} peer={} addr={} action={} interested={} u_p={} d_p={} cap={} down_round={} up_round={} unchoked_us={} have_rate={:.0}",
+                    self.round, t, d.id, word(&addr.unwrap_or_default()), action,
+                    v.interested as u8, opt_f(d.u_p), opt_f(d.d_p), opt_f(d.cap),
+                    v.down_round, v.up_round, v.unchoked_us as u8, v.have_rate
+                );
+                self.out.push(Out::Trace(line));
+            }
+        }
+        for d in &decisions {
+            self.apply(d);
+        }
+        for p in self.peers.values_mut() {
+            p.down_round = 0;
+            p.up_round = 0;
+            p.unchoked_us = !p.peer_choking;
+        }
+    }
+}

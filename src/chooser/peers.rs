@@ -1,0 +1,287 @@
+//! The chooser's connection management: the address book and which addresses to dial,
+//! accepting connections, handshake checks (ourselves, duplicates by peer id, banned peers,
+//! BitSybil siblings), protocol deadlines, and dropping a peer cleanly.
+
+use super::*;
+
+/// Outgoing connection attempts in flight at once (mainline `max_initiate` spirit).
+const MAX_HALF_OPEN: usize = 16;
+/// Most peer addresses remembered (tracker replies and `--peer`).
+pub const MAX_KNOWN_ADDRS: usize = 10_000;
+
+impl Chooser {
+    /// Addresses from a tracker reply.
+    pub fn on_peers(&mut self, now: Instant, addrs: Vec<SocketAddr>) {
+        for a in addrs {
+            // A hostile tracker may list 50,000 peers: the address book is bounded.
+            if self.addrs.len() >= MAX_KNOWN_ADDRS && !self.addrs.contains_key(&a) {
+                log::debug!("address book full ({}); ignoring the rest", MAX_KNOWN_ADDRS);
+                break;
+            }
+            if !self.is_self_addr(a) {
+                self.addrs.entry(a).or_default();
+            }
+        }
+        self.connect_more(now);
+    }
+
+    /// Mainline's `min_peers`: a leecher with few connections and no untried addresses asks
+    /// the tracker again as soon as its `min interval` allows, instead of sitting out a
+    /// whole `interval` (e.g. when it announced before anyone else had).
+    pub(super) fn want_peers(&mut self) {
+        if self.picker.is_complete() {
+            return;
+        }
+        let untried = self
+            .addrs
+            .values()
+            .any(|s| !s.connected && !s.banned && s.failures == 0);
+        if self.strategy.wants_peers(self.peers.len(), untried) {
+            self.out.push(Out::Tracker(TrackerCtl::WantPeers));
+        }
+    }
+
+    fn is_self_addr(&self, a: SocketAddr) -> bool {
+        let same = |l: SocketAddr| {
+            a.port() == l.port()
+                && (a.ip() == l.ip() || (l.ip().is_unspecified() && a.ip().is_loopback()))
+        };
+        same(self.set.listen) || self.siblings.iter().any(|&(_, s)| same(s))
+    }
+
+    /// BitSybil: the other identities of this process (peer id, listen address).
+    pub fn set_siblings(&mut self, siblings: Vec<([u8; 20], SocketAddr)>) {
+        self.siblings = siblings;
+    }
+
+    fn new_peer(&mut self, now: Instant, addr: SocketAddr, outgoing: bool) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let n = self.geo.num_pieces as usize;
+        let t = &self.set.timing;
+        let peer = Peer {
+            addr,
+            outgoing,
+            peer_id: None,
+            active: false,
+            opened: now,
+            am_choking: true,
+            am_interested: false,
+            peer_choking: true,
+            peer_interested: false,
+            has: vec![false; n],
+            has_count: 0,
+            shown: vec![false; n],
+            requests: Vec::new(),
+            down: RateMeter::new(t.rate_window, now),
+            up: RateMeter::new(t.rate_window, now),
+            haves: RateMeter::new(t.have_window, now),
+            last_recv: now,
+            last_block: now,
+            strikes: 0,
+            down_round: 0,
+            up_round: 0,
+            unchoked_us: false,
+            cap: None,
+            serving: HashSet::new(),
+        };
+        self.peers.insert(id, peer);
+        id
+    }
+
+    /// A connection came in from `addr`: its peer id, or `None` to refuse it.
+    pub fn accept(&mut self, now: Instant, addr: SocketAddr) -> Option<u64> {
+        if self.peers.len() >= self.set.max_peers && !self.evict_half_open(now) {
+            log::debug!("refusing {}: at --max-peers {}", addr, self.set.max_peers);
+            return None;
+        }
+        let id = self.new_peer(now, addr, false);
+        log::debug!("peer {}: incoming from {}", id, addr);
+        Some(id)
+    }
+
+    pub(super) fn connect_more(&mut self, now: Instant) {
+        if self.picker.is_complete() {
+            // Seeds let leechers come to them (and the tracker tells them where we are).
+            return;
+        }
+        let half_open = self
+            .peers
+            .values()
+            .filter(|p| p.outgoing && !p.active)
+            .count();
+        let budget = MAX_HALF_OPEN.saturating_sub(half_open);
+        let room = self.set.max_peers.saturating_sub(self.peers.len());
+        let mut cands: Vec<SocketAddr> = self
+            .addrs
+            .iter()
+            .filter(|(_, s)| !s.connected && !s.banned && s.next_try.map_or(true, |t| t <= now))
+            .map(|(a, _)| *a)
+            .collect();
+        cands.sort();
+        self.rng.shuffle(&mut cands);
+        for a in cands.into_iter().take(budget.min(room)) {
+            if let Some(s) = self.addrs.get_mut(&a) {
+                s.connected = true;
+            }
+            let id = self.new_peer(now, a, true);
+            log::debug!("peer {}: connecting to {}", id, a);
+            self.out.push(Out::Dial(id, a));
+        }
+    }
+
+    /// At `--max-peers`, make room for a new incoming connection by dropping the oldest
+    /// incoming one that has still not sent its handshake after a second: otherwise a few
+    /// dozen silent sockets would lock honest peers out until the handshake deadline.
+    fn evict_half_open(&mut self, now: Instant) -> bool {
+        let victim = self
+            .peers
+            .iter()
+            .filter(|(_, p)| {
+                !p.outgoing && !p.active && now.duration_since(p.opened) >= Duration::from_secs(1)
+            })
+            .min_by_key(|(_, p)| p.opened)
+            .map(|(&id, _)| id);
+        match victim {
+            Some(id) => {
+                self.close(
+                    now,
+                    id,
+                    "evicted: no handshake yet and we are at --max-peers",
+                );
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The peer's handshake named our torrent.
+    pub fn on_handshake(&mut self, now: Instant, id: u64, peer_id: [u8; 20]) {
+        if peer_id == self.set.peer_id {
+            // Never dial our own address again; an incoming connection's address is an
+            // ephemeral port (or an impostor's), not something to remember.
+            if let Some(p) = self.peers.get(&id).filter(|p| p.outgoing) {
+                let a = p.addr;
+                self.addrs.entry(a).or_default().banned = true;
+            }
+            return self.close(now, id, "connected to ourselves");
+        }
+        if self.banned_ids.contains(&peer_id) {
+            return self.close(now, id, "banned peer");
+        }
+        if self.siblings.iter().any(|(s, _)| *s == peer_id) {
+            return self.close(now, id, "a sibling identity of this run");
+        }
+        // Duplicate by peer_id: keep the connection opened by the side with the smaller
+        // peer_id, so two peers that dialled each other at once keep the same one.
+        let ours = self.set.peer_id;
+        let dup = self
+            .peers
+            .iter()
+            .find(|(&o, p)| o != id && p.peer_id == Some(peer_id))
+            .map(|(&o, p)| (o, p.outgoing));
+        if let Some((other, other_out)) = dup {
+            let this_out = self.peers.get(&id).map_or(false, |p| p.outgoing);
+            let initiator = |out: bool| if out { ours } else { peer_id };
+            if this_out != other_out && initiator(this_out) < initiator(other_out) {
+                self.close(now, other, "duplicate connection");
+            } else {
+                return self.close(now, id, "duplicate connection");
+            }
+        }
+        let bitfield = self.strategy.bitfield(self.picker.have_bits());
+        let p = match self.peers.get_mut(&id) {
+            Some(p) => p,
+            None => return,
+        };
+        p.peer_id = Some(peer_id);
+        p.active = true;
+        log::debug!("peer {}: handshake done ({})", id, p.addr);
+        if let Some(bits) = bitfield {
+            p.shown = bits.clone();
+            self.send(id, Message::Bitfield(crate::peer::bits_to_bytes(&bits)));
+        }
+        self.show(id, None);
+    }
+
+    pub(super) fn check_deadlines(&mut self, now: Instant) {
+        let t = &self.set.timing;
+        let mut close = Vec::new();
+        let mut stalled = Vec::new();
+        for (&id, p) in &self.peers {
+            let age = now.duration_since(p.opened);
+            // Outgoing connections get the connect time on top of the handshake's.
+            let connect = if p.outgoing {
+                t.connect
+            } else {
+                Duration::ZERO
+            };
+            if !p.active && age > t.handshake + connect {
+                close.push((id, "handshake timed out"));
+            } else if p.active && now.duration_since(p.last_recv) > t.idle {
+                close.push((id, "idle for too long"));
+            } else if let Some(oldest) = p.requests.iter().map(|(_, t)| *t).min() {
+                // A request outstanding for longer than the timeout with no block arriving
+                // meanwhile: give those blocks to someone else.
+                if p.active && now.duration_since(p.last_block.max(oldest)) > t.request_timeout {
+                    stalled.push(id);
+                }
+            }
+        }
+        for (id, why) in close {
+            self.close(now, id, why);
+        }
+        for &id in &stalled {
+            let reqs = match self.peers.get_mut(&id) {
+                Some(p) => std::mem::take(&mut p.requests),
+                None => continue,
+            };
+            log::debug!("peer {}: {} requests stalled, re-assigning", id, reqs.len());
+            for (r, _) in reqs {
+                self.send(id, Message::Cancel(r));
+                self.picker.release(id, r);
+            }
+        }
+        if !stalled.is_empty() {
+            self.request_all(now);
+        }
+    }
+
+    /// Drop a peer: the session shuts its socket down, so both of its threads end.
+    pub fn close(&mut self, now: Instant, id: u64, why: &str) {
+        if self.peers.contains_key(&id) {
+            self.out.push(Out::Close(id));
+        }
+        self.on_closed(now, id, why);
+    }
+
+    pub fn close_all(&mut self, now: Instant, why: &str) {
+        let ids: Vec<u64> = self.peers.keys().copied().collect();
+        for id in ids {
+            self.close(now, id, why);
+        }
+    }
+
+    /// The peer's connection ended (or we ended it): forget it.
+    pub fn on_closed(&mut self, now: Instant, id: u64, why: &str) {
+        let p = match self.peers.remove(&id) {
+            Some(p) => p,
+            None => return,
+        };
+        log::debug!("peer {} ({}): closed: {}", id, p.addr, why);
+        for (r, _) in &p.requests {
+            self.picker.release(id, *r);
+        }
+        self.picker.peer_removed(&p.has);
+        if p.outgoing {
+            let st = self.addrs.entry(p.addr).or_default();
+            st.connected = false;
+            st.failures = if p.active { 0 } else { st.failures + 1 };
+            let backoff = 15u64.saturating_mul(1 << st.failures.min(6));
+            st.next_try = Some(now + Duration::from_secs(backoff));
+        }
+        if !p.requests.is_empty() {
+            self.request_all(now);
+        }
+    }
+}

@@ -1,0 +1,588 @@
+//! The chooser driven by scripted events on a made-up clock: each test feeds what peers,
+//! the disk thread and the clock would, and checks the commands the chooser gives. No
+//! sockets, no threads, no sleeping.
+
+use super::*;
+use crate::choke::Slots;
+use crate::metainfo::tests::TempDir;
+use crate::metainfo::{FileEntry, Metainfo};
+use crate::pieces::hash_and_write;
+use crate::sha1::sha1;
+use crate::storage::Storage;
+use crate::strategy::{ChokerFlag, Flags};
+use std::path::PathBuf;
+
+/// A chooser over a small torrent, the disk thread's stand-in (a real `Storage` in a temp
+/// dir) and a clock that only moves when a test says so.
+struct Rig {
+    c: Chooser,
+    t0: Instant,
+    now: Instant,
+    data: Vec<u8>,
+    storage: Storage,
+    _dir: TempDir,
+    outs: Vec<Out>,
+}
+
+const PIECE: u32 = 2 * BLOCK;
+
+fn meta(pieces: u32) -> (Metainfo, Vec<u8>) {
+    let data: Vec<u8> = (0..pieces * PIECE)
+        .map(|i| (i * 31 + i / 7) as u8)
+        .collect();
+    let m = Metainfo {
+        info_hash: [1; 20],
+        name: "rig.bin".into(),
+        piece_length: u64::from(PIECE),
+        pieces: data.chunks(PIECE as usize).map(sha1).collect(),
+        files: vec![FileEntry {
+            path: PathBuf::from("rig.bin"),
+            length: data.len() as u64,
+            offset: 0,
+        }],
+        total_length: data.len() as u64,
+        multi_file: false,
+        announce: None,
+        announce_list: Vec::new(),
+        private: false,
+    };
+    (m, data)
+}
+
+fn flags() -> Flags {
+    Flags {
+        choker: ChokerFlag::Vanilla,
+        rebel: 0,
+        thief: false,
+        reveal: None,
+        sybil: 1,
+    }
+}
+
+fn addr(i: u64) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 2], 7000 + i as u16))
+}
+
+fn pid(i: u64) -> [u8; 20] {
+    let mut id = [b'p'; 20];
+    id[19] = i as u8;
+    id
+}
+
+impl Rig {
+    /// `pieces` pieces of two blocks; `have` of them verified already; `slots` upload
+    /// slots (the optimistic one included).
+    fn new(pieces: u32, have: &[u32], slots: usize, f: Flags) -> Rig {
+        let (m, data) = meta(pieces);
+        let dir = TempDir::new("chooser");
+        let storage = Storage::open(&m, &dir.0, false).unwrap();
+        let geo = m.geometry();
+        let strategy = f.build(&Slots::Fixed(slots), 100.0, 1.0, None);
+        let mut picker = Picker::new(geo, strategy.order());
+        for &i in have {
+            picker.set_have(i);
+        }
+        let set = Settings {
+            peer_id: [b'u'; 20],
+            listen: SocketAddr::from(([127, 0, 0, 1], 6881)),
+            max_peers: 60,
+            stop_after_download: false,
+            timing: Timing::scaled(1.0),
+            rng_seed: 3,
+            trace: true,
+        };
+        let t0 = Instant::now();
+        let mut c = Chooser::new(m.pieces.clone(), picker, strategy, set, geo, t0);
+        c.start(t0, &[]);
+        let mut r = Rig {
+            c,
+            t0,
+            now: t0,
+            data,
+            storage,
+            _dir: dir,
+            outs: Vec::new(),
+        };
+        r.take();
+        r
+    }
+
+    fn at(&mut self, secs: f64) -> Instant {
+        self.now = self.t0 + Duration::from_secs_f64(secs);
+        self.now
+    }
+
+    /// Every command given since the last call.
+    fn take(&mut self) -> Vec<Out> {
+        self.outs.extend(self.c.drain());
+        std::mem::take(&mut self.outs)
+    }
+
+    /// An incoming peer that completes its handshake; returns its id.
+    fn join(&mut self, i: u64) -> u64 {
+        let now = self.now;
+        let id = self.c.accept(now, addr(i)).expect("room for the peer");
+        self.c.on_handshake(now, id, pid(i));
+        id
+    }
+
+    fn msg(&mut self, id: u64, m: Message) {
+        let now = self.now;
+        self.c.on_messages(now, id, std::iter::once(m));
+    }
+
+    fn block(&mut self, id: u64, index: u32, begin: u32) {
+        let at = (index * PIECE + begin) as usize;
+        let data = self.data[at..at + BLOCK as usize].to_vec();
+        self.msg(id, Message::Piece { index, begin, data });
+    }
+
+    /// Play the disk thread for every piece the chooser asked to verify.
+    fn disk(&mut self) {
+        let outs = self.take();
+        for o in outs {
+            match o {
+                Out::Verify(job) => {
+                    let done = hash_and_write(&self.storage, job);
+                    let now = self.now;
+                    self.c.on_verdict(now, done);
+                }
+                other => self.outs.push(other),
+            }
+        }
+    }
+
+    fn tick(&mut self, secs: f64) {
+        let now = self.at(secs);
+        self.c.tick(now);
+    }
+}
+
+/// The wire messages sent to peer `id`, in order.
+fn sent(outs: &[Out], id: u64) -> Vec<Message> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Out::Send(i, Cmd::Send(m)) if *i == id => Some(m.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn requests(outs: &[Out], id: u64) -> Vec<(u32, u32)> {
+    sent(outs, id)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Request(Block { index, begin, .. }) => Some((index, begin)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn cancels(outs: &[Out], id: u64) -> Vec<(u32, u32)> {
+    sent(outs, id)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Cancel(Block { index, begin, .. }) => Some((index, begin)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn closed(outs: &[Out]) -> Vec<u64> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Out::Close(i) => Some(*i),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Is peer `id` unchoked after these commands (the last choke or unchoke wins)?
+fn unchoked(outs: &[Out], id: u64) -> Option<bool> {
+    outs.iter().rev().find_map(|o| match o {
+        Out::Send(i, Cmd::Send(Message::Unchoke)) if *i == id => Some(true),
+        Out::Send(i, Cmd::Choke) if *i == id => Some(false),
+        _ => None,
+    })
+}
+
+/// A peer holding the pieces `bits` says it has.
+fn holder(r: &mut Rig, i: u64, bits: &[bool]) -> u64 {
+    let id = r.join(i);
+    r.msg(id, Message::Bitfield(crate::peer::bits_to_bytes(bits)));
+    id
+}
+
+/// A seed with every piece.
+fn seed(r: &mut Rig, i: u64) -> u64 {
+    let bits = vec![true; r.c.geo.num_pieces as usize];
+    holder(r, i, &bits)
+}
+
+#[test]
+fn a_seed_gets_interest_requests_and_the_piece_goes_to_be_hashed() {
+    let mut r = Rig::new(1, &[], 4, flags());
+    let s = seed(&mut r, 1);
+    assert_eq!(sent(&r.take(), s), vec![Message::Interested]);
+    r.msg(s, Message::Unchoke);
+    let o = r.take();
+    assert_eq!(requests(&o, s), vec![(0, 0), (0, BLOCK)]);
+    r.block(s, 0, 0);
+    assert!(!r.take().iter().any(|o| matches!(o, Out::Verify(_))));
+    r.block(s, 0, BLOCK);
+    r.disk();
+    let o = r.take();
+    let at = |f: &dyn Fn(&Out) -> bool| o.iter().position(f);
+    let done = at(&|o| matches!(o, Out::Complete)).expect("complete");
+    let told = at(&|o| matches!(o, Out::Tracker(TrackerCtl::Completed))).expect("tracker told");
+    assert!(done < told);
+    assert_eq!(closed(&o), vec![s], "two seeds have nothing to trade");
+    assert!(r.c.picker.is_complete());
+    assert_eq!(r.c.download_secs(), Some(0.0));
+}
+
+/// Endgame: once every block is requested, a second peer gets duplicates; the first copy
+/// to arrive wins and every other asker is cancelled.
+#[test]
+fn endgame_duplicates_the_last_blocks_and_cancels_the_losers() {
+    let mut r = Rig::new(1, &[], 4, flags());
+    let a = seed(&mut r, 1);
+    let b = seed(&mut r, 2);
+    r.msg(a, Message::Unchoke);
+    let o = r.take();
+    assert_eq!(requests(&o, a), vec![(0, 0), (0, BLOCK)]);
+    assert!(r.c.picker.in_endgame());
+    r.msg(b, Message::Unchoke);
+    let o = r.take();
+    assert_eq!(
+        requests(&o, b),
+        vec![(0, 0), (0, BLOCK)],
+        "endgame duplicates"
+    );
+    r.block(b, 0, BLOCK);
+    let o = r.take();
+    assert_eq!(cancels(&o, a), vec![(0, BLOCK)]);
+    assert!(cancels(&o, b).is_empty());
+    r.block(a, 0, 0);
+    let o = r.take();
+    assert_eq!(cancels(&o, b), vec![(0, 0)]);
+    assert!(o
+        .iter()
+        .any(|o| matches!(o, Out::Verify(j) if j.index == 0)));
+    // The loser's late copy is waste, not a second store.
+    r.block(a, 0, BLOCK);
+    assert_eq!(r.c.wasted, u64::from(BLOCK));
+}
+
+/// Smart ban: a piece built from an honest peer's block and a liar's fails, and nobody is
+/// struck. It is fetched again from one peer only; once it verifies, the block that
+/// differed names the liar.
+#[test]
+fn smart_ban_strikes_only_the_sender_of_the_bad_block() {
+    // two pieces, both peers hold only piece 0: nobody completes, nobody leaves
+    let mut r = Rig::new(2, &[], 4, flags());
+    let honest = holder(&mut r, 1, &[true, false]);
+    let liar = holder(&mut r, 2, &[true, false]);
+    r.msg(honest, Message::Unchoke);
+    assert_eq!(requests(&r.take(), honest), vec![(0, 0), (0, BLOCK)]);
+    r.block(honest, 0, 0);
+    // honest chokes us halfway: the second block goes to the liar, which lies
+    r.msg(honest, Message::Choke);
+    r.msg(liar, Message::Unchoke);
+    assert_eq!(requests(&r.take(), liar), vec![(0, BLOCK)]);
+    let junk = vec![0xEE; BLOCK as usize];
+    r.msg(
+        liar,
+        Message::Piece {
+            index: 0,
+            begin: BLOCK,
+            data: junk,
+        },
+    );
+    r.msg(liar, Message::Choke);
+    r.msg(honest, Message::Unchoke);
+    r.disk();
+    assert_eq!(r.c.hash_fails, 1);
+    assert_eq!(
+        (r.c.peers[&honest].strikes, r.c.peers[&liar].strikes),
+        (0, 0)
+    );
+    // fetched again, all of it from the one peer that asks first
+    let o = r.take();
+    assert_eq!(requests(&o, honest), vec![(0, 0), (0, BLOCK)]);
+    r.msg(liar, Message::Unchoke);
+    assert!(
+        requests(&r.take(), liar).is_empty(),
+        "a suspect piece has one fetcher"
+    );
+    r.block(honest, 0, 0);
+    r.block(honest, 0, BLOCK);
+    r.disk();
+    assert!(r.c.picker.have(0));
+    assert_eq!(
+        (r.c.peers[&honest].strikes, r.c.peers[&liar].strikes),
+        (0, 1)
+    );
+}
+
+/// A peer that alone sent a piece that fails gets a strike each time; the third closes it
+/// and bans its peer id, so it cannot come back.
+#[test]
+fn three_bad_pieces_ban_the_sender() {
+    let mut r = Rig::new(1, &[], 4, flags());
+    let liar = seed(&mut r, 2);
+    r.msg(liar, Message::Unchoke);
+    for strike in 1..=3 {
+        let o = r.take();
+        assert_eq!(
+            requests(&o, liar),
+            vec![(0, 0), (0, BLOCK)],
+            "attempt {}",
+            strike
+        );
+        for begin in [0, BLOCK] {
+            let data = vec![strike as u8; BLOCK as usize];
+            r.msg(
+                liar,
+                Message::Piece {
+                    index: 0,
+                    begin,
+                    data,
+                },
+            );
+        }
+        r.disk();
+        assert_eq!(r.c.hash_fails, strike);
+        if strike < 3 {
+            assert_eq!(r.c.peers[&liar].strikes, strike);
+        }
+    }
+    let o = r.take();
+    assert_eq!(closed(&o), vec![liar], "the third strike closes it");
+    assert!(!r.c.picker.have(0));
+    let again = r.c.accept(r.now, addr(9)).unwrap();
+    r.c.on_handshake(r.now, again, pid(2));
+    assert_eq!(closed(&r.take()), vec![again], "banned by peer id");
+}
+
+/// Requests a peer leaves unanswered for the request timeout (60 s) are cancelled and go
+/// back to the pool for other peers; a block arriving meanwhile resets that clock.
+#[test]
+fn stalled_requests_are_cancelled_and_go_to_another_peer() {
+    let mut r = Rig::new(1, &[], 4, flags());
+    let slow = seed(&mut r, 1);
+    let other = r.join(2);
+    r.msg(other, Message::Unchoke);
+    r.msg(slow, Message::Unchoke);
+    assert_eq!(requests(&r.take(), slow), vec![(0, 0), (0, BLOCK)]);
+    r.at(50.0);
+    r.block(slow, 0, 0);
+    r.tick(61.0);
+    assert!(
+        cancels(&r.take(), slow).is_empty(),
+        "a block at 50 s resets the clock"
+    );
+    r.tick(109.0);
+    assert!(cancels(&r.take(), slow).is_empty());
+    r.tick(111.0);
+    assert_eq!(cancels(&r.take(), slow), vec![(0, BLOCK)]);
+    // the block is open again: the next peer that has it asks for it
+    r.msg(other, Message::Have(0));
+    let o = r.take();
+    assert_eq!(sent(&o, other)[0], Message::Interested);
+    assert_eq!(requests(&o, other), vec![(0, BLOCK)]);
+}
+
+/// The action the last round's trace gives each peer.
+fn actions(outs: &[Out]) -> BTreeMap<u64, String> {
+    let mut m = BTreeMap::new();
+    for o in outs {
+        if let Out::Trace(line) = o {
+            let word = |k: &str| {
+                line.split(' ')
+                    .find_map(|w| w.strip_prefix(k))
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            m.insert(word("peer=").parse().unwrap(), word("action="));
+        }
+    }
+    m
+}
+
+/// Anti-snubbing (Cohen §3.4): a peer that has sent us nothing for 60 s gets no regular
+/// slot, only perhaps the optimistic one, even when every rate is zero.
+#[test]
+fn snubbing_peers_get_no_regular_slot() {
+    for seed in 0..8 {
+        // one regular slot + one optimistic; we hold piece 0 and they want it
+        let mut r = Rig::new(2, &[0], 2, flags());
+        r.c.rng = Rng::new(seed);
+        let old: Vec<u64> = (1..=4).map(|i| r.join(i)).collect();
+        for &id in &old {
+            r.msg(id, Message::Interested);
+        }
+        r.at(65.0);
+        let new = r.join(5);
+        r.msg(new, Message::Interested);
+        r.take();
+        r.tick(70.0);
+        let a = actions(&r.take());
+        assert_eq!(a[&new], "unchoke", "seed {}: {:?}", seed, a);
+        assert!(
+            old.iter().all(|id| a[id] != "unchoke"),
+            "seed {}: {:?}",
+            seed,
+            a
+        );
+        assert_eq!(a.values().filter(|x| *x == "optimistic").count(), 1);
+    }
+}
+/// rain's FastUnchoke: a newly interested peer is unchoked at once while a regular slot
+/// is free, and waits for the round when none is.
+#[test]
+fn a_newly_interested_peer_takes_a_free_slot_at_once() {
+    // three slots: two regular + one optimistic (the first round gave the optimistic
+    // slot to nobody: there was nobody)
+    let mut r = Rig::new(1, &[0], 3, flags());
+    let ids: Vec<u64> = (1..=3).map(|i| r.join(i)).collect();
+    r.take();
+    r.msg(ids[0], Message::Interested);
+    assert_eq!(unchoked(&r.take(), ids[0]), Some(true));
+    r.msg(ids[1], Message::Interested);
+    assert_eq!(unchoked(&r.take(), ids[1]), Some(true));
+    r.msg(ids[2], Message::Interested);
+    assert_eq!(unchoked(&r.take(), ids[2]), None, "no free regular slot");
+    // uninterested peers are never fast-unchoked
+    let lazy = r.join(4);
+    r.msg(lazy, Message::NotInterested);
+    assert_eq!(unchoked(&r.take(), lazy), None);
+}
+
+/// Seed mode: every piece verified, peers ranked by how fast we upload to them.
+#[test]
+fn a_seed_unchokes_the_peers_it_uploads_to_fastest() {
+    for seed in 0..8 {
+        let mut r = Rig::new(1, &[0], 3, flags());
+        r.c.rng = Rng::new(seed);
+        let ids: Vec<u64> = (1..=5).map(|i| r.join(i)).collect();
+        for &id in &ids {
+            r.msg(id, Message::Interested);
+        }
+        // in the last 20 s we uploaded most to the last two
+        r.at(5.0);
+        for (k, &id) in ids.iter().enumerate() {
+            let now = r.now;
+            for _ in 0..=k {
+                r.c.on_sent(now, id, r.c.geo.block(0, 0));
+            }
+        }
+        r.take();
+        r.tick(10.0);
+        let a = actions(&r.take());
+        let regular: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|id| a[id] == "unchoke")
+            .collect();
+        assert_eq!(regular, vec![ids[3], ids[4]], "seed {}: {:?}", seed, a);
+        assert_eq!(a.values().filter(|x| *x == "optimistic").count(), 1);
+    }
+}
+
+/// Protocol deadlines: no handshake within 20 s (+10 s to connect when we dialled) and
+/// 180 s of silence close the connection; keep-alives keep it.
+#[test]
+fn deadlines_close_silent_connections() {
+    let mut r = Rig::new(1, &[0], 4, flags());
+    let mute = r.c.accept(r.now, addr(1)).unwrap();
+    let talker = r.join(2);
+    r.tick(19.0);
+    assert!(closed(&r.take()).is_empty());
+    r.tick(21.0);
+    assert_eq!(closed(&r.take()), vec![mute]);
+    r.at(170.0);
+    r.msg(talker, Message::KeepAlive);
+    r.tick(300.0);
+    assert!(
+        closed(&r.take()).is_empty(),
+        "a keep-alive resets the idle clock"
+    );
+    r.tick(351.0);
+    assert_eq!(closed(&r.take()), vec![talker]);
+}
+
+/// A request for a piece we do not have closes the peer; one while choked is ignored; one
+/// while unchoked is queued once, and a cancel removes it.
+#[test]
+fn requests_are_served_only_when_unchoked_and_for_pieces_we_have() {
+    let mut r = Rig::new(2, &[0], 4, flags());
+    let p = r.join(1);
+    let req = |index| {
+        Message::Request(Block {
+            index,
+            begin: 0,
+            length: BLOCK,
+        })
+    };
+    r.msg(p, req(0));
+    let serve = |o: &[Out]| {
+        o.iter()
+            .filter(|o| matches!(o, Out::Send(_, Cmd::Serve(Block { .. }))))
+            .count()
+    };
+    assert_eq!(serve(&r.take()), 0, "choked: ignored");
+    r.msg(p, Message::Interested);
+    r.take();
+    r.msg(p, req(0));
+    r.msg(p, req(0));
+    assert_eq!(serve(&r.take()), 1, "queued once");
+    r.msg(
+        p,
+        Message::Cancel(Block {
+            index: 0,
+            begin: 0,
+            length: BLOCK,
+        }),
+    );
+    let o = r.take();
+    assert!(o
+        .iter()
+        .any(|o| matches!(o, Out::Send(_, Cmd::Cancel(Block { index: 0, .. })))));
+    r.msg(p, req(1));
+    assert_eq!(closed(&r.take()), vec![p]);
+}
+
+/// Two connections to one peer id: the one opened by the smaller peer id survives, on
+/// both sides, so peers that dialled each other at once keep the same connection.
+#[test]
+fn duplicate_connections_keep_the_one_the_smaller_id_opened() {
+    let mut r = Rig::new(2, &[0], 4, flags());
+    r.c.on_peers(r.now, vec![addr(1)]);
+    let dialled = r
+        .take()
+        .iter()
+        .find_map(|o| match o {
+            Out::Dial(id, _) => Some(*id),
+            _ => None,
+        })
+        .expect("dials the new address");
+    let incoming = r.c.accept(r.now, addr(50)).unwrap();
+    // their id "ppp..." < ours "uuu...": keep the connection they opened
+    r.c.on_handshake(r.now, dialled, pid(1));
+    r.c.on_handshake(r.now, incoming, pid(1));
+    assert_eq!(closed(&r.take()), vec![dialled]);
+    // ourselves, dialled: closed and never dialled again
+    r.c.on_peers(r.now, vec![addr(2)]);
+    let me = r
+        .take()
+        .iter()
+        .find_map(|o| match o {
+            Out::Dial(id, _) => Some(*id),
+            _ => None,
+        })
+        .unwrap();
+    r.c.on_handshake(r.now, me, [b'u'; 20]);
+    assert_eq!(closed(&r.take()), vec![me]);
+    assert!(r.c.addrs[&addr(2)].banned);
+}

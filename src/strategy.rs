@@ -1,0 +1,329 @@
+//! The strategy layer: everything that makes one client of the study behave differently
+//! from another, as one value. A `Strategy` is a choker (who gets our upload, at what rate)
+//! plus a few named wire hooks: what bitfield and HAVEs we show, how we pick pieces, how
+//! hard we look for peers, which share of the torrent we fetch. The chooser asks it; no
+//! strategy flag is tested anywhere else.
+//!
+//! The command-line flags are read here (`Flags::parse`) and turned into a `Strategy`
+//! (`Flags::build`). Each strategy reads in its own file beside its paper section:
+//! vanilla in `choke.rs`; `tyrant.rs`, `propshare.rs`, `rebel.rs`, `sybil.rs`, `thief.rs`
+//! and `reveal.rs` here. docs/strategies.md describes them all.
+
+use crate::choke::{Decision, PeerView, Slots, Vanilla};
+use crate::picker::{Order, Picker};
+use crate::rng::Rng;
+
+pub mod propshare;
+pub mod rebel;
+pub mod reveal;
+pub mod sybil;
+pub mod thief;
+pub mod tyrant;
+
+use self::propshare::PropShare;
+use self::tyrant::{Tyrant, TyrantParams};
+
+/// Fewer connections than this make a leecher ask the tracker for more (mainline 4.x
+/// `min_peers` is 20).
+pub const MIN_PEERS: usize = 20;
+
+/// Which choker runs while we download.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChokerFlag {
+    Vanilla,
+    /// BitTyrant with this initial u_p in bytes/s (nominal).
+    Tyrant {
+        u0: f64,
+    },
+    /// PropShare with this optimistic fraction of capacity.
+    PropShare {
+        optimistic_share: f64,
+    },
+}
+
+/// The strategy flags of one process, checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flags {
+    pub choker: ChokerFlag,
+    pub rebel: u32,
+    pub thief: bool,
+    pub reveal: Option<u32>,
+    /// BitSybil: identities in this process (1 = an ordinary client).
+    pub sybil: u32,
+}
+
+type Args = pico_args::Arguments;
+
+fn opt<T: std::str::FromStr>(args: &mut Args, name: &'static str) -> Result<Option<T>, String>
+where
+    T::Err: std::fmt::Display,
+{
+    args.opt_value_from_str(name)
+        .map_err(|e| format!("{}: {}", name, e))
+}
+
+impl Flags {
+    /// Read `--tyrant [--tyrant-u0 K] | --propshare [--optimistic-share F]`, `--rebel N`,
+    /// `--thief`, `--reveal N` and `--sybil N`; `up` is `--up` in KiB/s.
+    pub fn parse(args: &mut Args, up: f64) -> Result<Flags, String> {
+        let tyrant = args.contains("--tyrant");
+        let propshare = args.contains("--propshare");
+        let u0: Option<f64> = opt(args, "--tyrant-u0")?;
+        let share: Option<f64> = opt(args, "--optimistic-share")?;
+        let f = Flags {
+            choker: match (tyrant, propshare) {
+                (true, true) => return Err("--tyrant and --propshare exclude each other".into()),
+                (true, false) => ChokerFlag::Tyrant {
+                    u0: u0.unwrap_or(7.0) * 1024.0,
+                },
+                (false, true) => ChokerFlag::PropShare {
+                    optimistic_share: share.unwrap_or(propshare::OPTIMISTIC_SHARE),
+                },
+                (false, false) => ChokerFlag::Vanilla,
+            },
+            rebel: opt(args, "--rebel")?.unwrap_or(0),
+            thief: args.contains("--thief"),
+            reveal: opt(args, "--reveal")?,
+            sybil: opt(args, "--sybil")?.unwrap_or(1),
+        };
+        let name = match f.choker {
+            ChokerFlag::Tyrant { .. } => "tyrant",
+            ChokerFlag::PropShare { .. } => "propshare",
+            ChokerFlag::Vanilla => "",
+        };
+        if !name.is_empty() && up <= 0.0 {
+            return Err(format!(
+                "--{} needs --up: it divides the upload capacity among peers",
+                name
+            ));
+        }
+        if u0.is_some() && name != "tyrant" {
+            return Err("--tyrant-u0 only applies with --tyrant".into());
+        }
+        if share.is_some() && name != "propshare" {
+            return Err("--optimistic-share only applies with --propshare".into());
+        }
+        match f.choker {
+            ChokerFlag::Tyrant { u0 } if !(u0 > 0.0 && u0.is_finite()) => {
+                return Err("--tyrant-u0 must be > 0 (KiB/s)".into())
+            }
+            ChokerFlag::PropShare { optimistic_share }
+                if !(0.0..1.0).contains(&optimistic_share) =>
+            {
+                return Err("--optimistic-share must be in [0, 1)".into())
+            }
+            _ => {}
+        }
+        if f.reveal == Some(0) {
+            return Err("--reveal must be at least 1 (0 would never show a piece)".into());
+        }
+        if f.sybil == 0 {
+            return Err("--sybil must be at least 1".into());
+        }
+        let others = f.choker != ChokerFlag::Vanilla || f.rebel > 0 || f.reveal.is_some();
+        if f.thief && others {
+            return Err(
+                "--thief never uploads or announces: it excludes the other strategies".into(),
+            );
+        }
+        Ok(f)
+    }
+
+    /// Default (`--max-peers`, `--numwant`): BitThief wants as large a view as it can get.
+    pub fn peer_set(&self) -> (usize, u32) {
+        if self.thief {
+            (thief::MAX_PEERS, thief::NUMWANT)
+        } else {
+            (60, 50)
+        }
+    }
+
+    /// The strategy of one client. `up_kib` is its nominal cap (a BitSybil identity's
+    /// share of it); under `--time-scale S` every rate the choker sees and gives is S times
+    /// nominal, so capacity, u0 and the u_p floor are scaled here, while the slot rules stay
+    /// nominal (`slots` was built from the nominal cap).
+    pub fn build(
+        &self,
+        slots: &Slots,
+        up_kib: f64,
+        scale: f64,
+        share: Option<(u32, u32)>,
+    ) -> Strategy {
+        let capacity = up_kib * 1024.0 * scale;
+        let choker = match self.choker {
+            ChokerFlag::Vanilla => Choker::Vanilla(Vanilla::new(slots.clone())),
+            ChokerFlag::Tyrant { u0 } => Choker::Tyrant(
+                Tyrant::new(TyrantParams {
+                    capacity,
+                    u0: u0 * scale,
+                    floor: TyrantParams::default().floor * scale,
+                    scale,
+                    ..TyrantParams::default()
+                }),
+                Vanilla::new(slots.clone()),
+            ),
+            ChokerFlag::PropShare { optimistic_share } => Choker::PropShare(
+                PropShare::new(capacity, optimistic_share),
+                Vanilla::new(slots.clone()),
+            ),
+        };
+        let mut s = Strategy {
+            flags: self.clone(),
+            choker,
+            show: Show::All,
+            have_copies: 1,
+            order: Order::RarestFirst,
+            greedy_announce: false,
+            share,
+        };
+        rebel::apply(&mut s, self.rebel);
+        if let Some(n) = self.reveal {
+            reveal::apply(&mut s, n);
+        }
+        if self.thief {
+            thief::apply(&mut s);
+        }
+        s
+    }
+}
+
+/// The choker behind a strategy. BitTyrant and PropShare decide only while we download;
+/// once we seed they hand the round to the vanilla seed choker kept beside them.
+pub enum Choker {
+    Vanilla(Vanilla),
+    Tyrant(Tyrant, Vanilla),
+    PropShare(PropShare, Vanilla),
+    /// Never unchokes anyone (BitThief).
+    Never,
+}
+
+/// Which of our pieces a neighbour gets to see.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Show {
+    /// A bitfield, then a HAVE for every piece we verify.
+    All,
+    /// Nothing at all: no bitfield, no HAVE.
+    Nothing,
+    /// At most this many pieces it lacks at any time (`--reveal`).
+    Ration(u32),
+}
+
+/// One client's strategy.
+pub struct Strategy {
+    flags: Flags,
+    choker: Choker,
+    show: Show,
+    /// Every HAVE goes out this many times (BitRebel: 1 + N).
+    have_copies: u32,
+    order: Order,
+    /// Ask the tracker for peers as often as its min interval allows.
+    greedy_announce: bool,
+    share: Option<(u32, u32)>,
+}
+
+impl Strategy {
+    /// One round: a decision for every peer in `peers`. `round_secs` is the real length of
+    /// the round that ended, to turn `*_round` byte counts into rates; `seeding`: we have
+    /// every piece we want.
+    pub fn rechoke(
+        &mut self,
+        peers: &[PeerView],
+        seeding: bool,
+        round_secs: f64,
+        rng: &mut Rng,
+    ) -> Vec<Decision> {
+        match &mut self.choker {
+            Choker::Vanilla(c) => c.rechoke(peers, seeding, rng),
+            Choker::Tyrant(_, c) | Choker::PropShare(_, c) if seeding => {
+                c.rechoke(peers, true, rng)
+            }
+            Choker::Tyrant(c, _) => c.rechoke(peers, round_secs, rng),
+            Choker::PropShare(c, _) => c.rechoke(peers, round_secs, rng),
+            Choker::Never => peers.iter().map(|v| Decision::choke(v.id)).collect(),
+        }
+    }
+
+    /// A peer just became interested between rounds: the decision to apply now, if the
+    /// choker has room for it (vanilla: a free regular slot, rain's FastUnchoke; BitTyrant:
+    /// its u_p still fits; PropShare: the optimistic slot is empty).
+    pub fn fast_unchoke(&mut self, peers: &[PeerView], id: u64, seeding: bool) -> Option<Decision> {
+        match &mut self.choker {
+            Choker::Vanilla(c) => c.fast_unchoke(peers, id),
+            Choker::Tyrant(_, c) | Choker::PropShare(_, c) if seeding => c.fast_unchoke(peers, id),
+            Choker::Tyrant(c, _) => c.fast_unchoke(peers, id),
+            Choker::PropShare(c, _) => c.fast_unchoke(peers, id),
+            Choker::Never => None,
+        }
+    }
+
+    /// The bitfield to send after the handshake, if any (BEP 3 makes it optional).
+    pub fn bitfield(&self, have: &[bool]) -> Option<Vec<bool>> {
+        let any = have.iter().any(|&h| h);
+        Some(have.to_vec()).filter(|_| any && self.show == Show::All)
+    }
+
+    /// The HAVEs to send one neighbour, in order, repeats included: for the piece we just
+    /// verified (`new`), or, with `new = None`, whatever the neighbour should see now that
+    /// its pieces changed. `theirs` is its bitfield, `shown` what we announced to it.
+    pub fn haves(
+        &self,
+        new: Option<u32>,
+        picker: &Picker,
+        theirs: &[bool],
+        shown: &[bool],
+    ) -> Vec<u32> {
+        let pieces: Vec<u32> = match self.show {
+            Show::All => new.into_iter().collect(),
+            Show::Nothing => Vec::new(),
+            Show::Ration(n) => {
+                let avail = |i: u32| picker.availability(i);
+                reveal::to_reveal(picker.have_bits(), theirs, shown, &avail, n as usize)
+            }
+        };
+        let copies = self.have_copies as usize;
+        pieces
+            .into_iter()
+            .flat_map(|i| std::iter::repeat(i).take(copies))
+            .collect()
+    }
+
+    pub fn order(&self) -> Order {
+        self.order
+    }
+
+    /// Should a leecher with `connected` peers ask the tracker again now? `untried`: the
+    /// address book still has addresses we never dialled.
+    pub fn wants_peers(&self, connected: usize, untried: bool) -> bool {
+        self.greedy_announce || (connected < MIN_PEERS && !untried)
+    }
+
+    /// A BitSybil identity's pieces, `start..end`.
+    pub fn share(&self) -> Option<(u32, u32)> {
+        self.share
+    }
+
+    /// The strategy's words of the stats file's `start` line.
+    pub fn stats_words(&self) -> String {
+        let f = &self.flags;
+        format!(
+            "strategy={} rebel={} thief={} reveal={} share={}",
+            self.name(),
+            f.rebel,
+            f.thief,
+            f.reveal.map_or("-".to_string(), |n| n.to_string()),
+            self.share
+                .map_or("-".to_string(), |(a, b)| format!("{}..{}", a, b))
+        )
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self.flags.choker {
+            ChokerFlag::Vanilla => "vanilla",
+            ChokerFlag::Tyrant { .. } => "tyrant",
+            ChokerFlag::PropShare { .. } => "propshare",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
