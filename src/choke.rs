@@ -13,7 +13,7 @@
 use crate::rng::Rng;
 
 /// Mainline's `min_uploads`: with fewer preferred peers than this, more are unchoked.
-pub const MIN_UPLOADS: usize = 2;
+const MIN_UPLOADS: usize = 2;
 /// Rounds between optimistic rotations (3 × 10 s = 30 s).
 pub const OPTIMISTIC_ROUNDS: u64 = 3;
 
@@ -158,10 +158,6 @@ impl Vanilla {
         }
     }
 
-    pub fn optimistic(&self) -> Option<u64> {
-        self.optimistic
-    }
-
     /// One 10-second round.
     pub fn rechoke(&mut self, peers: &[PeerView], seeding: bool, rng: &mut Rng) -> Vec<Decision> {
         let rotate = self.round % OPTIMISTIC_ROUNDS == 0;
@@ -226,7 +222,7 @@ impl Vanilla {
 
     /// rain's `FastUnchoke`: a newly interested peer may take a free regular slot at once
     /// instead of waiting up to a whole round for its first byte.
-    pub fn has_free_slot(&self, peers: &[PeerView]) -> bool {
+    fn has_free_slot(&self, peers: &[PeerView]) -> bool {
         let busy = peers
             .iter()
             .filter(|p| p.interested && !p.choked && Some(p.id) != self.optimistic)

@@ -18,7 +18,7 @@ use std::io::{self, Read};
 /// 128 KiB is the limit most clients enforce, well above what anyone sends.
 pub const MAX_REQUEST: u32 = 131072;
 /// Protocol string sent in the handshake (BEP 3 "handshake").
-pub const PSTR: &[u8; 19] = b"BitTorrent protocol";
+const PSTR: &[u8; 19] = b"BitTorrent protocol";
 
 const ID_CHOKE: u8 = 0;
 const ID_UNCHOKE: u8 = 1;

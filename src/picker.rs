@@ -22,7 +22,7 @@ use crate::rng::Rng;
 use std::collections::BTreeMap;
 
 /// mainline `rarest_first_cutoff`.
-pub const RANDOM_FIRST: u32 = 4;
+const RANDOM_FIRST: u32 = 4;
 
 /// How new pieces are chosen (a strategy hook).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,7 +193,7 @@ impl Picker {
             .any(|((&h, &mine), &w)| h && !mine && w)
     }
 
-    pub fn in_endgame(&self) -> bool {
+    fn in_endgame(&self) -> bool {
         self.unstarted == 0 && self.open_blocks == 0 && !self.is_complete()
     }
 

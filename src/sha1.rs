@@ -22,7 +22,7 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
 }
 
 /// The portable implementation (`sha1_smol`), also the reference for the tests.
-pub fn portable(data: &[u8]) -> [u8; 20] {
+fn portable(data: &[u8]) -> [u8; 20] {
     sha1_smol::Sha1::from(data).digest().bytes()
 }
 

@@ -104,7 +104,7 @@ impl Tick {
     }
 }
 
-pub fn human(bps: f64) -> String {
+fn human(bps: f64) -> String {
     if bps >= 1024.0 * 1024.0 {
         format!("{:.1} MiB", bps / 1024.0 / 1024.0)
     } else {

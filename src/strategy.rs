@@ -25,7 +25,7 @@ use self::tyrant::{Tyrant, TyrantParams};
 
 /// Fewer connections than this make a leecher ask the tracker for more (mainline 4.x
 /// `min_peers` is 20).
-pub const MIN_PEERS: usize = 20;
+const MIN_PEERS: usize = 20;
 
 /// Which choker runs while we download.
 #[derive(Clone, Debug, PartialEq)]

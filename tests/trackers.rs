@@ -373,7 +373,7 @@ fn run_scenario(sc: Scenario) -> Outcome {
 
 /// The client's WARN line for one failed announce.
 fn is_failure_line(l: &str) -> bool {
-    l.contains("WARN") && l.contains("tyrant::tracker]") && l.contains("failed")
+    l.contains("WARN") && l.contains("tyrant::tracker") && l.contains("failed")
 }
 
 fn count_failure_lines(log: &Path) -> usize {
@@ -437,7 +437,7 @@ fn scenarios() -> Vec<Scenario> {
             fake: None,
             secs: 17,
             rust_log: "warn",
-            expect_log: &["WARN", "tyrant::tracker]", "unreachable"],
+            expect_log: &["WARN", "tyrant::tracker", "unreachable"],
             failing: true,
             bounds: None,
             extra_args: &[],
@@ -449,7 +449,7 @@ fn scenarios() -> Vec<Scenario> {
             ..failing(
                 "never_answers",
                 Script::Silent,
-                &["WARN", "tyrant::tracker]", "no complete reply within 15s"],
+                &["WARN", "tyrant::tracker", "no complete reply within 15s"],
             )
         },
         failing(
@@ -458,7 +458,7 @@ fn scenarios() -> Vec<Scenario> {
                 "500 Internal Server Error",
                 b"<html><body>oops</body></html>",
             )),
-            &["WARN", "tyrant::tracker]", "status 500"],
+            &["WARN", "tyrant::tracker", "status 500"],
         ),
         failing(
             "not_bencode",
@@ -466,7 +466,7 @@ fn scenarios() -> Vec<Scenario> {
                 "200 OK",
                 b"<html><body>Tracker down for maintenance</body></html>",
             )),
-            &["WARN", "tyrant::tracker]", "not bencode", "Tracker down"],
+            &["WARN", "tyrant::tracker", "not bencode", "Tracker down"],
         ),
         failing(
             "failure_reason",
@@ -474,17 +474,17 @@ fn scenarios() -> Vec<Scenario> {
                 "200 OK",
                 b"d14:failure reason22:torrent not registerede",
             )),
-            &["WARN", "tyrant::tracker]", "torrent not registered"],
+            &["WARN", "tyrant::tracker", "torrent not registered"],
         ),
         failing(
             "truncated_compact",
             Script::Reply(http_reply("200 OK", &truncated)),
-            &["WARN", "tyrant::tracker]", "not a multiple of 6"],
+            &["WARN", "tyrant::tracker", "not a multiple of 6"],
         ),
         failing(
             "redirect_loop",
             Script::RedirectLoop,
-            &["WARN", "tyrant::tracker]", "more than 3 redirects"],
+            &["WARN", "tyrant::tracker", "more than 3 redirects"],
         ),
     ];
     let fake = Fake::start(Script::Reply(http_reply("200 OK", &huge)));

@@ -78,7 +78,7 @@ fn best_uploaders_get_regular_slots_plus_one_optimistic() {
         assert!(on.contains(&id));
         assert!(!d.iter().any(|x| x.id == id && x.optimistic));
     }
-    let opt = c.optimistic().unwrap();
+    let opt = c.optimistic.unwrap();
     assert!(opt <= 5 && on.contains(&opt));
 }
 
@@ -104,7 +104,7 @@ fn uninterested_and_snubbed_peers_get_no_regular_slot() {
         );
         // peer 2 is snubbed: only ever as the optimistic unchoke
         if on.contains(&2) {
-            assert_eq!(c.optimistic(), Some(2));
+            assert_eq!(c.optimistic, Some(2));
         }
     }
 }
@@ -123,7 +123,7 @@ fn optimistic_rotates_every_third_round_only() {
         let d = c.rechoke(&peers, false, &mut rng);
         assert_eq!(unchoked(&d).len(), 2);
         assert!(d.iter().any(|x| x.id == 10 && x.unchoke && !x.optimistic));
-        seen.push(c.optimistic().unwrap());
+        seen.push(c.optimistic.unwrap());
     }
     for (round, w) in seen.windows(2).enumerate() {
         if (round + 1) % 3 != 0 {

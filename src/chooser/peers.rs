@@ -7,7 +7,7 @@ use super::*;
 /// Outgoing connection attempts in flight at once (mainline `max_initiate` spirit).
 const MAX_HALF_OPEN: usize = 16;
 /// Most peer addresses remembered (tracker replies and `--peer`).
-pub const MAX_KNOWN_ADDRS: usize = 10_000;
+const MAX_KNOWN_ADDRS: usize = 10_000;
 
 impl Chooser {
     /// Addresses from a tracker reply.
@@ -243,7 +243,14 @@ impl Chooser {
             }
         }
         if !stalled.is_empty() {
-            self.request_all(now);
+            // The other peers ask first, so the blocks really move; a staller that is the
+            // only source still gets them back.
+            let ids: Vec<u64> = self.peers.keys().copied().collect();
+            let (slow, others): (Vec<u64>, Vec<u64>) =
+                ids.iter().partition(|i| stalled.contains(i));
+            for id in others.into_iter().chain(slow) {
+                self.request_more(now, id);
+            }
         }
     }
 

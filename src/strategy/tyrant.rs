@@ -55,7 +55,7 @@ impl Default for TyrantParams {
 
 /// d_p for a peer we observe no download from: its HAVE rate (its download rate, taken as
 /// its upload capacity) split over the active set mainline uses at that nominal capacity.
-pub fn have_estimate(have_rate: f64, scale: f64) -> f64 {
+fn have_estimate(have_rate: f64, scale: f64) -> f64 {
     if have_rate > 0.0 {
         have_rate / mainline_slots(have_rate / scale.max(1e-9) / 1024.0) as f64
     } else {

@@ -6,6 +6,10 @@ use crate::http::parse_http_reply;
 use crate::trackerd;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
 
 fn req() -> AnnounceRequest {
     AnnounceRequest {

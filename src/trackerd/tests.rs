@@ -1,7 +1,11 @@
 //! Unit tests for `crate::trackerd`, driven through the real `tracker` client.
 
+use super::http::percent_decode;
 use super::*;
+use crate::bencode::{self, Dict};
 use crate::tracker::{self, AnnounceEvent, AnnounceRequest};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 
 const HASH: [u8; 20] = [0x5a; 20];
 

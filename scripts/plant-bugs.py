@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""plant-bugs.py [TEST ...]: check that the unit tests catch the bugs they are meant to.
+
+Each row plants one deliberate bug (a one-line change in the source), runs the one unit
+test meant to catch it, and restores the file. A row passes when that test FAILS with the
+bug in place. Run it from the repository root after a change to a rule or its test; give
+test names to run only their rows. It takes a minute or two (one build per row)."""
+import subprocess, sys
+
+# (unit test under src/, file, text to replace, planted text, the bug in words)
+P = [
+ ("endgame_duplicates_the_last_blocks_and_cancels_the_losers","src/picker.rs",
+  "self.unstarted == 0 && self.open_blocks == 0 && !self.is_complete()","false","endgame never starts"),
+ ("endgame_duplicates_the_last_blocks_and_cancels_the_losers","src/chooser.rs",
+  "self.send(other, Message::Cancel(got));","","no cancel to the losers"),
+ ("smart_ban_strikes_only_the_sender_of_the_bad_block","src/pieces.rs",
+  "if h != good_h {","if h == good_h {","blame the blocks that matched"),
+ ("smart_ban_strikes_only_the_sender_of_the_bad_block","src/pieces.rs",
+  "Some(&s) if from.iter().all(|&o| o == s) => Some(s),","Some(&s) => Some(s),","strike the first sender of a mixed piece"),
+ ("a_piece_that_failed_with_several_senders_comes_from_one_peer","src/picker.rs",
+  "self.suspect[i] = !self.have[i];","self.suspect[i] = false;","a failed piece is fetched from anyone"),
+ ("three_bad_pieces_ban_the_sender","src/chooser.rs",
+  "const MAX_STRIKES: u32 = 3;","const MAX_STRIKES: u32 = 4;","four strikes to ban"),
+ ("three_bad_pieces_ban_the_sender","src/chooser.rs",
+  "            self.banned_ids.push(pid);\n","","ban not remembered"),
+ ("stalled_requests_are_cancelled_and_go_to_another_peer","src/chooser/peers.rs",
+  "now.duration_since(p.last_block.max(oldest)) > t.request_timeout","now.duration_since(oldest) > t.request_timeout","a block does not reset the stall clock"),
+ ("stalled_requests_are_cancelled_and_go_to_another_peer","src/chooser/peers.rs",
+  "                self.picker.release(id, r);\n            }\n        }\n        if !stalled","            }\n        }\n        if !stalled","stalled blocks not released"),
+ ("stalled_requests_are_cancelled_and_go_to_another_peer","src/chooser/peers.rs",
+  "for id in others.into_iter().chain(slow) {","for id in slow.into_iter().chain(others) {","the staller asks again first"),
+ ("snubbing_peers_get_no_regular_slot","src/chooser.rs",
+  "snubbed: now.duration_since(p.last_block) > self.set.timing.snub,","snubbed: false,","never snubbed"),
+ ("snubbing_peers_get_no_regular_slot","src/choke.rs",
+  ".filter(|p| p.interested && (seeding || !p.snubbed))",".filter(|p| p.interested)","snubbed peers ranked"),
+ ("a_newly_interested_peer_takes_a_free_slot_at_once","src/chooser.rs",
+  "                if p.am_choking {\n                    let seeding","                if false {\n                    let seeding","no fast unchoke"),
+ ("a_newly_interested_peer_takes_a_free_slot_at_once","src/choke.rs",
+  "busy < self.slots.regular()","busy <= self.slots.regular()","one slot too many"),
+ ("a_seed_unchokes_the_peers_it_uploads_to_fastest","src/choke.rs",
+  "let key = |p: &PeerView| if seeding { p.up_rate } else { p.down_rate };","let key = |p: &PeerView| p.down_rate;","seed ranks by download rate"),
+ ("deadlines_close_silent_connections","src/chooser/peers.rs",
+  "if !p.active && age > t.handshake + connect {","if !p.active && age > t.handshake * 2 + connect {","handshake deadline doubled"),
+ ("deadlines_close_silent_connections","src/chooser.rs",
+  "                Some(p) => p.last_recv = now,","                Some(_) => {}","messages do not reset the idle clock"),
+ ("requests_are_served_only_when_unchoked_and_for_pieces_we_have","src/chooser.rs",
+  "if !p.am_choking && !p.serving.contains(&b) {","if !p.serving.contains(&b) {","serve while choked"),
+ ("requests_are_served_only_when_unchoked_and_for_pieces_we_have","src/chooser.rs",
+  "if !self.picker.have(b.index) {","if false {","serve pieces we lack"),
+ ("duplicate_connections_keep_the_one_the_smaller_id_opened","src/chooser/peers.rs",
+  "initiator(this_out) < initiator(other_out)","initiator(this_out) > initiator(other_out)","keep the larger id's"),
+ ("a_seed_gets_interest_requests_and_the_piece_goes_to_be_hashed","src/chooser.rs",
+  "            self.out.push(Out::Tracker(TrackerCtl::Completed));\n","","tracker not told"),
+]
+only = sys.argv[1:]
+results = []
+for test,f,old,new,desc in P:
+    if only and test not in only: continue
+    src=open(f).read()
+    if old not in src:
+        results.append((test,desc,"PATTERN MISSING")); continue
+    open(f,'w').write(src.replace(old,new,1))
+    try:
+        r=subprocess.run(["cargo","test","--release","--lib",test],capture_output=True,text=True,timeout=900)
+        out=r.stdout+r.stderr
+        if "error[" in out: verdict="DOES NOT COMPILE"
+        elif "test result: FAILED" in out: verdict="fails (good)"
+        elif "1 passed" in out: verdict="STILL PASSES"
+        else: verdict="?? "+out[-300:]
+    finally:
+        open(f,'w').write(src)
+    results.append((test,desc,verdict)); print(test,"|",desc,"|",verdict,flush=True)
+
+bad = [r for r in results if r[2] != "fails (good)"]
+print("%d planted bugs, %d caught" % (len(results), len(results) - len(bad)))
+sys.exit(1 if bad else 0)

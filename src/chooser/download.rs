@@ -1,0 +1,184 @@
+//! The chooser's download side: blocks as they arrive (requested ones only; endgame
+//! cancels), pieces to the disk thread and its verdicts (strikes, bans, completion), and
+//! keeping every peer's request pipeline full.
+
+use super::*;
+
+impl Chooser {
+    pub(super) fn on_block(&mut self, now: Instant, id: u64, index: u32, begin: u32, data: &[u8]) {
+        let len = data.len() as u64;
+        let got = Block {
+            index,
+            begin,
+            length: len as u32,
+        };
+        let p = match self.peers.get_mut(&id) {
+            Some(p) => p,
+            None => return,
+        };
+        let asked = p
+            .requests
+            .iter()
+            .position(|(r, _)| r.index == index && r.begin == begin)
+            .map(|i| p.requests.swap_remove(i).0);
+        p.down.add(now, len);
+        p.down_round += len;
+        p.last_block = now;
+        self.down_total.add(now, len);
+        self.downloaded += len;
+        // Only blocks we asked this peer for are taken: anything else (a late block after a
+        // cancel, or a peer spraying data) is counted and dropped, so nobody can push blocks
+        // into a piece behind an honest peer's back.
+        let req = match asked {
+            Some(r) => r,
+            None => {
+                self.wasted += len;
+                return;
+            }
+        };
+        match self.picker.on_block(id, got) {
+            BlockResult::Stored { cancel, complete } => {
+                self.pieces.store(index, begin, data, id);
+                for other in cancel {
+                    if let Some(o) = self.peers.get_mut(&other) {
+                        o.requests.retain(|(r, _)| *r != got);
+                        self.send(other, Message::Cancel(got));
+                    }
+                    // its pipeline just shrank
+                    self.request_more(now, other);
+                }
+                if complete && self.picker.assembled(index) {
+                    // Until the disk thread answers, the piece is neither ours nor open to
+                    // requests (the picker keeps it started).
+                    if let Some(job) = self.pieces.job(index, self.hashes[index as usize]) {
+                        self.out.push(Out::Verify(job));
+                    }
+                }
+            }
+            BlockResult::NotWanted => {
+                // e.g. a wrong length: the block must go back to the pool, or no one would
+                // ever fetch it again.
+                self.wasted += len;
+                self.picker.release(id, req);
+            }
+        }
+        self.request_more(now, id);
+    }
+
+    /// The disk thread's verdict on one piece.
+    pub fn on_verdict(&mut self, now: Instant, done: crate::pieces::Done) {
+        match self.pieces.verdict(done) {
+            Verdict::Failed { index, strike } => {
+                self.hash_fails += 1;
+                self.picker.hash_failed(index);
+                log::warn!("piece {} failed its hash check", index);
+                // Several senders: who lied shows when the piece verifies later and the
+                // blocks can be compared (smart ban); striking them all would ban honest
+                // peers for a liar's blocks.
+                if let Some(only) = strike {
+                    self.strike(now, only);
+                }
+                self.request_all(now);
+            }
+            Verdict::WriteError { index, error } => {
+                self.disk_errors += 1;
+                self.picker.hash_failed(index);
+                log::error!("cannot write piece {}: {}", index, error);
+                if self.disk_errors >= 3 {
+                    self.stop = Some(format!("disk write failed: {}", error));
+                }
+            }
+            Verdict::Verified { index, liars } => {
+                for liar in liars {
+                    log::warn!("peer {} sent a corrupt block of piece {}", liar, index);
+                    self.strike(now, liar);
+                }
+                self.picker.set_have(index);
+                let ids: Vec<u64> = self.peers.keys().copied().collect();
+                for id in ids {
+                    self.show(id, Some(index));
+                    self.update_interest(id);
+                }
+                if self.picker.is_complete() {
+                    self.on_complete(now);
+                }
+            }
+        }
+    }
+
+    /// One hash failure on this peer's account; `MAX_STRIKES` bans it.
+    fn strike(&mut self, now: Instant, id: u64) {
+        let p = match self.peers.get_mut(&id) {
+            Some(p) => p,
+            None => return,
+        };
+        p.strikes += 1;
+        log::info!(
+            "peer {} ({}): strike {} of {}",
+            id,
+            p.addr,
+            p.strikes,
+            MAX_STRIKES
+        );
+        if p.strikes < MAX_STRIKES {
+            return;
+        }
+        if let Some(pid) = p.peer_id {
+            self.banned_ids.push(pid);
+        }
+        if p.outgoing {
+            let a = p.addr;
+            self.addrs.entry(a).or_default().banned = true;
+        }
+        self.close(now, id, "banned: sent data that failed hash checks");
+    }
+
+    fn on_complete(&mut self, now: Instant) {
+        if self.download_secs.is_none() {
+            self.download_secs = Some(now.duration_since(self.started).as_secs_f64());
+            self.out.push(Out::Complete);
+            self.out.push(Out::Tracker(TrackerCtl::Completed));
+        }
+        // Seeds have no use for connections to other seeds.
+        let n = self.geo.num_pieces;
+        let seeds: Vec<u64> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.has_count == n)
+            .map(|(&i, _)| i)
+            .collect();
+        for id in seeds {
+            self.close(now, id, "both of us are seeds");
+        }
+        if self.set.stop_after_download {
+            self.stop = Some("download complete".into());
+        }
+    }
+
+    pub(super) fn request_all(&mut self, now: Instant) {
+        let ids: Vec<u64> = self.peers.keys().copied().collect();
+        for id in ids {
+            self.request_more(now, id);
+        }
+    }
+
+    pub(super) fn request_more(&mut self, now: Instant, id: u64) {
+        let p = match self.peers.get_mut(&id) {
+            Some(p) if !p.peer_choking && p.am_interested => p,
+            _ => return,
+        };
+        // Enough requests in flight to cover about one second of this peer's rate.
+        let rate = p.down.rate(now);
+        let depth = ((rate / f64::from(BLOCK)) as usize).clamp(PIPELINE_MIN, PIPELINE_MAX);
+        if p.requests.len() >= depth {
+            return;
+        }
+        let reqs = self
+            .picker
+            .pick(id, &p.has, depth - p.requests.len(), &mut self.rng);
+        for r in reqs {
+            p.requests.push((r, now));
+            self.out.push(Out::Send(id, Cmd::Send(Message::Request(r))));
+        }
+    }
+}

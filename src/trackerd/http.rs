@@ -1,0 +1,342 @@
+//! The tracker's HTTP front end (BEP 3): one thread per connection, bounded in number and
+//! in time, reading one `GET /announce` or `GET /scrape` and answering with a bencoded
+//! dictionary (compact peer lists per BEP 23, `peers6` per BEP 7, or BEP 3's dictionary
+//! list when a client asks for it).
+
+use super::{unmap, Announce, Server};
+use crate::bencode::{self, Dict, Value};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Longest request we read: a libtorrent announce is ~400 bytes.
+const MAX_REQUEST: usize = 8 * 1024;
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more are closed on accept (each costs a thread).
+const MAX_CONNECTIONS: usize = 512;
+/// The whole request must arrive within this, however slowly it trickles.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+
+pub(super) fn accept_loop(listener: TcpListener, server: Arc<Server>) {
+    for conn in listener.incoming() {
+        match conn {
+            Ok(stream) => {
+                use std::sync::atomic::Ordering::SeqCst;
+                if server.active.load(SeqCst) >= MAX_CONNECTIONS {
+                    log::debug!(
+                        "tracker: {} connections open, refusing one",
+                        MAX_CONNECTIONS
+                    );
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                server.active.fetch_add(1, SeqCst);
+                let s = Arc::clone(&server);
+                let spawned = thread::Builder::new().spawn(move || {
+                    s.serve(stream);
+                    s.active.fetch_sub(1, SeqCst);
+                });
+                if let Err(e) = spawned {
+                    server.active.fetch_sub(1, SeqCst);
+                    log::warn!("tracker: cannot start a connection thread: {}", e);
+                }
+            }
+            Err(e) => {
+                // Out of descriptors (EMFILE) would otherwise make this a busy loop.
+                log::warn!("tracker: accept failed: {}", e);
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Why a request got no regular answer.
+enum BadRequest {
+    /// Nothing usable arrived (closed, timed out): just hang up.
+    Silent,
+    /// Tell the client, as a bencoded failure reason with this HTTP status.
+    Tell(u16, String),
+}
+
+fn failure_body(msg: &str) -> Vec<u8> {
+    bencode::encode(&Value::Dict(
+        Dict::new().with("failure reason", Value::str(msg)),
+    ))
+}
+
+impl Server {
+    fn serve(&self, mut stream: TcpStream) {
+        let src = match stream.peer_addr() {
+            Ok(a) => a,
+            Err(_) => return,
+        };
+        // Best effort: unsupported under the network simulator.
+        let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+        let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+        let (status, body) = match read_request(&mut stream).and_then(|t| self.handle(&t, src)) {
+            Ok(body) => (200, body),
+            Err(BadRequest::Silent) => return,
+            Err(BadRequest::Tell(status, msg)) => {
+                log::debug!("tracker: bad request from {}: {}", src, msg);
+                (status, failure_body(&msg))
+            }
+        };
+        let reason = match status {
+            200 => "OK",
+            404 => "Not Found",
+            _ => "Bad Request",
+        };
+        let head = format!(
+            "HTTP/1.0 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            status,
+            reason,
+            body.len()
+        );
+        let sent = stream
+            .write_all(head.as_bytes())
+            .and_then(|_| stream.write_all(&body))
+            .and_then(|_| stream.flush());
+        if let Err(e) = sent {
+            log::debug!("tracker: reply to {} failed: {}", src, e);
+            return;
+        }
+        // Lingering close: closing with unread request bytes (an oversized request) makes
+        // the kernel send RST, which can destroy the reply before the client reads it. So
+        // signal EOF and wait for the client to hang up first.
+        let _ = stream.shutdown(Shutdown::Write);
+        let mut sink = [0u8; 4096];
+        let mut drained = 0;
+        while drained < 16 * MAX_REQUEST {
+            match stream.read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    }
+
+    /// Route `target` (`/path?query`); the body of a 200 reply or why not.
+    fn handle(&self, target: &str, src: SocketAddr) -> Result<Vec<u8>, BadRequest> {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let q = Query::parse(query);
+        if path == "/announce" || path.ends_with("/announce") {
+            self.http_announce(&q, src.ip())
+        } else if path == "/scrape" || path.ends_with("/scrape") {
+            self.http_scrape(&q)
+        } else {
+            Err(BadRequest::Tell(404, format!("unknown path {}", path)))
+        }
+    }
+
+    fn http_announce(&self, q: &Query, src: IpAddr) -> Result<Vec<u8>, BadRequest> {
+        let port = match q.text("port")?.map(|p| p.parse::<u16>()) {
+            Some(Ok(p)) if p != 0 => p,
+            _ => return Err(tell("missing or bad port")),
+        };
+        let ip = q
+            .text("ip")?
+            .and_then(|s| s.parse::<IpAddr>().ok())
+            .unwrap_or(src);
+        let a = Announce {
+            info_hash: q.id20("info_hash")?,
+            peer_id: q.id20("peer_id")?,
+            addr: SocketAddr::new(unmap(ip), port),
+            // Lenient: a missing or odd `left` just means "not known to be a seeder".
+            seed: q.text("left")?.and_then(|l| l.parse::<u64>().ok()) == Some(0),
+            event: q.text("event")?.unwrap_or_default(),
+            numwant: q.text("numwant")?.and_then(|n| n.parse::<usize>().ok()),
+        };
+        let compact = q.text("compact")?.as_deref() == Some("1");
+        let no_peer_id = q.text("no_peer_id")?.as_deref() == Some("1");
+        let answer = self.announce(&a);
+        let mut reply = Dict::new()
+            .with("interval", Value::Int(i64::from(self.cfg.interval)))
+            .with("min interval", Value::Int(i64::from(self.cfg.min_interval)))
+            .with("complete", Value::Int(answer.complete as i64))
+            .with("incomplete", Value::Int(answer.incomplete as i64));
+        if compact {
+            let (mut v4, mut v6) = (Vec::new(), Vec::new());
+            for (_, addr) in &answer.peers {
+                match addr {
+                    SocketAddr::V4(a) => {
+                        v4.extend_from_slice(&a.ip().octets());
+                        v4.extend_from_slice(&a.port().to_be_bytes());
+                    }
+                    SocketAddr::V6(a) => {
+                        v6.extend_from_slice(&a.ip().octets());
+                        v6.extend_from_slice(&a.port().to_be_bytes());
+                    }
+                }
+            }
+            reply.insert("peers", Value::Bytes(v4));
+            if !v6.is_empty() {
+                reply.insert("peers6", Value::Bytes(v6));
+            }
+        } else {
+            let list = answer
+                .peers
+                .iter()
+                .map(|(id, addr)| {
+                    let mut d = Dict::new()
+                        .with("ip", Value::str(&addr.ip().to_string()))
+                        .with("port", Value::Int(i64::from(addr.port())));
+                    if !no_peer_id {
+                        d.insert("peer id", Value::Bytes(id.to_vec()));
+                    }
+                    Value::Dict(d)
+                })
+                .collect();
+            reply.insert("peers", Value::List(list));
+        }
+        Ok(bencode::encode(&Value::Dict(reply)))
+    }
+
+    /// The standard scrape reply: `files` maps each info hash to its counts. No
+    /// `info_hash` parameter means every swarm.
+    fn http_scrape(&self, q: &Query) -> Result<Vec<u8>, BadRequest> {
+        let mut wanted = Vec::new();
+        for raw in q.all("info_hash") {
+            let h = percent_decode(raw)
+                .ok_or_else(|| tell("malformed percent-encoding in info_hash"))?;
+            wanted.push(to_id20(&h).ok_or_else(|| tell("info_hash must be 20 bytes"))?);
+        }
+        let mut files = Dict::new();
+        for (h, complete, downloaded, incomplete) in self.scrape(&wanted) {
+            let entry = Dict::new()
+                .with("complete", Value::Int(complete as i64))
+                .with("downloaded", Value::Int(downloaded as i64))
+                .with("incomplete", Value::Int(incomplete as i64));
+            files.map.insert(h.to_vec(), Value::Dict(entry));
+        }
+        Ok(bencode::encode(&Value::Dict(
+            Dict::new().with("files", Value::Dict(files)),
+        )))
+    }
+}
+
+fn tell(msg: &str) -> BadRequest {
+    BadRequest::Tell(200, msg.to_string())
+}
+
+/// Read the request head and return its target. We read up to the blank line, not just
+/// the request line: closing with unread bytes makes the kernel send RST, which can
+/// destroy our reply before the client reads it.
+fn read_request(stream: &mut TcpStream) -> Result<String, BadRequest> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 2048];
+    let deadline = Instant::now() + REQUEST_DEADLINE;
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        if let Some(i) = buf.windows(2).position(|w| w == b"\n\n") {
+            break i;
+        }
+        if buf.len() > MAX_REQUEST {
+            return Err(BadRequest::Tell(400, "request too large".to_string()));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left == Duration::from_secs(0) {
+            return Err(BadRequest::Silent);
+        }
+        // Best effort (a simulator may refuse it); the deadline check above still holds
+        // for every byte that does arrive.
+        let _ = stream.set_read_timeout(Some(left));
+        match stream.read(&mut chunk) {
+            Ok(0) => return Err(BadRequest::Silent),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return Err(BadRequest::Silent),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]);
+    let line = head.lines().next().unwrap_or_default();
+    let mut parts = line.split_whitespace();
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("GET"), Some(target), Some(v)) if v.starts_with("HTTP/") => Ok(target.to_string()),
+        _ => Err(BadRequest::Tell(
+            400,
+            format!(
+                "not an HTTP GET request: {:?}",
+                line.chars().take(64).collect::<String>()
+            ),
+        )),
+    }
+}
+
+/// Raw `key=value` pairs in order; values are decoded only when asked for, so an odd
+/// unknown parameter can never fail a request.
+struct Query<'a> {
+    pairs: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Query<'a> {
+    fn parse(query: &'a str) -> Query<'a> {
+        let pairs = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split_once('=').unwrap_or((p, "")))
+            .collect();
+        Query { pairs }
+    }
+
+    fn all(&self, key: &'a str) -> impl Iterator<Item = &'a str> + '_ {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+
+    /// First occurrence wins when a parameter is repeated.
+    fn bytes(&self, key: &str) -> Result<Option<Vec<u8>>, BadRequest> {
+        match self.pairs.iter().find(|(k, _)| *k == key) {
+            None => Ok(None),
+            Some((_, v)) => percent_decode(v)
+                .map(Some)
+                .ok_or_else(|| tell(&format!("malformed percent-encoding in {}", key))),
+        }
+    }
+
+    fn text(&self, key: &str) -> Result<Option<String>, BadRequest> {
+        Ok(self
+            .bytes(key)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    fn id20(&self, key: &str) -> Result<[u8; 20], BadRequest> {
+        let b = self
+            .bytes(key)?
+            .ok_or_else(|| tell(&format!("missing {}", key)))?;
+        to_id20(&b).ok_or_else(|| tell(&format!("{} must be 20 bytes, got {}", key, b.len())))
+    }
+}
+
+fn to_id20(b: &[u8]) -> Option<[u8; 20]> {
+    let mut id = [0u8; 20];
+    if b.len() != 20 {
+        return None;
+    }
+    id.copy_from_slice(b);
+    Some(id)
+}
+
+/// `%XX` only. BitTorrent clients send binary as `%XX` and a literal `+` as `%2B`, so a
+/// raw `+` is kept as `+`, not read as a space.
+pub(super) fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hi = (*b.get(i + 1)? as char).to_digit(16)?;
+            let lo = (*b.get(i + 2)? as char).to_digit(16)?;
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
