@@ -17,11 +17,11 @@
 //!   to pair over, so downloads are resampled within each variant.
 
 use crate::manifest::Manifest;
-use crate::rng::Rng;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use tyrant::rng::Rng;
 
 /// The header `tyrant swarm run` writes; columns must come in exactly this order.
 pub const HEADER: &str = "run,group,variant,rep,cap,peer,strategy,role,focus,up,join,start,finish,seconds,bytes_up,bytes_down,time_scale";

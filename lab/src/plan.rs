@@ -6,8 +6,8 @@
 
 use crate::capacity::Dist;
 use crate::manifest::*;
-use crate::rng::Rng;
 use std::net::Ipv4Addr;
+use tyrant::rng::Rng;
 
 // ---------------------------------------------------------------------------------------
 // Planning

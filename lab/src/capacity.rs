@@ -1,5 +1,5 @@
 //! Upload-capacity distributions for planned swarms (issue 4 item 2), in KiB/s, every draw
-//! from a seeded `crate::rng::Rng` so a manifest is reproducible from its seed.
+//! from a seeded `tyrant::rng::Rng` so a manifest is reproducible from its seed.
 //!
 //! - `4pl`: the skewed BitTyrant-like distribution, downpour's 4PL "truly_magic" fit of the
 //!   BitTyrant paper's measured capacity CDF (shared/spec/algorithms.md §4.3), sampled by
@@ -12,8 +12,8 @@
 //! Every distribution is sampled by inverse CDF with exactly one `Rng::f64()` per draw (the
 //! file list: one `below`), so two plans that draw in the same order get the same caps.
 
-use crate::rng::Rng;
 use std::fmt;
+use tyrant::rng::Rng;
 
 /// downpour's fitted constants (README of downpour-experiment, algorithms.md §4.3):
 /// `y(x) = 10·ln(A + (B − C)/(1 + (x/M)^D))`.

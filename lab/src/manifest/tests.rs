@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::plan::*;
-use crate::rng::Rng;
 use std::collections::HashSet;
+use tyrant::rng::Rng;
 
 /// (variant, focus strategy, background strategy, leechers running the focus strategy)
 type Expect = (&'static str, Strategy, Strategy, usize);

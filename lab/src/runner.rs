@@ -11,8 +11,6 @@
 //! `runs/RUN/done` once its rows are in `results.csv` (a rerun skips such runs).
 
 use crate::manifest::{Manifest, Peer, Role, Run};
-use crate::metainfo;
-use crate::rng::Rng;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -22,6 +20,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
+use tyrant::metainfo;
+use tyrant::rng::Rng;
 
 /// The CSV header (issue 4 item 6); `swarm report` (study.rs) reads exactly this.
 pub const CSV_HEADER: &str = "run,group,variant,rep,cap,peer,strategy,role,focus,up,join,start,finish,seconds,bytes_up,bytes_down,time_scale";
