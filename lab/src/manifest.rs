@@ -75,9 +75,11 @@ impl Role {
     }
 }
 
-/// A peer's strategy (README "Strategies"); the flags carry its parameters.
+/// The kind of peer a `peer` line describes: which of the client's strategies (README
+/// "Strategies") it runs; its `flags` carry the parameters. Written as the line's
+/// `strategy=` word, the name the manifest format has always used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Strategy {
+pub enum Kind {
     Vanilla,
     Tyrant,
     PropShare,
@@ -86,25 +88,25 @@ pub enum Strategy {
     Thief,
 }
 
-impl Strategy {
+impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
-            Strategy::Vanilla => "vanilla",
-            Strategy::Tyrant => "tyrant",
-            Strategy::PropShare => "propshare",
-            Strategy::Rebel => "rebel",
-            Strategy::Sybil => "sybil",
-            Strategy::Thief => "thief",
+            Kind::Vanilla => "vanilla",
+            Kind::Tyrant => "tyrant",
+            Kind::PropShare => "propshare",
+            Kind::Rebel => "rebel",
+            Kind::Sybil => "sybil",
+            Kind::Thief => "thief",
         }
     }
-    fn parse(s: &str) -> Result<Strategy, String> {
+    fn parse(s: &str) -> Result<Kind, String> {
         Ok(match s {
-            "vanilla" => Strategy::Vanilla,
-            "tyrant" => Strategy::Tyrant,
-            "propshare" => Strategy::PropShare,
-            "rebel" => Strategy::Rebel,
-            "sybil" => Strategy::Sybil,
-            "thief" => Strategy::Thief,
+            "vanilla" => Kind::Vanilla,
+            "tyrant" => Kind::Tyrant,
+            "propshare" => Kind::PropShare,
+            "rebel" => Kind::Rebel,
+            "sybil" => Kind::Sybil,
+            "thief" => Kind::Thief,
             _ => return Err(format!("unknown strategy '{}'", s)),
         })
     }
@@ -112,7 +114,7 @@ impl Strategy {
 
 /// The generated payload and its torrent.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Torrent {
+pub struct TorrentSpec {
     /// Payload file name under `seed/`.
     pub file: String,
     pub size: u64,
@@ -140,7 +142,7 @@ pub struct Peer {
     pub addr: Ipv4Addr,
     pub port: u16,
     pub role: Role,
-    pub strategy: Strategy,
+    pub kind: Kind,
     pub flags: Vec<String>,
     pub up: f64,
     pub down: f64,
@@ -186,7 +188,7 @@ pub struct Manifest {
     pub reps: usize,
     /// The capacity distribution's spec (informative: the caps are on the peer lines).
     pub dist: String,
-    pub torrent: Torrent,
+    pub torrent: TorrentSpec,
     pub tracker: Tracker,
     pub runs: Vec<Run>,
 }
@@ -445,7 +447,7 @@ impl Manifest {
                     p.addr,
                     p.port,
                     p.role.as_str(),
-                    p.strategy.as_str(),
+                    p.kind.as_str(),
                     list(&p.flags),
                     p.up,
                     p.down,
@@ -461,7 +463,7 @@ impl Manifest {
     /// Parse and validate a manifest. Errors are one line: `manifest line N: ...`.
     pub fn from_text(text: &str) -> Result<Manifest, String> {
         let mut head: Option<(String, String, u64, f64, usize, String)> = None;
-        let mut torrent: Option<Torrent> = None;
+        let mut torrent: Option<TorrentSpec> = None;
         let mut tracker: Option<Tracker> = None;
         let mut runs: Vec<Run> = Vec::new();
         let mut last = 0;
@@ -505,7 +507,7 @@ impl Manifest {
                     if torrent.is_some() {
                         return Err(at("a second torrent line".into()));
                     }
-                    let t = Torrent {
+                    let t = TorrentSpec {
                         file: rec.s("file").map_err(at)?,
                         size: rec.num("size").map_err(at)?,
                         piece_kib: rec.num("piece_kib").map_err(at)?,
@@ -561,7 +563,7 @@ impl Manifest {
                         port: rec.num("port").map_err(at)?,
                         role: Role::parse(rec.words["role"])
                             .map_err(|e| at(format!("peer: {}", e)))?,
-                        strategy: Strategy::parse(rec.words["strategy"])
+                        kind: Kind::parse(rec.words["strategy"])
                             .map_err(|e| at(format!("peer: {}", e)))?,
                         flags: rec.list("flags").map_err(at)?,
                         up: rec.nonneg("up").map_err(at)?,

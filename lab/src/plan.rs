@@ -206,13 +206,13 @@ impl PlanOptions {
 /// the rest `background`.
 struct Variant {
     name: &'static str,
-    focus: Strategy,
-    background: Strategy,
+    focus: Kind,
+    background: Kind,
     lead: usize,
 }
 
 fn variants(preset: &str, o: &PlanOptions) -> Result<Vec<Variant>, String> {
-    use Strategy::*;
+    use Kind::*;
     let v = |name, focus, background| Variant {
         name,
         focus,
@@ -284,10 +284,11 @@ fn variants(preset: &str, o: &PlanOptions) -> Result<Vec<Variant>, String> {
     })
 }
 
-fn strategy_flags(s: Strategy, o: &PlanOptions) -> Vec<String> {
-    match s {
-        Strategy::Vanilla => vec![],
-        Strategy::Tyrant => {
+/// The client flags that make a peer of this kind.
+fn kind_flags(kind: Kind, o: &PlanOptions) -> Vec<String> {
+    match kind {
+        Kind::Vanilla => vec![],
+        Kind::Tyrant => {
             let mut f = vec!["--tyrant".to_string()];
             if let Some(u) = o.tyrant_u0 {
                 f.push("--tyrant-u0".into());
@@ -295,10 +296,10 @@ fn strategy_flags(s: Strategy, o: &PlanOptions) -> Vec<String> {
             }
             f
         }
-        Strategy::PropShare => vec!["--propshare".into()],
-        Strategy::Rebel => vec!["--rebel".into(), o.rebel.to_string()],
-        Strategy::Sybil => vec!["--sybil".into(), o.sybil.to_string()],
-        Strategy::Thief => vec!["--thief".into()],
+        Kind::PropShare => vec!["--propshare".into()],
+        Kind::Rebel => vec!["--rebel".into(), o.rebel.to_string()],
+        Kind::Sybil => vec!["--sybil".into(), o.sybil.to_string()],
+        Kind::Thief => vec!["--thief".into()],
     }
 }
 
@@ -355,7 +356,7 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
     if (o.base_port as usize..=top).contains(&(o.tracker_port as usize)) {
         return Err("plan: the tracker port lies among the peer ports".into());
     }
-    let torrent = Torrent {
+    let torrent = TorrentSpec {
         file: "payload.bin".into(),
         size: (o.size_mib * 1024.0 * 1024.0).round() as u64,
         piece_kib: o.piece_kib,
@@ -419,12 +420,12 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
                         o.hosts[slot % o.hosts.len()].clone()
                     };
                     let port = o.base_port + slot as u16 * span;
-                    let (id, role, strategy, up, down, start, focus) = if slot < o.seeders.len() {
+                    let (id, role, kind, up, down, start, focus) = if slot < o.seeders.len() {
                         let id = format!("s{}", slot);
                         (
                             id,
                             Role::Seeder,
-                            Strategy::Vanilla,
+                            Kind::Vanilla,
                             o.seeders[slot],
                             0.0,
                             0.0,
@@ -432,7 +433,7 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
                         )
                     } else {
                         let i = slot - o.seeders.len();
-                        let strategy = if i < var.lead {
+                        let kind = if i < var.lead {
                             var.focus
                         } else {
                             var.background
@@ -444,9 +445,9 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
                             Role::Leecher
                         };
                         let id = format!("p{:0w$}", i, w = width);
-                        (id, role, strategy, up, o.down, starts[i], i == 0)
+                        (id, role, kind, up, o.down, starts[i], i == 0)
                     };
-                    let flags = strategy_flags(strategy, &o);
+                    let flags = kind_flags(kind, &o);
                     let mut args: Vec<String> = Vec::new();
                     let mut push = |a: &str| args.push(a.to_string());
                     if role == Role::Seeder {
@@ -472,7 +473,7 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
                     push("--rng-seed");
                     push(&peer_seed.to_string());
                     // A thief keeps its own large view (numwant 1000) and slot rule.
-                    if strategy != Strategy::Thief {
+                    if kind != Kind::Thief {
                         push("--numwant");
                         push(&o.numwant.to_string());
                         if let Some(k) = o.k {
@@ -503,7 +504,7 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
                         addr,
                         port,
                         role,
-                        strategy,
+                        kind,
                         flags,
                         up,
                         down,

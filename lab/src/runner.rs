@@ -56,7 +56,7 @@ pub struct RunOptions {
 
 /// What `run_manifest` did.
 #[derive(Debug, Default)]
-pub struct Summary {
+pub struct Totals {
     pub runs: usize,
     pub skipped: usize,
     pub downloads: usize,
@@ -92,7 +92,7 @@ fn stopped() -> bool {
 }
 
 /// Execute every run of `m` (those not already done), appending to `out/results.csv`.
-pub fn run_manifest(m: &Manifest, o: &RunOptions) -> Result<Summary, String> {
+pub fn run_manifest(m: &Manifest, o: &RunOptions) -> Result<Totals, String> {
     let jobs = o.jobs.max(1);
     if o.exec.is_none() {
         let remote: Vec<&str> = m
@@ -136,7 +136,7 @@ pub fn run_manifest(m: &Manifest, o: &RunOptions) -> Result<Summary, String> {
     if !csv.exists() {
         write(&csv, format!("{}\n", CSV_HEADER).as_bytes())?;
     }
-    let mut sum = Summary::default();
+    let mut sum = Totals::default();
     let todo: Vec<&Run> = m
         .runs
         .iter()
@@ -605,7 +605,7 @@ fn run_one(
             let start = at.as_secs_f64() * scale;
             rows.push(Row {
                 peer: slot.peer.id.clone(),
-                strategy: slot.peer.strategy.as_str().to_string(),
+                strategy: slot.peer.kind.as_str().to_string(),
                 role: slot.peer.role.as_str().to_string(),
                 focus: slot.peer.focus,
                 up: slot.peer.up,
@@ -806,16 +806,16 @@ fn spawn(
 
 /// The `done` line of a stats file: download time and bytes (real units).
 #[derive(Debug, Default, PartialEq)]
-struct Done {
+struct DoneLine {
     download_secs: Option<f64>,
     downloaded: u64,
     uploaded: u64,
 }
 
-fn read_done(path: &Path) -> Done {
+fn read_done(path: &Path) -> DoneLine {
     let f = match File::open(path) {
         Ok(f) => f,
-        Err(_) => return Done::default(),
+        Err(_) => return DoneLine::default(),
     };
     let mut last = None;
     for line in BufReader::new(f).lines().map_while(Result::ok) {
@@ -825,14 +825,14 @@ fn read_done(path: &Path) -> Done {
     }
     let line = match last {
         Some(l) => l,
-        None => return Done::default(),
+        None => return DoneLine::default(),
     };
     let kv: BTreeMap<&str, &str> = line
         .split_whitespace()
         .filter_map(|w| w.split_once('='))
         .collect();
     let complete = kv.get("complete") == Some(&"true");
-    Done {
+    DoneLine {
         download_secs: kv
             .get("download_time")
             .and_then(|s| s.parse().ok())
@@ -888,7 +888,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             read_done(&p),
-            Done {
+            DoneLine {
                 download_secs: Some(8.5),
                 downloaded: 100,
                 uploaded: 50
@@ -907,7 +907,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(read_done(&p).download_secs, Some(3.0));
-        assert_eq!(read_done(&dir.join("missing")), Done::default());
+        assert_eq!(read_done(&dir.join("missing")), DoneLine::default());
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -292,7 +292,7 @@ pub fn ratio_ci(clusters: &[Cluster], resamples: usize, seed: u64) -> Option<Rat
 
 /// n, unfinished and the spread of completed download times of some rows.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Summary {
+pub struct TimeStats {
     /// Distinct peer ids among the rows.
     pub peers: usize,
     pub n: usize,
@@ -303,10 +303,10 @@ pub struct Summary {
     pub p90: Option<f64>,
 }
 
-pub fn summarize(rows: &[&Download]) -> Summary {
+pub fn summarize(rows: &[&Download]) -> TimeStats {
     let t: Vec<f64> = rows.iter().filter_map(|d| d.seconds).collect();
     let peers: BTreeSet<&str> = rows.iter().map(|d| d.peer.as_str()).collect();
-    Summary {
+    TimeStats {
         peers: peers.len(),
         n: t.len(),
         unfinished: rows.len() - t.len(),
@@ -466,8 +466,8 @@ pub struct Compared {
     pub cap: f64,
     /// Pairing groups present in both variants at this cap.
     pub groups: usize,
-    pub base: Summary,
-    pub strat: Summary,
+    pub base: TimeStats,
+    pub strat: TimeStats,
     pub base_times: Vec<f64>,
     pub strat_times: Vec<f64>,
     pub ratio: Option<Ratio>,
@@ -535,7 +535,7 @@ pub struct StatRow {
     pub variant: String,
     pub cap: f64,
     pub population: Population,
-    pub summary: Summary,
+    pub summary: TimeStats,
 }
 
 /// Everything the tables and figures show.
