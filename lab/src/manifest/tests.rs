@@ -1,4 +1,4 @@
-//! Tests of the manifest text format and the presets (`src/manifest.rs`).
+//! Tests of the manifest text format and the presets (manifest.rs, manifest/text.rs, plan.rs).
 
 use super::*;
 use crate::plan::*;
