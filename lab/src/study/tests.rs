@@ -1,10 +1,13 @@
-//! Tests of `swarm report` (src/study.rs): the statistics from known tables, the bootstrap,
-//! the CSV reader, the population and baseline rules per preset, and whole reports of
-//! synthetic result directories (figures too when gnuplot is installed).
+//! Tests of `tyrant-lab report` (study.rs and study/): the statistics from known tables,
+//! the bootstrap, the CSV reader, the population and baseline rules per preset, and whole
+//! reports of synthetic result directories (figures too when gnuplot is installed).
 
 use super::*;
 use crate::manifest::{Kind, Role};
 use crate::plan::{plan, PlanOptions};
+use std::path::PathBuf;
+use std::process::Command;
+use tyrant::rng::Rng;
 use Population::{Focus, Strategy as Peers, Whole};
 
 fn close(a: f64, b: f64) -> bool {
