@@ -16,7 +16,7 @@ USAGE: tyrant-lab plan PRESET [KEY=VALUE ...] [-o MANIFEST]
 
 plan writes the manifest of an experiment: every peer's address, port, role, strategy,
 caps, start time and exact command line, the tracker, the torrent and the seed (format in
-README, \"Experiment manifests\"). PRESET is single | all | rebel | sybil | propshare | thief;
+README, \"Experiment harness\"). PRESET is single | all | rebel | sybil | propshare | thief;
 KEY=VALUE overrides: peers caps reps seed time_scale dist seeders size_mib piece_kib
 duration stagger closed_loop down k tyrant_u0 rebel sybil thieves numwant
 tracker_interval tracker_port base_port trace name hosts (e.g. `tyrant-lab plan single
