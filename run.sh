@@ -73,9 +73,14 @@ apt_install() {
     return $ok
 }
 
-# Whether a command is installed; sbin too, which is not on a normal user's PATH.
+# Whether a command is installed: an executable file on PATH or in sbin (not on a normal
+# user's PATH). Not `command -v`, which also reports files that cannot be executed.
 have() {
-    command -v "$1" > /dev/null || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]
+    local d IFS=:
+    for d in $PATH /usr/sbin /sbin; do
+        [ -f "$d/$1" ] && [ -x "$d/$1" ] && return 0
+    done
+    return 1
 }
 
 # How to get a missing package, for the line that says it is missing.
