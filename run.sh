@@ -97,10 +97,11 @@ how() {
 find_cargo() {
     if [ -x "$HOME/.cargo/bin/cargo" ]; then
         export PATH="$HOME/.cargo/bin:$PATH"
-    elif ! command -v cargo > /dev/null; then
+    elif ! have cargo; then
         if is_root && command -v apt-get > /dev/null; then
-            note "no cargo on PATH or in ~/.cargo/bin: installing Debian's rustc and cargo"
-            apt_install rustc cargo || die "apt-get install rustc cargo failed (see target/apt.log)"
+            note "no cargo on PATH or in ~/.cargo/bin: installing Debian's rustc and cargo with apt-get"
+            { apt_install rustc cargo && have cargo; } ||
+                die "apt-get install rustc cargo gave no cargo (see target/apt.log)"
         else
             die "no cargo on PATH or in ~/.cargo/bin: install Rust >= 1.63 (as root: apt-get install rustc cargo; or rustup: https://rustup.rs)"
         fi
