@@ -1,9 +1,9 @@
-//! The experiment manifest: the single source of truth of a planned
-//! experiment — torrent, tracker, RNG seed, time scale, and for every run every peer's id,
-//! host, address, port, role, strategy flags, caps, start time and exact `tyrant` argument
-//! list — as plain `key=value` text (format in `FORMAT` below, for the README). The presets
-//! that fill it (downpour's setups, docs/downpour.md) are in plan.rs; the text encoding is
-//! in manifest/text.rs, the checks that span records (ports, ids) here.
+//! The experiment manifest: the single source of truth of a planned experiment — torrent,
+//! tracker, RNG seed, time scale, and for every run every peer's id, host, address, port,
+//! role, strategy flags, caps, start time and exact `tyrant` argument list — as plain
+//! `key=value` text (format in `FORMAT` below, for the README). The presets that fill it
+//! (downpour's setups: docs/downpour.md, "Experimental setup") are in plan.rs; the text
+//! encoding is in manifest/text.rs, the checks that span records (ports, ids) here.
 //!
 //! Design choices (documented in `FORMAT`):
 //! - One manifest holds every run of an experiment, repetitions and paired variants
@@ -223,8 +223,8 @@ pub(crate) fn check_name(what: &str, s: &str) -> Result<(), String> {
 }
 
 /// A peer against the peers already in its run: unique id, disjoint port ranges below the
-/// ephemeral range (Linux's 32768–60999: docs/testbeds.md, "Ephemeral ports"), clear of
-/// the tracker's port, flags in its args.
+/// ephemeral range (Linux's 32768–60999: docs/testbeds.md, "Many peers on one machine"),
+/// clear of the tracker's port, flags in its args.
 fn check_peer(p: &Peer, run: &Run, tracker: Option<&Tracker>) -> Result<(), String> {
     if run.peers.iter().any(|q| q.id == p.id) {
         return Err(format!("peer: duplicate id '{}' in run {}", p.id, run.name));

@@ -1,5 +1,5 @@
 //! The planner: experiment presets (`single`, `all`, `rebel`, `sybil`, `propshare`,
-//! `thief`; after downpour's experiments, docs/downpour.md) expanded into a complete
+//! `thief`; after downpour's, docs/downpour.md "Experimental setup") expanded into a complete
 //! manifest — every peer's address, port, role, strategy, caps drawn from a seeded
 //! capacity distribution, start time and command line. The text format lives in
 //! manifest.rs and the options in plan/options.rs; this file only decides what goes into

@@ -6,9 +6,9 @@ use crate::capacity::Dist;
 use crate::manifest::check_name;
 use std::net::Ipv4Addr;
 
-/// What `plan` needs besides the preset. `Default` gives downpour's setup (docs/downpour.md):
-/// 30 closed-loop leechers, 3 seeders at 64 + 32 + 32 KiB/s, a 2 MiB file in
-/// 32 KiB pieces, the 4PL capacity fit, tracker interval 10 s, numwant 60.
+/// What `plan` needs besides the preset. `Default` gives downpour's setup (docs/downpour.md,
+/// "Experimental setup"): 30 closed-loop leechers, 3 seeders at 64 + 32 + 32 KiB/s, a 2 MiB
+/// file in 32 KiB pieces, the 4PL capacity fit, tracker interval 10 s, numwant 60.
 #[derive(Clone, Debug)]
 pub struct PlanOptions {
     /// Leechers per swarm (downpour: 30, 60, 300), the focus peer included.
