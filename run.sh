@@ -1,27 +1,145 @@
 #!/usr/bin/env bash
 # run.sh: the entry points of the project.
-#   ./run.sh              build the release binary and run the default experiment: the
-#                         `single` preset (one BitTyrant peer in a vanilla swarm of 30,
-#                         paired with the same swarm all vanilla) at a low and a high cap,
-#                         time-scaled ×4 (~6 min on 2 cores); prints the table and figures
+#   ./run.sh              build the client (tyrant) and the harness (tyrant-lab), then run
+#                         the default experiment: the `single` preset (one BitTyrant peer in
+#                         a vanilla swarm of 30, paired with the same swarm all vanilla) at a
+#                         low and a high cap, time-scaled x4 (~6 min on 2 cores); prints the
+#                         table and figures
 #   ./run.sh PRESET [KEY=VALUE ...] [--jobs J] [--out DIR] [--exec T]
 #                         plan, run and report any preset (single all rebel sybil
-#                         propshare thief); KEY=VALUE as in `tyrant swarm plan`
+#                         propshare thief); KEY=VALUE as in `tyrant-lab plan`
 #   ./run.sh swarm [opts] a plain swarm: tracker + 1 seeder + N leechers, download times
-#   ./run.sh test         run every test: cargo's unit and process tests, then interop
-#                         with libtorrent (python bindings from PyPI)
-# Set TYRANT=/path/to/tyrant to use a prebuilt binary instead of building one.
+#   ./run.sh test         install what the tests need, then run every test: cargo's unit and
+#                         process tests (client and lab), then interop with libtorrent
+# Set-up is part of the commands. Without a cargo on PATH or in ~/.cargo/bin, Debian's rustc
+# and cargo are installed with apt-get (as root); `test` installs TEST_PACKAGES with apt-get
+# and libtorrent's Python bindings from PyPI into .venv/. What cannot be installed (not root,
+# no registry) gets one line saying what to install; `test` goes on without it, lists it at
+# the end, and its exit status counts failed tests, not skipped ones.
+# Set TYRANT=/path/to/tyrant and TYRANT_LAB=/path/to/tyrant-lab to use prebuilt binaries.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-build() {
-    if [ -n "${TYRANT:-}" ]; then
-        [ -x "$TYRANT" ] || { echo "run.sh: TYRANT=$TYRANT is not an executable" >&2; exit 1; }
-    else
-        cargo build --release --quiet
-        TYRANT="$PWD/target/release/tyrant"
+# The apt packages the tests use, as PACKAGE:COMMAND (the command tells whether it is
+# there): report figures, network-namespace hosts, and the real clients and tracker of the
+# interop suite.
+TEST_PACKAGES=(
+    gnuplot-nox:gnuplot
+    iproute2:ip
+    iproute2:tc
+    aria2:aria2c
+    transmission-daemon:transmission-daemon
+    rtorrent:rtorrent
+    opentracker:opentracker
+)
+# What each command is for, in the line that says it is missing.
+declare -A NEEDED_BY=(
+    [gnuplot]="the report figures in the lab tests (the tables are still checked)"
+    [ip]="the network-namespace harness test"
+    [tc]="the network-namespace harness test"
+    [aria2c]="the interop tests with aria2"
+    [transmission-daemon]="the interop tests with Transmission"
+    [rtorrent]="the interop tests with rTorrent"
+    [opentracker]="the interop tests with opentracker"
+)
+LIBTORRENT=libtorrent==2.1.1
+
+note() { echo "run.sh: $*" >&2; }
+die() { note "$*"; exit 1; }
+is_root() { [ "$(id -u)" = 0 ]; }
+
+skipped=()
+skip() {
+    note "skipping $*"
+    skipped+=("$*")
+}
+
+# Debian packages, as root with apt-get, one `apt-get update` per run of run.sh. A list
+# that fails as a whole (a name this release does not have) is retried one by one, so the
+# others still get installed. apt's output goes to target/apt.log.
+apt_updated=""
+apt_install() {
+    is_root && command -v apt-get > /dev/null || return 1
+    mkdir -p target
+    note "installing with apt-get: $*"
+    if [ -z "$apt_updated" ]; then
+        apt-get update -q >> target/apt.log 2>&1 || note "apt-get update failed (see target/apt.log)"
+        apt_updated=1
     fi
-    export TYRANT
+    local apt=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends)
+    "${apt[@]}" "$@" >> target/apt.log 2>&1 && return 0
+    local p ok=0
+    for p in "$@"; do "${apt[@]}" "$p" >> target/apt.log 2>&1 || ok=1; done
+    return $ok
+}
+
+# Whether a command is installed: an executable file on PATH or in sbin (not on a normal
+# user's PATH). Not `command -v`, which also reports files that cannot be executed.
+have() {
+    local d IFS=:
+    for d in $PATH /usr/sbin /sbin; do
+        [ -f "$d/$1" ] && [ -x "$d/$1" ] && return 0
+    done
+    return 1
+}
+
+# How to get a missing package, for the line that says it is missing.
+how() {
+    if is_root && command -v apt-get > /dev/null; then
+        echo "apt-get install $1 failed, see target/apt.log"
+    else
+        echo "apt-get install $1, as root"
+    fi
+}
+
+# rustup's cargo in ~/.cargo/bin first (Debian's /usr/bin/cargo 1.65 cannot read crates.io's
+# sparse index), then any cargo on PATH, else Debian's from apt.
+find_cargo() {
+    if [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    elif ! have cargo; then
+        if is_root && command -v apt-get > /dev/null; then
+            note "no cargo on PATH or in ~/.cargo/bin: installing Debian's rustc and cargo with apt-get"
+            { apt_install rustc cargo && have cargo; } ||
+                die "apt-get install rustc cargo gave no cargo (see target/apt.log)"
+        else
+            die "no cargo on PATH or in ~/.cargo/bin: install Rust >= 1.63 (as root: apt-get install rustc cargo; or rustup: https://rustup.rs)"
+        fi
+    fi
+}
+
+# Download the locked crates before building, so that a machine that cannot reach them gets
+# one line rather than a build error. cargo before 1.68 (Debian 12 has 1.65) reads
+# crates.io's index over git from github.com.
+fetch_crates() {
+    mkdir -p target
+    if ! cargo fetch --locked > target/fetch.log 2>&1; then
+        note "$(cargo --version) cannot download the crates in Cargo.lock (see target/fetch.log): let this machine reach crates.io (and github.com, for cargo < 1.68's git index) or install a current cargo with rustup (https://rustup.rs), then rerun"
+        return 1
+    fi
+}
+
+build() {
+    local want=()
+    if [ -n "${TYRANT:-}" ]; then
+        [ -x "$TYRANT" ] || die "TYRANT=$TYRANT is not an executable"
+    else
+        want+=(-p tyrant)
+    fi
+    if [ -n "${TYRANT_LAB:-}" ]; then
+        [ -x "$TYRANT_LAB" ] || die "TYRANT_LAB=$TYRANT_LAB is not an executable"
+    else
+        want+=(-p tyrant-lab)
+    fi
+    if [ ${#want[@]} -gt 0 ]; then
+        find_cargo
+        fetch_crates || exit 1
+        cargo build --release --quiet "${want[@]}"
+    fi
+    TYRANT=${TYRANT:-$PWD/target/release/tyrant}
+    TYRANT_LAB=${TYRANT_LAB:-$PWD/target/release/tyrant-lab}
+    # tyrant-lab runs the client that $TYRANT names.
+    export TYRANT TYRANT_LAB
 }
 
 usage() {
@@ -30,7 +148,7 @@ usage: ./run.sh                              the default experiment (see below)
        ./run.sh PRESET [KEY=VALUE ...] [--jobs J] [--out DIR] [--exec TEMPLATE]
        ./run.sh swarm [--leechers N] [--size MiB] [--piece-kib K] [--seed-up KiB/s]
                 [--up KiB/s] [--seed S] [--time-limit S] [--keep DIR]
-       ./run.sh test
+       ./run.sh test                         install what the tests need, run them all
 default experiment: single peers=30 caps=20,200 time_scale=4 duration=480, 2 runs at
           a time, output in results/default (rerun: finished runs are skipped)
 swarm defaults: 8 leechers, 8 MiB file, 64 KiB pieces, seeder capped at 256 KiB/s,
@@ -126,6 +244,7 @@ EOF
     echo "swarm: all $leechers leechers finished with identical files"
 }
 
+
 # Plan, run and report one preset: ./run.sh PRESET [KEY=VALUE ...] [--jobs J] [--out DIR]
 experiment() {
     local preset=$1 out="" jobs=2 exec=""
@@ -144,18 +263,122 @@ experiment() {
     build
     [ -n "$out" ] || out="results/$preset-$(printf '%s' "${kv[*]:-default}" | tr ' =,:/' '-_.._')"
     mkdir -p "$out"
-    "$TYRANT" swarm plan "$preset" "${kv[@]}" -o "$out/plan.txt"
-    "$TYRANT" swarm check "$out/plan.txt"
-    local run_args=(swarm run "$out/plan.txt" --out "$out")
+    "$TYRANT_LAB" plan "$preset" "${kv[@]}" -o "$out/plan.txt"
+    "$TYRANT_LAB" check "$out/plan.txt"
+    local run_args=(run "$out/plan.txt" --out "$out")
     if [ -n "$exec" ]; then run_args+=(--exec "$exec"); else run_args+=(--jobs "$jobs"); fi
-    RUST_LOG=${RUST_LOG:-warn} "$TYRANT" "${run_args[@]}"
-    "$TYRANT" swarm report "$out"
+    RUST_LOG=${RUST_LOG:-warn} "$TYRANT_LAB" "${run_args[@]}"
+    "$TYRANT_LAB" report "$out"
+}
+
+# The missing packages of TEST_PACKAGES in one apt-get (as root), then one line for each
+# command still missing.
+install_test_packages() {
+    local entry pkg cmd missing=() seen=" "
+    for entry in "${TEST_PACKAGES[@]}"; do
+        pkg=${entry%%:*} cmd=${entry#*:}
+        have "$cmd" && continue
+        case " ${missing[*]:-} " in *" $pkg "*) ;; *) missing+=("$pkg") ;; esac
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        apt_install "${missing[@]}" || true
+        stop_new_services
+    fi
+    for entry in "${TEST_PACKAGES[@]}"; do
+        pkg=${entry%%:*} cmd=${entry#*:}
+        have "$cmd" && continue
+        case "$seen" in *" $pkg "*) continue ;; esac
+        seen="$seen$pkg "
+        skip "${NEEDED_BY[$cmd]}: no $cmd ($(how "$pkg"))"
+    done
+}
+
+# Debian's transmission-daemon starts a system service when installed; the tests start
+# their own daemons on 127.0.0.1, so a service that our install started is stopped again.
+stop_new_services() {
+    command -v systemctl > /dev/null && [ -d /run/systemd/system ] || return 0
+    local svc
+    for svc in transmission-daemon opentracker; do
+        if systemctl is-active --quiet "$svc" 2> /dev/null &&
+            systemctl disable --now --quiet "$svc" 2> /dev/null; then
+            note "stopped and disabled the $svc service its package started (the tests run their own)"
+        fi
+    done
+}
+
+# The interop tests' Python: .venv/ (git ignores it) with libtorrent from PyPI. Sets PY, or
+# leaves it empty after one line saying what is missing.
+PY=""
+setup_venv() {
+    if ! command -v python3 > /dev/null; then
+        skip "the libtorrent interop tests: no python3 ($(how python3))"
+        return
+    fi
+    if [ ! -x .venv/bin/python ]; then
+        note "creating .venv, the Python environment of the libtorrent interop tests"
+        if ! python3 -m venv .venv > /dev/null 2>&1; then
+            rm -rf .venv
+            # Debian's python3 makes virtual environments only with python3-venv (ensurepip).
+            if ! { apt_install python3-venv && python3 -m venv .venv > /dev/null 2>&1; }; then
+                rm -rf .venv
+                skip "the libtorrent interop tests: cannot create .venv ($(how python3-venv))"
+                return
+            fi
+        fi
+    fi
+    local want=${LIBTORRENT#*==}
+    if ! .venv/bin/python -c "import libtorrent, sys; sys.exit(not libtorrent.__version__.startswith('$want'))" 2> /dev/null; then
+        note "installing $LIBTORRENT from PyPI into .venv"
+        mkdir -p target
+        if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check "$LIBTORRENT" > target/pip.log 2>&1; then
+            skip "the libtorrent interop tests: cannot pip install $LIBTORRENT into .venv (needs PyPI; see target/pip.log)"
+            return
+        fi
+    fi
+    PY=.venv/bin/python
 }
 
 run_tests() {
-    build
-    cargo test --release
-    python3 tests/interop.py
+    local t0 t failed=() results=() line verdict
+    t0=$(date +%s)
+    find_cargo
+    install_test_packages
+    setup_venv
+    if ! is_root; then
+        skip "the tests that need root: the network-namespace harness run passes without running (run as root for all)"
+    fi
+    t=$(date +%s)
+    if ! fetch_crates; then
+        results+=("cargo test --release --workspace: NOT RUN: the crates could not be downloaded (see above)")
+        [ -z "$PY" ] || results+=("tests/interop.py: NOT RUN: no client to test")
+        failed+=(build)
+        PY=""
+    elif cargo test --release --workspace; then
+        results+=("cargo test --release --workspace: passed ($(($(date +%s) - t)) s)")
+    else
+        results+=("cargo test --release --workspace: FAILED ($(($(date +%s) - t)) s)")
+        failed+=(cargo)
+    fi
+    if [ -n "$PY" ]; then
+        export TYRANT=$PWD/target/release/tyrant
+        # The interop scenarios need the client even when a cargo test failed to build.
+        [ -x "$TYRANT" ] || cargo build --release --quiet -p tyrant || true
+        t=$(date +%s)
+        if "$PY" tests/interop.py 2>&1 | tee target/interop.out; then
+            results+=("tests/interop.py: $(tail -n 1 target/interop.out) ($(($(date +%s) - t)) s)")
+        else
+            results+=("tests/interop.py: FAILED: $(tail -n 1 target/interop.out) ($(($(date +%s) - t)) s)")
+            failed+=(interop)
+        fi
+    fi
+    echo
+    echo "run.sh test: summary ($(($(date +%s) - t0)) s in all)"
+    for line in "${results[@]}"; do echo "  $line"; done
+    for line in "${skipped[@]:-}"; do [ -n "$line" ] && echo "  skipped: $line"; done
+    verdict=passed
+    [ ${#failed[@]} -eq 0 ] || verdict="FAILED (${failed[*]})"
+    echo "run.sh test: $verdict (${#skipped[@]} skipped)"
+    [ ${#failed[@]} -eq 0 ]
 }
 
 case "${1:-}" in

@@ -2,7 +2,7 @@
 # bench/sample.sh: the footprint of a whole harness swarm while it runs (issue 6,
 # "footprint ... of a whole 300-process swarm"). Every INTERVAL s until SECS have passed:
 # tyrant processes, their threads, their summed RSS, and the machine's CPU idle share over
-# the interval; then the medians. Run it beside `tyrant swarm run`:
+# the interval; then the medians. Run it beside `tyrant-lab run`:
 #
 #   bench/sample.sh [SECS=600] [INTERVAL=10] > footprint.txt
 set -euo pipefail

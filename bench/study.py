@@ -3,7 +3,7 @@
 
     python3 bench/study.py DIR [--run TEXT] [--tolerance 0.05]
 
-DIR is the output directory of `tyrant swarm run` (manifest.txt, runs/RUN/...). Per run:
+DIR is the output directory of `tyrant-lab run` (manifest.txt, runs/RUN/...). Per run:
 
 - CPU: the machine-wide idle share over the run and its lowest 5 s value, as the runner
   logged them in runs/RUN/cpu.txt (missing for runs made before the runner logged it).
@@ -92,7 +92,7 @@ def main():
     a = ap.parse_args()
     mpath = os.path.join(a.dir, "manifest.txt")
     if not os.path.exists(mpath):
-        sys.exit("study: %s is missing (not a `tyrant swarm run` directory?)" % mpath)
+        sys.exit("study: %s is missing (not a `tyrant-lab run` directory?)" % mpath)
     scale, runs = manifest_peers(mpath)
     tol = a.tolerance
     all_seed, all_van = [], []

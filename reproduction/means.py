@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """means: the ratio of MEAN download times between two variants of one experiment, for
 claims about average performance (the paper's "universal tyranny hurts average per-swarm
-performance"); `tyrant swarm report` gives medians.
+performance"); `tyrant-lab report` gives medians.
 
     python3 reproduction/means.py DIR BASELINE STRATEGY [--focus] [--seed 1]
 

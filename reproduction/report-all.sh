@@ -4,14 +4,14 @@
 # machine checks it quotes. Needs gnuplot for the figures (the tables print without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -z "${TYRANT:-}" ]; then
-    cargo build --release --quiet
-    TYRANT=$PWD/target/release/tyrant
+if [ -z "${TYRANT_LAB:-}" ]; then
+    cargo build --release --quiet -p tyrant-lab
+    TYRANT_LAB=$PWD/target/release/tyrant-lab
 fi
 for d in reproduction/data/*/; do
     [ -f "$d/results.csv" ] || continue
     echo "=== $d"
-    "$TYRANT" swarm report "$d"
+    "$TYRANT_LAB" report "$d"
 done
 echo "=== time scale: S = 1 (run twice) vs S = 4"
 python3 reproduction/compare_scale.py reproduction/data/scale-s1 reproduction/data/scale-s4

@@ -6,13 +6,17 @@
 # other (the S = 1 runs take 20 min each but little CPU: we ran them beside the others).
 #
 #   reproduction/run-all.sh [NAME ...]     all experiments, or only the named ones
-#   TYRANT=/path/to/tyrant                 use this binary (default: build target/release)
+#   TYRANT=/path/to/tyrant TYRANT_LAB=/path/to/tyrant-lab
+#                                          use these binaries (default: build target/release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -z "${TYRANT:-}" ]; then
+if [ -z "${TYRANT:-}" ] || [ -z "${TYRANT_LAB:-}" ]; then
     cargo build --release --quiet
-    TYRANT=$PWD/target/release/tyrant
 fi
+TYRANT=${TYRANT:-$PWD/target/release/tyrant}
+TYRANT_LAB=${TYRANT_LAB:-$PWD/target/release/tyrant-lab}
+# tyrant-lab runs the client that $TYRANT names.
+export TYRANT
 export RUST_LOG=${RUST_LOG:-warn}
 DATA=reproduction/data
 
@@ -41,10 +45,10 @@ for e in "${EXPERIMENTS[@]}"; do
     fi
     out=$DATA/$name
     mkdir -p "$out"
-    echo "=== $name: tyrant swarm plan $words (jobs $jobs) $(date -u +%FT%TZ)"
+    echo "=== $name: tyrant-lab plan $words (jobs $jobs) $(date -u +%FT%TZ)"
     # shellcheck disable=SC2086
-    "$TYRANT" swarm plan $words -o "$out/plan.txt"
-    "$TYRANT" swarm run "$out/plan.txt" --out "$out" --jobs "$jobs"
-    "$TYRANT" swarm report "$out" > /dev/null
+    "$TYRANT_LAB" plan $words -o "$out/plan.txt"
+    "$TYRANT_LAB" run "$out/plan.txt" --out "$out" --jobs "$jobs"
+    "$TYRANT_LAB" report "$out" > /dev/null
     echo "=== $name done $(date -u +%FT%TZ)"
 done

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# build-rust163.sh: build tyrant with the Rust of Debian 12 and old testbed images
-# (rustc 1.63, cargo 1.65), as ../shared/spec/old-rust.md describes, then smoke-test the
-# binary (--help, make a torrent, and a one-seeder one-leecher swarm on 127.0.0.1).
+# build-rust163.sh: build the workspace (the client tyrant and the harness tyrant-lab) with
+# the Rust of Debian 12 and old testbed images (rustc 1.63, cargo 1.65; README, "Building
+# for old testbed images"), then smoke-test the binaries (--help, make a torrent, a
+# one-seeder one-leecher swarm on 127.0.0.1, a plan that tyrant-lab checks).
 #
-#   scripts/build-rust163.sh            binary in target/rust163/release/tyrant
+#   scripts/build-rust163.sh            binaries in target/rust163/release/
 #
 # Needs: /usr/bin/rustc 1.63 and /usr/bin/cargo 1.65 (`apt-get install -y rustc cargo` on
 # Debian 12), and the current cargo on PATH (rustup's), which vendors the locked
@@ -52,10 +53,12 @@ start=$(date +%s)
 grep -q 'vendored-sources' "$work/cargo-home/config.toml" ||
     die "cargo vendor printed no source-replacement config"
 CARGO_HOME="$work/cargo-home" RUSTC="$OLD_RUSTC" RUSTDOC=/usr/bin/rustdoc \
-    "$OLD_CARGO" build --offline --locked --release --target-dir "$TARGET_DIR"
+    "$OLD_CARGO" build --offline --locked --release --workspace --target-dir "$TARGET_DIR"
 bin="$TARGET_DIR/release/tyrant"
+lab="$TARGET_DIR/release/tyrant-lab"
 [ -x "$bin" ] || die "no binary at $bin"
-echo "build-rust163: built $bin in $(( $(date +%s) - start )) s"
+[ -x "$lab" ] || die "no binary at $lab"
+echo "build-rust163: built $bin and $lab in $(( $(date +%s) - start )) s"
 
 # 3. Smoke test.
 "$bin" --help | grep -q '^USAGE:' || die "$bin --help printed no USAGE"
@@ -88,4 +91,7 @@ if ! timeout 90 "$bin" --dir "$work/leech" --port 0 --bind 127.0.0.1 --stop-afte
 fi
 grep -q '^complete: ' "$work/leech.out" || die "the leecher printed no 'complete:' line"
 cmp "$work/seed/smoke.bin" "$work/leech/smoke.bin" || die "the downloaded file differs"
-echo "build-rust163: smoke test passed (--help, make, tracker + seeder + leecher: identical)"
+"$lab" plan single peers=3 caps=20 -o "$work/plan.txt" ||
+    die "tyrant-lab plan failed"
+"$lab" check "$work/plan.txt" | grep -q 'preset single' || die "tyrant-lab check failed"
+echo "build-rust163: smoke test passed (--help, make, tracker + seeder + leecher: identical; tyrant-lab plan + check)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/netns.sh: emulated hosts for `tyrant swarm run --exec 'ip netns exec {host}'`
+# scripts/netns.sh: emulated hosts for `tyrant-lab run --exec 'ip netns exec {host}'`
 # (issue 4 item 5). Each host is a network namespace with its own address on one bridge,
 # so peers on different "hosts" talk over veth links instead of loopback, and an optional
 # tc token bucket caps each host's egress like a testbed link. Needs root.

@@ -1,5 +1,6 @@
 //! tyrant as a library: the modules behind the `tyrant` binary, public so integration
-//! tests, benchmarks and the experiment lab can drive them directly.
+//! tests, benchmarks and the experiment lab (the `tyrant-lab` crate in lab/) can drive them
+//! directly.
 //!
 //! Map to the BitTyrant paper and the BEPs: `bencode`/`metainfo` (BEP 3 metainfo),
 //! `tracker`/`trackerd` (BEP 3 + 23 announces), `peer` (BEP 3 wire codec), `conn` (one
@@ -8,30 +9,23 @@
 //! selection, Cohen 2003 §2.3), `pieces` (assembly, hashing, the smart ban), `choke`
 //! (the vanilla choker and what every choker shares), `strategy` (BitTyrant, PropShare,
 //! BitRebel, BitSybil, BitThief, piece revelation), `meter` (rates and token buckets),
-//! `stats` (stats and trace files), `storage`, `sha1`, `rng`; for experiments `capacity`
-//! (capacity distributions), `manifest` (the run manifest), `plan` (presets), `runner`
-//! (`swarm run`) and `study` (`swarm report`: statistics and figures of a run's results).
+//! `stats` (stats and trace files), `storage`, `sha1`, `rng`.
 
 pub mod bencode;
-pub mod capacity;
 pub mod choke;
 pub mod chooser;
 pub mod conn;
 pub mod http;
-pub mod manifest;
 pub mod metainfo;
 pub mod meter;
 pub mod peer;
 pub mod picker;
 pub mod pieces;
-pub mod plan;
 pub mod rng;
-pub mod runner;
 pub mod sha1;
 pub mod stats;
 pub mod storage;
 pub mod strategy;
-pub mod study;
 pub mod torrent;
 pub mod tracker;
 pub mod trackerd;

@@ -11,7 +11,7 @@ use tyrant::choke::Slots;
 use tyrant::chooser::Timing;
 use tyrant::strategy::{sybil, Flags};
 use tyrant::torrent::{Config, Torrent};
-use tyrant::{manifest, metainfo, plan, runner, trackerd};
+use tyrant::{metainfo, trackerd};
 
 const USAGE: &str = "\
 tyrant: a BitTorrent client for studying incentive strategies
@@ -20,9 +20,6 @@ USAGE:
   tyrant [OPTIONS] FILE.torrent      download (then seed) or seed one torrent
   tyrant make PATH --announce URL [--piece-size KiB] [-o OUT.torrent] [--private]
   tyrant tracker [--port P] [--bind IP] [--interval S] [--max-numwant N] ...
-  tyrant swarm plan PRESET [KEY=VALUE ...] [-o MANIFEST] | swarm check MANIFEST
-  tyrant swarm run MANIFEST [--out DIR] [--jobs J] [--exec TEMPLATE]   run an experiment
-  tyrant swarm report DIR [--no-figures]   tables and figures of a run's results.csv
   tyrant help | --help               this text (also: tyrant make --help, tyrant tracker --help)
 
 OPTIONS:
@@ -92,7 +89,6 @@ fn main() {
     let result = match args.subcommand() {
         Ok(Some(ref s)) if s == "make" => cmd_make(args),
         Ok(Some(ref s)) if s == "tracker" => cmd_tracker(args),
-        Ok(Some(ref s)) if s == "swarm" => cmd_swarm(args),
         Ok(Some(ref s)) if s == "help" => {
             print!("{}", USAGE);
             Ok(())
@@ -425,134 +421,6 @@ fn positive(args: &mut pico_args::Arguments, name: &'static str) -> Result<Optio
     match opt::<f64>(args, name)? {
         Some(x) if !(x > 0.0 && x.is_finite()) => Err(format!("{} must be > 0 seconds", name)),
         v => Ok(v),
-    }
-}
-
-const SWARM_USAGE: &str = "\
-USAGE: tyrant swarm plan PRESET [KEY=VALUE ...] [-o MANIFEST]
-       tyrant swarm check MANIFEST
-       tyrant swarm run MANIFEST [--out DIR] [--jobs J] [--exec TEMPLATE] [--only TEXT]
-                                 [--keep-data] [--collect CMD] [-q]
-       tyrant swarm report DIR [--no-figures]
-
-plan writes the manifest of an experiment: every peer's address, port, role, strategy,
-caps, start time and exact command line, the tracker, the torrent and the seed (format in
-README, \"Experiment manifests\"). PRESET is single | all | rebel | sybil | propshare | thief;
-KEY=VALUE overrides: peers caps reps seed time_scale dist seeders size_mib piece_kib
-duration stagger closed_loop down k tyrant_u0 rebel sybil thieves numwant
-tracker_interval tracker_port base_port trace name hosts (e.g. `tyrant swarm plan single
-peers=30 caps=20,100 reps=5 time_scale=4`; hosts=h0@10.0.0.1,h1@10.0.0.2 spreads the peers
-over hosts). check parses a manifest and prints a summary.
-
-run executes a manifest: the tracker and every peer as separate tyrant processes in DIR
-[swarm-out/NAME], one CSV row per download in DIR/results.csv; runs already done in DIR are
-skipped, so an interrupted experiment resumes. --jobs J runs J runs at once on 127.j.x.y
-(local only). --exec prefixes each process with TEMPLATE, where {host}, {dir} and {id} are
-replaced: 'ip netns exec {host}' (emulated hosts, see scripts/netns.sh) or
-'ssh -tt {host} cd {dir} &&' (a testbed with DIR and the binary at the same paths; -tt so
-a killed ssh hangs up its remote process). --collect CMD runs once per remote host after
-each run ({host}, {dir}, {run} replaced), e.g. 'rsync -a {host}:{dir}/runs/{run}/
-{dir}/runs/{run}/' when the nodes share no directory. Every process also gets
---time-limit at the run's end, so none outlives it. Ctrl-C kills every process the run
-started and exits.
-
-report prints, per variant and cap, n, median, mean, p10/p90 of the nominal download times
-and, for paired variants, median(baseline)/median(strategy) with a bootstrap 95 % CI;
-it writes DIR/report.txt and, when gnuplot is installed, DIR/figures/*.png and *.svg.
-";
-
-/// `tyrant swarm plan|check`: experiment manifests (src/manifest.rs).
-fn cmd_swarm(mut args: pico_args::Arguments) -> Result<(), String> {
-    if args.contains(["-h", "--help"]) {
-        print!("{}", SWARM_USAGE);
-        return Ok(());
-    }
-    let out: Option<PathBuf> = opt(&mut args, "-o")?;
-    let run_out: Option<PathBuf> = opt(&mut args, "--out")?;
-    let exec: Option<String> = opt(&mut args, "--exec")?;
-    let only: Option<String> = opt(&mut args, "--only")?;
-    let jobs: Option<usize> = opt(&mut args, "--jobs")?;
-    let keep_data = args.contains("--keep-data");
-    let collect: Option<String> = opt(&mut args, "--collect")?;
-    let quiet = args.contains(["-q", "--quiet"]);
-    let words: Vec<String> = args
-        .finish()
-        .into_iter()
-        .map(|w| w.to_string_lossy().into_owned())
-        .collect();
-    match words.split_first() {
-        Some((cmd, rest)) if cmd == "plan" && !rest.is_empty() => {
-            let mut opts = plan::PlanOptions::default();
-            for w in &rest[1..] {
-                let (k, v) = w
-                    .split_once('=')
-                    .ok_or_else(|| format!("swarm plan: expected KEY=VALUE, got {}", w))?;
-                opts.set(k, v)?;
-            }
-            let text = plan::plan(&rest[0], &opts)?.to_text();
-            match out {
-                Some(p) => std::fs::write(&p, text)
-                    .map_err(|e| format!("cannot write {}: {}", p.display(), e)),
-                None => {
-                    print!("{}", text);
-                    Ok(())
-                }
-            }
-        }
-        Some((cmd, [file])) if cmd == "check" => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| format!("cannot read {}: {}", file, e))?;
-            let m = manifest::Manifest::from_text(&text).map_err(|e| format!("{}: {}", file, e))?;
-            let peers: usize = m.runs.iter().map(|r| r.peers.len()).sum();
-            println!(
-                "{}: preset {} seed {} runs {} peers {} torrent {} ({} bytes, {} KiB pieces)",
-                file,
-                m.preset,
-                m.seed,
-                m.runs.len(),
-                peers,
-                m.torrent.file,
-                m.torrent.size,
-                m.torrent.piece_kib
-            );
-            Ok(())
-        }
-        Some((cmd, [file])) if cmd == "run" => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| format!("cannot read {}: {}", file, e))?;
-            let m = manifest::Manifest::from_text(&text).map_err(|e| format!("{}: {}", file, e))?;
-            let bin = std::env::current_exe()
-                .map_err(|e| format!("cannot find the tyrant binary: {}", e))?;
-            let o = runner::RunOptions {
-                out: run_out.unwrap_or_else(|| PathBuf::from("swarm-out").join(&m.name)),
-                bin,
-                exec,
-                only,
-                jobs: jobs.unwrap_or(1).max(1),
-                keep_data,
-                collect,
-                verbose: !quiet,
-            };
-            runner::install_stop_handler();
-            let t0 = std::time::Instant::now();
-            let s = runner::run_manifest(&m, &o)?;
-            println!(
-                "swarm run: {} runs done ({} skipped as already done), {} downloads, {} unfinished, {} process failures, {:.0} s; results in {}",
-                s.runs,
-                s.skipped,
-                s.downloads,
-                s.unfinished,
-                s.failures,
-                t0.elapsed().as_secs_f64(),
-                o.out.join("results.csv").display()
-            );
-            if s.interrupted {
-                return Err("swarm run: interrupted; every process it started was stopped (rerun to resume)".into());
-            }
-            Ok(())
-        }
-        Some((cmd, rest)) if cmd == "report" => tyrant::study::cli(rest),
-        _ => Err("swarm: expected `plan PRESET [KEY=VALUE ...]`, `check MANIFEST`, `run MANIFEST` or `report DIR` (try tyrant swarm --help)".into()),
     }
 }
 

@@ -1,5 +1,6 @@
-//! Tests of the capacity distributions (`src/capacity.rs`): samplers against their analytic
-//! CDFs (Kolmogorov–Smirnov), the 4PL's quantiles from algorithms.md §4.3, parsing, seeds.
+//! Tests of the capacity distributions (capacity.rs): samplers against their analytic CDFs
+//! (Kolmogorov–Smirnov), the 4PL's quantiles from docs/downpour.md ("Capacity
+//! distribution"), parsing, seeds.
 
 use super::*;
 
@@ -56,7 +57,8 @@ fn ks_against_analytic_cdfs() {
 
 #[test]
 fn four_pl_matches_spec_numbers() {
-    // algorithms.md §4.3: pole at 20.46, y = 0 at 22.35, 13.2 at 30, → 20.78.
+    // docs/downpour.md, "Capacity distribution": pole at 20.46, y = 0 at 22.35, 13.2 at 30,
+    // → 20.78.
     assert!(truly_magic(20.4).is_nan());
     assert!(truly_magic(20.46) < -40.0);
     assert!((fpl_x0() - 22.35).abs() < 0.01, "{}", fpl_x0());
@@ -97,7 +99,8 @@ fn four_pl_matches_spec_numbers() {
         let q = d.quantile(y / fpl_y_max());
         assert!((q - x).abs() < 0.05, "p for y={} -> {} (want {})", y, q, x);
     }
-    // Median ≈ 26.9: downpour's 30/60/300-client lists have median 26–28 (§4.3 table).
+    // Median ≈ 26.9: downpour's 30/60/300-client lists have median 26–28 (docs/downpour.md,
+    // "Capacity distribution").
     assert!((d.quantile(0.5) - 26.9).abs() < 0.05, "{}", d.quantile(0.5));
     assert_eq!(d.quantile(0.0), fpl_x0());
     assert_eq!(d.cdf(22.0), 0.0);

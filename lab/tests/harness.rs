@@ -1,6 +1,6 @@
-//! The experiment harness end to end (issue 4, "How it is shown"): `tyrant swarm plan`,
-//! `swarm run` and `swarm report` as real processes — a 10-peer preset with time scaling
-//! that yields the CSV, the table and (with gnuplot) the PNG; a 3-host run through network
+//! The experiment harness end to end: `tyrant-lab plan`, `run` and `report` as real
+//! processes driving real `tyrant` processes — a 10-peer preset with time scaling that
+//! yields the CSV, the table and (with gnuplot) the PNG; a 3-host run through network
 //! namespaces (`--exec 'ip netns exec {host}'`, root only); Ctrl-C stopping every process.
 
 mod common;
@@ -9,16 +9,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn tyrant(dir: &Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new(bin())
-        .args(args)
-        .current_dir(dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run tyrant");
+fn lab_ok(dir: &Path, args: &[&str]) -> std::process::Output {
+    let out = lab_in(dir, args);
     if !out.status.success() {
         panic!(
-            "tyrant {:?} failed: {}\n{}",
+            "tyrant-lab {:?} failed: {}\n{}",
             args,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
@@ -32,7 +27,7 @@ fn rows(dir: &Path) -> Vec<std::collections::HashMap<String, String>> {
     let text = std::fs::read_to_string(dir.join("results.csv")).expect("results.csv");
     let mut lines = text.lines();
     let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
-    assert_eq!(header.join(","), tyrant::runner::CSV_HEADER);
+    assert_eq!(header.join(","), tyrant_lab::runner::CSV_HEADER);
     lines
         .map(|l| {
             let v: Vec<&str> = l.split(',').collect();
@@ -60,10 +55,9 @@ fn has_gnuplot() -> bool {
 fn ten_peer_preset_runs_end_to_end_with_time_scaling() {
     let t = TempDir::new("harness10");
     let d = t.path();
-    tyrant(
+    lab_ok(
         d,
         &[
-            "swarm",
             "plan",
             "single",
             "peers=10",
@@ -78,10 +72,7 @@ fn ten_peer_preset_runs_end_to_end_with_time_scaling() {
         ],
     );
     let started = Instant::now();
-    let out = tyrant(
-        d,
-        &["swarm", "run", "plan.txt", "--out", "out", "--jobs", "2"],
-    );
+    let out = lab_ok(d, &["run", "plan.txt", "--out", "out", "--jobs", "2"]);
     let real = started.elapsed().as_secs_f64();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("2 runs done"), "{}", stdout);
@@ -129,14 +120,14 @@ fn ten_peer_preset_runs_end_to_end_with_time_scaling() {
     assert!(focus_strategies.contains(&"tyrant") && focus_strategies.contains(&"vanilla"));
 
     // A second run of the same manifest resumes: everything is done already.
-    let again = tyrant(d, &["swarm", "run", "plan.txt", "--out", "out", "-q"]);
+    let again = lab_ok(d, &["run", "plan.txt", "--out", "out", "-q"]);
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("0 runs done (2 skipped"),
         "{}",
         String::from_utf8_lossy(&again.stdout)
     );
 
-    let rep = tyrant(d, &["swarm", "report", "out"]);
+    let rep = lab_ok(d, &["report", "out"]);
     let table = String::from_utf8_lossy(&rep.stdout);
     assert!(table.contains("tyrant-in-vanilla"), "{}", table);
     assert!(table.contains("vanilla-in-vanilla"), "{}", table);
@@ -179,7 +170,7 @@ impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("bash")
             .args([
-                concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/netns.sh"),
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/netns.sh"),
                 "down",
                 &self.0.to_string(),
             ])
@@ -193,7 +184,7 @@ fn three_host_netns_run_completes_with_identical_files() {
         eprintln!("note: not root; the network-namespace run is skipped (CI runs it as root)");
         return;
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/netns.sh");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/netns.sh");
     // A tc cap per host far above the peers' own caps: it must not get in the way.
     let up = Command::new("bash")
         .args([script, "up", "3", "20000"])
@@ -213,10 +204,9 @@ fn three_host_netns_run_completes_with_identical_files() {
     assert!(hosts.starts_with("hosts=tyr0@10.77.0.10,"), "{}", hosts);
     let t = TempDir::new("netns");
     let d = t.path();
-    tyrant(
+    lab_ok(
         d,
         &[
-            "swarm",
             "plan",
             "single",
             "peers=6",
@@ -232,10 +222,9 @@ fn three_host_netns_run_completes_with_identical_files() {
     );
     let plan = std::fs::read_to_string(d.join("plan.txt")).unwrap();
     assert!(plan.contains("host=tyr2 addr=10.77.0.12"), "{}", plan);
-    let out = tyrant(
+    let out = lab_ok(
         d,
         &[
-            "swarm",
             "run",
             "plan.txt",
             "--out",
@@ -282,10 +271,9 @@ fn three_host_netns_run_completes_with_identical_files() {
 fn ctrl_c_stops_every_process_the_run_started() {
     let t = TempDir::new("ctrlc");
     let d = t.path();
-    tyrant(
+    lab_ok(
         d,
         &[
-            "swarm",
             "plan",
             "single",
             "peers=6",
@@ -299,8 +287,9 @@ fn ctrl_c_stops_every_process_the_run_started() {
             "plan.txt",
         ],
     );
-    let child = Command::new(bin())
-        .args(["swarm", "run", "plan.txt", "--out", "out", "-q"])
+    let child = Command::new(lab())
+        .args(["run", "plan.txt", "--out", "out", "-q", "--tyrant"])
+        .arg(client())
         .current_dir(d)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -1,218 +1,28 @@
 //! The planner: experiment presets (`single`, `all`, `rebel`, `sybil`, `propshare`,
-//! `thief`; issue "Experiment harness" item 3, algorithms.md §4) expanded into a complete
+//! `thief`; after downpour's, docs/downpour.md "Experimental setup") expanded into a complete
 //! manifest — every peer's address, port, role, strategy, caps drawn from a seeded
 //! capacity distribution, start time and command line. The text format lives in
-//! manifest.rs; this file only decides what goes into it.
+//! manifest.rs and the options in plan/options.rs; this file only decides what goes into
+//! the manifest.
 
-use crate::capacity::Dist;
 use crate::manifest::*;
-use crate::rng::Rng;
 use std::net::Ipv4Addr;
+use tyrant::rng::Rng;
 
-// ---------------------------------------------------------------------------------------
-// Planning
-
-/// What `plan` needs besides the preset. `Default` gives downpour's setup (algorithms.md
-/// §4.1–4.2): 30 closed-loop leechers, 3 seeders at 64 + 32 + 32 KiB/s, a 2 MiB file in
-/// 32 KiB pieces, the 4PL capacity fit, tracker interval 10 s, numwant 60.
-#[derive(Clone, Debug)]
-pub struct PlanOptions {
-    /// Leechers per swarm (downpour: 30, 60, 300), the focus peer included.
-    pub peers: usize,
-    /// The focus peer's upload cap(s) in KiB/s: one group of paired runs per cap.
-    pub caps: Vec<f64>,
-    pub reps: usize,
-    pub seed: u64,
-    pub time_scale: f64,
-    /// Caps of every leecher but the focus peer.
-    pub dist: Dist,
-    /// Seeders' upload caps (downpour: 64 + 32 + 32 KB/s; here KiB/s).
-    pub seeders: Vec<f64>,
-    pub size_mib: f64,
-    pub piece_kib: u32,
-    /// Nominal seconds per run.
-    pub duration: f64,
-    /// Leechers start uniformly in [0, stagger) nominal seconds; seeders at 0.
-    pub stagger: f64,
-    /// Leechers are closed-loop (`loop`, downpour) or download once (`leecher`).
-    pub closed_loop: bool,
-    /// Every leecher's download cap (0 = uncapped, as in downpour).
-    pub down: f64,
-    /// `--k K` for every peer, seeders included (downpour: 0.42–0.44 or 1); None = mainline.
-    pub k: Option<f64>,
-    /// `--tyrant-u0` for tyrants; None = tyrant's default (7).
-    pub tyrant_u0: Option<f64>,
-    /// BitRebel's extra HAVEs (`--rebel N`).
-    pub rebel: u32,
-    /// BitSybil's identities (`--sybil N`).
-    pub sybil: u32,
-    /// Thieves in the `thief` preset's "many" variant; 0 = max(2, peers/10).
-    pub thieves: usize,
-    /// `--numwant` of non-thief peers (downpour final: 60) and the tracker's max numwant.
-    pub numwant: u32,
-    pub tracker_interval: u32,
-    pub tracker_port: u16,
-    /// First peer port; slot i listens on base_port + i·span (span: sybil N or 1).
-    pub base_port: u16,
-    /// `--trace` for the focus peer.
-    pub trace: bool,
-    /// Manifest name; None = `PRESET-nPEERS-sSEED`.
-    pub name: Option<String>,
-    /// Emulated or real hosts (`NAME@IPV4`): slot k runs on host k mod len, at its address;
-    /// the tracker on the first. Empty: everything local on 127.0.x.y.
-    pub hosts: Vec<(String, Ipv4Addr)>,
-}
-
-impl Default for PlanOptions {
-    fn default() -> PlanOptions {
-        PlanOptions {
-            peers: 30,
-            caps: vec![20.0, 100.0],
-            reps: 1,
-            seed: 1,
-            time_scale: 1.0,
-            dist: Dist::default(),
-            seeders: vec![64.0, 32.0, 32.0],
-            size_mib: 2.0,
-            piece_kib: 32,
-            duration: 600.0,
-            stagger: 10.0,
-            closed_loop: true,
-            down: 0.0,
-            k: None,
-            tyrant_u0: None,
-            rebel: 3,
-            sybil: 2,
-            thieves: 0,
-            numwant: 60,
-            tracker_interval: 10,
-            tracker_port: 6969,
-            base_port: 20000,
-            trace: false,
-            name: None,
-            hosts: Vec::new(),
-        }
-    }
-}
-
-fn floats(key: &str, v: &str) -> Result<Vec<f64>, String> {
-    v.split(',')
-        .map(|w| match w.parse::<f64>() {
-            Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-            _ => Err(format!("{}: '{}' is not a number > 0", key, w)),
-        })
-        .collect()
-}
-
-fn parsed<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
-    v.parse::<T>()
-        .map_err(|_| format!("{}: '{}' is not a valid value", key, v))
-}
-
-impl PlanOptions {
-    /// Set one option by name, as in a plan spec (`single peers=60 caps=20,100`); the CLI
-    /// can map its flags here. Keys are the field names; lists are comma-separated; `k`
-    /// and `tyrant_u0` take `-` for "not given".
-    pub fn set(&mut self, key: &str, v: &str) -> Result<(), String> {
-        match key {
-            "peers" => self.peers = parsed(key, v)?,
-            "caps" => self.caps = floats(key, v)?,
-            "reps" => self.reps = parsed(key, v)?,
-            "seed" => self.seed = parsed(key, v)?,
-            "time_scale" => self.time_scale = parsed(key, v)?,
-            "dist" => self.dist = Dist::parse(v)?,
-            "seeders" => self.seeders = floats(key, v)?,
-            "size_mib" => self.size_mib = parsed(key, v)?,
-            "piece_kib" => self.piece_kib = parsed(key, v)?,
-            "duration" => self.duration = parsed(key, v)?,
-            "stagger" => self.stagger = parsed(key, v)?,
-            "closed_loop" => self.closed_loop = parsed(key, v)?,
-            "down" => self.down = parsed(key, v)?,
-            "k" => {
-                self.k = if v == "-" {
-                    None
-                } else {
-                    Some(parsed(key, v)?)
-                }
-            }
-            "tyrant_u0" => {
-                self.tyrant_u0 = if v == "-" {
-                    None
-                } else {
-                    Some(parsed(key, v)?)
-                }
-            }
-            "rebel" => self.rebel = parsed(key, v)?,
-            "sybil" => self.sybil = parsed(key, v)?,
-            "thieves" => self.thieves = parsed(key, v)?,
-            "numwant" => self.numwant = parsed(key, v)?,
-            "tracker_interval" => self.tracker_interval = parsed(key, v)?,
-            "tracker_port" => self.tracker_port = parsed(key, v)?,
-            "base_port" => self.base_port = parsed(key, v)?,
-            "trace" => self.trace = parsed(key, v)?,
-            "hosts" => {
-                self.hosts = v
-                    .split(',')
-                    .map(|w| {
-                        let (h, ip) = w
-                            .split_once('@')
-                            .ok_or_else(|| format!("hosts: '{}' is not NAME@IPV4", w))?;
-                        check_name("hosts", h)?;
-                        let ip = ip
-                            .parse::<Ipv4Addr>()
-                            .map_err(|_| format!("hosts: '{}' is not an IPv4 address", ip))?;
-                        Ok((h.to_string(), ip))
-                    })
-                    .collect::<Result<_, String>>()?
-            }
-            "name" => {
-                check_name("name", v)?;
-                self.name = Some(v.to_string())
-            }
-            _ => return Err(format!("unknown plan option '{}'", key)),
-        }
-        Ok(())
-    }
-
-    fn check(&self) -> Result<(), String> {
-        let pos = |x: f64| x.is_finite() && x > 0.0;
-        if self.peers == 0 || self.reps == 0 || self.caps.is_empty() || self.seeders.is_empty() {
-            return Err("plan: peers, reps, caps and seeders must be non-empty".into());
-        }
-        if !pos(self.time_scale) || !pos(self.size_mib) || !pos(self.duration) {
-            return Err("plan: time_scale, size_mib and duration must be > 0".into());
-        }
-        let nonneg = |x: f64| x.is_finite() && x >= 0.0;
-        if !nonneg(self.stagger) || !nonneg(self.down) {
-            return Err("plan: stagger and down must be >= 0".into());
-        }
-        if !self.caps.iter().chain(&self.seeders).all(|&c| pos(c)) {
-            return Err("plan: caps and seeder caps must be > 0 KiB/s".into());
-        }
-        if self.piece_kib == 0 || self.rebel == 0 || self.sybil < 2 {
-            return Err("plan: piece_kib and rebel must be > 0, sybil >= 2".into());
-        }
-        if self.k.map_or(false, |k| !pos(k)) || self.tyrant_u0.map_or(false, |u| !pos(u)) {
-            return Err("plan: k and tyrant_u0 must be > 0".into());
-        }
-        if self.tracker_interval == 0 || self.tracker_port == 0 || self.base_port == 0 {
-            return Err("plan: tracker_interval, tracker_port and base_port must be > 0".into());
-        }
-        Ok(())
-    }
-}
+mod options;
+pub use options::PlanOptions;
 
 /// One variant of a preset: leechers 0..lead run `focus` (leecher 0 is the focus peer),
 /// the rest `background`.
 struct Variant {
     name: &'static str,
-    focus: Strategy,
-    background: Strategy,
+    focus: Kind,
+    background: Kind,
     lead: usize,
 }
 
 fn variants(preset: &str, o: &PlanOptions) -> Result<Vec<Variant>, String> {
-    use Strategy::*;
+    use Kind::*;
     let v = |name, focus, background| Variant {
         name,
         focus,
@@ -231,7 +41,7 @@ fn variants(preset: &str, o: &PlanOptions) -> Result<Vec<Variant>, String> {
             v("vanilla-in-vanilla", Vanilla, Vanilla),
         ],
         // A rebel among tyrants vs among vanilla peers, each with its vanilla baseline in the
-        // same background (downpour's figure compared across backgrounds only, §4.6).
+        // same background (downpour's rebel figure compared across backgrounds only).
         "rebel" => vec![
             v("rebel-in-tyrant", Rebel, Tyrant),
             v("vanilla-in-tyrant", Vanilla, Tyrant),
@@ -284,10 +94,11 @@ fn variants(preset: &str, o: &PlanOptions) -> Result<Vec<Variant>, String> {
     })
 }
 
-fn strategy_flags(s: Strategy, o: &PlanOptions) -> Vec<String> {
-    match s {
-        Strategy::Vanilla => vec![],
-        Strategy::Tyrant => {
+/// The client flags that make a peer of this kind.
+fn kind_flags(kind: Kind, o: &PlanOptions) -> Vec<String> {
+    match kind {
+        Kind::Vanilla => vec![],
+        Kind::Tyrant => {
             let mut f = vec!["--tyrant".to_string()];
             if let Some(u) = o.tyrant_u0 {
                 f.push("--tyrant-u0".into());
@@ -295,10 +106,10 @@ fn strategy_flags(s: Strategy, o: &PlanOptions) -> Vec<String> {
             }
             f
         }
-        Strategy::PropShare => vec!["--propshare".into()],
-        Strategy::Rebel => vec!["--rebel".into(), o.rebel.to_string()],
-        Strategy::Sybil => vec!["--sybil".into(), o.sybil.to_string()],
-        Strategy::Thief => vec!["--thief".into()],
+        Kind::PropShare => vec!["--propshare".into()],
+        Kind::Rebel => vec!["--rebel".into(), o.rebel.to_string()],
+        Kind::Sybil => vec!["--sybil".into(), o.sybil.to_string()],
+        Kind::Thief => vec!["--thief".into()],
     }
 }
 
@@ -355,7 +166,7 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
     if (o.base_port as usize..=top).contains(&(o.tracker_port as usize)) {
         return Err("plan: the tracker port lies among the peer ports".into());
     }
-    let torrent = Torrent {
+    let torrent = TorrentSpec {
         file: "payload.bin".into(),
         size: (o.size_mib * 1024.0 * 1024.0).round() as u64,
         piece_kib: o.piece_kib,
@@ -419,12 +230,12 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
                         o.hosts[slot % o.hosts.len()].clone()
                     };
                     let port = o.base_port + slot as u16 * span;
-                    let (id, role, strategy, up, down, start, focus) = if slot < o.seeders.len() {
+                    let (id, role, kind, up, down, start, focus) = if slot < o.seeders.len() {
                         let id = format!("s{}", slot);
                         (
                             id,
                             Role::Seeder,
-                            Strategy::Vanilla,
+                            Kind::Vanilla,
                             o.seeders[slot],
                             0.0,
                             0.0,
@@ -432,7 +243,7 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
                         )
                     } else {
                         let i = slot - o.seeders.len();
-                        let strategy = if i < var.lead {
+                        let kind = if i < var.lead {
                             var.focus
                         } else {
                             var.background
@@ -444,9 +255,9 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
                             Role::Leecher
                         };
                         let id = format!("p{:0w$}", i, w = width);
-                        (id, role, strategy, up, o.down, starts[i], i == 0)
+                        (id, role, kind, up, o.down, starts[i], i == 0)
                     };
-                    let flags = strategy_flags(strategy, &o);
+                    let flags = kind_flags(kind, &o);
                     let mut args: Vec<String> = Vec::new();
                     let mut push = |a: &str| args.push(a.to_string());
                     if role == Role::Seeder {
@@ -472,7 +283,7 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
                     push("--rng-seed");
                     push(&peer_seed.to_string());
                     // A thief keeps its own large view (numwant 1000) and slot rule.
-                    if strategy != Strategy::Thief {
+                    if kind != Kind::Thief {
                         push("--numwant");
                         push(&o.numwant.to_string());
                         if let Some(k) = o.k {
@@ -503,7 +314,7 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
                         addr,
                         port,
                         role,
-                        strategy,
+                        kind,
                         flags,
                         up,
                         down,

@@ -1,21 +1,21 @@
-//! Upload-capacity distributions for planned swarms (issue 4 item 2), in KiB/s, every draw
-//! from a seeded `crate::rng::Rng` so a manifest is reproducible from its seed.
+//! Upload-capacity distributions for planned swarms, in KiB/s, every draw from a seeded
+//! `tyrant::rng::Rng` so a manifest is reproducible from its seed.
 //!
 //! - `4pl`: the skewed BitTyrant-like distribution, downpour's 4PL "truly_magic" fit of the
-//!   BitTyrant paper's measured capacity CDF (shared/spec/algorithms.md §4.3), sampled by
-//!   inverse CDF as downpour did ("randomly sampling y axis").
+//!   BitTyrant paper's measured capacity CDF (docs/downpour.md, "Capacity distribution"),
+//!   sampled by inverse CDF as downpour did ("randomly sampling y axis").
 //! - `normal:MEAN:SD[:MIN]`: a normal truncated (conditioned, not clamped) at a floor, like
-//!   downpour's 30-client "normal" swarm (§4.3 table).
+//!   downpour's 30-client "normal" swarm (same section).
 //! - `uniform:LO:HI`.
 //! - `file:PATH`: a list of caps, one number per line (e.g. downpour's `# Caps [...]` lists).
 //!
 //! Every distribution is sampled by inverse CDF with exactly one `Rng::f64()` per draw (the
 //! file list: one `below`), so two plans that draw in the same order get the same caps.
 
-use crate::rng::Rng;
 use std::fmt;
+use tyrant::rng::Rng;
 
-/// downpour's fitted constants (README of downpour-experiment, algorithms.md §4.3):
+/// downpour's fitted constants (docs/downpour.md, "Capacity distribution"):
 /// `y(x) = 10·ln(A + (B − C)/(1 + (x/M)^D))`.
 const FPL_A: f64 = 7.991586;
 const FPL_B: f64 = -4.094174;

@@ -1,10 +1,13 @@
-//! Tests of `swarm report` (src/study.rs): the statistics from known tables, the bootstrap,
-//! the CSV reader, the population and baseline rules per preset, and whole reports of
-//! synthetic result directories (figures too when gnuplot is installed).
+//! Tests of `tyrant-lab report` (study.rs and study/): the statistics from known tables,
+//! the bootstrap, the CSV reader, the population and baseline rules per preset, and whole
+//! reports of synthetic result directories (figures too when gnuplot is installed).
 
 use super::*;
-use crate::manifest::{Role, Strategy};
+use crate::manifest::{Kind, Role};
 use crate::plan::{plan, PlanOptions};
+use std::path::PathBuf;
+use std::process::Command;
+use tyrant::rng::Rng;
 use Population::{Focus, Strategy as Peers, Whole};
 
 fn close(a: f64, b: f64) -> bool {
@@ -328,19 +331,19 @@ fn opts() -> PlanOptions {
 /// 10 % slower; speed depends on the peer's cap and strategy; p1's third session is still
 /// running when the run ends.
 fn results_of(m: &Manifest) -> String {
-    let factor = |s: Strategy| match s {
-        Strategy::Vanilla => 1.0,
-        Strategy::Tyrant => 0.5,
-        Strategy::PropShare => 0.8,
-        Strategy::Rebel => 0.9,
-        Strategy::Sybil => 0.7,
-        Strategy::Thief => 1.25,
+    let factor = |s: Kind| match s {
+        Kind::Vanilla => 1.0,
+        Kind::Tyrant => 0.5,
+        Kind::PropShare => 0.8,
+        Kind::Rebel => 0.9,
+        Kind::Sybil => 0.7,
+        Kind::Thief => 1.25,
     };
     let mut rows = Vec::new();
     for r in &m.runs {
         for p in r.peers.iter().filter(|p| p.role != Role::Seeder) {
             for join in 0..3u32 {
-                let t = 3000.0 / (p.up + 10.0) * factor(p.strategy) * (1.0 + 0.1 * join as f64);
+                let t = 3000.0 / (p.up + 10.0) * factor(p.kind) * (1.0 + 0.1 * join as f64);
                 let done = join < 2 || p.id != "p1";
                 if join == 2 && done {
                     continue;
@@ -352,7 +355,7 @@ fn results_of(m: &Manifest) -> String {
                     r.cap,
                     r.rep,
                     &p.id,
-                    p.strategy.as_str(),
+                    p.kind.as_str(),
                     p.focus,
                     join,
                     seconds,

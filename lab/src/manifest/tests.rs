@@ -1,12 +1,12 @@
-//! Tests of the manifest text format and the presets (`src/manifest.rs`).
+//! Tests of the manifest text format and the presets (manifest.rs, manifest/text.rs, plan.rs).
 
 use super::*;
 use crate::plan::*;
-use crate::rng::Rng;
 use std::collections::HashSet;
+use tyrant::rng::Rng;
 
 /// (variant, focus strategy, background strategy, leechers running the focus strategy)
-type Expect = (&'static str, Strategy, Strategy, usize);
+type Expect = (&'static str, Kind, Kind, usize);
 
 fn opts() -> PlanOptions {
     PlanOptions {
@@ -236,7 +236,7 @@ fn bad_input_gives_one_line_errors() {
 fn presets_have_the_right_peers() {
     let o = opts();
     // (preset, variants, strategies of leechers 0..3 per variant)
-    use Strategy::*;
+    use Kind::*;
     let table: &[(&str, &[Expect])] = &[
         (
             "single",
@@ -311,7 +311,7 @@ fn presets_have_the_right_peers() {
             );
             assert!(seeders
                 .iter()
-                .all(|p| p.strategy == Vanilla && p.args[0] == "--seed"));
+                .all(|p| p.kind == Vanilla && p.args[0] == "--seed"));
             let l = leechers(r);
             assert_eq!(l.len(), o.peers);
             assert!(l.iter().all(|p| p.role == Role::Loop));
@@ -322,7 +322,7 @@ fn presets_have_the_right_peers() {
             assert!(l[0].focus && l[0].up == r.cap);
             for (i, p) in l.iter().enumerate() {
                 let want = if i < lead { focus } else { background };
-                assert_eq!(p.strategy, want, "{} {}", r.name, p.id);
+                assert_eq!(p.kind, want, "{} {}", r.name, p.id);
                 let flag = match want {
                     Vanilla => None,
                     Tyrant => Some("--tyrant"),
@@ -360,13 +360,7 @@ fn presets_have_the_right_peers() {
     );
     let m = plan("thief thieves=4", &o).unwrap();
     let r = run(&m, "c20-r0-thieves-in-vanilla");
-    assert_eq!(
-        r.peers
-            .iter()
-            .filter(|p| p.strategy == Strategy::Thief)
-            .count(),
-        4
-    );
+    assert_eq!(r.peers.iter().filter(|p| p.kind == Kind::Thief).count(), 4);
     // Thieves keep their own large view: no --numwant 60 for them.
     assert!(!leechers(r)[0].args.contains(&"--numwant".to_string()));
     assert!(leechers(r)[5].args.contains(&"--numwant".to_string()));
@@ -392,10 +386,7 @@ fn single_pairs_share_everything_but_the_focus_strategy() {
                     (&q.id, q.addr, q.port, q.role, q.up, q.down, q.start, q.focus)
                 );
                 if p.focus {
-                    assert_eq!(
-                        (p.strategy, q.strategy),
-                        (Strategy::Tyrant, Strategy::Vanilla)
-                    );
+                    assert_eq!((p.kind, q.kind), (Kind::Tyrant, Kind::Vanilla));
                     let without: Vec<&String> =
                         p.args.iter().filter(|x| *x != "--tyrant").collect();
                     let bn = format!("runs/{}/", b.name);
@@ -403,7 +394,7 @@ fn single_pairs_share_everything_but_the_focus_strategy() {
                     let qa: Vec<String> = q.args.iter().map(|x| x.replace(&bn, &an)).collect();
                     assert_eq!(without, qa.iter().collect::<Vec<_>>());
                 } else {
-                    assert_eq!(p.strategy, q.strategy);
+                    assert_eq!(p.kind, q.kind);
                     // Same arguments but for the run's own directory.
                     let qa: Vec<String> =
                         q.args.iter().map(|x| x.replace(&b.name, &a.name)).collect();

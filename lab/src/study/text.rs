@@ -1,0 +1,183 @@
+//! The report's text: a header naming the experiment, the download-time table per variant,
+//! population and cap, and the paired comparisons with their intervals.
+
+use super::compare::Analysis;
+use super::stats::Resample;
+use super::{Download, RESAMPLES};
+use crate::manifest::Manifest;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+fn secs(x: Option<f64>) -> String {
+    x.map_or("-".into(), |x| format!("{:.1}", x))
+}
+
+/// Aligned columns: the first `left` are text (left-aligned), the rest right-aligned.
+fn table(head: &[&str], rows: &[Vec<String>], left: usize) -> String {
+    let mut w: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let head: Vec<String> = head.iter().map(|h| h.to_string()).collect();
+    for r in std::iter::once(&head).chain(rows) {
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i < left {
+                    format!("{:<1$}", c, w[i])
+                } else {
+                    format!("{:>1$}", c, w[i])
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    out
+}
+
+/// The report's text: header, statistics per variant and cap, paired comparisons.
+pub fn render(a: &Analysis, rows: &[Download], manifest: Option<&Manifest>, seed: u64) -> String {
+    let mut o = String::new();
+    match manifest {
+        Some(m) => {
+            let _ = writeln!(
+                o,
+                "swarm report: {} (preset {}, seed {}, {} runs planned)",
+                m.name,
+                m.preset,
+                m.seed,
+                m.runs.len()
+            );
+        }
+        None => o.push_str("swarm report: no manifest.txt, from results.csv alone\n"),
+    }
+    let mut scales: Vec<f64> = rows.iter().map(|d| d.time_scale).collect();
+    scales.sort_by(|a, b| a.total_cmp(b));
+    scales.dedup();
+    let s: Vec<String> = scales.iter().map(|s| s.to_string()).collect();
+    let _ = writeln!(
+        o,
+        "time scale S = {}: times are nominal seconds = real seconds × S",
+        s.join(", ")
+    );
+    if let Some(m) = manifest {
+        if scales != [m.time_scale] {
+            let _ = writeln!(o, "note: the manifest says time_scale={}", m.time_scale);
+        }
+    }
+    let runs: BTreeSet<&str> = rows.iter().map(|d| d.run.as_str()).collect();
+    let done = rows.iter().filter(|d| d.seconds.is_some()).count();
+    let _ = writeln!(
+        o,
+        "results.csv: {} runs, {} downloads ({} finished, {} unfinished)\n",
+        runs.len(),
+        rows.len(),
+        done,
+        rows.len() - done
+    );
+
+    o.push_str("DOWNLOAD TIMES (nominal s, completed downloads; unfinished = still running at the end, excluded)\n");
+    let t: Vec<Vec<String>> = a
+        .stats
+        .iter()
+        .map(|r| {
+            let s = &r.summary;
+            vec![
+                r.variant.clone(),
+                r.population.label(),
+                r.cap.to_string(),
+                s.peers.to_string(),
+                s.n.to_string(),
+                s.unfinished.to_string(),
+                secs(s.median),
+                secs(s.mean),
+                secs(s.p10),
+                secs(s.p90),
+            ]
+        })
+        .collect();
+    o.push_str(&table(
+        &[
+            "variant",
+            "population",
+            "cap",
+            "peers",
+            "n",
+            "unfin",
+            "median",
+            "mean",
+            "p10",
+            "p90",
+        ],
+        &t,
+        2,
+    ));
+
+    let _ = writeln!(
+        o,
+        "\nPAIRED COMPARISONS (ratio = median(baseline) / median(strategy), > 1: strategy faster;\n\
+         95% CI: percentile bootstrap, {} resamples, seed {}; CI by reps = two-stage: pairing\n\
+         groups resampled with both sides kept together, then downloads within each group;\n\
+         downloads = one repetition only, downloads resampled per variant)",
+        RESAMPLES, seed
+    );
+    let t: Vec<Vec<String>> = a
+        .compared
+        .iter()
+        .map(|c| {
+            let (ratio, ci, up, by) = match c.ratio {
+                Some(r) => (
+                    format!("{:.3}", r.ratio),
+                    format!("[{:.3}, {:.3}]", r.lo, r.hi),
+                    format!("{:+.1}%", (r.ratio - 1.0) * 100.0),
+                    match r.by {
+                        Resample::Reps => "reps".to_string(),
+                        Resample::Downloads => "downloads".to_string(),
+                    },
+                ),
+                None => ("n/a".into(), "n/a".into(), "n/a".into(), "-".into()),
+            };
+            vec![
+                format!("{} vs {}", c.spec.strategy, c.spec.baseline),
+                c.spec.population.label(),
+                c.cap.to_string(),
+                c.groups.to_string(),
+                c.base.n.to_string(),
+                c.strat.n.to_string(),
+                secs(c.base.median),
+                secs(c.strat.median),
+                ratio,
+                ci,
+                up,
+                by,
+            ]
+        })
+        .collect();
+    if t.is_empty() {
+        o.push_str("(no strategy variant with a baseline in these results)\n");
+    } else {
+        o.push_str(&table(
+            &[
+                "strategy vs baseline",
+                "population",
+                "cap",
+                "reps",
+                "n base",
+                "n strat",
+                "med base",
+                "med strat",
+                "ratio",
+                "95% CI",
+                "speed-up",
+                "CI by",
+            ],
+            &t,
+            2,
+        ));
+    }
+    o
+}
