@@ -49,6 +49,18 @@ P = [
   "if !self.picker.have(b.index) {","if false {","serve pieces we lack"),
  ("duplicate_connections_keep_the_one_the_smaller_id_opened","src/chooser/peers.rs",
   "initiator(this_out) < initiator(other_out)","initiator(this_out) > initiator(other_out)","keep the larger id's"),
+ ("a_freed_slot_is_given_away_at_once","src/chooser/peers.rs",
+  "        if p.active && !p.am_choking && p.peer_interested {\n            self.refill(now);\n        }\n","","no rechoke when an unchoked peer leaves"),
+ ("a_freed_slot_is_given_away_at_once","src/chooser.rs",
+  "                if !p.am_choking {\n                    self.refill(now);\n                }\n            }\n            Message::Have","                if false {\n                    self.refill(now);\n                }\n            }\n            Message::Have","no rechoke when an unchoked peer loses interest"),
+ ("optimistic_unchokes_go_round_robin","src/choke.rs",
+  "                self.ring.rotate_left(i);","                self.ring.rotate_left(i / 2);","the rotation skips peers"),
+ ("optimistic_unchokes_go_round_robin","src/choke.rs",
+  "        if rotate {\n","        if rotate {\n            rng.shuffle(&mut self.ring);\n","a random optimistic instead of the round robin"),
+ ("a_newcomer_is_three_times_likelier_to_take_the_optimistic_unchoke","src/choke.rs",
+  "(rng.below(self.ring.len() as u64 + 3) as usize).saturating_sub(2)","rng.below(self.ring.len() as u64 + 1) as usize","newcomers inserted uniformly"),
+ ("refill_gives_a_freed_slot_away_without_rotating","src/choke.rs",
+  "        self.decide(peers, seeding, false, rng)\n","        self.decide(peers, seeding, true, rng)\n","a refill rotates"),
  ("a_seed_gets_interest_requests_and_the_piece_goes_to_be_hashed","src/chooser.rs",
   "            self.out.push(Out::Tracker(TrackerCtl::Completed));\n","","tracker not told"),
 ]
@@ -61,7 +73,7 @@ for test,f,old,new,desc in P:
         results.append((test,desc,"PATTERN MISSING")); continue
     open(f,'w').write(src.replace(old,new,1))
     try:
-        r=subprocess.run(["cargo","test","--release","--lib",test],capture_output=True,text=True,timeout=900)
+        r=subprocess.run(["cargo","test","--release","-p","tyrant","--lib",test],capture_output=True,text=True,timeout=900)
         out=r.stdout+r.stderr
         if "error[" in out: verdict="DOES NOT COMPILE"
         elif "test result: FAILED" in out: verdict="fails (good)"

@@ -130,23 +130,28 @@ impl Slots {
 }
 
 // ---------------------------------------------------------------------------------------
-// Vanilla: Cohen 2003 §3; mainline 4.x `Choker._rechoke` and `download.py
-// _set_auto_uploads` (docs/strategies.md, "Vanilla").
+// Vanilla: Cohen 2003 §3; mainline `Choker.py` and `download.py _set_auto_uploads`
+// (docs/strategies.md, "Vanilla choker").
 // - every 10 s rank the interested, non-snubbed peers by their download rate to us over a
 //   20 s window (seed mode: by our upload rate to them) and unchoke the best;
-// - one optimistic unchoke, rotated every third round (30 s), may go to any interested
-//   peer, snubbed or not; when fewer than `MIN_UPLOADS` peers qualify for a regular slot,
-//   more peers are unchoked the same way (mainline's `min_uploads`);
+// - the optimistic unchoke goes to the first interested peer without a regular slot in a
+//   list of the connections that mainline rotates every third round (30 s), so every peer
+//   gets its turn; a new connection enters the list at a random place, three times as
+//   likely at the head as anywhere else (Cohen §3; mainline 3.x `connection_made`);
+// - when fewer than `MIN_UPLOADS` peers qualify for a regular slot, more peers are
+//   unchoked the same way (mainline's `min_uploads`);
 // - slot count by mainline's rule, which includes the optimistic slot.
 // ---------------------------------------------------------------------------------------
 
-/// The reference tit-for-tat choker. It remembers only the round number and which peer
-/// holds the optimistic slot.
+/// The reference tit-for-tat choker.
 #[derive(Clone, Debug)]
 pub struct Vanilla {
     pub slots: Slots,
     round: u64,
-    optimistic: Option<u64>,
+    /// mainline's list of connections: the order in which optimistic unchokes go round.
+    ring: Vec<u64>,
+    /// The peers holding optimistic slots now.
+    optimistic: Vec<u64>,
 }
 
 impl Vanilla {
@@ -154,15 +159,48 @@ impl Vanilla {
         Vanilla {
             slots,
             round: 0,
-            optimistic: None,
+            ring: Vec::new(),
+            optimistic: Vec::new(),
         }
     }
 
-    /// One 10-second round.
+    /// One 10-second round; every third one moves the optimistic unchoke on.
     pub fn rechoke(&mut self, peers: &[PeerView], seeding: bool, rng: &mut Rng) -> Vec<Decision> {
         let rotate = self.round % OPTIMISTIC_ROUNDS == 0;
         self.round += 1;
+        self.decide(peers, seeding, rotate, rng)
+    }
 
+    /// Mid-round, after an unchoked peer left or changed its interest: fill the slots again
+    /// without moving the rotation (mainline's `connection_lost`, `not_interested`).
+    pub fn refill(&mut self, peers: &[PeerView], seeding: bool, rng: &mut Rng) -> Vec<Decision> {
+        self.decide(peers, seeding, false, rng)
+    }
+
+    fn decide(
+        &mut self,
+        peers: &[PeerView],
+        seeding: bool,
+        rotate: bool,
+        rng: &mut Rng,
+    ) -> Vec<Decision> {
+        self.ring.retain(|id| peers.iter().any(|p| p.id == *id));
+        for p in peers {
+            if !self.ring.contains(&p.id) {
+                let at = (rng.below(self.ring.len() as u64 + 3) as usize).saturating_sub(2);
+                self.ring.insert(at, p.id);
+            }
+        }
+        let state = |id: u64| peers.iter().find(|p| p.id == id);
+        if rotate {
+            let first = self
+                .ring
+                .iter()
+                .position(|&id| state(id).map_or(false, |p| p.choked && p.interested));
+            if let Some(i) = first {
+                self.ring.rotate_left(i);
+            }
+        }
         // Shuffle first so equal rates (e.g. everyone at 0 early on) are broken at random,
         // then a stable sort by rate.
         let mut ranked: Vec<&PeerView> = peers
@@ -181,40 +219,19 @@ impl Vanilla {
             .take(self.slots.regular())
             .map(|p| p.id)
             .collect();
-
-        // Keep the optimistic peer between rotations unless it left, lost interest or
-        // earned a regular slot.
-        let still_valid =
-            |id: u64| peers.iter().any(|p| p.id == id && p.interested) && !regular.contains(&id);
-        if rotate || !self.optimistic.map_or(false, still_valid) {
-            self.optimistic = None;
-        }
-        let mut pool: Vec<u64> = peers
-            .iter()
-            .filter(|p| p.interested && !regular.contains(&p.id))
-            .map(|p| p.id)
-            .collect();
-        rng.shuffle(&mut pool);
         let want = 1.max(MIN_UPLOADS.saturating_sub(regular.len()));
-        let mut extra: Vec<u64> = Vec::new();
-        if let Some(o) = self.optimistic {
-            extra.push(o);
-        }
-        for id in pool {
-            if extra.len() >= want {
-                break;
-            }
-            if !extra.contains(&id) {
-                extra.push(id);
-            }
-        }
-        self.optimistic = extra.first().copied();
-
+        self.optimistic = self
+            .ring
+            .iter()
+            .copied()
+            .filter(|&id| state(id).map_or(false, |p| p.interested) && !regular.contains(&id))
+            .take(want)
+            .collect();
         peers
             .iter()
             .map(|p| Decision {
-                unchoke: regular.contains(&p.id) || extra.contains(&p.id),
-                optimistic: extra.contains(&p.id),
+                unchoke: regular.contains(&p.id) || self.optimistic.contains(&p.id),
+                optimistic: self.optimistic.contains(&p.id),
                 ..Decision::choke(p.id)
             })
             .collect()
@@ -222,18 +239,13 @@ impl Vanilla {
 
     /// rain's `FastUnchoke`: a newly interested peer may take a free regular slot at once
     /// instead of waiting up to a whole round for its first byte.
-    fn has_free_slot(&self, peers: &[PeerView]) -> bool {
-        let busy = peers
-            .iter()
-            .filter(|p| p.interested && !p.choked && Some(p.id) != self.optimistic)
-            .count();
-        busy < self.slots.regular()
-    }
-
-    /// `has_free_slot` as a decision for peer `id` (interested and choked right now).
     pub fn fast_unchoke(&self, peers: &[PeerView], id: u64) -> Option<Decision> {
         let p = peers.iter().find(|p| p.id == id)?;
-        if !(p.interested && p.choked && self.has_free_slot(peers)) {
+        let busy = peers
+            .iter()
+            .filter(|p| p.interested && !p.choked && !self.optimistic.contains(&p.id))
+            .count();
+        if !(p.interested && p.choked && busy < self.slots.regular()) {
             return None;
         }
         Some(Decision {

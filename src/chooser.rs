@@ -316,9 +316,16 @@ impl Chooser {
                     if let Some(d) = self.strategy.fast_unchoke(&views, id, seeding) {
                         self.apply(&d);
                     }
+                } else {
+                    self.refill(now);
                 }
             }
-            Message::NotInterested => p.peer_interested = false,
+            Message::NotInterested => {
+                p.peer_interested = false;
+                if !p.am_choking {
+                    self.refill(now);
+                }
+            }
             Message::Have(i) => {
                 p.haves.add(now, u64::from(self.geo.piece_length));
                 if !p.has[i as usize] {

@@ -256,6 +256,24 @@ impl Strategy {
         }
     }
 
+    /// Mid-round, after an unchoked peer left or changed its interest: new decisions, if
+    /// the choker fills freed slots at once (vanilla, as mainline rechokes in
+    /// `connection_lost` and `not_interested`). BitTyrant and PropShare keep their round.
+    pub fn refill(
+        &mut self,
+        peers: &[PeerView],
+        seeding: bool,
+        rng: &mut Rng,
+    ) -> Option<Vec<Decision>> {
+        match &mut self.choker {
+            Choker::Vanilla(c) => Some(c.refill(peers, seeding, rng)),
+            Choker::Tyrant(_, c) | Choker::PropShare(_, c) if seeding => {
+                Some(c.refill(peers, true, rng))
+            }
+            _ => None,
+        }
+    }
+
     /// The bitfield to send after the handshake, if any (BEP 3 makes it optional).
     pub fn bitfield(&self, have: &[bool]) -> Option<Vec<bool>> {
         let any = have.iter().any(|&h| h);

@@ -12,6 +12,13 @@ fn peer(id: u64, interested: bool, down: f64) -> PeerView {
     }
 }
 
+/// Apply decisions to the views, as the chooser would before the next round.
+fn apply_to(peers: &mut [PeerView], d: &[Decision]) {
+    for p in peers.iter_mut() {
+        p.choked = !d.iter().any(|x| x.id == p.id && x.unchoke);
+    }
+}
+
 fn unchoked(d: &[Decision]) -> Vec<u64> {
     let mut v: Vec<u64> = d.iter().filter(|d| d.unchoke).map(|d| d.id).collect();
     v.sort_unstable();
@@ -78,7 +85,7 @@ fn best_uploaders_get_regular_slots_plus_one_optimistic() {
         assert!(on.contains(&id));
         assert!(!d.iter().any(|x| x.id == id && x.optimistic));
     }
-    let opt = c.optimistic.unwrap();
+    let opt = c.optimistic[0];
     assert!(opt <= 5 && on.contains(&opt));
 }
 
@@ -104,7 +111,7 @@ fn uninterested_and_snubbed_peers_get_no_regular_slot() {
         );
         // peer 2 is snubbed: only ever as the optimistic unchoke
         if on.contains(&2) {
-            assert_eq!(c.optimistic, Some(2));
+            assert_eq!(c.optimistic, vec![2]);
         }
     }
 }
@@ -119,11 +126,13 @@ fn optimistic_rotates_every_third_round_only() {
     let mut c = Vanilla::new(Slots::Fixed(2));
     let mut rng = Rng::new(7);
     let mut seen = Vec::new();
+    let mut views = peers.clone();
     for _ in 0..30 {
-        let d = c.rechoke(&peers, false, &mut rng);
+        let d = c.rechoke(&views, false, &mut rng);
         assert_eq!(unchoked(&d).len(), 2);
         assert!(d.iter().any(|x| x.id == 10 && x.unchoke && !x.optimistic));
-        seen.push(c.optimistic.unwrap());
+        seen.push(c.optimistic[0]);
+        apply_to(&mut views, &d);
     }
     for (round, w) in seen.windows(2).enumerate() {
         if (round + 1) % 3 != 0 {
@@ -165,8 +174,112 @@ fn seed_mode_ranks_by_our_upload_rate_and_ignores_snubbing() {
 fn fast_unchoke_only_with_a_free_regular_slot() {
     let mut peers: Vec<PeerView> = (1..=4).map(|i| peer(i, true, 0.0)).collect();
     let c = Vanilla::new(Slots::Fixed(3)); // 2 regular
-    assert!(c.has_free_slot(&peers));
+    assert!(c.fast_unchoke(&peers, 1).is_some());
     peers[0].choked = false;
     peers[1].choked = false;
-    assert!(!c.has_free_slot(&peers));
+    assert_eq!(c.fast_unchoke(&peers, 3), None, "both regular slots busy");
+    peers[1].interested = false;
+    assert!(
+        c.fast_unchoke(&peers, 3).is_some(),
+        "an uninterested peer holds no slot"
+    );
+    assert_eq!(c.fast_unchoke(&peers, 2), None, "not interested itself");
+}
+
+/// Mainline's round robin: with one regular slot held by a fast peer, the optimistic
+/// unchoke visits every other interested peer in turn, one per 30 s, before any peer gets a
+/// second turn (uniform random picks would repeat some and skip others).
+#[test]
+fn optimistic_unchokes_go_round_robin() {
+    let n = 7;
+    let peers: Vec<PeerView> = (1..=n + 1)
+        .map(|i| peer(i, true, if i == n + 1 { 1e6 } else { 0.0 }))
+        .collect();
+    for seed in 0..20 {
+        let mut c = Vanilla::new(Slots::Fixed(2));
+        let mut rng = Rng::new(seed);
+        let mut views = peers.clone();
+        let mut turns = Vec::new();
+        for round in 0..3 * 2 * n {
+            let d = c.rechoke(&views, false, &mut rng);
+            if round % 3 == 0 {
+                turns.push(c.optimistic[0]);
+            }
+            apply_to(&mut views, &d);
+        }
+        let first: std::collections::BTreeSet<u64> = turns[..n as usize].iter().copied().collect();
+        assert_eq!(first.len(), n as usize, "seed {}: {:?}", seed, turns);
+        assert_eq!(
+            turns[..n as usize],
+            turns[n as usize..],
+            "seed {}: same order again",
+            seed
+        );
+    }
+}
+
+/// A new connection enters mainline's list at a random place, three times as likely at the
+/// head as anywhere else (Cohen 2003 §3; mainline 3.x `connection_made`). At the head it is
+/// the optimistic unchoke at once: three times as likely as under a uniform insertion.
+#[test]
+fn a_newcomer_is_three_times_likelier_to_take_the_optimistic_unchoke() {
+    let others = 5u64;
+    let trials = 6000;
+    let mut taken = 0;
+    for seed in 0..trials {
+        // one regular slot (held by the fast peer 1) + one optimistic
+        let mut c = Vanilla::new(Slots::Fixed(2));
+        let mut rng = Rng::new(seed);
+        let mut views: Vec<PeerView> = (1..=others + 1)
+            .map(|i| peer(i, true, if i == 1 { 1e6 } else { 0.0 }))
+            .collect();
+        for _ in 0..4 {
+            let d = c.rechoke(&views, false, &mut rng);
+            apply_to(&mut views, &d);
+        }
+        views.push(peer(99, true, 0.0));
+        let d = c.rechoke(&views, false, &mut rng); // round 5: no rotation
+        if d.iter().any(|x| x.id == 99 && x.optimistic) {
+            taken += 1;
+        }
+    }
+    let m = (others + 1) as f64; // the list's length before the newcomer joins
+    let p = f64::from(taken) / f64::from(trials as u32);
+    assert!(
+        (p - 3.0 / (m + 3.0)).abs() < 0.03,
+        "newcomer took it {:.3}",
+        p
+    );
+    assert!(p > 2.0 / (m + 1.0), "no newcomer weighting: {:.3}", p);
+}
+
+/// mainline rechokes when an unchoked peer leaves or loses interest, without moving the
+/// rotation: the freed slot goes to the next peer at once.
+#[test]
+fn refill_gives_a_freed_slot_away_without_rotating() {
+    let mut views: Vec<PeerView> = (1..=6).map(|i| peer(i, true, i as f64)).collect();
+    let mut c = Vanilla::new(Slots::Fixed(3)); // 2 regular + 1 optimistic
+    let mut rng = Rng::new(4);
+    let d = c.rechoke(&views, false, &mut rng);
+    apply_to(&mut views, &d);
+    assert_eq!(
+        unchoked(&d)
+            .iter()
+            .filter(|&&id| id == 5 || id == 6)
+            .count(),
+        2
+    );
+    let ring: Vec<u64> = c.ring.iter().copied().filter(|&id| id != 6).collect();
+    // peer 6 (regular) leaves
+    views.retain(|p| p.id != 6);
+    let d = c.refill(&views, false, &mut rng);
+    let on = unchoked(&d);
+    assert_eq!(on.len(), 3, "{:?}", on);
+    assert!(
+        on.contains(&5) && on.contains(&4),
+        "the next best takes the slot: {:?}",
+        on
+    );
+    assert_eq!(c.ring, ring, "the rotation did not move");
+    assert_eq!(c.round, 1, "a refill is not a round");
 }

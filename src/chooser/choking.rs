@@ -62,6 +62,17 @@ impl Chooser {
         }
     }
 
+    /// An unchoked peer left or changed its interest: let the strategy fill the slot now.
+    pub(super) fn refill(&mut self, now: Instant) {
+        let views = self.views(now);
+        let seeding = self.picker.is_complete();
+        if let Some(decisions) = self.strategy.refill(&views, seeding, &mut self.rng) {
+            for d in &decisions {
+                self.apply(d);
+            }
+        }
+    }
+
     pub(super) fn rechoke(&mut self, now: Instant) {
         self.round += 1;
         let views = self.views(now);

@@ -276,6 +276,9 @@ impl Chooser {
             None => return,
         };
         log::debug!("peer {} ({}): closed: {}", id, p.addr, why);
+        if p.active && !p.am_choking && p.peer_interested {
+            self.refill(now);
+        }
         for (r, _) in &p.requests {
             self.picker.release(id, *r);
         }

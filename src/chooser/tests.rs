@@ -628,3 +628,39 @@ fn duplicate_connections_keep_the_one_the_smaller_id_opened() {
     assert_eq!(closed(&r.take()), vec![me]);
     assert!(r.c.addrs[&addr(2)].banned);
 }
+
+/// mainline rechokes at once when an unchoked, interested peer leaves or loses interest:
+/// its slot goes to a waiting peer without waiting for the next round.
+#[test]
+fn a_freed_slot_is_given_away_at_once() {
+    for (leave, seed) in [(true, 1), (false, 2)] {
+        let mut r = Rig::new(1, &[0], 2, flags()); // one regular + one optimistic
+        r.c.rng = Rng::new(seed);
+        let ids: Vec<u64> = (1..=4).map(|i| r.join(i)).collect();
+        for &id in &ids {
+            r.msg(id, Message::Interested);
+        }
+        r.tick(10.0);
+        r.take();
+        let on: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !r.c.peers[id].am_choking)
+            .collect();
+        assert_eq!(on.len(), 2);
+        r.at(11.0);
+        if leave {
+            let now = r.now;
+            r.c.on_closed(now, on[0], "gone");
+        } else {
+            r.msg(on[0], Message::NotInterested);
+        }
+        let o = r.take();
+        let newly: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !on.contains(id) && unchoked(&o, *id) == Some(true))
+            .collect();
+        assert_eq!(newly.len(), 1, "leave={}: {:?}", leave, o);
+    }
+}
