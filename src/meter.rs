@@ -1,7 +1,7 @@
 //! Transfer-rate measurement and rate limiting: a sliding-window rate meter in the
 //! spirit of mainline's `CurrentRateMeasure.Measure`, and a token bucket that may go
 //! into debt like mainline 4.x `RateLimiter` and juju/ratelimit `Take`
-//! (anchors.md §3.3; the BitTyrant paper's per-peer upload caps are built on it).
+//! (docs/other-clients.md, "Rate limits"; the BitTyrant paper's per-peer upload caps are built on it).
 //!
 //! Time is always passed in as an `Instant` so the chooser and the tests decide what
 //! "now" is; nothing here reads the clock except [`shared_bucket`].

@@ -1030,7 +1030,7 @@ fn reveal_shows_at_most_n_missing_pieces() {
 // f. The traces of BitTyrant and PropShare.
 // ---------------------------------------------------------------------------------------
 
-/// Mainline's upload slots for a cap in KiB/s (algorithms.md §2.2), optimistic included.
+/// Mainline's upload slots for a cap in KiB/s (docs/strategies.md, "Vanilla choker"), optimistic included.
 fn mainline_slots(kib: f64) -> f64 {
     if kib <= 0.0 {
         7.0
