@@ -52,14 +52,7 @@ pub struct LoadConfig {
 
 impl Default for LoadConfig {
     fn default() -> LoadConfig {
-        LoadConfig {
-            secs: 60.0,
-            rate: 1000.0,
-            peers: 5000,
-            swarms: 50,
-            threads: 8,
-            seed: 1,
-        }
+        LoadConfig { secs: 60.0, rate: 1000.0, peers: 5000, swarms: 50, threads: 8, seed: 1 }
     }
 }
 
@@ -196,10 +189,8 @@ pub fn parse_http(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
     for l in lines {
         if let Some((k, v)) = l.split_once(':') {
             if k.trim().eq_ignore_ascii_case("content-length") {
-                let n: usize = v
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("bad Content-Length {:?}", v))?;
+                let n: usize =
+                    v.trim().parse().map_err(|_| format!("bad Content-Length {:?}", v))?;
                 if body.len() < n {
                     return Err(format!("body cut short: {} of {} bytes", body.len(), n));
                 }
@@ -211,10 +202,8 @@ pub fn parse_http(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
 }
 
 pub fn get(addr: SocketAddr, target: &str) -> Result<(u16, Vec<u8>), String> {
-    let req = format!(
-        "GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: tracker_load\r\n\r\n",
-        target, addr
-    );
+    let req =
+        format!("GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: tracker_load\r\n\r\n", target, addr);
     exchange(addr, req.as_bytes(), false, IO_TIMEOUT)
 }
 
@@ -350,11 +339,7 @@ impl Sim {
         _event: usize,
     ) -> Result<usize, String> {
         if status != 200 {
-            return Err(format!(
-                "status {}: {}",
-                status,
-                String::from_utf8_lossy(body)
-            ));
+            return Err(format!("status {}: {}", status, String::from_utf8_lossy(body)));
         }
         let r = parse_response(body).map_err(|e| e.to_string())?;
         if r.peers.len() > numwant {
@@ -426,24 +411,14 @@ impl Drop for TrackerProc {
 impl TrackerProc {
     pub fn start(bin: &std::path::Path) -> TrackerProc {
         let mut child = Command::new(bin)
-            .args([
-                "tracker",
-                "--port",
-                "0",
-                "--bind",
-                "127.0.0.1",
-                "--rng-seed",
-                "1",
-            ])
+            .args(["tracker", "--port", "0", "--bind", "127.0.0.1", "--rng-seed", "1"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {}", bin.display(), e));
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let addr = line
             .trim()
             .strip_prefix("tracker listening on ")
@@ -494,11 +469,7 @@ impl Monitor {
                 thread::sleep(Duration::from_millis(100));
             }
         });
-        Monitor {
-            stop,
-            max,
-            handle: Some(handle),
-        }
+        Monitor { stop, max, handle: Some(handle) }
     }
 
     /// (max VmRSS KiB, VmHWM KiB, max Threads) so far.
@@ -534,9 +505,7 @@ pub fn good_announce(addr: SocketAddr) -> Result<usize, String> {
     if status != 200 {
         return Err(format!("status {}", status));
     }
-    parse_response(&body)
-        .map(|r| r.peers.len())
-        .map_err(|e| e.to_string())
+    parse_response(&body).map(|r| r.peers.len()).map_err(|e| e.to_string())
 }
 
 /// Send each malformed request; each must get a bencoded `failure reason` or a closed
@@ -547,38 +516,25 @@ pub fn malformed_requests(addr: SocketAddr, slow: bool) -> Vec<Malformed> {
     let mut cases: Vec<(&'static str, Vec<u8>, bool)> = vec![
         (
             "bad_info_hash_length",
-            format!(
-                "GET /announce?info_hash=abc&peer_id={}&port=6881 HTTP/1.0\r\n\r\n",
-                id
-            )
-            .into_bytes(),
+            format!("GET /announce?info_hash=abc&peer_id={}&port=6881 HTTP/1.0\r\n\r\n", id)
+                .into_bytes(),
             false,
         ),
         (
             "missing_port",
-            format!(
-                "GET /announce?info_hash={}&peer_id={} HTTP/1.0\r\n\r\n",
-                ih, id
-            )
-            .into_bytes(),
+            format!("GET /announce?info_hash={}&peer_id={} HTTP/1.0\r\n\r\n", ih, id).into_bytes(),
             false,
         ),
         (
             "port_zero",
-            format!(
-                "GET /announce?info_hash={}&peer_id={}&port=0 HTTP/1.0\r\n\r\n",
-                ih, id
-            )
-            .into_bytes(),
+            format!("GET /announce?info_hash={}&peer_id={}&port=0 HTTP/1.0\r\n\r\n", ih, id)
+                .into_bytes(),
             false,
         ),
         (
             "bad_percent_encoding",
-            format!(
-                "GET /announce?info_hash=%zz{}&peer_id={}&port=1 HTTP/1.0\r\n\r\n",
-                ih, id
-            )
-            .into_bytes(),
+            format!("GET /announce?info_hash=%zz{}&peer_id={}&port=1 HTTP/1.0\r\n\r\n", ih, id)
+                .into_bytes(),
             false,
         ),
         (
@@ -592,16 +548,8 @@ pub fn malformed_requests(addr: SocketAddr, slow: bool) -> Vec<Malformed> {
             .into_bytes(),
             false,
         ),
-        (
-            "post_method",
-            b"POST /announce HTTP/1.0\r\nContent-Length: 0\r\n\r\n".to_vec(),
-            false,
-        ),
-        (
-            "unknown_path",
-            b"GET /admin?x=1 HTTP/1.0\r\n\r\n".to_vec(),
-            false,
-        ),
+        ("post_method", b"POST /announce HTTP/1.0\r\nContent-Length: 0\r\n\r\n".to_vec(), false),
+        ("unknown_path", b"GET /admin?x=1 HTTP/1.0\r\n\r\n".to_vec(), false),
         (
             "non_http_bytes",
             {
@@ -629,11 +577,7 @@ pub fn malformed_requests(addr: SocketAddr, slow: bool) -> Vec<Malformed> {
         ),
     ];
     if slow {
-        cases.push((
-            "half_request_then_silence",
-            b"GET /announce?info_hash=".to_vec(),
-            false,
-        ));
+        cases.push(("half_request_then_silence", b"GET /announce?info_hash=".to_vec(), false));
     }
     let mut out = Vec::new();
     for (name, bytes, half_close) in cases {
@@ -642,10 +586,7 @@ pub fn malformed_requests(addr: SocketAddr, slow: bool) -> Vec<Malformed> {
             Ok((status, body)) => match parse_response(&body) {
                 Err(TrackerError::Failure(r)) => (format!("{} failure {:?}", status, r), true),
                 Ok(_) => (format!("{} with a regular reply", status), false),
-                Err(e) => (
-                    format!("{} and not a bencoded failure: {}", status, e),
-                    false,
-                ),
+                Err(e) => (format!("{} and not a bencoded failure: {}", status, e), false),
             },
             Err(e) => (e, true),
         };
@@ -730,20 +671,14 @@ pub fn main() {
 
     let mut failed = rep.errors > 0;
     for m in malformed_requests(tracker.addr, true) {
-        println!(
-            "malformed {}: {} [{}]",
-            m.name,
-            m.outcome,
-            if m.ok { "ok" } else { "FAIL" }
-        );
+        println!("malformed {}: {} [{}]", m.name, m.outcome, if m.ok { "ok" } else { "FAIL" });
         failed |= !m.ok;
     }
 
     // Idle connections (a slowloris-like client): each costs the tracker a thread until its
     // 10 s read timeout; good requests must still be served meanwhile.
-    let idle: Vec<TcpStream> = (0..200)
-        .filter_map(|_| TcpStream::connect(tracker.addr).ok())
-        .collect();
+    let idle: Vec<TcpStream> =
+        (0..200).filter_map(|_| TcpStream::connect(tracker.addr).ok()).collect();
     for s in &idle {
         let mut w: &TcpStream = s;
         let _ = w.write_all(b"GET /announce?");
@@ -765,16 +700,10 @@ pub fn main() {
 
     let after = good_announce(tracker.addr);
     let alive = tracker.alive();
-    println!(
-        "after malformed requests: tracker alive={} good announce: {:?}",
-        alive, after
-    );
+    println!("after malformed requests: tracker alive={} good announce: {:?}", alive, after);
     failed |= !alive || after.is_err();
     let (_, hwm, threads) = mon.max();
-    println!(
-        "tracker final: peak_rss_kib={} max_threads={}",
-        hwm, threads
-    );
+    println!("tracker final: peak_rss_kib={} max_threads={}", hwm, threads);
     drop(mon);
     if failed {
         println!("tracker_load: FAILED");

@@ -46,11 +46,7 @@ impl std::error::Error for Error {}
 /// Decode exactly one value that fills the whole buffer. `max_string` bounds every byte
 /// string (so a hostile length prefix cannot make us allocate gigabytes).
 pub fn decode_limited(buf: &[u8], max_string: usize) -> Result<Value, Error> {
-    let mut d = Decoder {
-        buf,
-        pos: 0,
-        max_string,
-    };
+    let mut d = Decoder { buf, pos: 0, max_string };
     let v = d.value(0)?;
     if d.pos != buf.len() {
         return Err(d.err("trailing bytes after value"));
@@ -72,17 +68,11 @@ struct Decoder<'a> {
 
 impl<'a> Decoder<'a> {
     fn err(&self, what: &'static str) -> Error {
-        Error {
-            pos: self.pos,
-            what,
-        }
+        Error { pos: self.pos, what }
     }
 
     fn peek(&self) -> Result<u8, Error> {
-        self.buf
-            .get(self.pos)
-            .copied()
-            .ok_or_else(|| self.err("unexpected end of input"))
+        self.buf.get(self.pos).copied().ok_or_else(|| self.err("unexpected end of input"))
     }
 
     fn value(&mut self, depth: usize) -> Result<Value, Error> {
@@ -248,8 +238,7 @@ impl Dict {
 
     /// A UTF-8 string value (lossy: tracker messages and names are shown, not trusted).
     pub fn str_lossy(&self, key: &str) -> Option<String> {
-        self.bytes(key)
-            .map(|b| String::from_utf8_lossy(b).into_owned())
+        self.bytes(key).map(|b| String::from_utf8_lossy(b).into_owned())
     }
 
     pub fn list(&self, key: &str) -> Option<&[Value]> {
@@ -307,10 +296,7 @@ mod tests {
             (b"4:spam", Value::str("spam")),
             (b"3:\x00\xff:", Value::Bytes(vec![0, 0xff, b':'])),
             (b"le", Value::List(vec![])),
-            (
-                b"l4:spami3ee",
-                Value::List(vec![Value::str("spam"), Value::Int(3)]),
-            ),
+            (b"l4:spami3ee", Value::List(vec![Value::str("spam"), Value::Int(3)])),
             (b"de", Value::Dict(Dict::new())),
         ];
         for (input, want) in cases {

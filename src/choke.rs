@@ -62,14 +62,7 @@ pub struct Decision {
 
 impl Decision {
     pub fn choke(id: u64) -> Decision {
-        Decision {
-            id,
-            unchoke: false,
-            optimistic: false,
-            cap: None,
-            u_p: None,
-            d_p: None,
-        }
+        Decision { id, unchoke: false, optimistic: false, cap: None, u_p: None, d_p: None }
     }
 }
 
@@ -156,12 +149,7 @@ pub struct Vanilla {
 
 impl Vanilla {
     pub fn new(slots: Slots) -> Vanilla {
-        Vanilla {
-            slots,
-            round: 0,
-            ring: Vec::new(),
-            optimistic: Vec::new(),
-        }
+        Vanilla { slots, round: 0, ring: Vec::new(), optimistic: Vec::new() }
     }
 
     /// One 10-second round; every third one moves the optimistic unchoke on.
@@ -203,22 +191,12 @@ impl Vanilla {
         }
         // Shuffle first so equal rates (e.g. everyone at 0 early on) are broken at random,
         // then a stable sort by rate.
-        let mut ranked: Vec<&PeerView> = peers
-            .iter()
-            .filter(|p| p.interested && (seeding || !p.snubbed))
-            .collect();
+        let mut ranked: Vec<&PeerView> =
+            peers.iter().filter(|p| p.interested && (seeding || !p.snubbed)).collect();
         rng.shuffle(&mut ranked);
         let key = |p: &PeerView| if seeding { p.up_rate } else { p.down_rate };
-        ranked.sort_by(|a, b| {
-            key(b)
-                .partial_cmp(&key(a))
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-        let regular: Vec<u64> = ranked
-            .iter()
-            .take(self.slots.regular())
-            .map(|p| p.id)
-            .collect();
+        ranked.sort_by(|a, b| key(b).partial_cmp(&key(a)).unwrap_or(std::cmp::Ordering::Equal));
+        let regular: Vec<u64> = ranked.iter().take(self.slots.regular()).map(|p| p.id).collect();
         let want = 1.max(MIN_UPLOADS.saturating_sub(regular.len()));
         self.optimistic = self
             .ring
@@ -248,10 +226,7 @@ impl Vanilla {
         if !(p.interested && p.choked && busy < self.slots.regular()) {
             return None;
         }
-        Some(Decision {
-            unchoke: true,
-            ..Decision::choke(id)
-        })
+        Some(Decision { unchoke: true, ..Decision::choke(id) })
     }
 }
 

@@ -90,17 +90,14 @@ pub struct Shared {
 
 pub fn spawn(id: u64, target: Target, shared: Arc<Shared>, cmds: Receiver<Cmd>) {
     let name = format!("peer-{}", id);
-    let spawned = thread::Builder::new()
-        .name(name)
-        .stack_size(128 * 1024)
-        .spawn(move || {
-            let events = shared.events.clone();
-            let reason = match reader(id, target, &shared, cmds) {
-                Ok(()) => "connection closed".to_string(),
-                Err(e) => e.to_string(),
-            };
-            let _ = events.send(Event::Closed { id, reason });
-        });
+    let spawned = thread::Builder::new().name(name).stack_size(128 * 1024).spawn(move || {
+        let events = shared.events.clone();
+        let reason = match reader(id, target, &shared, cmds) {
+            Ok(()) => "connection closed".to_string(),
+            Err(e) => e.to_string(),
+        };
+        let _ = events.send(Event::Closed { id, reason });
+    });
     if let Err(e) = spawned {
         log::error!("cannot start a thread for peer {}: {}", id, e);
     }
@@ -114,48 +111,26 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, cmds: Receiver<Cmd>) -> io:
     // Small control messages must not wait for Nagle; shadow refuses turning it *off*,
     // turning it on is fine, so ignore the error either way.
     let _ = stream.set_nodelay(true);
-    if sh
-        .events
-        .send(Event::Connected {
-            id,
-            stream: stream.try_clone()?,
-        })
-        .is_err()
-    {
+    if sh.events.send(Event::Connected { id, stream: stream.try_clone()? }).is_err() {
         return Ok(());
     }
     // One torrent per process, so both sides may send their handshake at once.
-    let ours = Handshake {
-        reserved: [0; 8],
-        info_hash: sh.info_hash,
-        peer_id: sh.peer_id,
-    };
+    let ours = Handshake { reserved: [0; 8], info_hash: sh.info_hash, peer_id: sh.peer_id };
     stream.write_all(&ours.encode())?;
     let mut buf = [0u8; 68];
     stream.read_exact(&mut buf)?;
     let theirs = Handshake::decode(&buf).map_err(invalid)?;
     if theirs.info_hash != sh.info_hash {
-        return Err(invalid_msg(
-            "handshake for another torrent (wrong info-hash)",
-        ));
+        return Err(invalid_msg("handshake for another torrent (wrong info-hash)"));
     }
-    if sh
-        .events
-        .send(Event::Handshake {
-            id,
-            peer_id: theirs.peer_id,
-        })
-        .is_err()
-    {
+    if sh.events.send(Event::Handshake { id, peer_id: theirs.peer_id }).is_err() {
         return Ok(());
     }
 
     let wstream = stream.try_clone()?;
     let wsh = Arc::clone(sh);
-    thread::Builder::new()
-        .name(format!("peer-{}-w", id))
-        .stack_size(128 * 1024)
-        .spawn(move || {
+    thread::Builder::new().name(format!("peer-{}-w", id)).stack_size(128 * 1024).spawn(
+        move || {
             let shut = wstream.try_clone();
             if let Err(e) = writer(id, wstream, &wsh, cmds) {
                 log::debug!("peer {}: writer stopped: {}", id, e);
@@ -165,7 +140,8 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, cmds: Receiver<Cmd>) -> io:
                     let _ = s.shutdown(std::net::Shutdown::Both);
                 }
             }
-        })?;
+        },
+    )?;
 
     let max_frame = peer::max_frame(&sh.geo);
     let mut first = true;
@@ -195,10 +171,7 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, cmds: Receiver<Cmd>) -> io:
         if whole_frame_buffered(rd.buffer()) {
             continue;
         }
-        let ev = Event::Msgs {
-            id,
-            msgs: std::mem::take(&mut batch),
-        };
+        let ev = Event::Msgs { id, msgs: std::mem::take(&mut batch) };
         if sh.events.send(ev).is_err() {
             return Ok(());
         }

@@ -56,9 +56,7 @@ impl std::error::Error for HttpError {}
 /// that is not a redirect, whatever its status: the caller decides what a 4xx body means.
 pub fn get(url: &str, timeout: Duration) -> Result<HttpReply, HttpError> {
     let start = Instant::now();
-    let deadline = start
-        .checked_add(timeout)
-        .unwrap_or_else(|| start + MAX_TIMEOUT);
+    let deadline = start.checked_add(timeout).unwrap_or_else(|| start + MAX_TIMEOUT);
     let mut url = url.to_string();
     for _ in 0..=MAX_REDIRECTS {
         let u = parse_http_url(&url)?;
@@ -78,10 +76,7 @@ pub fn get(url: &str, timeout: Duration) -> Result<HttpReply, HttpError> {
             _ => return Ok(reply),
         }
     }
-    Err(HttpError::Http(format!(
-        "more than {} redirects",
-        MAX_REDIRECTS
-    )))
+    Err(HttpError::Http(format!("more than {} redirects", MAX_REDIRECTS)))
 }
 
 /// The parts of an `http://` URL needed to send one request.
@@ -151,12 +146,7 @@ pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, HttpError> {
             _ => return bad("bad port"),
         },
     };
-    Ok(HttpUrl {
-        host: host.to_string(),
-        port,
-        authority: authority.to_string(),
-        target,
-    })
+    Ok(HttpUrl { host: host.to_string(), port, authority: authority.to_string(), target })
 }
 
 /// One reply, body already de-chunked and cut to its `Content-Length`.
@@ -210,9 +200,8 @@ impl Watchdog {
         match stream.try_clone() {
             Ok(s) => {
                 let flag = Arc::clone(&fired);
-                let spawned = thread::Builder::new()
-                    .name("tracker-deadline".to_string())
-                    .spawn(move || {
+                let spawned =
+                    thread::Builder::new().name("tracker-deadline".to_string()).spawn(move || {
                         let wait = deadline.saturating_duration_since(Instant::now());
                         if let Err(RecvTimeoutError::Timeout) = cancelled.recv_timeout(wait) {
                             flag.store(true, Ordering::SeqCst);
@@ -220,18 +209,12 @@ impl Watchdog {
                         }
                     });
                 if let Err(e) = spawned {
-                    log::debug!(
-                        "no tracker deadline thread ({}); relying on read timeout",
-                        e
-                    );
+                    log::debug!("no tracker deadline thread ({}); relying on read timeout", e);
                 }
             }
             Err(e) => log::debug!("no tracker deadline ({}); relying on read timeout", e),
         }
-        Watchdog {
-            _cancel: cancel,
-            fired,
-        }
+        Watchdog { _cancel: cancel, fired }
     }
 
     fn fired(&self) -> bool {
@@ -274,10 +257,7 @@ fn read_reply(
     let mut chunk = [0u8; 16 * 1024];
     loop {
         if Instant::now() >= deadline {
-            return Err(std::io::Error::new(
-                ErrorKind::TimedOut,
-                format!("{:?} elapsed", timeout),
-            ));
+            return Err(std::io::Error::new(ErrorKind::TimedOut, format!("{:?} elapsed", timeout)));
         }
         let n = match stream.read(&mut chunk) {
             Ok(0) => return Ok(buf),
@@ -287,10 +267,7 @@ fn read_reply(
         };
         buf.extend_from_slice(&chunk[..n]);
         if buf.len() > MAX_HEAD + MAX_BODY {
-            return Err(std::io::Error::new(
-                ErrorKind::InvalidData,
-                "reply larger than 4 MiB",
-            ));
+            return Err(std::io::Error::new(ErrorKind::InvalidData, "reply larger than 4 MiB"));
         }
         // A server that keeps the connection open despite `Connection: close` is done once
         // the declared body has arrived.
@@ -338,9 +315,7 @@ fn content_length(head: &[u8]) -> Option<usize> {
 
 pub(crate) fn parse_http_reply(raw: &[u8]) -> Result<HttpReply, HttpError> {
     if raw.is_empty() {
-        return Err(HttpError::Io(
-            "connection closed without a reply".to_string(),
-        ));
+        return Err(HttpError::Io("connection closed without a reply".to_string()));
     }
     let (head_len, head) = split_head(raw).ok_or_else(|| {
         HttpError::Io("connection closed in the middle of the reply headers".to_string())
@@ -382,12 +357,7 @@ pub(crate) fn parse_http_reply(raw: &[u8]) -> Result<HttpReply, HttpError> {
     if body.len() > MAX_BODY {
         return Err(HttpError::Http("reply body larger than 4 MiB".to_string()));
     }
-    Ok(HttpReply {
-        status,
-        reason,
-        location: header(head, "location"),
-        body,
-    })
+    Ok(HttpReply { status, reason, location: header(head, "location"), body })
 }
 
 /// `Transfer-Encoding: chunked` (some HTTP/1.1 trackers use it even for a 1.0 request).
@@ -395,10 +365,8 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, HttpError> {
     let bad = |why: &str| HttpError::Http(format!("bad chunked body: {}", why));
     let mut out = Vec::new();
     loop {
-        let eol = data
-            .iter()
-            .position(|&b| b == b'\n')
-            .ok_or_else(|| bad("truncated chunk size"))?;
+        let eol =
+            data.iter().position(|&b| b == b'\n').ok_or_else(|| bad("truncated chunk size"))?;
         let line = String::from_utf8_lossy(&data[..eol]);
         let size = line.split(';').next().unwrap_or_default().trim();
         let size = usize::from_str_radix(size, 16).map_err(|_| bad("chunk size is not hex"))?;
@@ -410,16 +378,11 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, HttpError> {
             return Err(bad("body larger than 4 MiB"));
         }
         if data.len() < size {
-            return Err(HttpError::Io(
-                "connection closed in the middle of a chunk".to_string(),
-            ));
+            return Err(HttpError::Io("connection closed in the middle of a chunk".to_string()));
         }
         out.extend_from_slice(&data[..size]);
         data = &data[size..];
-        data = data
-            .strip_prefix(b"\r\n")
-            .or_else(|| data.strip_prefix(b"\n"))
-            .unwrap_or(data);
+        data = data.strip_prefix(b"\r\n").or_else(|| data.strip_prefix(b"\n")).unwrap_or(data);
     }
 }
 

@@ -158,22 +158,16 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
         timing.request_timeout = secs(s);
     }
     let quiet = args.contains(["-q", "--quiet"]);
-    let peers: Vec<SocketAddr> = args
-        .values_from_str("--peer")
-        .map_err(|e| format!("--peer: {}", e))?;
+    let peers: Vec<SocketAddr> =
+        args.values_from_str("--peer").map_err(|e| format!("--peer: {}", e))?;
     let free = args.finish();
     let file = match free.as_slice() {
         [one] => PathBuf::from(one),
         [] => return Err("no torrent file given (try --help)".into()),
         _ => {
-            let words: Vec<String> = free
-                .iter()
-                .map(|s| s.to_string_lossy().into_owned())
-                .collect();
-            return Err(format!(
-                "unexpected arguments: {} (try --help)",
-                words.join(" ")
-            ));
+            let words: Vec<String> =
+                free.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+            return Err(format!("unexpected arguments: {} (try --help)", words.join(" ")));
         }
     };
     if file.to_string_lossy().starts_with('-') {
@@ -241,15 +235,8 @@ fn run_sybil(meta: metainfo::Metainfo, base: Config, n: u32) -> Result<(), Strin
         cfg.share = Some(id.share);
         cfg.up_kib = id.up_kib;
         cfg.slots = base.slots.for_cap(id.up_kib);
-        cfg.port = if base.port == 0 {
-            0
-        } else {
-            base.port + i as u16
-        };
-        cfg.peer_id = make_peer_id(
-            cfg.port.wrapping_add(i as u16),
-            base.rng_seed + u64::from(i),
-        );
+        cfg.port = if base.port == 0 { 0 } else { base.port + i as u16 };
+        cfg.peer_id = make_peer_id(cfg.port.wrapping_add(i as u16), base.rng_seed + u64::from(i));
         cfg.rng_seed = base.rng_seed.wrapping_add(u64::from(i));
         cfg.stats = base.stats.as_ref().map(|p| suffixed(p, i));
         cfg.trace = base.trace.as_ref().map(|p| suffixed(p, i));
@@ -257,10 +244,8 @@ fn run_sybil(meta: metainfo::Metainfo, base: Config, n: u32) -> Result<(), Strin
         cfg.progress = false;
         identities.push(Torrent::open(meta.clone(), cfg)?);
     }
-    let all: Vec<([u8; 20], SocketAddr)> = identities
-        .iter()
-        .map(|t| (t.peer_id(), t.listen_addr()))
-        .collect();
+    let all: Vec<([u8; 20], SocketAddr)> =
+        identities.iter().map(|t| (t.peer_id(), t.listen_addr())).collect();
     let started = std::time::Instant::now();
     let mut handles = Vec::new();
     for (i, mut t) in identities.into_iter().enumerate() {
@@ -430,8 +415,7 @@ where
     T: std::str::FromStr,
     T::Err: std::fmt::Display,
 {
-    args.opt_value_from_str(name)
-        .map_err(|e| format!("{}: {}", name, e))
+    args.opt_value_from_str(name).map_err(|e| format!("{}: {}", name, e))
 }
 
 /// Azureus-style peer id `-TY0100-` + 12 hex digits. It must differ between processes
@@ -443,10 +427,8 @@ fn make_peer_id(port: u16, seed: u64) -> [u8; 20] {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let seed_text = format!("{}:{}:{}:{}", std::process::id(), nanos, port, seed);
-    let hex: String = tyrant::sha1::sha1(seed_text.as_bytes())
-        .iter()
-        .map(|b| format!("{:02x}", b))
-        .collect();
+    let hex: String =
+        tyrant::sha1::sha1(seed_text.as_bytes()).iter().map(|b| format!("{:02x}", b)).collect();
     let mut id = [0u8; 20];
     id[..8].copy_from_slice(b"-TY0100-");
     id[8..].copy_from_slice(&hex.as_bytes()[..12]);

@@ -49,9 +49,7 @@ pub struct Metainfo {
 impl Metainfo {
     pub fn from_bytes(buf: &[u8]) -> Result<Metainfo, String> {
         let top = bencode::decode(buf).map_err(|e| e.to_string())?;
-        let top = top
-            .as_dict()
-            .ok_or("top level is not a bencoded dictionary")?;
+        let top = top.as_dict().ok_or("top level is not a bencoded dictionary")?;
         let info = match top.get("info") {
             None => return Err("info dictionary is missing".into()),
             Some(Value::Dict(d)) => d,
@@ -73,14 +71,9 @@ impl Metainfo {
             Some(Value::Int(n)) => *n as u64,
             Some(_) => return Err("piece length is not an integer".into()),
         };
-        let raw_pieces = info
-            .bytes("pieces")
-            .ok_or("pieces is missing or not a byte string")?;
+        let raw_pieces = info.bytes("pieces").ok_or("pieces is missing or not a byte string")?;
         if raw_pieces.len() % 20 != 0 {
-            return Err(format!(
-                "pieces is {} bytes, not a multiple of 20",
-                raw_pieces.len()
-            ));
+            return Err(format!("pieces is {} bytes, not a multiple of 20", raw_pieces.len()));
         }
         let mut pieces = Vec::with_capacity(raw_pieces.len() / 20);
         for chunk in raw_pieces.chunks(20) {
@@ -97,21 +90,14 @@ impl Metainfo {
             (None, None) => return Err("neither length nor files is present".into()),
             (Some(len), None) => {
                 let length = length_of(len)?;
-                let entry = FileEntry {
-                    path: PathBuf::from(&name),
-                    length,
-                    offset: 0,
-                };
+                let entry = FileEntry { path: PathBuf::from(&name), length, offset: 0 };
                 (vec![entry], false)
             }
             (None, Some(list)) => (parse_files(&name, list)?, true),
         };
 
         let total_length = match files.last() {
-            Some(f) => f
-                .offset
-                .checked_add(f.length)
-                .ok_or("total length overflows")?,
+            Some(f) => f.offset.checked_add(f.length).ok_or("total length overflows")?,
             None => 0,
         };
         if total_length == 0 {
@@ -180,10 +166,7 @@ impl Metainfo {
     }
 
     pub fn info_hash_hex(&self) -> String {
-        self.info_hash
-            .iter()
-            .map(|b| format!("{:02x}", b))
-            .collect()
+        self.info_hash.iter().map(|b| format!("{:02x}", b)).collect()
     }
 }
 
@@ -191,9 +174,7 @@ impl Metainfo {
 /// in a local code page; names that are still not UTF-8 are only shown, so lossy is fine.
 fn utf8_preferred(d: &Dict, key: &str) -> Option<String> {
     let utf8_key = format!("{}.utf-8", key);
-    d.bytes(&utf8_key)
-        .or_else(|| d.bytes(key))
-        .map(|b| String::from_utf8_lossy(b).into_owned())
+    d.bytes(&utf8_key).or_else(|| d.bytes(key)).map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
 /// A path component must name something inside the download directory; anything else
@@ -226,15 +207,10 @@ fn parse_files(name: &str, list: &Value) -> Result<Vec<FileEntry>, String> {
     let mut offset: u64 = 0;
     let mut seen = BTreeSet::new();
     for (i, entry) in list.iter().enumerate() {
-        let entry = entry
-            .as_dict()
-            .ok_or_else(|| format!("files[{}] is not a dictionary", i))?;
-        let length = length_of(
-            entry
-                .get("length")
-                .ok_or_else(|| format!("files[{}] has no length", i))?,
-        )
-        .map_err(|e| format!("files[{}]: {}", i, e))?;
+        let entry = entry.as_dict().ok_or_else(|| format!("files[{}] is not a dictionary", i))?;
+        let length =
+            length_of(entry.get("length").ok_or_else(|| format!("files[{}] has no length", i))?)
+                .map_err(|e| format!("files[{}]: {}", i, e))?;
         let parts = entry
             .list("path.utf-8")
             .or_else(|| entry.list("path"))
@@ -258,11 +234,7 @@ fn parse_files(name: &str, list: &Value) -> Result<Vec<FileEntry>, String> {
         if !seen.insert(components) {
             return Err(format!("duplicate file path {}", path.display()));
         }
-        files.push(FileEntry {
-            path,
-            length,
-            offset,
-        });
+        files.push(FileEntry { path, length, offset });
         offset = offset.checked_add(length).ok_or("total length overflows")?;
     }
     // A file that is also another file's directory cannot exist on disk.
@@ -383,10 +355,7 @@ pub fn make_torrent(
         info.insert("private", Value::Int(1));
     }
 
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let mut top = Dict::new()
         .with("created by", Value::str("tyrant 0.1"))
         .with("creation date", Value::Int(now))
@@ -448,9 +417,8 @@ fn hash_files(files: &[(Vec<String>, u64, PathBuf)], piece_length: u64) -> Resul
         let mut f = f.take(*len);
         let mut got: u64 = 0;
         loop {
-            let n = f
-                .read(&mut buf)
-                .map_err(|e| format!("cannot read {}: {}", full.display(), e))?;
+            let n =
+                f.read(&mut buf).map_err(|e| format!("cannot read {}: {}", full.display(), e))?;
             if n == 0 {
                 break;
             }

@@ -39,11 +39,7 @@ impl RateMeter {
             + u128::from(nanos(window) % u128::from(BIN_NANOS) != 0);
         // +1: a window that is not aligned to bins touches one more bin than it spans.
         let slots = (window_bins.max(1) + 1) as usize;
-        RateMeter {
-            start: now,
-            window,
-            bins: vec![(0, 0); slots],
-        }
+        RateMeter { start: now, window, bins: vec![(0, 0); slots] }
     }
 
     fn bin_of(&self, now: Instant) -> u64 {
@@ -140,12 +136,7 @@ impl TokenBucket {
     /// rate and burst in bytes/s and bytes; burst is raised to at least [`MIN_BURST`].
     /// The bucket starts full.
     pub fn new(rate: f64, burst: f64, now: Instant) -> TokenBucket {
-        let mut b = TokenBucket {
-            rate: 0.0,
-            burst: MIN_BURST,
-            balance: MIN_BURST,
-            last: now,
-        };
+        let mut b = TokenBucket { rate: 0.0, burst: MIN_BURST, balance: MIN_BURST, last: now };
         b.set_rate(rate, burst, now);
         b
     }
@@ -159,11 +150,7 @@ impl TokenBucket {
         self.rate = normalize_rate(rate);
         // f64::max ignores a NaN operand, so a NaN burst becomes MIN_BURST.
         self.burst = burst.max(MIN_BURST);
-        self.balance = if was_unlimited {
-            self.burst
-        } else {
-            self.balance.min(self.burst)
-        };
+        self.balance = if was_unlimited { self.burst } else { self.balance.min(self.burst) };
     }
 
     fn is_unlimited(&self) -> bool {

@@ -93,21 +93,13 @@ impl fmt::Display for WireError {
                 write!(f, "message id {} has invalid length {}", id, len)
             }
             WireError::BadHandshake(why) => write!(f, "bad handshake: {}", why),
-            WireError::BadIndex { index, num_pieces } => write!(
-                f,
-                "piece index {} out of range (torrent has {} pieces)",
-                index, num_pieces
-            ),
+            WireError::BadIndex { index, num_pieces } => {
+                write!(f, "piece index {} out of range (torrent has {} pieces)", index, num_pieces)
+            }
             WireError::BadBitfield(why) => write!(f, "bad bitfield: {}", why),
-            WireError::BadBlock {
-                index,
-                begin,
-                length,
-            } => write!(
-                f,
-                "bad block: piece {} begin {} length {}",
-                index, begin, length
-            ),
+            WireError::BadBlock { index, begin, length } => {
+                write!(f, "bad block: piece {} begin {} length {}", index, begin, length)
+            }
         }
     }
 }
@@ -244,11 +236,7 @@ fn encode_block_ref(out: &mut Vec<u8>, id: u8, b: &Block) {
 
 /// The block a 13-byte request or cancel frame names.
 fn block_ref(frame: &[u8]) -> Block {
-    Block {
-        index: get_u32(frame, 1),
-        begin: get_u32(frame, 5),
-        length: get_u32(frame, 9),
-    }
+    Block { index: get_u32(frame, 1), begin: get_u32(frame, 5), length: get_u32(frame, 9) }
 }
 
 /// ceil(num_pieces / 8), without the overflow of `(n + 7) / 8` near u32::MAX.
@@ -283,10 +271,7 @@ fn check_index(geo: &Geometry, index: u32) -> Result<(), WireError> {
     if index < geo.num_pieces {
         Ok(())
     } else {
-        Err(WireError::BadIndex {
-            index,
-            num_pieces: geo.num_pieces,
-        })
+        Err(WireError::BadIndex { index, num_pieces: geo.num_pieces })
     }
 }
 
@@ -295,11 +280,7 @@ fn check_block(geo: &Geometry, index: u32, begin: u32, length: u32) -> Result<()
     // u64 so that begin + length cannot wrap past the bound.
     let end = u64::from(begin) + u64::from(length);
     if length == 0 || length > MAX_REQUEST || end > u64::from(geo.piece_len(index)) {
-        return Err(WireError::BadBlock {
-            index,
-            begin,
-            length,
-        });
+        return Err(WireError::BadBlock { index, begin, length });
     }
     Ok(())
 }
@@ -317,13 +298,7 @@ pub fn bits_to_bytes(bits: &[bool]) -> Vec<u8> {
 
 /// A checked bitfield payload as one flag per piece.
 pub fn bytes_to_bits(bytes: &[u8], n: usize) -> Vec<bool> {
-    (0..n)
-        .map(|i| {
-            bytes
-                .get(i / 8)
-                .map_or(false, |b| b & (0x80 >> (i % 8)) != 0)
-        })
-        .collect()
+    (0..n).map(|i| bytes.get(i / 8).map_or(false, |b| b & (0x80 >> (i % 8)) != 0)).collect()
 }
 
 /// 13-byte header of a piece message carrying `len` payload bytes, so the writer can
@@ -395,10 +370,7 @@ pub fn read_message<R: Read>(r: &mut R, max_frame: u32) -> io::Result<Message> {
     read_full(r, &mut prefix, &mut started)?;
     let len = u32::from_be_bytes(prefix);
     if len > max_frame {
-        return Err(invalid(WireError::TooLong {
-            len,
-            max: max_frame,
-        }));
+        return Err(invalid(WireError::TooLong { len, max: max_frame }));
     }
     if len >= 9 {
         // Hot path: a block's bytes go straight into their own buffer, not into a frame
@@ -450,15 +422,9 @@ impl Handshake {
             return Err(WireError::BadHandshake("protocol string length is not 19"));
         }
         if &buf[1..20] != PSTR {
-            return Err(WireError::BadHandshake(
-                "protocol string is not \"BitTorrent protocol\"",
-            ));
+            return Err(WireError::BadHandshake("protocol string is not \"BitTorrent protocol\""));
         }
-        let mut h = Handshake {
-            reserved: [0; 8],
-            info_hash: [0; 20],
-            peer_id: [0; 20],
-        };
+        let mut h = Handshake { reserved: [0; 8], info_hash: [0; 20], peer_id: [0; 20] };
         h.reserved.copy_from_slice(&buf[20..28]);
         h.info_hash.copy_from_slice(&buf[28..48]);
         h.peer_id.copy_from_slice(&buf[48..68]);

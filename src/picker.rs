@@ -187,10 +187,7 @@ impl Picker {
 
     /// Does a peer with this bitfield have anything we lack?
     pub fn interesting(&self, has: &[bool]) -> bool {
-        has.iter()
-            .zip(&self.have)
-            .zip(&self.wanted)
-            .any(|((&h, &mine), &w)| h && !mine && w)
+        has.iter().zip(&self.have).zip(&self.wanted).any(|((&h, &mine), &w)| h && !mine && w)
     }
 
     fn in_endgame(&self) -> bool {
@@ -220,11 +217,7 @@ impl Picker {
                 None => break,
             };
             let n = self.geo.blocks(index) as usize;
-            let fresh = Partial {
-                blocks: vec![Slot::Open; n],
-                got: 0,
-                owner: None,
-            };
+            let fresh = Partial { blocks: vec![Slot::Open; n], got: 0, owner: None };
             self.partial.insert(index, fresh);
             self.started[index as usize] = true;
             self.unstarted -= 1;
@@ -325,19 +318,13 @@ impl Picker {
             Slot::Asked(who) => who.into_iter().filter(|&w| w != peer).collect(),
         };
         p.got += 1;
-        BlockResult::Stored {
-            cancel,
-            complete: p.got == p.blocks.len(),
-        }
+        BlockResult::Stored { cancel, complete: p.got == p.blocks.len() }
     }
 
     /// The piece has every block and goes to be hashed: it is no longer open to requests,
     /// and stays started until `set_have` or `hash_failed`.
     pub fn assembled(&mut self, index: u32) -> bool {
-        let done = self
-            .partial
-            .get(&index)
-            .map_or(false, |p| p.got == p.blocks.len());
+        let done = self.partial.get(&index).map_or(false, |p| p.got == p.blocks.len());
         if done {
             self.partial.remove(&index);
         }
@@ -371,10 +358,8 @@ impl Picker {
             }
             // A suspect piece whose one fetcher stopped (choked us, left, stalled) starts
             // over for the next peer; otherwise it would wait for that peer forever.
-            let asked_by_owner = p
-                .blocks
-                .iter()
-                .any(|blk| matches!(blk, Slot::Asked(w) if w.contains(&peer)));
+            let asked_by_owner =
+                p.blocks.iter().any(|blk| matches!(blk, Slot::Asked(w) if w.contains(&peer)));
             if p.owner == Some(peer) && !asked_by_owner {
                 for blk in p.blocks.iter_mut() {
                     if *blk == Slot::Got {

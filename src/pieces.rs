@@ -41,9 +41,7 @@ impl Geometry {
             return 0;
         }
         let start = u64::from(index) * u64::from(self.piece_length);
-        self.total_length
-            .saturating_sub(start)
-            .min(u64::from(self.piece_length)) as u32
+        self.total_length.saturating_sub(start).min(u64::from(self.piece_length)) as u32
     }
 
     pub fn blocks(&self, index: u32) -> u32 {
@@ -54,11 +52,7 @@ impl Geometry {
     pub fn block(&self, index: u32, b: u32) -> Block {
         let begin = b * BLOCK;
         let length = (self.piece_len(index) - begin).min(BLOCK);
-        Block {
-            index,
-            begin,
-            length,
-        }
+        Block { index, begin, length }
     }
 
     /// Byte offset of (`index`, `begin`) in the torrent's stream.
@@ -89,15 +83,9 @@ pub struct Job {
 #[derive(Debug)]
 pub enum Done {
     /// Hash matched and the piece is on disk.
-    Verified {
-        index: u32,
-        blocks: Option<Vec<[u8; 20]>>,
-    },
+    Verified { index: u32, blocks: Option<Vec<[u8; 20]>> },
     /// Hash mismatch; nothing was written.
-    Failed {
-        index: u32,
-        blocks: Option<Vec<[u8; 20]>>,
-    },
+    Failed { index: u32, blocks: Option<Vec<[u8; 20]>> },
     /// Hash matched but the write failed; `error` is one line naming the file.
     WriteError { index: u32, error: String },
 }
@@ -135,12 +123,7 @@ pub struct Pieces {
 
 impl Pieces {
     pub fn new(geo: Geometry) -> Pieces {
-        Pieces {
-            geo,
-            buffers: HashMap::new(),
-            verifying: HashMap::new(),
-            suspects: HashMap::new(),
-        }
+        Pieces { geo, buffers: HashMap::new(), verifying: HashMap::new(), suspects: HashMap::new() }
     }
 
     /// Copy a block the picker accepted into its piece's buffer.
@@ -188,10 +171,7 @@ impl Pieces {
                         self.suspects.entry(index).or_default().push(attempt);
                     }
                 }
-                Verdict::Failed {
-                    index,
-                    strike: single,
-                }
+                Verdict::Failed { index, strike: single }
             }
             Done::WriteError { index, error } => {
                 self.verifying.remove(&index);
@@ -233,15 +213,13 @@ pub fn spawn_disk(
 ) -> std::io::Result<(Sender<Job>, Receiver<Done>, JoinHandle<()>)> {
     let (job_tx, job_rx) = crossbeam_channel::bounded::<Job>(queue);
     let (done_tx, done_rx) = crossbeam_channel::unbounded();
-    let h = std::thread::Builder::new()
-        .name("disk".into())
-        .spawn(move || {
-            for job in job_rx {
-                if done_tx.send(hash_and_write(&storage, job)).is_err() {
-                    return;
-                }
+    let h = std::thread::Builder::new().name("disk".into()).spawn(move || {
+        for job in job_rx {
+            if done_tx.send(hash_and_write(&storage, job)).is_err() {
+                return;
             }
-        })?;
+        }
+    })?;
     Ok((job_tx, done_rx, h))
 }
 

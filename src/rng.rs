@@ -24,12 +24,7 @@ fn splitmix64(x: &mut u64) -> u64 {
 impl Rng {
     pub fn new(seed: u64) -> Rng {
         let mut x = seed;
-        let s = [
-            splitmix64(&mut x),
-            splitmix64(&mut x),
-            splitmix64(&mut x),
-            splitmix64(&mut x),
-        ];
+        let s = [splitmix64(&mut x), splitmix64(&mut x), splitmix64(&mut x), splitmix64(&mut x)];
         Rng { s }
     }
 
@@ -145,10 +140,7 @@ mod tests {
         }
         assert!(bins.iter().all(|&c| c > 0));
         let expect = n as f64 / 10.0;
-        let chi2: f64 = bins
-            .iter()
-            .map(|&c| (c as f64 - expect).powi(2) / expect)
-            .sum();
+        let chi2: f64 = bins.iter().map(|&c| (c as f64 - expect).powi(2) / expect).sum();
         // 9 degrees of freedom: P(chi2 > 27.9) = 0.001, and the seed is fixed anyway.
         assert!(chi2 < 27.9, "chi2 {} bins {:?}", chi2, bins);
         // A bound just above 2^63 is where a biased `x % n` would be worst.

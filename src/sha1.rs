@@ -37,13 +37,7 @@ pub fn implementation() -> &'static str {
     "sha1_smol"
 }
 
-const INIT: [u32; 5] = [
-    0x6745_2301,
-    0xEFCD_AB89,
-    0x98BA_DCFE,
-    0x1032_5476,
-    0xC3D2_E1F0,
-];
+const INIT: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
 
 /// The final one or two blocks: the tail of the message, 0x80, zeros, and the message
 /// length in bits as a big-endian u64 (FIPS 180-4 §5.1.1). Returns the bytes to hash.
@@ -101,10 +95,7 @@ mod ni {
         _mm_storeu_si128(words.as_mut_ptr() as *mut __m128i, abcd);
         let e_out = _mm_extract_epi32(e, 3) as u32;
         let mut out = [0u8; 20];
-        for (k, w) in [words[3], words[2], words[1], words[0], e_out]
-            .iter()
-            .enumerate()
-        {
+        for (k, w) in [words[3], words[2], words[1], words[0], e_out].iter().enumerate() {
             out[4 * k..4 * k + 4].copy_from_slice(&w.to_be_bytes());
         }
         out
@@ -200,10 +191,7 @@ mod tests {
             assert_eq!(hex(&portable(input)), want);
         }
         let million_a = vec![b'a'; 1_000_000];
-        assert_eq!(
-            hex(&sha1(&million_a)),
-            "34aa973cd4c4daa4f61eeb2bdbad27316534016f"
-        );
+        assert_eq!(hex(&sha1(&million_a)), "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
     }
 
     #[test]
@@ -243,10 +231,9 @@ mod tests {
         let data: Vec<u8> = (0..256 * 1024u32).map(|i| (i * 31 + 7) as u8).collect();
         let rounds = 2048; // 512 MiB
         let mb = (data.len() * rounds) as f64 / 1e6;
-        for (name, f) in [
-            ("sha1 (dispatch)", sha1 as fn(&[u8]) -> [u8; 20]),
-            ("sha1_smol", portable),
-        ] {
+        for (name, f) in
+            [("sha1 (dispatch)", sha1 as fn(&[u8]) -> [u8; 20]), ("sha1_smol", portable)]
+        {
             let t = std::time::Instant::now();
             let mut acc = 0u8;
             for _ in 0..rounds {

@@ -17,17 +17,12 @@ pub struct Sink {
 impl Sink {
     pub fn create(path: Option<&Path>) -> Result<Sink, String> {
         let file = match path {
-            Some(p) => {
-                Some(BufWriter::new(File::create(p).map_err(|e| {
-                    format!("cannot write {}: {}", p.display(), e)
-                })?))
-            }
+            Some(p) => Some(BufWriter::new(
+                File::create(p).map_err(|e| format!("cannot write {}: {}", p.display(), e))?,
+            )),
             None => None,
         };
-        Ok(Sink {
-            name: path.map(|p| p.display().to_string()).unwrap_or_default(),
-            file,
-        })
+        Ok(Sink { name: path.map(|p| p.display().to_string()).unwrap_or_default(), file })
     }
 
     pub fn is_on(&self) -> bool {
@@ -131,13 +126,7 @@ mod tests {
 
     #[test]
     fn tick_line_is_key_value_words() {
-        let t = Tick {
-            t: 1.25,
-            have: 3,
-            pieces: 10,
-            down_rate: 1234.6,
-            ..Tick::default()
-        };
+        let t = Tick { t: 1.25, have: 3, pieces: 10, down_rate: 1234.6, ..Tick::default() };
         let line = t.line();
         assert!(line.starts_with("tick t=1.2 have=3 pieces=10 "), "{}", line);
         assert!(line.contains(" down_rate=1235 "));

@@ -42,15 +42,9 @@ impl Storage {
             // Metainfo validates paths, but its fields are public: refuse anything that
             // could escape `dir` rather than trust every constructor.
             let safe = entry.path.components().next().is_some()
-                && entry
-                    .path
-                    .components()
-                    .all(|c| matches!(c, Component::Normal(_)));
+                && entry.path.components().all(|c| matches!(c, Component::Normal(_)));
             if !safe {
-                return Err(format!(
-                    "unsafe file path {} in torrent",
-                    entry.path.display()
-                ));
+                return Err(format!("unsafe file path {} in torrent", entry.path.display()));
             }
             let path = dir.join(&entry.path);
             let file = if read_only {
@@ -60,17 +54,11 @@ impl Storage {
                     fs::create_dir_all(parent)
                         .map_err(|e| format!("cannot create {}: {}", parent.display(), e))?;
                 }
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(&path)
+                OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)
             }
             .map_err(|e| format!("cannot open {}: {}", path.display(), e))?;
-            let meta_data = file
-                .metadata()
-                .map_err(|e| format!("cannot stat {}: {}", path.display(), e))?;
+            let meta_data =
+                file.metadata().map_err(|e| format!("cannot stat {}: {}", path.display(), e))?;
             if !meta_data.is_file() {
                 return Err(format!("{} is not a regular file", path.display()));
             }
@@ -103,11 +91,7 @@ impl Storage {
                 existed: have,
             });
         }
-        Ok(Storage {
-            slots,
-            geo: meta.geometry(),
-            read_only,
-        })
+        Ok(Storage { slots, geo: meta.geometry(), read_only })
     }
 
     /// Read `buf.len()` bytes of piece `index` from offset `begin`; the range may span
@@ -127,10 +111,7 @@ impl Storage {
     /// Write one whole piece; the caller has already checked its hash.
     pub fn write_piece(&self, index: u32, data: &[u8]) -> io::Result<()> {
         if self.read_only {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                "storage is read-only",
-            ));
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, "storage is read-only"));
         }
         if data.len() != self.geo.piece_len(index) as usize {
             return Err(invalid(format!(
@@ -228,9 +209,7 @@ impl Storage {
     fn never_written(&self, index: u32) -> bool {
         let start = self.geo.offset(index, 0);
         let len = self.geo.piece_len(index) as usize;
-        self.segments(start, len)
-            .iter()
-            .all(|(slot, file_pos, _)| *file_pos >= slot.existed)
+        self.segments(start, len).iter().all(|(slot, file_pos, _)| *file_pos >= slot.existed)
     }
 
     fn segments(&self, start: u64, len: usize) -> Vec<(&Slot, u64, usize)> {

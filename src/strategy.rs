@@ -58,8 +58,7 @@ fn opt<T: std::str::FromStr>(args: &mut Args, name: &'static str) -> Result<Opti
 where
     T::Err: std::fmt::Display,
 {
-    args.opt_value_from_str(name)
-        .map_err(|e| format!("{}: {}", name, e))
+    args.opt_value_from_str(name).map_err(|e| format!("{}: {}", name, e))
 }
 
 impl Flags {
@@ -73,9 +72,7 @@ impl Flags {
         let f = Flags {
             choker: match (tyrant, propshare) {
                 (true, true) => return Err("--tyrant and --propshare exclude each other".into()),
-                (true, false) => ChokerFlag::Tyrant {
-                    u0: u0.unwrap_or(7.0) * 1024.0,
-                },
+                (true, false) => ChokerFlag::Tyrant { u0: u0.unwrap_or(7.0) * 1024.0 },
                 (false, true) => ChokerFlag::PropShare {
                     optimistic_share: share.unwrap_or(propshare::OPTIMISTIC_SHARE),
                 },
@@ -123,7 +120,7 @@ impl Flags {
         let others = f.choker != ChokerFlag::Vanilla || f.rebel > 0 || f.reveal.is_some();
         if f.thief && others {
             return Err(
-                "--thief never uploads or announces: it excludes the other strategies".into(),
+                "--thief never uploads or announces: it excludes the other strategies".into()
             );
         }
         Ok(f)
@@ -299,10 +296,7 @@ impl Strategy {
             }
         };
         let copies = self.have_copies as usize;
-        pieces
-            .into_iter()
-            .flat_map(|i| std::iter::repeat(i).take(copies))
-            .collect()
+        pieces.into_iter().flat_map(|i| std::iter::repeat(i).take(copies)).collect()
     }
 
     pub fn order(&self) -> Order {
@@ -329,8 +323,7 @@ impl Strategy {
             f.rebel,
             f.thief,
             f.reveal.map_or("-".to_string(), |n| n.to_string()),
-            self.share
-                .map_or("-".to_string(), |(a, b)| format!("{}..{}", a, b))
+            self.share.map_or("-".to_string(), |(a, b)| format!("{}..{}", a, b))
         )
     }
 

@@ -99,9 +99,7 @@ impl Torrent {
     pub fn open(meta: Metainfo, cfg: Config) -> Result<Torrent, String> {
         let storage = Storage::open(&meta, &cfg.dir, cfg.seed)?;
         let geo = meta.geometry();
-        let strategy = cfg
-            .strategy
-            .build(&cfg.slots, cfg.up_kib, cfg.time_scale, cfg.share);
+        let strategy = cfg.strategy.build(&cfg.slots, cfg.up_kib, cfg.time_scale, cfg.share);
         let mut picker = Picker::new(geo, strategy.order());
         if let Some((start, end)) = strategy.share() {
             picker.restrict(start, end);
@@ -122,12 +120,7 @@ impl Torrent {
             }
         }
         let resumed = picker.have_count();
-        log::info!(
-            "{}: {} of {} pieces verified on disk",
-            meta.name,
-            resumed,
-            geo.num_pieces
-        );
+        log::info!("{}: {} of {} pieces verified on disk", meta.name, resumed, geo.num_pieces);
         if cfg.seed && !picker.is_complete() {
             return Err(format!(
                 "--seed: the data in {} is incomplete ({} of {} pieces verify)",
@@ -171,14 +164,8 @@ impl Torrent {
             rng_seed: cfg.rng_seed,
             trace: cfg.trace.is_some(),
         };
-        let chooser = Chooser::new(
-            meta.pieces.clone(),
-            picker,
-            strategy,
-            settings,
-            geo,
-            Instant::now(),
-        );
+        let chooser =
+            Chooser::new(meta.pieces.clone(), picker, strategy, settings, geo, Instant::now());
         Ok(Torrent {
             stats: Sink::create(cfg.stats.as_deref())?,
             trace: Sink::create(cfg.trace.as_deref())?,
@@ -338,10 +325,7 @@ impl Torrent {
         let now = Instant::now();
         match ev {
             Event::Incoming(stream) => {
-                let id = stream
-                    .peer_addr()
-                    .ok()
-                    .and_then(|addr| self.chooser.accept(now, addr));
+                let id = stream.peer_addr().ok().and_then(|addr| self.chooser.accept(now, addr));
                 match id {
                     Some(id) => {
                         let rx = self.link(id);
@@ -377,10 +361,7 @@ impl Torrent {
     /// Shut the peer's socket down (its reader wakes and ends) and drop its command
     /// sender (its writer ends).
     fn unlink(&mut self, id: u64) {
-        if let Some(Link {
-            stream: Some(s), ..
-        }) = self.links.remove(&id)
-        {
+        if let Some(Link { stream: Some(s), .. }) = self.links.remove(&id) {
             let _ = s.shutdown(Shutdown::Both);
         }
     }
@@ -429,10 +410,8 @@ impl Torrent {
 
     fn update_counters(&self) {
         let c = &self.counters;
-        c.downloaded
-            .store(self.chooser.downloaded, Ordering::Relaxed);
+        c.downloaded.store(self.chooser.downloaded, Ordering::Relaxed);
         c.uploaded.store(self.chooser.uploaded, Ordering::Relaxed);
-        c.left
-            .store(self.chooser.picker().left_bytes(), Ordering::Relaxed);
+        c.left.store(self.chooser.picker().left_bytes(), Ordering::Relaxed);
     }
 }

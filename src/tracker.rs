@@ -176,9 +176,7 @@ pub fn parse_response(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
         Some(Value::Bytes(b)) => compact_peers(b, 6, "peers")?,
         Some(Value::List(l)) => dict_peers(l),
         Some(_) => {
-            return Err(TrackerError::BadReply(
-                "peers is neither a string nor a list".to_string(),
-            ))
+            return Err(TrackerError::BadReply("peers is neither a string nor a list".to_string()))
         }
     };
     match d.get("peers6") {
@@ -272,10 +270,7 @@ pub fn announce(
             if let Err(TrackerError::Failure(r)) = parse_response(&reply.body) {
                 return Err(TrackerError::Failure(r));
             }
-            Err(TrackerError::Http(format!(
-                "status {} {}",
-                status, reply.reason
-            )))
+            Err(TrackerError::Http(format!("status {} {}", status, reply.reason)))
         }
     }
 }

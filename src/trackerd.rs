@@ -62,8 +62,7 @@ struct Swarm {
 
 impl Swarm {
     fn expire(&mut self, now: Instant, expiry: Duration) {
-        self.peers
-            .retain(|_, p| now.saturating_duration_since(p.last_seen) < expiry);
+        self.peers.retain(|_, p| now.saturating_duration_since(p.last_seen) < expiry);
     }
 
     fn counts(&self) -> (u64, u64) {
@@ -137,10 +136,7 @@ pub fn spawn(cfg: ServerConfig) -> std::io::Result<(SocketAddr, thread::JoinHand
 impl Server {
     /// Record the announcing peer (or forget it on `stopped`) and draw the peers to return.
     pub(crate) fn announce(&self, a: &Announce) -> Answer {
-        let numwant = a
-            .numwant
-            .unwrap_or(self.cfg.default_numwant)
-            .min(self.cfg.max_numwant);
+        let numwant = a.numwant.unwrap_or(self.cfg.default_numwant).min(self.cfg.max_numwant);
         let now = Instant::now();
         let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if now.saturating_duration_since(guard.last_sweep) > self.cfg.expiry / 2 {
@@ -156,11 +152,7 @@ impl Server {
             if a.event == "completed" {
                 swarm.downloaded += 1;
             }
-            let peer = Peer {
-                addr: a.addr,
-                seed: a.seed,
-                last_seen: now,
-            };
+            let peer = Peer { addr: a.addr, seed: a.seed, last_seen: now };
             swarm.peers.insert(a.peer_id, peer);
             numwant
         };
@@ -189,11 +181,7 @@ impl Server {
             complete,
             incomplete
         );
-        Answer {
-            peers: others,
-            complete,
-            incomplete,
-        }
+        Answer { peers: others, complete, incomplete }
     }
 
     /// (info-hash, complete, downloaded, incomplete) of each swarm asked for, or of every

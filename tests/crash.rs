@@ -58,13 +58,7 @@ fn sigkill_at_random_moments_keeps_every_verified_piece() {
             "victim",
             &t,
             &ld,
-            &[
-                "--up",
-                "100",
-                "--stop-after-download",
-                "--stats",
-                stats.to_str().unwrap(),
-            ],
+            &["--up", "100", "--stop-after-download", "--stats", stats.to_str().unwrap()],
         );
         // Wait for the start line, then check the resume found everything verified before.
         let end = Instant::now() + Duration::from_secs(20);
@@ -81,9 +75,7 @@ fn sigkill_at_random_moments_keeps_every_verified_piece() {
             last_had
         );
         if kills == 10 {
-            assert!(p
-                .wait_timeout(Duration::from_secs(120))
-                .map_or(false, |s| s.success()));
+            assert!(p.wait_timeout(Duration::from_secs(120)).map_or(false, |s| s.success()));
             break;
         }
         // Kill at a random moment 0.2–1.7 s in, unless it finishes first.
@@ -144,12 +136,7 @@ fn unverified_pieces_are_never_served() {
     let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     c.write_all(
-        &Handshake {
-            reserved: [0; 8],
-            info_hash: meta.info_hash,
-            peer_id: [7; 20],
-        }
-        .encode(),
+        &Handshake { reserved: [0; 8], info_hash: meta.info_hash, peer_id: [7; 20] }.encode(),
     )
     .unwrap();
     let mut hs = [0u8; 68];
@@ -173,17 +160,9 @@ fn unverified_pieces_are_never_served() {
         }
     }
     assert!(unchoked, "never unchoked");
-    let missing = (0..n)
-        .rev()
-        .find(|&i| !has[i])
-        .expect("leecher already complete") as u32;
+    let missing = (0..n).rev().find(|&i| !has[i]).expect("leecher already complete") as u32;
     let mut out = Vec::new();
-    Message::Request(Block {
-        index: missing,
-        begin: 0,
-        length: 16384,
-    })
-    .encode(&mut out);
+    Message::Request(Block { index: missing, begin: 0, length: 16384 }).encode(&mut out);
     c.write_all(&out).unwrap();
     loop {
         match read_message(&mut c, 1 << 20) {
@@ -214,10 +193,8 @@ fn is_root() -> bool {
 /// namespace, `unshare -Urm`), so a tiny tmpfs can stand in for a full disk.
 fn in_mount_ns(script: &str) -> std::process::Output {
     let mut cmd = Command::new("unshare");
-    cmd.arg(if is_root() { "-m" } else { "-Urm" })
-        .args(["sh", "-c", script]);
-    cmd.output()
-        .expect("unshare (util-linux) is needed for the full-disk test")
+    cmd.arg(if is_root() { "-m" } else { "-Urm" }).args(["sh", "-c", script]);
+    cmd.output().expect("unshare (util-linux) is needed for the full-disk test")
 }
 
 /// A disk that fills up mid-download: one clear error line, exit status 1, and every piece
@@ -230,19 +207,10 @@ fn full_disk_is_a_clear_error_and_no_corruption() {
     let data = payload(3 * 1024 * 1024, 13);
     std::fs::write(seed_dir.join("f.bin"), &data).unwrap();
     let t = dir.path().join("f.torrent");
-    make_torrent(
-        &seed_dir.join("f.bin"),
-        "http://127.0.0.1:1/announce",
-        16,
-        &t,
-    );
+    make_torrent(&seed_dir.join("f.bin"), "http://127.0.0.1:1/announce", 16, &t);
     let seed_stats = seed_dir.join("stats.txt");
-    let _seeder = start_peer(
-        "seeder",
-        &t,
-        &seed_dir,
-        &["--seed", "--stats", seed_stats.to_str().unwrap()],
-    );
+    let _seeder =
+        start_peer("seeder", &t, &seed_dir, &["--seed", "--stats", seed_stats.to_str().unwrap()]);
     let end = Instant::now() + Duration::from_secs(20);
     let seed_addr = loop {
         assert!(Instant::now() < end);
@@ -275,10 +243,7 @@ fn full_disk_is_a_clear_error_and_no_corruption() {
         "stderr: {}",
         err
     );
-    assert_eq!(
-        stats_field(&stats, "done", "complete").as_deref(),
-        Some("false")
-    );
+    assert_eq!(stats_field(&stats, "done", "complete").as_deref(), Some("false"));
     let verified_before = field(&stats, "tick", "have").unwrap_or(0);
     // Resume from what was saved, on a disk with room: every piece reported verified is
     // there, and the download completes byte-identical.
@@ -287,17 +252,9 @@ fn full_disk_is_a_clear_error_and_no_corruption() {
         "resume",
         &t,
         &saved,
-        &[
-            "--peer",
-            &seed_addr,
-            "--stop-after-download",
-            "--stats",
-            stats2.to_str().unwrap(),
-        ],
+        &["--peer", &seed_addr, "--stop-after-download", "--stats", stats2.to_str().unwrap()],
     );
-    assert!(again
-        .wait_timeout(Duration::from_secs(60))
-        .map_or(false, |s| s.success()));
+    assert!(again.wait_timeout(Duration::from_secs(60)).map_or(false, |s| s.success()));
     let resumed = field(&stats2, "start", "resumed").unwrap();
     assert!(
         resumed >= verified_before && resumed > 0,
@@ -318,13 +275,7 @@ fn unwritable_directory_is_a_clear_error() {
     make_torrent(&src, "http://127.0.0.1:1/announce", 16, &t);
     // A path under a regular file cannot be a directory, even for root.
     let bad = src.join("sub");
-    let o = run(&[
-        "--port",
-        "0",
-        "--dir",
-        bad.to_str().unwrap(),
-        t.to_str().unwrap(),
-    ]);
+    let o = run(&["--port", "0", "--dir", bad.to_str().unwrap(), t.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{}", err);
     assert_eq!(err.trim_end().lines().count(), 1, "{}", err);

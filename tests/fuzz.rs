@@ -192,11 +192,7 @@ fn mutate_once(rng: &mut Rng, v: &mut Vec<u8>, corpus: &[Vec<u8>], kind: Kind) {
         // byte set
         1 if len > 0 => {
             let i = rng.below(len);
-            v[i] = if rng.chance(2) {
-                *rng.pick(INTERESTING_BYTES)
-            } else {
-                rng.next() as u8
-            };
+            v[i] = if rng.chance(2) { *rng.pick(INTERESTING_BYTES) } else { rng.next() as u8 };
         }
         // truncation
         2 => {
@@ -279,10 +275,7 @@ fn edit_bencode_number(rng: &mut Rng, v: &mut Vec<u8>) {
         return;
     }
     let (s, e) = *rng.pick(&runs);
-    let old: i128 = std::str::from_utf8(&v[s..e])
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(0);
+    let old: i128 = std::str::from_utf8(&v[s..e]).ok().and_then(|t| t.parse().ok()).unwrap_or(0);
     let text = match rng.below(14) {
         0 => "0".to_string(),
         1 => (old + 1).to_string(),
@@ -356,10 +349,7 @@ struct Report {
 }
 
 fn base_seed() -> u64 {
-    std::env::var("TYRANT_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x7972_616e_7421)
+    std::env::var("TYRANT_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x7972_616e_7421)
 }
 
 fn hex(b: &[u8]) -> String {
@@ -457,10 +447,7 @@ fn finish(name: &str, r: Report) {
 const SHORT: u64 = 20_000;
 
 fn big_cases() -> u64 {
-    std::env::var("TYRANT_FUZZ_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000)
+    std::env::var("TYRANT_FUZZ_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -552,10 +539,7 @@ fn made_torrents() -> Vec<Vec<u8>> {
         .with(
             "announce-list",
             Value::List(vec![
-                Value::List(vec![
-                    Value::str("http://a/announce"),
-                    Value::str("udp://b:1"),
-                ]),
+                Value::List(vec![Value::str("http://a/announce"), Value::str("udp://b:1")]),
                 Value::List(vec![Value::str("http://c/announce")]),
             ]),
         )
@@ -578,11 +562,7 @@ fn random_value(rng: &mut Rng, depth: usize) -> Value {
             let n = rng.below(24);
             Value::Bytes(rng.bytes(n))
         }
-        2 => Value::List(
-            (0..rng.below(6))
-                .map(|_| random_value(rng, depth + 1))
-                .collect(),
-        ),
+        2 => Value::List((0..rng.below(6)).map(|_| random_value(rng, depth + 1)).collect()),
         _ => {
             let mut d = Dict::new();
             for _ in 0..rng.below(6) {
@@ -614,9 +594,7 @@ fn tracker_replies() -> Vec<Vec<u8>> {
             .with("incomplete", Value::Int(7))
     };
     let dict_peer = |ip: &str, port: i64, id: bool| {
-        let mut d = Dict::new()
-            .with("ip", Value::str(ip))
-            .with("port", Value::Int(port));
+        let mut d = Dict::new().with("ip", Value::str(ip)).with("port", Value::Int(port));
         if id {
             d.insert("peer id", Value::Bytes(vec![b'-'; 20]));
         }
@@ -632,9 +610,7 @@ fn tracker_replies() -> Vec<Vec<u8>> {
         base().with("peers", Value::Bytes(compact(1))),
         base().with("peers", Value::Bytes(compact(5))),
         base().with("peers", Value::Bytes(compact(50))),
-        base()
-            .with("peers", Value::Bytes(compact(2)))
-            .with("peers6", Value::Bytes(v6.clone())),
+        base().with("peers", Value::Bytes(compact(2))).with("peers6", Value::Bytes(v6.clone())),
         base().with("peers6", Value::Bytes(v6)),
         base().with(
             "peers",
@@ -649,18 +625,11 @@ fn tracker_replies() -> Vec<Vec<u8>> {
             .with("warning message", Value::str("be nice"))
             .with("tracker id", Value::str("abc123")),
         Dict::new().with("failure reason", Value::str("torrent not registered")),
-        Dict::new()
-            .with("failure reason", Value::str("go away"))
-            .with("interval", Value::Int(60)),
-        Dict::new()
-            .with("interval", Value::Int(-5))
-            .with("peers", Value::Bytes(Vec::new())),
+        Dict::new().with("failure reason", Value::str("go away")).with("interval", Value::Int(60)),
+        Dict::new().with("interval", Value::Int(-5)).with("peers", Value::Bytes(Vec::new())),
         Dict::new().with("peers", Value::Bytes(compact(2))),
     ];
-    replies
-        .into_iter()
-        .map(|d| bencode::encode(&Value::Dict(d)))
-        .collect()
+    replies.into_iter().map(|d| bencode::encode(&Value::Dict(d))).collect()
 }
 
 fn bencode_corpus() -> Vec<Vec<u8>> {
@@ -693,21 +662,9 @@ fn bencode_corpus() -> Vec<Vec<u8>> {
 
 fn limits_set() -> Vec<Geometry> {
     vec![
-        Geometry {
-            num_pieces: 7,
-            piece_length: 16384,
-            total_length: 100_000,
-        },
-        Geometry {
-            num_pieces: 1,
-            piece_length: 16384,
-            total_length: 1,
-        },
-        Geometry {
-            num_pieces: 64,
-            piece_length: 262_144,
-            total_length: 64 * 262_144,
-        },
+        Geometry { num_pieces: 7, piece_length: 16384, total_length: 100_000 },
+        Geometry { num_pieces: 1, piece_length: 16384, total_length: 1 },
+        Geometry { num_pieces: 64, piece_length: 262_144, total_length: 64 * 262_144 },
         Geometry {
             num_pieces: 2_000_000,
             piece_length: 16384,
@@ -738,73 +695,30 @@ fn wire_corpus() -> Vec<Vec<u8>> {
         Message::Bitfield(vec![0xfe]),
         Message::Bitfield(vec![0xff; 8]),
         Message::Bitfield(vec![0x55; 32]),
-        Message::Request(Block {
-            index: 0,
-            begin: 0,
-            length: 16384,
-        }),
-        Message::Request(Block {
-            index: 6,
-            begin: 16384,
-            length: 1696,
-        }),
-        Message::Request(Block {
-            index: 1,
-            begin: u32::MAX,
-            length: MAX_REQUEST,
-        }),
-        Message::Piece {
-            index: 0,
-            begin: 0,
-            data: vec![],
-        },
-        Message::Piece {
-            index: 6,
-            begin: 0,
-            data: payload(1696, 3),
-        },
-        Message::Piece {
-            index: 2,
-            begin: 16000,
-            data: payload(384, 4),
-        },
-        Message::Cancel(Block {
-            index: 3,
-            begin: 0,
-            length: 16384,
-        }),
+        Message::Request(Block { index: 0, begin: 0, length: 16384 }),
+        Message::Request(Block { index: 6, begin: 16384, length: 1696 }),
+        Message::Request(Block { index: 1, begin: u32::MAX, length: MAX_REQUEST }),
+        Message::Piece { index: 0, begin: 0, data: vec![] },
+        Message::Piece { index: 6, begin: 0, data: payload(1696, 3) },
+        Message::Piece { index: 2, begin: 16000, data: payload(384, 4) },
+        Message::Cancel(Block { index: 3, begin: 0, length: 16384 }),
         Message::Port(6881),
         Message::Unknown(20),
         Message::Unknown(255),
     ];
-    let mut c: Vec<Vec<u8>> = singles
-        .iter()
-        .map(|m| encoded(std::slice::from_ref(m)))
-        .collect();
+    let mut c: Vec<Vec<u8>> = singles.iter().map(|m| encoded(std::slice::from_ref(m))).collect();
     // Frames with odd payloads: an extension message with a body, a big piece.
     c.push(vec![0, 0, 0, 4, 20, 0, b'd', b'e']);
-    c.push(encoded(&[Message::Piece {
-        index: 1,
-        begin: 0,
-        data: payload(16384, 5),
-    }]));
+    c.push(encoded(&[Message::Piece { index: 1, begin: 0, data: payload(16384, 5) }]));
     // Streams: a realistic session start and random sequences of messages.
     c.push(encoded(&[
         Message::Bitfield(vec![0xfe]),
         Message::Interested,
         Message::Unchoke,
-        Message::Request(Block {
-            index: 1,
-            begin: 0,
-            length: 16384,
-        }),
+        Message::Request(Block { index: 1, begin: 0, length: 16384 }),
         Message::Have(4),
         Message::KeepAlive,
-        Message::Cancel(Block {
-            index: 1,
-            begin: 0,
-            length: 16384,
-        }),
+        Message::Cancel(Block { index: 1, begin: 0, length: 16384 }),
     ]));
     let mut rng = Rng(7);
     for _ in 0..40 {
@@ -842,11 +756,7 @@ fn bencode_target(input: &[u8], _rng: &mut Rng) -> bool {
                 assert!(s <= end && *end <= input.len(), "span out of range");
                 let sub = bencode::decode(&input[*s..*end]).expect("span is not one value");
                 let val = d.map.get(k).expect("span without a value");
-                assert_eq!(
-                    bencode::encode(&sub),
-                    bencode::encode(val),
-                    "span holds another value"
-                );
+                assert_eq!(bencode::encode(&sub), bencode::encode(val), "span holds another value");
             }
         }
     }
@@ -877,9 +787,7 @@ fn metainfo_target(input: &[u8], _rng: &mut Rng) -> bool {
     let want = (m.total_length + m.piece_length - 1) / m.piece_length;
     assert_eq!(want, m.pieces.len() as u64, "piece count");
     assert_eq!(m.num_pieces() as usize, m.pieces.len());
-    let sum: u64 = (0..m.num_pieces())
-        .map(|i| u64::from(m.geometry().piece_len(i)))
-        .sum();
+    let sum: u64 = (0..m.num_pieces()).map(|i| u64::from(m.geometry().piece_len(i))).sum();
     assert_eq!(sum, m.total_length, "piece lengths do not add up");
     assert_eq!(m.geometry().piece_len(m.num_pieces()), 0);
     assert!(!m.files.is_empty());
@@ -890,27 +798,18 @@ fn metainfo_target(input: &[u8], _rng: &mut Rng) -> bool {
         // Every path stays inside the download directory, under the torrent's name.
         assert!(f.path.starts_with(Path::new(&m.name)), "{:?}", f.path);
         assert!(
-            f.path
-                .components()
-                .all(|c| matches!(c, Component::Normal(_))),
+            f.path.components().all(|c| matches!(c, Component::Normal(_))),
             "path {:?} leaves the download directory",
             f.path
         );
         assert!(!f.path.to_string_lossy().contains('\0'));
     }
     assert_eq!(offset, m.total_length);
-    assert_eq!(
-        m.multi_file,
-        m.files.len() > 1 || m.files[0].path != Path::new(&m.name)
-    );
+    assert_eq!(m.multi_file, m.files.len() > 1 || m.files[0].path != Path::new(&m.name));
     // The info-hash is SHA-1 of the info bytes as sent.
     let top = bencode::decode(input).unwrap();
     let (s, e) = top.as_dict().unwrap().span("info").unwrap();
-    assert_eq!(
-        m.info_hash,
-        tyrant::storage::sha1(&input[s..e]),
-        "info-hash"
-    );
+    assert_eq!(m.info_hash, tyrant::storage::sha1(&input[s..e]), "info-hash");
     for tier in m.trackers() {
         assert!(!tier.is_empty() && tier.iter().all(|u| !u.is_empty()));
     }
@@ -936,18 +835,12 @@ fn wire_target(input: &[u8], rng: &mut Rng) -> bool {
         match read_message(&mut cur, max_frame) {
             Ok(m) => {
                 let frame = (cur.position() - before) as usize - 4;
-                assert!(
-                    frame as u64 <= u64::from(max_frame),
-                    "frame above max_frame"
-                );
+                assert!(frame as u64 <= u64::from(max_frame), "frame above max_frame");
                 check_message(&m, &lim, frame);
                 via_read.push(m);
             }
             Err(e) => {
-                let wire = e
-                    .get_ref()
-                    .and_then(|x| x.downcast_ref::<WireError>())
-                    .cloned();
+                let wire = e.get_ref().and_then(|x| x.downcast_ref::<WireError>()).cloned();
                 if let Some(WireError::TooLong { len, max }) = &wire {
                     // Refused before reading (or allocating) the frame.
                     assert!(len > max);
@@ -959,10 +852,7 @@ fn wire_target(input: &[u8], rng: &mut Rng) -> bool {
                 break wire;
             }
         }
-        assert!(
-            via_read.len() <= input.len() / 4,
-            "more messages than frames"
-        );
+        assert!(via_read.len() <= input.len() / 4, "more messages than frames");
     };
 
     // 3. Decoder, fed in random chunks.
@@ -999,10 +889,7 @@ fn wire_target(input: &[u8], rng: &mut Rng) -> bool {
     // 4. The two readers agree: same messages, same protocol error (a truncated last
     // frame is EOF for read_message and "need more bytes" for Decoder).
     assert_eq!(via_read, via_dec, "read_message and Decoder disagree");
-    assert_eq!(
-        read_end, dec_end,
-        "read_message and Decoder end differently"
-    );
+    assert_eq!(read_end, dec_end, "read_message and Decoder end differently");
 
     let used = largest();
     let bound = max_frame as usize + 2 * input.len() + 4096;
@@ -1040,16 +927,8 @@ fn check_message(m: &Message, lim: &Geometry, frame: usize) {
                 assert_eq!(b.last().unwrap() & ((1u8 << spare) - 1), 0);
             }
         }
-        Message::Request(Block {
-            index,
-            begin,
-            length,
-        })
-        | Message::Cancel(Block {
-            index,
-            begin,
-            length,
-        }) => {
+        Message::Request(Block { index, begin, length })
+        | Message::Cancel(Block { index, begin, length }) => {
             assert!(*length >= 1 && *length <= MAX_REQUEST);
             assert!(u64::from(*begin) + u64::from(*length) <= u64::from(lim.piece_len(*index)));
         }
@@ -1136,13 +1015,8 @@ impl Drop for ReplyServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(
-            self.url
-                .trim_start_matches("http://")
-                .split('/')
-                .next()
-                .unwrap(),
-        );
+        let _ =
+            TcpStream::connect(self.url.trim_start_matches("http://").split('/').next().unwrap());
     }
 }
 
@@ -1180,11 +1054,8 @@ fn http_corpus() -> Vec<Vec<u8>> {
     lf.extend_from_slice(small);
     c.push(lf);
     let fail = b"d14:failure reason3:no!e";
-    let mut nf = format!(
-        "HTTP/1.0 404 Not Found\r\nContent-Length: {}\r\n\r\n",
-        fail.len()
-    )
-    .into_bytes();
+    let mut nf =
+        format!("HTTP/1.0 404 Not Found\r\nContent-Length: {}\r\n\r\n", fail.len()).into_bytes();
     nf.extend_from_slice(fail);
     c.push(nf);
     c.push(b"HTTP/1.0 500 Internal Server Error\r\n\r\n<html>oops</html>".to_vec());
@@ -1208,10 +1079,7 @@ fn http_target(server: &ReplyServer, input: &[u8]) -> bool {
         Ok(reply) => {
             assert!((100..=999).contains(&reply.status));
             assert!(reply.body.len() <= tyrant::http::MAX_BODY);
-            assert!(
-                reply.body.len() <= input.len(),
-                "body longer than the reply"
-            );
+            assert!(reply.body.len() <= input.len(), "body longer than the reply");
             let _ = tracker::parse_response(&reply.body);
             true
         }
@@ -1231,9 +1099,7 @@ fn run_http(cases: u64) {
     let server = ReplyServer::start();
     finish(
         "http",
-        fuzz("http", cases, &corpus, Kind::Bencode, |input, _| {
-            http_target(&server, input)
-        }),
+        fuzz("http", cases, &corpus, Kind::Bencode, |input, _| http_target(&server, input)),
     );
 }
 
@@ -1242,10 +1108,7 @@ fn run_http(cases: u64) {
 
 fn run_bencode(cases: u64) {
     let corpus = bencode_corpus();
-    finish(
-        "bencode",
-        fuzz("bencode", cases, &corpus, Kind::Bencode, bencode_target),
-    );
+    finish("bencode", fuzz("bencode", cases, &corpus, Kind::Bencode, bencode_target));
 }
 
 fn metainfo_corpus() -> Vec<Vec<u8>> {
@@ -1259,18 +1122,12 @@ fn metainfo_corpus() -> Vec<Vec<u8>> {
 
 fn run_metainfo(cases: u64) {
     let corpus = metainfo_corpus();
-    finish(
-        "metainfo",
-        fuzz("metainfo", cases, &corpus, Kind::Bencode, metainfo_target),
-    );
+    finish("metainfo", fuzz("metainfo", cases, &corpus, Kind::Bencode, metainfo_target));
 }
 
 fn run_wire(cases: u64) {
     let corpus = wire_corpus();
-    finish(
-        "wire",
-        fuzz("wire", cases, &corpus, Kind::Wire, wire_target),
-    );
+    finish("wire", fuzz("wire", cases, &corpus, Kind::Wire, wire_target));
 }
 
 fn run_tracker(cases: u64) {
@@ -1278,10 +1135,7 @@ fn run_tracker(cases: u64) {
     for r in &corpus[..8] {
         tracker::parse_response(r).unwrap();
     }
-    finish(
-        "tracker",
-        fuzz("tracker", cases, &corpus, Kind::Bencode, tracker_target),
-    );
+    finish("tracker", fuzz("tracker", cases, &corpus, Kind::Bencode, tracker_target));
 }
 
 #[test]
@@ -1353,9 +1207,7 @@ fn driver_reports_panics_and_is_deterministic() {
     assert!(r.failures[0].contains("seed=") && r.failures[0].contains("input("));
     let collect = || {
         let mut seen = Vec::new();
-        fuzz("selftest", 100, &corpus, Kind::Bencode, |input, _| {
-            input.is_empty()
-        });
+        fuzz("selftest", 100, &corpus, Kind::Bencode, |input, _| input.is_empty());
         for i in 0..100 {
             let mut rng = Rng(mix(base_seed(), i));
             seen.push(mutate(&mut rng, &corpus, Kind::Bencode));
@@ -1381,13 +1233,7 @@ fn read_message_refuses_a_4gib_prefix_without_allocating() {
         let used = largest();
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
         let inner = e.get_ref().and_then(|x| x.downcast_ref::<WireError>());
-        assert_eq!(
-            inner,
-            Some(&WireError::TooLong {
-                len: prefix,
-                max: max_frame(&lim)
-            })
-        );
+        assert_eq!(inner, Some(&WireError::TooLong { len: prefix, max: max_frame(&lim) }));
         assert_eq!(cur.position(), 4, "read beyond the length prefix");
         assert!(used < 1024, "allocated {} bytes before refusing", used);
         assert!(t.elapsed() < Duration::from_millis(100));
@@ -1416,12 +1262,7 @@ fn hostile_lengths_in_bencode_do_not_allocate() {
         assert!(bencode::decode(c).is_err());
         assert!(tracker::parse_response(c).is_err());
         assert!(Metainfo::from_bytes(c).is_err());
-        assert!(
-            largest() < 4096,
-            "{:?}: allocated {}",
-            String::from_utf8_lossy(c),
-            largest()
-        );
+        assert!(largest() < 4096, "{:?}: allocated {}", String::from_utf8_lossy(c), largest());
     }
 }
 
@@ -1435,10 +1276,7 @@ fn peer_counts_are_bounded_by_reply_size() {
         peers.extend_from_slice(&[127, 0, (i >> 8) as u8, i as u8, 0x4e, 0x20]);
     }
     big.insert(b"peers".to_vec(), Value::Bytes(peers));
-    let body = bencode::encode(&Value::Dict(Dict {
-        map: big,
-        spans: BTreeMap::new(),
-    }));
+    let body = bencode::encode(&Value::Dict(Dict { map: big, spans: BTreeMap::new() }));
     reset_largest();
     let r = tracker::parse_response(&body).unwrap();
     assert_eq!(r.peers.len(), 50_000);

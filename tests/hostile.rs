@@ -101,21 +101,10 @@ fn fixture(tag: &str) -> Fixture {
     std::fs::write(seed_dir.join(FILE), &data).unwrap();
     let torrent = dir.path().join("h.torrent");
     // No tracker is reachable: peers meet only through `--peer` and our sockets.
-    make_torrent(
-        &seed_dir.join(FILE),
-        "http://127.0.0.1:1/announce",
-        PIECE_KIB,
-        &torrent,
-    );
+    make_torrent(&seed_dir.join(FILE), "http://127.0.0.1:1/announce", PIECE_KIB, &torrent);
     let meta = Metainfo::load(&torrent).unwrap();
     assert_eq!(meta.num_pieces(), PIECES);
-    Fixture {
-        dir,
-        torrent,
-        seed_dir,
-        data: Arc::new(data),
-        meta,
-    }
+    Fixture { dir, torrent, seed_dir, data: Arc::new(data), meta }
 }
 
 impl Fixture {
@@ -140,13 +129,7 @@ fn start_client(f: &Fixture, name: &str, dir: &Path, args: &[&str]) -> Client {
     all.extend_from_slice(args);
     let proc = start_peer_log(name, &f.torrent, dir, &all, "debug");
     let addr = listen_addr(&stats);
-    Client {
-        proc,
-        addr,
-        stats,
-        log: dir.with_extension("log"),
-        dir: dir.to_path_buf(),
-    }
+    Client { proc, addr, stats, log: dir.with_extension("log"), dir: dir.to_path_buf() }
 }
 
 fn start_seeder(f: &Fixture, args: &[&str]) -> Client {
@@ -219,12 +202,7 @@ impl Client {
 
     fn assert_alive(&mut self) {
         if let Ok(Some(st)) = self.proc.child.try_wait() {
-            panic!(
-                "{} exited ({}); log tail:\n{}",
-                self.proc.name,
-                st,
-                tail(&self.log_text(), 20)
-            );
+            panic!("{} exited ({}); log tail:\n{}", self.proc.name, st, tail(&self.log_text(), 20));
         }
     }
 
@@ -357,9 +335,7 @@ impl Adversary {
     fn session(addr: SocketAddr, f: &Fixture, id: [u8; 20]) -> Adversary {
         let mut a = Adversary::connect(addr);
         a.send_handshake(f.meta.info_hash, id).unwrap();
-        let hs = a
-            .read_handshake(Duration::from_secs(10))
-            .expect("no handshake from the client");
+        let hs = a.read_handshake(Duration::from_secs(10)).expect("no handshake from the client");
         assert_eq!(hs.info_hash, f.meta.info_hash);
         a
     }
@@ -377,11 +353,7 @@ impl Adversary {
     }
 
     fn send_handshake(&mut self, info_hash: [u8; 20], peer_id: [u8; 20]) -> io::Result<()> {
-        let hs = Handshake {
-            reserved: [0; 8],
-            info_hash,
-            peer_id,
-        };
+        let hs = Handshake { reserved: [0; 8], info_hash, peer_id };
         self.send_raw(&hs.encode())
     }
 
@@ -542,32 +514,16 @@ impl Adversary {
 
     /// Request one block and check its bytes.
     fn fetch(&mut self, f: &Fixture, index: u32, begin: u32, length: u32) {
-        self.send(&Message::Request(Block {
-            index,
-            begin,
-            length,
-        }))
-        .unwrap();
-        let data = self.expect(
-            Duration::from_secs(15),
-            "the requested block",
-            |m| match m {
-                Message::Piece {
-                    index: i,
-                    begin: b,
-                    data,
-                } if (*i, *b) == (index, begin) && data.len() == length as usize => {
-                    Some(data.clone())
-                }
-                _ => None,
-            },
-        );
-        assert!(
-            data == f.block(index, begin, length),
-            "block {}/{} differs",
-            index,
-            begin
-        );
+        self.send(&Message::Request(Block { index, begin, length })).unwrap();
+        let data = self.expect(Duration::from_secs(15), "the requested block", |m| match m {
+            Message::Piece { index: i, begin: b, data }
+                if (*i, *b) == (index, begin) && data.len() == length as usize =>
+            {
+                Some(data.clone())
+            }
+            _ => None,
+        });
+        assert!(data == f.block(index, begin, length), "block {}/{} differs", index, begin);
     }
 }
 
@@ -608,11 +564,7 @@ fn expect_disconnect(
         why
     );
     let h = assert_serves_honest_peer(f, c);
-    report!(
-        "{}: honest peer served in {:.0} ms",
-        what,
-        h.as_secs_f64() * 1e3
-    );
+    report!("{}: honest peer served in {:.0} ms", what, h.as_secs_f64() * 1e3);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -632,17 +584,9 @@ fn wrong_info_hash_is_dropped_at_the_handshake() {
     let t = a
         .wait_closed(Duration::from_secs(5))
         .expect("a handshake for another torrent was kept open");
-    assert_eq!(
-        a.pre.len(),
-        68,
-        "only the seeder's handshake may precede the close"
-    );
+    assert_eq!(a.pre.len(), 68, "only the seeder's handshake may precede the close");
     let why = s.assert_closed_for(a.local, "wrong info-hash");
-    report!(
-        "wrong info-hash: closed after {:.0} ms: {}",
-        t.as_secs_f64() * 1e3,
-        why
-    );
+    report!("wrong info-hash: closed after {:.0} ms: {}", t.as_secs_f64() * 1e3, why);
     assert_serves_honest_peer(&f, &mut s);
 }
 
@@ -654,8 +598,7 @@ fn handshake_then_silence_is_dropped_by_the_idle_deadline() {
     let mut s = start_seeder(&f, &["--idle-timeout", "3"]);
     let t0 = Instant::now();
     let mut a = Adversary::seeder_session(&s, &f, "silent");
-    a.wait_closed(Duration::from_secs(10))
-        .expect("a silent peer was still connected after 10 s");
+    a.wait_closed(Duration::from_secs(10)).expect("a silent peer was still connected after 10 s");
     let total = t0.elapsed().as_secs_f64();
     assert!(
         (2.9..=5.0).contains(&total),
@@ -681,12 +624,9 @@ fn slowloris_before_the_handshake_is_dropped_by_the_handshake_deadline() {
     let f = fixture("h-slow1");
     let mut s = start_seeder(&f, &["--handshake-timeout", "2"]);
     let mut a = Adversary::connect(s.addr);
-    let hs = Handshake {
-        reserved: [0; 8],
-        info_hash: f.meta.info_hash,
-        peer_id: peer_id("slowhs"),
-    }
-    .encode();
+    let hs =
+        Handshake { reserved: [0; 8], info_hash: f.meta.info_hash, peer_id: peer_id("slowhs") }
+            .encode();
     let t0 = Instant::now();
     let mut sent = 0;
     while sent < hs.len() && !a.closed && t0.elapsed() < Duration::from_secs(15) {
@@ -722,11 +662,7 @@ fn slowloris_after_the_handshake_is_dropped_by_the_idle_deadline() {
     let mut s = start_seeder(&f, &["--idle-timeout", "3"]);
     let t0 = Instant::now();
     let mut a = Adversary::seeder_session(&s, &f, "slowmsg");
-    let frame = encode(&Message::Request(Block {
-        index: 0,
-        begin: 0,
-        length: BLOCK,
-    }));
+    let frame = encode(&Message::Request(Block { index: 0, begin: 0, length: BLOCK }));
     let mut sent = 0;
     while sent < frame.len() && !a.closed && t0.elapsed() < Duration::from_secs(15) {
         if a.send_raw(&frame[sent..sent + 1]).is_err() {
@@ -736,10 +672,7 @@ fn slowloris_after_the_handshake_is_dropped_by_the_idle_deadline() {
         let next = Instant::now() + Duration::from_secs(1);
         while !a.closed && Instant::now() < next {
             if let Next::Msg(m) = a.next(next.saturating_duration_since(Instant::now())) {
-                assert!(
-                    !matches!(m, Message::Piece { .. }),
-                    "served a partial request"
-                );
+                assert!(!matches!(m, Message::Piece { .. }), "served a partial request");
             }
         }
     }
@@ -769,17 +702,10 @@ fn four_gib_length_prefix_is_refused_before_allocating() {
     let t0 = Instant::now();
     // The frame claims 4 GiB - 1 bytes and starts like a piece message.
     let _ = a.send_raw(&[0xff, 0xff, 0xff, 0xff, 7, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3]);
-    let t = a
-        .wait_closed(Duration::from_secs(5))
-        .expect("still open after 5 s");
+    let t = a.wait_closed(Duration::from_secs(5)).expect("still open after 5 s");
     let why = s.assert_closed_for(a.local, "exceeds limit");
     let rss1 = s.status("VmRSS");
-    assert!(
-        rss1 < rss0 + 4096,
-        "VmRSS grew from {} to {} KiB",
-        rss0,
-        rss1
-    );
+    assert!(rss1 < rss0 + 4096, "VmRSS grew from {} to {} KiB", rss0, rss1);
     report!(
         "4 GiB length prefix: closed after {:.0} ms ({:.0} ms since send), VmRSS {} -> {} KiB: {}",
         t.as_secs_f64() * 1e3,
@@ -845,15 +771,9 @@ fn bitfield_of_the_wrong_length_disconnects() {
             a.send(&Message::Bitfield(vec![0x80, 0])).unwrap();
         },
     );
-    expect_disconnect(
-        &f,
-        &mut s,
-        "empty bitfield",
-        "bad bitfield: wrong byte length",
-        |a| {
-            a.send(&Message::Bitfield(Vec::new())).unwrap();
-        },
-    );
+    expect_disconnect(&f, &mut s, "empty bitfield", "bad bitfield: wrong byte length", |a| {
+        a.send(&Message::Bitfield(Vec::new())).unwrap();
+    });
 }
 
 #[test]
@@ -876,16 +796,10 @@ fn bitfield_with_spare_bits_set_disconnects() {
 fn bitfield_sent_twice_disconnects() {
     let f = fixture("h-bf-twice");
     let mut s = start_seeder(&f, &[]);
-    expect_disconnect(
-        &f,
-        &mut s,
-        "bitfield sent twice",
-        "bitfield after the first message",
-        |a| {
-            a.send(&Message::Bitfield(vec![0x80])).unwrap();
-            a.send(&Message::Bitfield(vec![0xC0])).unwrap();
-        },
-    );
+    expect_disconnect(&f, &mut s, "bitfield sent twice", "bitfield after the first message", |a| {
+        a.send(&Message::Bitfield(vec![0x80])).unwrap();
+        a.send(&Message::Bitfield(vec![0xC0])).unwrap();
+    });
 }
 
 #[test]
@@ -908,24 +822,12 @@ fn bitfield_sent_late_disconnects() {
 fn have_with_an_out_of_range_index_disconnects() {
     let f = fixture("h-have");
     let mut s = start_seeder(&f, &[]);
-    expect_disconnect(
-        &f,
-        &mut s,
-        "HAVE 5 of 5 pieces",
-        "piece index 5 out of range",
-        |a| {
-            a.send(&Message::Have(PIECES)).unwrap();
-        },
-    );
-    expect_disconnect(
-        &f,
-        &mut s,
-        "HAVE u32::MAX",
-        "piece index 4294967295 out of range",
-        |a| {
-            a.send(&Message::Have(u32::MAX)).unwrap();
-        },
-    );
+    expect_disconnect(&f, &mut s, "HAVE 5 of 5 pieces", "piece index 5 out of range", |a| {
+        a.send(&Message::Have(PIECES)).unwrap();
+    });
+    expect_disconnect(&f, &mut s, "HAVE u32::MAX", "piece index 4294967295 out of range", |a| {
+        a.send(&Message::Have(u32::MAX)).unwrap();
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -936,42 +838,18 @@ fn have_with_an_out_of_range_index_disconnects() {
 fn request_out_of_range_disconnects() {
     let f = fixture("h-req-range");
     let mut s = start_seeder(&f, &[]);
-    let req = |index, begin, length| {
-        Message::Request(Block {
-            index,
-            begin,
-            length,
-        })
-    };
-    expect_disconnect(
-        &f,
-        &mut s,
-        "REQUEST piece 5 of 5",
-        "piece index 5 out of range",
-        |a| {
-            a.get_unchoked();
-            a.send(&req(PIECES, 0, BLOCK)).unwrap();
-        },
-    );
-    expect_disconnect(
-        &f,
-        &mut s,
-        "REQUEST past the short last piece",
-        "bad block",
-        |a| {
-            a.get_unchoked();
-            a.send(&req(PIECES - 1, 6 * BLOCK, BLOCK)).unwrap();
-        },
-    );
-    expect_disconnect(
-        &f,
-        &mut s,
-        "REQUEST with begin+length wrapping u32",
-        "bad block",
-        |a| {
-            a.send(&req(0, u32::MAX - 10, 100)).unwrap();
-        },
-    );
+    let req = |index, begin, length| Message::Request(Block { index, begin, length });
+    expect_disconnect(&f, &mut s, "REQUEST piece 5 of 5", "piece index 5 out of range", |a| {
+        a.get_unchoked();
+        a.send(&req(PIECES, 0, BLOCK)).unwrap();
+    });
+    expect_disconnect(&f, &mut s, "REQUEST past the short last piece", "bad block", |a| {
+        a.get_unchoked();
+        a.send(&req(PIECES - 1, 6 * BLOCK, BLOCK)).unwrap();
+    });
+    expect_disconnect(&f, &mut s, "REQUEST with begin+length wrapping u32", "bad block", |a| {
+        a.send(&req(0, u32::MAX - 10, 100)).unwrap();
+    });
     expect_disconnect(&f, &mut s, "REQUEST of length 0", "bad block", |a| {
         a.send(&req(0, 0, 0)).unwrap();
     });
@@ -986,15 +864,8 @@ fn request_longer_than_128_kib_disconnects() {
     a.get_unchoked();
     a.fetch(&f, 1, 0, 128 * 1024);
     let t0 = Instant::now();
-    a.send(&Message::Request(Block {
-        index: 1,
-        begin: 0,
-        length: 128 * 1024 + 1,
-    }))
-    .unwrap();
-    let t = a
-        .wait_closed(Duration::from_secs(5))
-        .expect("still open after 5 s");
+    a.send(&Message::Request(Block { index: 1, begin: 0, length: 128 * 1024 + 1 })).unwrap();
+    let t = a.wait_closed(Duration::from_secs(5)).expect("still open after 5 s");
     let why = s.assert_closed_for(a.local, "bad block: piece 1 begin 0 length 131073");
     report!(
         "REQUEST of 128 KiB served; of 128 KiB + 1: closed after {:.0} ms ({:.0} since send): {}",
@@ -1013,12 +884,8 @@ fn request_while_choked_is_ignored() {
     let mut s = start_seeder(&f, &[]);
     let mut a = Adversary::seeder_session(&s, &f, "choked");
     for i in 0..20u32 {
-        a.send(&Message::Request(Block {
-            index: i % 4,
-            begin: (i / 4) * BLOCK,
-            length: BLOCK,
-        }))
-        .unwrap();
+        a.send(&Message::Request(Block { index: i % 4, begin: (i / 4) * BLOCK, length: BLOCK }))
+            .unwrap();
     }
     assert!(
         a.drain(Duration::from_millis(1500), Duration::from_secs(5)),
@@ -1028,11 +895,7 @@ fn request_while_choked_is_ignored() {
     a.get_unchoked();
     a.fetch(&f, 3, 7 * BLOCK, BLOCK);
     assert!(a.drain(Duration::from_millis(1000), Duration::from_secs(5)));
-    assert_eq!(
-        a.count("piece"),
-        1,
-        "requests sent while choked were served after the unchoke"
-    );
+    assert_eq!(a.count("piece"), 1, "requests sent while choked were served after the unchoke");
     report!(
         "REQUEST while choked: 20 ignored (no data, connection kept), later request served alone"
     );
@@ -1077,19 +940,8 @@ fn flood_of_10000_requests_keeps_memory_bounded() {
     );
     // Every request is either served or dropped with a log line, none twice.
     assert!(served >= 1, "nothing served");
-    assert_eq!(
-        served + dropped as u64,
-        10_000,
-        "{} served + {} dropped",
-        served,
-        dropped
-    );
-    assert!(
-        rss1 < rss0 + 16 * 1024,
-        "VmRSS grew from {} to {} KiB",
-        rss0,
-        rss1
-    );
+    assert_eq!(served + dropped as u64, 10_000, "{} served + {} dropped", served, dropped);
+    assert!(rss1 < rss0 + 16 * 1024, "VmRSS grew from {} to {} KiB", rss0, rss1);
     // Still a working connection afterwards.
     a.fetch(&f, 4, 0, BLOCK);
     report!(
@@ -1122,11 +974,7 @@ fn flood_of_requests_from_a_peer_that_never_reads_keeps_memory_bounded() {
     let rss0 = s.status("VmRSS");
     // distinct (index, begin): 4 full pieces x 129 offsets, each block 128 KiB
     let req = |i: u32| {
-        Message::Request(Block {
-            index: i % 4,
-            begin: (i / 4 % 129) * 1024,
-            length: MAX_REQ,
-        })
+        Message::Request(Block { index: i % 4, begin: (i / 4 % 129) * 1024, length: MAX_REQ })
     };
     // 8 bursts of 250 x 128 KiB = 250 MB asked for: the writer fills the buffers and blocks.
     for round in 0..8u32 {
@@ -1181,10 +1029,7 @@ fn flood_of_requests_from_a_peer_that_never_reads_keeps_memory_bounded() {
         open
     );
     let h = assert_serves_honest_peer(&f, &mut s);
-    report!(
-        "never-reading flood: honest peer served in {:.0} ms",
-        h.as_secs_f64() * 1e3
-    );
+    report!("never-reading flood: honest peer served in {:.0} ms", h.as_secs_f64() * 1e3);
     assert!(
         peak < rss1 + 16 * 1024,
         "VmRSS grew by {} KiB (from {} to {} KiB) while a peer that never reads sent {} requests: \
@@ -1212,25 +1057,14 @@ fn cancel_storm_is_harmless_and_cancels_work() {
     let mut a = Adversary::seeder_session(&s, &f, "cancel");
     a.get_unchoked();
     let rss0 = s.status("VmRSS");
-    let blocks: Vec<(u32, u32)> = (0..4u32)
-        .flat_map(|i| (0..16u32).map(move |b| (i, b * BLOCK)))
-        .collect();
+    let blocks: Vec<(u32, u32)> =
+        (0..4u32).flat_map(|i| (0..16u32).map(move |b| (i, b * BLOCK))).collect();
     let mut out = Vec::new();
     for &(index, begin) in &blocks {
-        Message::Request(Block {
-            index,
-            begin,
-            length: BLOCK,
-        })
-        .encode(&mut out);
+        Message::Request(Block { index, begin, length: BLOCK }).encode(&mut out);
     }
     for &(index, begin) in &blocks {
-        Message::Cancel(Block {
-            index,
-            begin,
-            length: BLOCK,
-        })
-        .encode(&mut out);
+        Message::Cancel(Block { index, begin, length: BLOCK }).encode(&mut out);
     }
     a.send_raw(&out).unwrap();
     assert!(a.drain(Duration::from_secs(2), Duration::from_secs(6)));
@@ -1256,12 +1090,7 @@ fn cancel_storm_is_harmless_and_cancels_work() {
     assert_eq!(a.count("piece"), leaked, "a cancel produced data");
     a.fetch(&f, 2, 3 * BLOCK, BLOCK);
     let rss1 = s.status("VmRSS");
-    assert!(
-        rss1 < rss0 + 8 * 1024,
-        "VmRSS grew from {} to {} KiB",
-        rss0,
-        rss1
-    );
+    assert!(rss1 < rss0 + 8 * 1024, "VmRSS grew from {} to {} KiB", rss0, rss1);
     report!(
         "CANCEL: {} of 64 cancelled blocks leaked out (one may be in flight); 10,000-cancel storm: kept, \
          then served {:.2} s later; VmRSS {} -> {} KiB",
@@ -1298,11 +1127,7 @@ fn two_thousand_connections_at_once_are_bounded_by_max_peers() {
     // Leave room for the rest of this test process (other tests run in parallel).
     let n = 2000usize.min(limit.saturating_sub(512) as usize);
     if n < 2000 {
-        report!(
-            "ulimit -n is {}: opening {} connections instead of 2,000",
-            limit,
-            n
-        );
+        report!("ulimit -n is {}: opening {} connections instead of 2,000", limit, n);
     }
     let base_threads = s.status("Threads");
     let rss0 = s.status("VmRSS");
@@ -1336,11 +1161,7 @@ fn two_thousand_connections_at_once_are_bounded_by_max_peers() {
                         Ok(c) => {
                             let mut id = peer_id("many");
                             id[16..20].copy_from_slice(&((k * 10_000 + i) as u32).to_be_bytes());
-                            let hs = Handshake {
-                                reserved: [0; 8],
-                                info_hash: ih,
-                                peer_id: id,
-                            };
+                            let hs = Handshake { reserved: [0; 8], info_hash: ih, peer_id: id };
                             let _ = c.set_write_timeout(Some(Duration::from_secs(1)));
                             let _ = (&c).write_all(&hs.encode());
                             v.push(c);
@@ -1390,12 +1211,7 @@ fn two_thousand_connections_at_once_are_bounded_by_max_peers() {
     }
     let t_refused = t0.elapsed();
     let refused = s.log_text().matches("at --max-peers 60").count();
-    assert!(
-        open <= 60,
-        "{} of {} connections still open after 2 s",
-        open,
-        conns.len()
-    );
+    assert!(open <= 60, "{} of {} connections still open after 2 s", open, conns.len());
     // The kept ones send nothing after their handshake: gone at the idle deadline.
     let end = Instant::now() + Duration::from_secs(10);
     let mut left = open;
@@ -1452,19 +1268,11 @@ fn peer_claiming_to_be_ourselves_is_dropped() {
     id.copy_from_slice(ours.as_bytes());
     let mut a = Adversary::connect(s.addr);
     a.send_handshake(f.meta.info_hash, id).unwrap();
-    let hs = a
-        .read_handshake(Duration::from_secs(5))
-        .expect("no handshake");
+    let hs = a.read_handshake(Duration::from_secs(5)).expect("no handshake");
     assert_eq!(hs.peer_id, id, "the stats line names another peer id");
-    let t = a
-        .wait_closed(Duration::from_secs(5))
-        .expect("still open after 5 s");
+    let t = a.wait_closed(Duration::from_secs(5)).expect("still open after 5 s");
     let why = s.assert_closed_for(a.local, "connected to ourselves");
-    report!(
-        "peer claiming our id: closed after {:.0} ms: {}",
-        t.as_secs_f64() * 1e3,
-        why
-    );
+    report!("peer claiming our id: closed after {:.0} ms: {}", t.as_secs_f64() * 1e3, why);
     assert_serves_honest_peer(&f, &mut s);
 }
 
@@ -1480,18 +1288,13 @@ fn peer_claiming_to_be_a_leecher_itself_is_dropped_and_not_dialled() {
     id.copy_from_slice(ours.as_bytes());
     let mut a = Adversary::connect(leech.addr);
     a.send_handshake(f.meta.info_hash, id).unwrap();
-    a.read_handshake(Duration::from_secs(5))
-        .expect("no handshake");
-    let t = a
-        .wait_closed(Duration::from_secs(5))
-        .expect("still open after 5 s");
+    a.read_handshake(Duration::from_secs(5)).expect("no handshake");
+    let t = a.wait_closed(Duration::from_secs(5)).expect("still open after 5 s");
     let why = leech.assert_closed_for(a.local, "connected to ourselves");
     // connect_more runs every second: give it three.
     thread::sleep(Duration::from_secs(3));
     leech.assert_alive();
-    let dialled = leech
-        .log_text()
-        .contains(&format!("connecting to {}", a.local));
+    let dialled = leech.log_text().contains(&format!("connecting to {}", a.local));
     report!(
         "peer claiming the leecher's id: closed after {:.0} ms: {}; impostor's ephemeral address {} dialled back: {}",
         t.as_secs_f64() * 1e3,
@@ -1505,15 +1308,9 @@ fn peer_claiming_to_be_a_leecher_itself_is_dropped_and_not_dialled() {
     b.send(&Message::Unchoke).unwrap();
     let t0 = Instant::now();
     while leech.tick("have") != Some(u64::from(PIECES)) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(15),
-            "download incomplete"
-        );
-        if let Next::Msg(Message::Request(Block {
-            index,
-            begin,
-            length,
-        })) = b.next(Duration::from_millis(100))
+        assert!(t0.elapsed() < Duration::from_secs(15), "download incomplete");
+        if let Next::Msg(Message::Request(Block { index, begin, length })) =
+            b.next(Duration::from_millis(100))
         {
             let data = f.block(index, begin, length).to_vec();
             b.send(&Message::Piece { index, begin, data }).unwrap();
@@ -1596,11 +1393,7 @@ fn fake_seeder(
         let end = Instant::now() + Duration::from_secs(40);
         while !stop.load(Ordering::SeqCst) && Instant::now() < end {
             match a.next(Duration::from_millis(100)) {
-                Next::Msg(Message::Request(Block {
-                    index,
-                    begin,
-                    length,
-                })) => {
+                Next::Msg(Message::Request(Block { index, begin, length })) => {
                     seen.requests += 1;
                     if !answer(&mut a, index, begin, length) {
                         break;
@@ -1631,11 +1424,7 @@ fn strikes_against(log: &str, addr: SocketAddr) -> usize {
     };
     log.lines()
         .filter_map(|l| l.split("failed its hash check; senders [").nth(1))
-        .filter(|rest| {
-            rest.trim_end_matches(']')
-                .split(", ")
-                .any(|x| x.trim() == id)
-        })
+        .filter(|rest| rest.trim_end_matches(']').split(", ").any(|x| x.trim() == id))
         .count()
 }
 
@@ -1655,21 +1444,12 @@ fn unrequested_pieces_are_ignored_and_not_written() {
     let seeder = start_seeder(&f, &["--up", "256"]);
     let (l, adv_addr) = listener();
     let mut leech = start_leecher(&f, &[seeder.addr, adv_addr], &[]);
-    let mut a = accept_leecher(
-        &l,
-        f.meta.info_hash,
-        peer_id("spray"),
-        Duration::from_secs(10),
-    )
-    .expect("the leecher did not dial the adversary");
+    let mut a = accept_leecher(&l, f.meta.info_hash, peer_id("spray"), Duration::from_secs(10))
+        .expect("the leecher did not dial the adversary");
     a.send(&Message::Bitfield(vec![0])).unwrap();
     let mut spray = Vec::new();
     for index in 0..PIECES {
-        let plen = if index == PIECES - 1 {
-            LAST_LEN
-        } else {
-            PIECE as u32
-        };
+        let plen = if index == PIECES - 1 { LAST_LEN } else { PIECE as u32 };
         let mut begin = 0;
         while begin < plen {
             let len = BLOCK.min(plen - begin);
@@ -1787,10 +1567,7 @@ fn piece_with_a_wrong_length_is_ignored_and_the_block_fetched_again() {
         leech.tick("have")
     );
     assert!(seen.accepted, "the leecher never connected");
-    assert!(
-        wasted >= u64::from(BLOCK) - 1,
-        "the wrong-length block was not discarded"
-    );
+    assert!(wasted >= u64::from(BLOCK) - 1, "the wrong-length block was not discarded");
     assert_eq!(hash_fails, 0, "the wrong-length block was stored");
     assert!(
         done.is_some(),
@@ -1808,18 +1585,10 @@ fn piece_past_the_end_of_its_piece_disconnects() {
     let (l, adv_addr) = listener();
     let stop = Arc::new(AtomicBool::new(false));
     let h = fake_seeder(l, &f, stop.clone(), move |a, index, _, _| {
-        let plen = if index == PIECES - 1 {
-            LAST_LEN
-        } else {
-            PIECE as u32
-        };
+        let plen = if index == PIECES - 1 { LAST_LEN } else { PIECE as u32 };
         // Starts at the last full block boundary, one byte too long.
         let begin = plen - plen.min(BLOCK);
-        let _ = a.send_raw(&piece_msg(
-            index,
-            begin,
-            vec![0xAB; plen.min(BLOCK) as usize + 1],
-        ));
+        let _ = a.send_raw(&piece_msg(index, begin, vec![0xAB; plen.min(BLOCK) as usize + 1]));
         // Wait for the close.
         a.wait_closed(Duration::from_secs(5));
         false
@@ -1835,10 +1604,7 @@ fn piece_past_the_end_of_its_piece_disconnects() {
         done,
         seen.requests
     );
-    assert!(
-        done.is_some(),
-        "the download did not complete from the honest seeder"
-    );
+    assert!(done.is_some(), "the download did not complete from the honest seeder");
     assert!(leech.file_matches(&f));
     assert_eq!(leech.tick("hash_fails"), Some(0));
 }
@@ -1858,16 +1624,10 @@ fn two_corrupt_peers_are_banned_and_the_download_completes_from_the_honest_one()
     for k in 0..2u8 {
         let (l, a) = listener();
         addrs.push(a);
-        fakes.push(fake_seeder(
-            l,
-            &f,
-            stop.clone(),
-            move |a, index, begin, length| {
-                thread::sleep(Duration::from_millis(100));
-                a.send_raw(&piece_msg(index, begin, vec![0xA0 + k; length as usize]))
-                    .is_ok()
-            },
-        ));
+        fakes.push(fake_seeder(l, &f, stop.clone(), move |a, index, begin, length| {
+            thread::sleep(Duration::from_millis(100));
+            a.send_raw(&piece_msg(index, begin, vec![0xA0 + k; length as usize])).is_ok()
+        }));
     }
     let mut leech = start_leecher(&f, &addrs, &[]);
     let done = leech.wait_complete(Duration::from_secs(20));
@@ -1898,11 +1658,7 @@ fn two_corrupt_peers_are_banned_and_the_download_completes_from_the_honest_one()
         if s.requests > 0 && !banned(addrs[i + 1]) {
             // A corrupt peer that took part in fewer than 3 failed pieces before the
             // download ended is not banned yet; it must not have been able to spoil it.
-            report!(
-                "corrupt peer {} not banned ({} requests)",
-                i + 1,
-                s.requests
-            );
+            report!("corrupt peer {} not banned ({} requests)", i + 1, s.requests);
         }
     }
     assert!(hash_fails >= 1, "no garbage reached the hash check at all");
@@ -1918,18 +1674,10 @@ fn two_corrupt_peers_are_banned_and_the_download_completes_from_the_honest_one()
         hash_fails
     );
     for (i, &a) in addrs.iter().enumerate().skip(1) {
-        assert_eq!(
-            banned(a),
-            strikes(a) >= 3,
-            "corrupt peer {}: {} strikes",
-            i,
-            strikes(a)
-        );
+        assert_eq!(banned(a), strikes(a) >= 3, "corrupt peer {}: {} strikes", i, strikes(a));
     }
     let on_disk = std::fs::read(leech.dir.join(FILE)).unwrap();
-    assert!(!on_disk
-        .windows(64)
-        .any(|w| w.iter().all(|&b| b == 0xA0 || b == 0xA1)));
+    assert!(!on_disk.windows(64).any(|w| w.iter().all(|&b| b == 0xA0 || b == 0xA1)));
 }
 
 /// A peer that serves a few blocks, then sends half a block and disconnects: the leecher
@@ -1967,11 +1715,7 @@ fn disconnect_mid_block_is_recovered_from_another_peer() {
         done,
         seen.requests
     );
-    assert!(
-        seen.requests >= 4,
-        "the adversary was asked for only {} blocks",
-        seen.requests
-    );
+    assert!(seen.requests >= 4, "the adversary was asked for only {} blocks", seen.requests);
     assert!(done.is_some(), "the download did not complete");
     assert!(leech.file_matches(&f));
     assert_eq!(leech.tick("hash_fails"), Some(0));

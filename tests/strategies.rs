@@ -43,14 +43,7 @@ impl Swarm {
         let torrent = dir.path().join("f.torrent");
         make_torrent(&seed_dir.join(FILE), &url, piece_kib, &torrent);
         let meta = Metainfo::load(&torrent).unwrap();
-        Swarm {
-            dir,
-            _tracker: tracker,
-            torrent,
-            seed_dir,
-            data,
-            meta,
-        }
+        Swarm { dir, _tracker: tracker, torrent, seed_dir, data, meta }
     }
 
     fn peer_dir(&self, name: &str) -> PathBuf {
@@ -144,12 +137,7 @@ struct Fake {
 
 impl Fake {
     fn handshake(id: u8, info_hash: [u8; 20]) -> [u8; 68] {
-        Handshake {
-            reserved: [0; 8],
-            info_hash,
-            peer_id: [id; 20],
-        }
-        .encode()
+        Handshake { reserved: [0; 8], info_hash, peer_id: [id; 20] }.encode()
     }
 
     fn read_handshake(s: &mut TcpStream, info_hash: [u8; 20]) {
@@ -207,11 +195,7 @@ impl Fake {
                 }
             }
         });
-        Fake {
-            stream: s,
-            rx,
-            closed: false,
-        }
+        Fake { stream: s, rx, closed: false }
     }
 
     fn send(&mut self, m: Message) {
@@ -267,9 +251,7 @@ fn full_bitfield(n: u32) -> Vec<u8> {
 }
 
 fn bits(b: &[u8], n: u32) -> BTreeSet<u32> {
-    (0..n)
-        .filter(|&i| b[i as usize / 8] & (0x80 >> (i % 8)) != 0)
-        .collect()
+    (0..n).filter(|&i| b[i as usize / 8] & (0x80 >> (i % 8)) != 0).collect()
 }
 
 /// A stats/trace line as a map of its `key=value` words.
@@ -285,10 +267,7 @@ fn f(l: &Line, k: &str) -> f64 {
 fn opt(l: &Line, k: &str) -> Option<f64> {
     match l.get(k).map(String::as_str) {
         None | Some("-") => None,
-        Some(v) => Some(
-            v.parse()
-                .unwrap_or_else(|_| panic!("{}={} is not a number", k, v)),
-        ),
+        Some(v) => Some(v.parse().unwrap_or_else(|_| panic!("{}={} is not a number", k, v))),
     }
 }
 
@@ -314,10 +293,7 @@ fn opt(l: &Line, k: &str) -> Option<f64> {
 #[test]
 fn tyrant_below_one_block_per_second_finishes_and_keeps_connections() {
     let t0 = Instant::now();
-    let runs = [
-        ("tyrant", 51, vec![]),
-        ("tyrant-u0-2", 61, vec!["--tyrant-u0", "2"]),
-    ];
+    let runs = [("tyrant", 51, vec![]), ("tyrant-u0-2", 61, vec!["--tyrant-u0", "2"])];
     let handles: Vec<_> = runs
         .iter()
         .map(|(name, seed, extra)| {
@@ -337,13 +313,8 @@ fn tyrant_below_one_block_per_second_finishes_and_keeps_connections() {
 /// returns what went wrong.
 fn tyrant_at_5_kib(name: &str, seed: u64, extra: &[&str]) -> Vec<String> {
     let sw = Swarm::new(name, 1024 * 1024, 16, seed);
-    let _seeder = start_peer_log(
-        "seeder",
-        &sw.torrent,
-        &sw.seed_dir,
-        &["--seed", "--up", "64"],
-        "debug",
-    );
+    let _seeder =
+        start_peer_log("seeder", &sw.torrent, &sw.seed_dir, &["--seed", "--up", "64"], "debug");
     let mut vanilla = Vec::new();
     for i in 0..3 {
         let seed = format!("{}", 10 + i);
@@ -354,32 +325,21 @@ fn tyrant_at_5_kib(name: &str, seed: u64, extra: &[&str]) -> Vec<String> {
         ));
     }
     let trace = sw.trace(name);
-    let mut args = vec![
-        "--tyrant",
-        "--up",
-        "5",
-        "--stop-after-download",
-        "--trace",
-        trace.to_str().unwrap(),
-    ];
+    let mut args =
+        vec!["--tyrant", "--up", "5", "--stop-after-download", "--trace", trace.to_str().unwrap()];
     args.extend(extra.iter().copied());
     let mut ty = sw.peer(name, &args, "debug");
     wait_ok(&mut ty, Duration::from_secs(150));
     let mut failures = Vec::new();
     let stats = sw.stats(name);
     assert!(sw.same_file(name), "{}: the copy differs", name);
-    assert_eq!(
-        stats_field(&stats, "done", "complete").as_deref(),
-        Some("true")
-    );
+    assert_eq!(stats_field(&stats, "done", "complete").as_deref(), Some("true"));
     let uploaded = num(&stats, "done", "uploaded").unwrap();
 
     // (1) peers= never drops once everyone is connected.
     let pieces = sw.pieces() as f64;
-    let ticks: Vec<Line> = stats_lines(&stats, "tick ")
-        .into_iter()
-        .filter(|l| f(l, "have") < pieces)
-        .collect();
+    let ticks: Vec<Line> =
+        stats_lines(&stats, "tick ").into_iter().filter(|l| f(l, "have") < pieces).collect();
     let first_all = ticks.iter().position(|l| f(l, "peers") >= 4.0);
     if first_all.is_none() {
         failures.push(format!(
@@ -460,10 +420,7 @@ fn tyrant_at_5_kib(name: &str, seed: u64, extra: &[&str]) -> Vec<String> {
     }
     for (r, sum) in &per_round {
         if *sum > 5.0 * 1024.0 + 1.0 {
-            failures.push(format!(
-                "{}: round {}: caps sum to {} B/s > 5 KiB/s",
-                name, r, sum
-            ));
+            failures.push(format!("{}: round {}: caps sum to {} B/s > 5 KiB/s", name, r, sum));
         }
     }
     eprintln!(
@@ -580,11 +537,8 @@ fn thief_uploads_nothing_and_still_finishes() {
         }
         vanilla.push(sw.peer(&format!("v{}", i), &args, "info"));
     }
-    let mut thief = sw.peer(
-        "thief",
-        &["--thief", "--stop-after-download", "--peer", &a_addr],
-        "info",
-    );
+    let mut thief =
+        sw.peer("thief", &["--thief", "--stop-after-download", "--peer", &a_addr], "info");
     let seedlike = [Message::Bitfield(full_bitfield(n)), Message::Interested];
     let mut a = Fake::accept(&fake_a, ih, b'A', &seedlike);
     let mut c = Fake::accept(&fake_c, ih, b'C', &seedlike);
@@ -629,29 +583,14 @@ fn thief_uploads_nothing_and_still_finishes() {
         seen_c
     );
     assert!(sw.same_file("thief"), "the thief's copy differs");
-    assert_eq!(
-        stats_field(&stats, "done", "complete").as_deref(),
-        Some("true")
-    );
-    assert_eq!(
-        num(&stats, "done", "uploaded"),
-        Some(0.0),
-        "the thief uploaded"
-    );
+    assert_eq!(stats_field(&stats, "done", "complete").as_deref(), Some("true"));
+    assert_eq!(num(&stats, "done", "uploaded"), Some(0.0), "the thief uploaded");
     assert!(
-        stats_lines(&stats, "tick ")
-            .iter()
-            .all(|l| f(l, "uploaded") == 0.0),
+        stats_lines(&stats, "tick ").iter().all(|l| f(l, "uploaded") == 0.0),
         "a tick shows upload"
     );
-    assert!(
-        b.is_some(),
-        "the thief never reached 8 pieces before finishing"
-    );
-    for (who, s) in [
-        ("A (dialled by the thief)", &seen_a),
-        ("B (dialled in half-way)", &seen_b),
-    ] {
+    assert!(b.is_some(), "the thief never reached 8 pieces before finishing");
+    for (who, s) in [("A (dialled by the thief)", &seen_a), ("B (dialled in half-way)", &seen_b)] {
         assert_eq!(
             (s.bitfields, s.haves, s.unchokes, s.pieces),
             (0, 0, 0, 0),
@@ -659,18 +598,9 @@ fn thief_uploads_nothing_and_still_finishes() {
             who,
             s
         );
-        assert!(
-            s.interested > 0,
-            "fake {}: the thief never said Interested: {:?}",
-            who,
-            s
-        );
+        assert!(s.interested > 0, "fake {}: the thief never said Interested: {:?}", who, s);
     }
-    assert!(
-        seen_c.haves > 0,
-        "control: the vanilla leecher sent no Have: {:?}",
-        seen_c
-    );
+    assert!(seen_c.haves > 0, "control: the vanilla leecher sent no Have: {:?}", seen_c);
     drop(vanilla);
 }
 
@@ -698,17 +628,10 @@ fn sybil_identities_never_connect_and_assemble_the_file() {
     let mut vanilla = Vec::new();
     for i in 0..2 {
         let seed = format!("{}", 30 + i);
-        vanilla.push(sw.peer(
-            &format!("v{}", i),
-            &["--up", "32", "--rng-seed", &seed],
-            "info",
-        ));
+        vanilla.push(sw.peer(&format!("v{}", i), &["--up", "32", "--rng-seed", &seed], "info"));
     }
-    let mut sy = sw.peer(
-        "sybil",
-        &["--sybil", "3", "--up", "48", "--stop-after-download"],
-        "debug",
-    );
+    let mut sy =
+        sw.peer("sybil", &["--sybil", "3", "--up", "48", "--stop-after-download"], "debug");
     wait_ok(&mut sy, Duration::from_secs(150));
     let stats = sw.stats("sybil");
     assert!(sw.same_file("sybil"), "the assembled file differs");
@@ -737,10 +660,7 @@ fn sybil_identities_never_connect_and_assemble_the_file() {
         };
         let got = num(&s, "done", "downloaded").expect("identity done line");
         sum_down += got;
-        eprintln!(
-            "identity {}: pieces {}..{}, downloaded {} of {} B",
-            i, a, b, got, want
-        );
+        eprintln!("identity {}: pieces {}..{}, downloaded {} of {} B", i, a, b, got, want);
         assert!(
             got >= want && got <= want + (want / 4.0).max(128.0 * 1024.0),
             "identity {} downloaded {} B for a share of {} B",
@@ -753,12 +673,7 @@ fn sybil_identities_never_connect_and_assemble_the_file() {
     assert_eq!(covered, n, "the shares do not cover the torrent");
     assert_eq!(num(&stats, "done", "downloaded"), Some(sum_down));
     let uniq: BTreeSet<&String> = listens.iter().collect();
-    assert_eq!(
-        uniq.len(),
-        3,
-        "identities share a listen address: {:?}",
-        listens
-    );
+    assert_eq!(uniq.len(), 3, "identities share a listen address: {:?}", listens);
 
     let log = sw.log("sybil");
     let mut dialled = Vec::new();
@@ -770,9 +685,7 @@ fn sybil_identities_never_connect_and_assemble_the_file() {
             dialled.push(a.to_string());
         }
         if let Some(i) = l.find("handshake done (") {
-            let a = l[i + "handshake done (".len()..]
-                .trim_end_matches(')')
-                .trim();
+            let a = l[i + "handshake done (".len()..].trim_end_matches(')').trim();
             handshakes.push(a.trim_end_matches(')').to_string());
         }
         if l.contains("a sibling identity") {
@@ -788,25 +701,10 @@ fn sybil_identities_never_connect_and_assemble_the_file() {
         handshakes.len(),
         listens
     );
-    assert!(
-        !handshakes.is_empty(),
-        "no handshake in the debug log: did the format change?"
-    );
-    assert!(
-        to_sibling.is_empty(),
-        "identities dialled each other: {:?}",
-        to_sibling
-    );
-    assert!(
-        with_sibling.is_empty(),
-        "identities shook hands: {:?}",
-        with_sibling
-    );
-    assert!(
-        refused.is_empty(),
-        "sibling connections happened (refused): {:#?}",
-        refused
-    );
+    assert!(!handshakes.is_empty(), "no handshake in the debug log: did the format change?");
+    assert!(to_sibling.is_empty(), "identities dialled each other: {:?}", to_sibling);
+    assert!(with_sibling.is_empty(), "identities shook hands: {:?}", with_sibling);
+    assert!(refused.is_empty(), "sibling connections happened (refused): {:#?}", refused);
     drop(vanilla);
 }
 
@@ -847,10 +745,7 @@ fn rebel_sends_each_have_n_plus_one_times() {
         if num(&stats, "tick", "have").map_or(false, |h| h >= f64::from(n) / 3.0) {
             break;
         }
-        assert!(
-            Instant::now() < end,
-            "the rebel got no third of the file in time"
-        );
+        assert!(Instant::now() < end, "the rebel got no third of the file in time");
     }
     drop(seeder);
     // Quiet: no new piece for 3 s (the stats tick every second).
@@ -864,10 +759,7 @@ fn rebel_sends_each_have_n_plus_one_times() {
         if h != last.0 {
             last = (h, Instant::now());
         }
-        assert!(
-            Instant::now() < end,
-            "the rebel kept getting pieces without a seeder"
-        );
+        assert!(Instant::now() < end, "the rebel kept getting pieces without a seeder");
     }
     for m in fk.drain(Duration::from_secs(1)) {
         note(m, &mut haves);
@@ -884,23 +776,12 @@ fn rebel_sends_each_have_n_plus_one_times() {
         haves.values().sum::<u32>()
     );
     assert_eq!(held.len(), have_stat, "pieces on disk vs the stats' have=");
-    assert!(
-        !held.is_empty() && held.len() < n as usize,
-        "want a partial download"
-    );
+    assert!(!held.is_empty() && held.len() < n as usize, "want a partial download");
     assert!(other.is_empty(), "unexpected messages: {:?}", other);
-    assert!(
-        bitfield.is_subset(&held),
-        "bitfield shows pieces it lacks: {:?}",
-        bitfield
-    );
+    assert!(bitfield.is_subset(&held), "bitfield shows pieces it lacks: {:?}", bitfield);
     let mut wrong = Vec::new();
     for i in 0..n {
-        let want = if held.contains(&i) && !bitfield.contains(&i) {
-            4
-        } else {
-            0
-        };
+        let want = if held.contains(&i) && !bitfield.contains(&i) { 4 } else { 0 };
         let got = haves.get(&i).copied().unwrap_or(0);
         if got != want {
             wrong.push((i, got, want));
@@ -929,18 +810,11 @@ fn reveal_shows_at_most_n_missing_pieces() {
     let _leecher = sw.peer("leecher", &["--reveal", "2"], "info");
     let stats = sw.stats("leecher");
     let addr = listen_addr(&stats);
-    wait_for(
-        Duration::from_secs(30),
-        "the leecher to hold 4 pieces",
-        || num(&stats, "tick", "have").filter(|&h| h >= 4.0),
-    );
+    wait_for(Duration::from_secs(30), "the leecher to hold 4 pieces", || {
+        num(&stats, "tick", "have").filter(|&h| h >= 4.0)
+    });
     let empty = vec![0u8; (n as usize + 7) / 8];
-    let mut fk = Fake::dial(
-        addr,
-        ih,
-        b'V',
-        &[Message::Bitfield(empty), Message::Interested],
-    );
+    let mut fk = Fake::dial(addr, ih, b'V', &[Message::Bitfield(empty), Message::Interested]);
 
     let mut shown: BTreeSet<u32> = BTreeSet::new();
     let mut ours: BTreeSet<u32> = BTreeSet::new();
@@ -959,11 +833,7 @@ fn reveal_shows_at_most_n_missing_pieces() {
             }
             Got::Msg(Message::Have(i)) => {
                 assert!(i < n, "HAVE {} out of range", i);
-                assert!(
-                    sw.piece_on_disk("leecher", i),
-                    "HAVE {} for a piece it does not hold",
-                    i
-                );
+                assert!(sw.piece_on_disk("leecher", i), "HAVE {} for a piece it does not hold", i);
                 if !shown.insert(i) {
                     repeats += 1;
                 }
@@ -1018,11 +888,7 @@ fn reveal_shows_at_most_n_missing_pieces() {
         repeats
     );
     assert_eq!(topped_up, 3, "the leecher finished before 3 top-ups");
-    assert_eq!(
-        shown.difference(&ours).count(),
-        2,
-        "not kept at 2 outstanding at the end"
-    );
+    assert_eq!(shown.difference(&ours).count(), 2, "not kept at 2 outstanding at the end");
     assert_eq!(repeats, 0, "pieces shown twice");
 }
 
@@ -1048,10 +914,7 @@ fn mainline_slots(kib: f64) -> f64 {
 fn trace_rounds(path: &Path) -> BTreeMap<u64, Vec<Line>> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut rounds: BTreeMap<u64, Vec<Line>> = BTreeMap::new();
-    for l in text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.starts_with("start "))
-    {
+    for l in text.lines().filter(|l| !l.starts_with('#') && !l.starts_with("start ")) {
         let m: Line = l
             .split_whitespace()
             .filter_map(|w| w.split_once('='))
@@ -1106,18 +969,8 @@ fn check_tyrant_trace(rounds: &BTreeMap<u64, Vec<Line>>, c: f64) -> usize {
             );
             if l["action"] == "unchoke" {
                 let cap = opt(l, "cap").expect("an unchoked peer has a cap");
-                assert!(
-                    (cap - u_p).abs() <= 1.0,
-                    "round {}: cap {} != u_p {}",
-                    r,
-                    cap,
-                    u_p
-                );
-                assert_eq!(
-                    l["interested"], "1",
-                    "round {}: unchoked an uninterested peer",
-                    r
-                );
+                assert!((cap - u_p).abs() <= 1.0, "round {}: cap {} != u_p {}", r, cap, u_p);
+                assert_eq!(l["interested"], "1", "round {}: unchoked an uninterested peer", r);
                 used += cap;
                 up_of_unchoked.push((d_p / u_p, u_p));
             }
@@ -1137,11 +990,7 @@ fn check_tyrant_trace(rounds: &BTreeMap<u64, Vec<Line>>, c: f64) -> usize {
                 }
             } else {
                 let hr = f(l, "have_rate");
-                let want = if hr > 0.0 {
-                    hr / mainline_slots(hr / 1024.0)
-                } else {
-                    0.0
-                };
+                let want = if hr > 0.0 { hr / mainline_slots(hr / 1024.0) } else { 0.0 };
                 assert!(
                     (d_p - want).abs() <= 0.02 * want + 2.0,
                     "round {}: d_p {} for a peer sending nothing with have_rate {} (want {})",
@@ -1190,17 +1039,8 @@ fn check_tyrant_trace(rounds: &BTreeMap<u64, Vec<Line>>, c: f64) -> usize {
             }
         }
         let tol = 0.5 * lines.len() as f64;
-        assert!(
-            used <= c + tol,
-            "round {}: caps sum to {} > capacity {}",
-            r,
-            used,
-            c
-        );
-        for l in lines
-            .iter()
-            .filter(|l| l["action"] == "choke" && l["interested"] == "1")
-        {
+        assert!(used <= c + tol, "round {}: caps sum to {} > capacity {}", r, used, c);
+        for l in lines.iter().filter(|l| l["action"] == "choke" && l["interested"] == "1") {
             let u_p = opt(l, "u_p").unwrap();
             let ratio = opt(l, "d_p").unwrap() / u_p;
             let ahead: f64 = up_of_unchoked
@@ -1219,10 +1059,7 @@ fn check_tyrant_trace(rounds: &BTreeMap<u64, Vec<Line>>, c: f64) -> usize {
                 c
             );
         }
-        prev = lines
-            .iter()
-            .map(|l| (l["peer"].clone(), l.clone()))
-            .collect();
+        prev = lines.iter().map(|l| (l["peer"].clone(), l.clone())).collect();
     }
     leech_rounds
 }
@@ -1241,27 +1078,13 @@ fn check_propshare_trace(rounds: &BTreeMap<u64, Vec<Line>>, c: f64, share: f64) 
             continue;
         }
         leech_rounds += 1;
-        let recip: Vec<&Line> = lines
-            .iter()
-            .filter(|l| l["interested"] == "1" && f(l, "down_round") > 0.0)
-            .collect();
-        let opts: Vec<&Line> = lines
-            .iter()
-            .filter(|l| l["action"] == "optimistic")
-            .collect();
-        assert!(
-            opts.len() <= 1,
-            "round {}: {} optimistic unchokes",
-            r,
-            opts.len()
-        );
+        let recip: Vec<&Line> =
+            lines.iter().filter(|l| l["interested"] == "1" && f(l, "down_round") > 0.0).collect();
+        let opts: Vec<&Line> = lines.iter().filter(|l| l["action"] == "optimistic").collect();
+        assert!(opts.len() <= 1, "round {}: {} optimistic unchokes", r, opts.len());
         most = most.max(recip.len());
         let sum_b: f64 = recip.iter().map(|l| f(l, "down_round")).sum();
-        let c_r = if opts.is_empty() {
-            c
-        } else {
-            (1.0 - share) * c
-        };
+        let c_r = if opts.is_empty() { c } else { (1.0 - share) * c };
         let mut used = 0.0;
         for l in &recip {
             assert_eq!(
@@ -1302,20 +1125,10 @@ fn check_propshare_trace(rounds: &BTreeMap<u64, Vec<Line>>, c: f64, share: f64) 
                 cap,
                 want
             );
-            assert_eq!(
-                l["interested"], "1",
-                "round {}: optimistic peer not interested",
-                r
-            );
+            assert_eq!(l["interested"], "1", "round {}: optimistic peer not interested", r);
             used += cap;
         }
-        assert!(
-            used <= c + 0.5 * lines.len() as f64,
-            "round {}: caps sum to {} > {}",
-            r,
-            used,
-            c
-        );
+        assert!(used <= c + 0.5 * lines.len() as f64, "round {}: caps sum to {} > {}", r, used, c);
     }
     (leech_rounds, most)
 }
@@ -1330,43 +1143,22 @@ fn propshare_and_tyrant_trace_decisions() {
     let mut vanilla = Vec::new();
     for i in 0..2 {
         let seed = format!("{}", 40 + i);
-        vanilla.push(sw.peer(
-            &format!("v{}", i),
-            &["--up", "32", "--rng-seed", &seed],
-            "info",
-        ));
+        vanilla.push(sw.peer(&format!("v{}", i), &["--up", "32", "--rng-seed", &seed], "info"));
     }
     let (tt, pt) = (sw.trace("tyrant"), sw.trace("propshare"));
     let mut ty = sw.peer(
         "tyrant",
-        &[
-            "--tyrant",
-            "--up",
-            "32",
-            "--stop-after-download",
-            "--trace",
-            tt.to_str().unwrap(),
-        ],
+        &["--tyrant", "--up", "32", "--stop-after-download", "--trace", tt.to_str().unwrap()],
         "info",
     );
     let mut ps = sw.peer(
         "propshare",
-        &[
-            "--propshare",
-            "--up",
-            "32",
-            "--stop-after-download",
-            "--trace",
-            pt.to_str().unwrap(),
-        ],
+        &["--propshare", "--up", "32", "--stop-after-download", "--trace", pt.to_str().unwrap()],
         "info",
     );
     wait_ok(&mut ty, Duration::from_secs(150));
     wait_ok(&mut ps, Duration::from_secs(150));
-    assert!(
-        sw.same_file("tyrant") && sw.same_file("propshare"),
-        "a copy differs"
-    );
+    assert!(sw.same_file("tyrant") && sw.same_file("propshare"), "a copy differs");
     let ty_rounds = check_tyrant_trace(&trace_rounds(&tt), 32.0 * 1024.0);
     let (ps_rounds, most) = check_propshare_trace(&trace_rounds(&pt), 32.0 * 1024.0, 0.2);
     eprintln!(

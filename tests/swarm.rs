@@ -64,14 +64,9 @@ fn eight_leechers_finish_with_identical_files() {
             i
         );
         let stats = d.join("stats.txt");
-        assert_eq!(
-            stats_field(&stats, "done", "complete").as_deref(),
-            Some("true")
-        );
-        uploaded_by_leechers += stats_field(&stats, "done", "uploaded")
-            .unwrap()
-            .parse::<u64>()
-            .unwrap();
+        assert_eq!(stats_field(&stats, "done", "complete").as_deref(), Some("true"));
+        uploaded_by_leechers +=
+            stats_field(&stats, "done", "uploaded").unwrap().parse::<u64>().unwrap();
     }
     // Tit-for-tat at work: leechers served a good share of each other's data.
     let total = 8 * data.len() as u64;
@@ -81,10 +76,7 @@ fn eight_leechers_finish_with_identical_files() {
         uploaded_by_leechers,
         total
     );
-    eprintln!(
-        "8-leecher swarm finished in {:.1} s",
-        t0.elapsed().as_secs_f64()
-    );
+    eprintln!("8-leecher swarm finished in {:.1} s", t0.elapsed().as_secs_f64());
 }
 
 fn write_tree(root: &Path) {
@@ -142,11 +134,7 @@ fn multi_file_swarm() {
     wait_all(&mut leechers, Duration::from_secs(120));
     for i in 0..3 {
         let d = dir.path().join(format!("l{}", i)).join("tree");
-        assert!(
-            trees_equal(&seed_dir.join("tree"), &d),
-            "leecher {} tree differs",
-            i
-        );
+        assert!(trees_equal(&seed_dir.join("tree"), &d), "leecher {} tree differs", i);
         assert!(d.join("empty.dat").is_file(), "empty file not created");
     }
 }
@@ -195,17 +183,12 @@ fn killed_leecher_resumes_without_redownloading() {
         &["--stop-after-download", "--stats", stats2.to_str().unwrap()],
     );
     assert!(
-        second
-            .wait_timeout(Duration::from_secs(60))
-            .map_or(false, |s| s.success()),
+        second.wait_timeout(Duration::from_secs(60)).map_or(false, |s| s.success()),
         "restart did not finish"
     );
     assert!(files_equal(&seed_dir.join("r.bin"), &ld.join("r.bin")));
     let piece = 16 * 1024u64;
-    let downloaded: u64 = stats_field(&stats2, "done", "downloaded")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let downloaded: u64 = stats_field(&stats2, "done", "downloaded").unwrap().parse().unwrap();
     let needed = (pieces - had) * piece;
     // Everything verified before the kill must be kept: at most 10 % of it refetched.
     assert!(
@@ -231,27 +214,12 @@ fn bad_input_gives_one_line_errors() {
     std::fs::write(&bad, b"d8:announce3:urle").unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec![bad.to_string_lossy().into()], "not a valid torrent"),
-        (
-            vec![dir.path().join("missing.torrent").to_string_lossy().into()],
-            "cannot read",
-        ),
-        (
-            vec!["--up".into(), "fast".into(), "x.torrent".into()],
-            "--up",
-        ),
-        (
-            vec!["--bogus".into(), "x.torrent".into()],
-            "unexpected arguments",
-        ),
+        (vec![dir.path().join("missing.torrent").to_string_lossy().into()], "cannot read"),
+        (vec!["--up".into(), "fast".into(), "x.torrent".into()], "--up"),
+        (vec!["--bogus".into(), "x.torrent".into()], "unexpected arguments"),
         (vec![], "no torrent file"),
         (
-            vec![
-                "--k".into(),
-                "1".into(),
-                "--slots".into(),
-                "3".into(),
-                "x.torrent".into(),
-            ],
+            vec!["--k".into(), "1".into(), "--slots".into(), "3".into(), "x.torrent".into()],
             "exclude",
         ),
         (
@@ -269,13 +237,7 @@ fn bad_input_gives_one_line_errors() {
         let o = run(&args_ref);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{:?}: {}", args, err);
-        assert_eq!(
-            err.trim_end().lines().count(),
-            1,
-            "{:?}: not one line: {}",
-            args,
-            err
-        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{:?}: not one line: {}", args, err);
         assert!(err.contains(want), "{:?}: {:?} lacks {:?}", args, err, want);
     }
     // --seed over incomplete data is refused instead of serving garbage.
@@ -283,21 +245,10 @@ fn bad_input_gives_one_line_errors() {
     std::fs::create_dir_all(&data_dir).unwrap();
     std::fs::write(data_dir.join("f.bin"), payload(100_000, 1)).unwrap();
     let t = dir.path().join("f.torrent");
-    make_torrent(
-        &data_dir.join("f.bin"),
-        "http://127.0.0.1:1/announce",
-        16,
-        &t,
-    );
+    make_torrent(&data_dir.join("f.bin"), "http://127.0.0.1:1/announce", 16, &t);
     std::fs::write(data_dir.join("f.bin"), payload(100_000, 2)).unwrap();
-    let o = run(&[
-        "--seed",
-        "--port",
-        "0",
-        "--dir",
-        data_dir.to_str().unwrap(),
-        t.to_str().unwrap(),
-    ]);
+    let o =
+        run(&["--seed", "--port", "0", "--dir", data_dir.to_str().unwrap(), t.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("incomplete"));
 }
@@ -328,22 +279,12 @@ fn upload_and_download_caps_hold() {
         args.extend(["--stop-after-download", "--stats", stats.to_str().unwrap()]);
         let mut l = start_peer("leecher", &t, &leech_dir, &args);
         assert!(
-            l.wait_timeout(Duration::from_secs(60))
-                .map_or(false, |s| s.success()),
+            l.wait_timeout(Duration::from_secs(60)).map_or(false, |s| s.success()),
             "{}: no finish",
             name
         );
-        let secs: f64 = stats_field(&stats, "done", "download_time")
-            .unwrap()
-            .parse()
-            .unwrap();
+        let secs: f64 = stats_field(&stats, "done", "download_time").unwrap().parse().unwrap();
         // 768 KiB at 64 KiB/s is 12 s; a burst of one second's worth may go first.
-        assert!(
-            secs > 9.0 && secs < 25.0,
-            "{} cap: {} KiB took {:.1} s",
-            name,
-            size / 1024,
-            secs
-        );
+        assert!(secs > 9.0 && secs < 25.0, "{} cap: {} KiB took {:.1} s", name, size / 1024, secs);
     }
 }

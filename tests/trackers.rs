@@ -90,11 +90,7 @@ impl Fake {
                 }
             }
         });
-        Fake {
-            addr,
-            announces,
-            stop,
-        }
+        Fake { addr, announces, stop }
     }
 
     fn url(&self) -> String {
@@ -122,11 +118,7 @@ fn serve(
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
-    let line = String::from_utf8_lossy(&buf)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string();
+    let line = String::from_utf8_lossy(&buf).lines().next().unwrap_or("").to_string();
     let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     if path == "/announce" {
@@ -204,11 +196,7 @@ fn run_scenario(sc: Scenario) -> Outcome {
         make_torrent(&file, "http://127.0.0.1:1/announce", Some(16384), false).unwrap(),
     )
     .unwrap();
-    std::fs::write(
-        &leech_t,
-        make_torrent(&file, &sc.url, Some(16384), false).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(&leech_t, make_torrent(&file, &sc.url, Some(16384), false).unwrap()).unwrap();
     assert_eq!(
         Metainfo::load(&seed_t).unwrap().info_hash,
         Metainfo::load(&leech_t).unwrap().info_hash
@@ -221,14 +209,8 @@ fn run_scenario(sc: Scenario) -> Outcome {
     let seeder_addr = listen_addr(&seed_stats).to_string();
     let stats = leech_dir.join("stats.txt");
     let limit = sc.secs.to_string();
-    let mut args = vec![
-        "--peer",
-        &seeder_addr,
-        "--time-limit",
-        &limit,
-        "--stats",
-        stats.to_str().unwrap(),
-    ];
+    let mut args =
+        vec!["--peer", &seeder_addr, "--time-limit", &limit, "--stats", stats.to_str().unwrap()];
     args.extend_from_slice(sc.extra_args);
     let started = Instant::now();
     let mut leecher = start_peer_log("leecher", &leech_t, &leech_dir, &args, sc.rust_log);
@@ -261,10 +243,7 @@ fn run_scenario(sc: Scenario) -> Outcome {
     let ran = started.elapsed();
     // Shutdown joins the announcer, which may be inside one announce (15 s timeout).
     if ran > Duration::from_secs(sc.secs + 17) {
-        problems.push(format!(
-            "exited {:.1?} after a --time-limit of {} s",
-            ran, sc.secs
-        ));
+        problems.push(format!("exited {:.1?} after a --time-limit of {} s", ran, sc.secs));
     }
     match status {
         Some(s) if s.success() => {}
@@ -282,10 +261,8 @@ fn run_scenario(sc: Scenario) -> Outcome {
     }
 
     let log = std::fs::read_to_string(leech_dir.with_extension("log")).unwrap_or_default();
-    let explained = log
-        .lines()
-        .find(|l| sc.expect_log.iter().all(|w| l.contains(w)))
-        .map(str::to_string);
+    let explained =
+        log.lines().find(|l| sc.expect_log.iter().all(|w| l.contains(w))).map(str::to_string);
     if explained.is_none() {
         problems.push(format!(
             "no log line with {:?}; log starts:\n{}",
@@ -298,10 +275,7 @@ fn run_scenario(sc: Scenario) -> Outcome {
             problems.push(format!("log lacks {:?}", w));
         }
     }
-    let dials = log
-        .lines()
-        .filter(|l| l.contains("connecting to 127.0.0."))
-        .count();
+    let dials = log.lines().filter(|l| l.contains("connecting to 127.0.0.")).count();
     // Failed attempts as the client logs them (one WARN line each from tyrant::tracker).
     let logged_failures = log.lines().filter(|l| is_failure_line(l)).count();
 
@@ -309,31 +283,18 @@ fn run_scenario(sc: Scenario) -> Outcome {
         Some(f) => f.attempts(),
         None => Vec::new(),
     };
-    let n = if sc.fake.is_some() {
-        attempts.len()
-    } else {
-        logged_failures
-    };
+    let n = if sc.fake.is_some() { attempts.len() } else { logged_failures };
     if n < 2 {
         problems.push(format!("only {} announce attempt(s) in {:.0?}", n, ran));
     }
     if n as f64 > ran.as_secs_f64().max(1.0) {
-        problems.push(format!(
-            "{} announce attempts in {:.0?}: a hot loop",
-            n, ran
-        ));
+        problems.push(format!("{} announce attempts in {:.0?}: a hot loop", n, ran));
     }
     let gaps: Vec<f64> = if sc.fake.is_some() {
-        attempts
-            .windows(2)
-            .map(|w| (w[1] - w[0]).as_secs_f64())
-            .collect()
+        attempts.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect()
     } else {
         // No fake to count (the log has no timestamps): when each failure line appeared.
-        log_seen
-            .windows(2)
-            .map(|w| (w[1] - w[0]).as_secs_f64())
-            .collect()
+        log_seen.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect()
     };
     if sc.failing && gaps.iter().any(|&g| g < 10.0) {
         problems.push(format!("retries without back-off: gaps {:?} s", gaps));
@@ -358,17 +319,10 @@ fn run_scenario(sc: Scenario) -> Outcome {
         max_threads,
         max_rss,
         dials,
-        explained
-            .as_deref()
-            .map(|l| l.split_once("] ").map_or(l, |x| x.1))
-            .unwrap_or(""),
+        explained.as_deref().map(|l| l.split_once("] ").map_or(l, |x| x.1)).unwrap_or(""),
         t0.elapsed().as_secs_f64()
     );
-    Outcome {
-        name: sc.name,
-        problems,
-        summary,
-    }
+    Outcome { name: sc.name, problems, summary }
 }
 
 /// The client's WARN line for one failed announce.
@@ -470,10 +424,7 @@ fn scenarios() -> Vec<Scenario> {
         ),
         failing(
             "failure_reason",
-            Script::Reply(http_reply(
-                "200 OK",
-                b"d14:failure reason22:torrent not registerede",
-            )),
+            Script::Reply(http_reply("200 OK", b"d14:failure reason22:torrent not registerede")),
             &["WARN", "tyrant::tracker", "torrent not registered"],
         ),
         failing(
@@ -511,10 +462,8 @@ fn scenarios() -> Vec<Scenario> {
 #[test]
 fn broken_trackers_do_not_stop_trading() {
     let t0 = Instant::now();
-    let handles: Vec<_> = scenarios()
-        .into_iter()
-        .map(|sc| thread::spawn(move || run_scenario(sc)))
-        .collect();
+    let handles: Vec<_> =
+        scenarios().into_iter().map(|sc| thread::spawn(move || run_scenario(sc))).collect();
     let mut failed = Vec::new();
     for h in handles {
         let o = h.join().expect("scenario thread panicked");
@@ -541,14 +490,7 @@ fn our_tracker_under_small_load() {
     let mon = load::Monitor::start(tracker.pid());
     let rep = load::run_load(
         tracker.addr,
-        load::LoadConfig {
-            secs: 3.0,
-            rate: 200.0,
-            peers: 500,
-            swarms: 10,
-            threads: 4,
-            seed: 3,
-        },
+        load::LoadConfig { secs: 3.0, rate: 200.0, peers: 500, swarms: 10, threads: 4, seed: 3 },
     );
     let (_, hwm, threads) = mon.max();
     eprintln!("load: {}", rep.summary());

@@ -29,20 +29,10 @@ fn start_seeder() -> Seeder {
     std::fs::write(seed_dir.join("w.bin"), &data).unwrap();
     let t = dir.path().join("w.torrent");
     // No tracker reachable: the seeder only waits for us.
-    make_torrent(
-        &seed_dir.join("w.bin"),
-        "http://127.0.0.1:1/announce",
-        16,
-        &t,
-    );
+    make_torrent(&seed_dir.join("w.bin"), "http://127.0.0.1:1/announce", 16, &t);
     let meta = Metainfo::load(&t).unwrap();
     let stats = dir.path().join("stats.txt");
-    let proc = start_peer(
-        "seeder",
-        &t,
-        &seed_dir,
-        &["--seed", "--stats", stats.to_str().unwrap()],
-    );
+    let proc = start_peer("seeder", &t, &seed_dir, &["--seed", "--stats", stats.to_str().unwrap()]);
     let end = Instant::now() + Duration::from_secs(20);
     let port = loop {
         assert!(Instant::now() < end, "seeder did not start");
@@ -51,23 +41,13 @@ fn start_seeder() -> Seeder {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    Seeder {
-        _dir: dir,
-        _proc: proc,
-        port,
-        meta,
-        data,
-    }
+    Seeder { _dir: dir, _proc: proc, port, meta, data }
 }
 
 fn connect(s: &Seeder, info_hash: [u8; 20], id: u8) -> TcpStream {
     let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let hs = Handshake {
-        reserved: [0; 8],
-        info_hash,
-        peer_id: [id; 20],
-    };
+    let hs = Handshake { reserved: [0; 8], info_hash, peer_id: [id; 20] };
     c.write_all(&hs.encode()).unwrap();
     c
 }
@@ -136,20 +116,9 @@ fn seeder_serves_blocks_byte_for_byte() {
     // The last piece is short: 100000 = 6*16384 + 1696.
     let last = s.meta.num_pieces() - 1;
     for (index, begin, length) in [(0u32, 0u32, 16384u32), (3, 100, 5000), (last, 0, 1696)] {
-        send(
-            &mut c,
-            Message::Request(Block {
-                index,
-                begin,
-                length,
-            }),
-        );
+        send(&mut c, Message::Request(Block { index, begin, length }));
         match read_message(&mut c, 1 << 20).unwrap() {
-            Message::Piece {
-                index: i,
-                begin: b,
-                data,
-            } => {
+            Message::Piece { index: i, begin: b, data } => {
                 assert_eq!((i, b), (index, begin));
                 let off = index as usize * 16384 + begin as usize;
                 assert_eq!(&data[..], &s.data[off..off + length as usize]);
@@ -170,24 +139,14 @@ fn protocol_violations_drop_the_peer_and_the_seeder_carries_on() {
     let mut c = connect(&s, s.meta.info_hash, 3);
     handshake_and_bitfield(&s, &mut c);
     let last = s.meta.num_pieces() - 1;
-    send(
-        &mut c,
-        Message::Request(Block {
-            index: last,
-            begin: 1024,
-            length: 1024,
-        }),
-    );
+    send(&mut c, Message::Request(Block { index: last, begin: 1024, length: 1024 }));
     assert!(closed(&mut c), "out-of-bounds request accepted");
 
     // A bitfield that is not the first message.
     let mut c = connect(&s, s.meta.info_hash, 4);
     handshake_and_bitfield(&s, &mut c);
     send(&mut c, Message::Interested);
-    send(
-        &mut c,
-        Message::Bitfield(vec![0; (s.meta.num_pieces() as usize + 7) / 8]),
-    );
+    send(&mut c, Message::Bitfield(vec![0; (s.meta.num_pieces() as usize + 7) / 8]));
     assert!(closed(&mut c), "late bitfield accepted");
 
     // A length prefix far beyond any valid message is refused before allocating.
@@ -216,12 +175,7 @@ fn peer_sending_corrupt_pieces_is_banned_and_nothing_is_kept() {
     let data = payload(64 * 1024 * 8, 9);
     std::fs::write(dir.path().join("c.bin"), &data).unwrap();
     let t = dir.path().join("c.torrent");
-    make_torrent(
-        &dir.path().join("c.bin"),
-        "http://127.0.0.1:1/announce",
-        64,
-        &t,
-    );
+    make_torrent(&dir.path().join("c.bin"), "http://127.0.0.1:1/announce", 64, &t);
     let meta = Metainfo::load(&t).unwrap();
     let leech_dir = dir.path().join("leech");
     std::fs::create_dir_all(&leech_dir).unwrap();
@@ -240,33 +194,20 @@ fn peer_sending_corrupt_pieces_is_banned_and_nothing_is_kept() {
     let mut hs = [0u8; 68];
     c.read_exact(&mut hs).unwrap();
     assert_eq!(Handshake::decode(&hs).unwrap().info_hash, meta.info_hash);
-    let ours = Handshake {
-        reserved: [0; 8],
-        info_hash: meta.info_hash,
-        peer_id: [b'F'; 20],
-    };
+    let ours = Handshake { reserved: [0; 8], info_hash: meta.info_hash, peer_id: [b'F'; 20] };
     c.write_all(&ours.encode()).unwrap();
     send(&mut c, Message::Bitfield(vec![0xff]));
     send(&mut c, Message::Unchoke);
     let mut served = 0u64;
     let dropped = loop {
         match read_message(&mut c, 1 << 20) {
-            Ok(Message::Request(Block {
-                index,
-                begin,
-                length,
-            })) => {
+            Ok(Message::Request(Block { index, begin, length })) => {
                 if served > 40 * 64 * 1024 {
                     break false; // never banned
                 }
                 served += u64::from(length);
                 let mut out = Vec::new();
-                Message::Piece {
-                    index,
-                    begin,
-                    data: vec![0xAB; length as usize],
-                }
-                .encode(&mut out);
+                Message::Piece { index, begin, data: vec![0xAB; length as usize] }.encode(&mut out);
                 if c.write_all(&out).is_err() {
                     break true; // dropped while we were answering
                 }
@@ -277,18 +218,12 @@ fn peer_sending_corrupt_pieces_is_banned_and_nothing_is_kept() {
     };
     assert!(dropped, "the corrupt peer was never dropped");
     // Three whole 64 KiB pieces (maybe a few endgame blocks more) before the ban.
-    assert!(
-        served >= 3 * 64 * 1024,
-        "banned after only {} bytes",
-        served
-    );
+    assert!(served >= 3 * 64 * 1024, "banned after only {} bytes", served);
     // Pieces are hashed on the disk thread, so pieces the peer completed before its third
     // verdict came back are still checked (and fail) after the ban: at least three, at most
     // every piece of the torrent once more.
     let fails = || {
-        stats_field(&stats, "tick", "hash_fails")
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(0)
+        stats_field(&stats, "tick", "hash_fails").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0)
     };
     let end = Instant::now() + Duration::from_secs(5);
     while Instant::now() < end && fails() < 3 {
@@ -300,10 +235,7 @@ fn peer_sending_corrupt_pieces_is_banned_and_nothing_is_kept() {
     // Banned by address: no new connection within a few seconds.
     fake.set_nonblocking(true).unwrap();
     std::thread::sleep(Duration::from_secs(3));
-    assert!(
-        fake.accept().is_err(),
-        "leecher dialled the banned peer again"
-    );
+    assert!(fake.accept().is_err(), "leecher dialled the banned peer again");
     // Nothing of the garbage reached the disk.
     let on_disk = std::fs::read(leech_dir.join("c.bin")).unwrap_or_default();
     assert!(!on_disk.windows(64).any(|w| w.iter().all(|&b| b == 0xAB)));

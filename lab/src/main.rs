@@ -63,11 +63,8 @@ fn cli() -> Result<(), String> {
     let collect: Option<String> = opt(&mut args, "--collect")?;
     let tyrant: Option<PathBuf> = opt(&mut args, "--tyrant")?;
     let quiet = args.contains(["-q", "--quiet"]);
-    let words: Vec<String> = args
-        .finish()
-        .into_iter()
-        .map(|w| w.to_string_lossy().into_owned())
-        .collect();
+    let words: Vec<String> =
+        args.finish().into_iter().map(|w| w.to_string_lossy().into_owned()).collect();
     match words.split_first() {
         Some((cmd, rest)) if cmd == "plan" && !rest.is_empty() => {
             let mut opts = plan::PlanOptions::default();
@@ -150,26 +147,21 @@ fn read_manifest(file: &str) -> Result<manifest::Manifest, String> {
 /// run.sh and the reproduction scripts export), else the `tyrant` that cargo builds beside
 /// this executable. Made absolute, because the processes run in the output directory.
 fn find_tyrant(flag: Option<PathBuf>) -> Result<PathBuf, String> {
-    let given = flag
-        .map(|p| ("--tyrant", p))
-        .or_else(|| match std::env::var_os("TYRANT") {
-            Some(p) if !p.is_empty() => Some(("$TYRANT", PathBuf::from(p))),
-            _ => None,
-        });
+    let given = flag.map(|p| ("--tyrant", p)).or_else(|| match std::env::var_os("TYRANT") {
+        Some(p) if !p.is_empty() => Some(("$TYRANT", PathBuf::from(p))),
+        _ => None,
+    });
     if let Some((what, p)) = given {
         return executable(&p)
             .ok_or_else(|| format!("{} {} is not an executable file", what, p.display()));
     }
-    let beside = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|d| d.join("tyrant")));
+    let beside =
+        std::env::current_exe().ok().and_then(|exe| exe.parent().map(|d| d.join("tyrant")));
     match beside.as_deref().and_then(executable) {
         Some(p) => Ok(p),
         None => Err(format!(
             "cannot find the tyrant binary (no {}); give --tyrant PATH or set TYRANT",
-            beside.map_or("tyrant beside tyrant-lab".into(), |p| p
-                .display()
-                .to_string())
+            beside.map_or("tyrant beside tyrant-lab".into(), |p| p.display().to_string())
         )),
     }
 }
@@ -191,6 +183,5 @@ where
     T: std::str::FromStr,
     T::Err: std::fmt::Display,
 {
-    args.opt_value_from_str(name)
-        .map_err(|e| format!("{}: {}", name, e))
+    args.opt_value_from_str(name).map_err(|e| format!("{}: {}", name, e))
 }

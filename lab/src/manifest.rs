@@ -198,10 +198,7 @@ pub struct Manifest {
 impl Manifest {
     /// The announce URL baked into the torrent.
     pub fn announce_url(&self) -> String {
-        format!(
-            "http://{}:{}/announce",
-            self.tracker.addr, self.tracker.port
-        )
+        format!("http://{}:{}/announce", self.tracker.addr, self.tracker.port)
     }
 }
 
@@ -210,15 +207,11 @@ pub(crate) fn check_name(what: &str, s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && s != "."
         && s != ".."
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-');
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-');
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{} '{}' must be non-empty letters, digits, '.', '_' or '-'",
-            what, s
-        ))
+        Err(format!("{} '{}' must be non-empty letters, digits, '.', '_' or '-'", what, s))
     }
 }
 
@@ -251,12 +244,7 @@ fn check_peer(p: &Peer, run: &Run, tracker: Option<&Tracker>) -> Result<(), Stri
             return Err(format!("peer {}: port {} is the tracker's", p.id, t.port));
         }
     }
-    if !p.flags.is_empty()
-        && !p
-            .args
-            .windows(p.flags.len())
-            .any(|w| w == p.flags.as_slice())
-    {
+    if !p.flags.is_empty() && !p.args.windows(p.flags.len()).any(|w| w == p.flags.as_slice()) {
         return Err(format!("peer {}: args do not contain its flags", p.id));
     }
     Ok(())

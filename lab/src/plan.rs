@@ -23,23 +23,16 @@ struct Variant {
 
 fn variants(preset: &str, o: &PlanOptions) -> Result<Vec<Variant>, String> {
     use Kind::*;
-    let v = |name, focus, background| Variant {
-        name,
-        focus,
-        background,
-        lead: 1,
-    };
+    let v = |name, focus, background| Variant { name, focus, background, lead: 1 };
     Ok(match preset {
         // One tyrant at cap C among vanilla peers, paired with the same swarm all vanilla.
-        "single" => vec![
-            v("tyrant-in-vanilla", Tyrant, Vanilla),
-            v("vanilla-in-vanilla", Vanilla, Vanilla),
-        ],
+        "single" => {
+            vec![v("tyrant-in-vanilla", Tyrant, Vanilla), v("vanilla-in-vanilla", Vanilla, Vanilla)]
+        }
         // Universal tyranny vs today's BitTorrent: whole-swarm distributions.
-        "all" => vec![
-            v("tyrant-in-tyrant", Tyrant, Tyrant),
-            v("vanilla-in-vanilla", Vanilla, Vanilla),
-        ],
+        "all" => {
+            vec![v("tyrant-in-tyrant", Tyrant, Tyrant), v("vanilla-in-vanilla", Vanilla, Vanilla)]
+        }
         // A rebel among tyrants vs among vanilla peers, each with its vanilla baseline in the
         // same background (downpour's rebel figure compared across backgrounds only).
         "rebel" => vec![
@@ -66,11 +59,7 @@ fn variants(preset: &str, o: &PlanOptions) -> Result<Vec<Variant>, String> {
         ],
         // One thief; then many (leechers 0..k); baseline all vanilla.
         "thief" => {
-            let many = if o.thieves == 0 {
-                (o.peers / 10).max(2)
-            } else {
-                o.thieves
-            };
+            let many = if o.thieves == 0 { (o.peers / 10).max(2) } else { o.thieves };
             if many > o.peers {
                 return Err(format!("plan: thieves={} exceeds peers={}", many, o.peers));
             }
@@ -188,15 +177,10 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
         let mut cap_rng = rng.fork();
         let mut start_rng = rng.fork();
         let mut seed_rng = rng.fork();
-        let background: Vec<f64> = o
-            .dist
-            .draw(o.peers - 1, &mut cap_rng)
-            .into_iter()
-            .map(round_cap)
-            .collect();
-        let starts: Vec<f64> = (0..o.peers)
-            .map(|_| (start_rng.f64() * o.stagger * 1000.0).round() / 1000.0)
-            .collect();
+        let background: Vec<f64> =
+            o.dist.draw(o.peers - 1, &mut cap_rng).into_iter().map(round_cap).collect();
+        let starts: Vec<f64> =
+            (0..o.peers).map(|_| (start_rng.f64() * o.stagger * 1000.0).round() / 1000.0).collect();
         let peer_seeds: Vec<u64> = (0..slots).map(|_| seed_rng.next_u64()).collect();
         let tracker_seed = seed_rng.next_u64();
         for &cap in &o.caps {
@@ -232,28 +216,12 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
                     let port = o.base_port + slot as u16 * span;
                     let (id, role, kind, up, down, start, focus) = if slot < o.seeders.len() {
                         let id = format!("s{}", slot);
-                        (
-                            id,
-                            Role::Seeder,
-                            Kind::Vanilla,
-                            o.seeders[slot],
-                            0.0,
-                            0.0,
-                            false,
-                        )
+                        (id, Role::Seeder, Kind::Vanilla, o.seeders[slot], 0.0, 0.0, false)
                     } else {
                         let i = slot - o.seeders.len();
-                        let kind = if i < var.lead {
-                            var.focus
-                        } else {
-                            var.background
-                        };
+                        let kind = if i < var.lead { var.focus } else { var.background };
                         let up = if i == 0 { cap } else { background[i - 1] };
-                        let role = if o.closed_loop {
-                            Role::Loop
-                        } else {
-                            Role::Leecher
-                        };
+                        let role = if o.closed_loop { Role::Loop } else { Role::Leecher };
                         let id = format!("p{:0w$}", i, w = width);
                         (id, role, kind, up, o.down, starts[i], i == 0)
                     };
@@ -338,10 +306,7 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
         }
     }
     Ok(Manifest {
-        name: o
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("{}-n{}-s{}", preset, o.peers, o.seed)),
+        name: o.name.clone().unwrap_or_else(|| format!("{}-n{}-s{}", preset, o.peers, o.seed)),
         preset,
         seed: o.seed,
         time_scale: o.time_scale,

@@ -110,11 +110,7 @@ pub fn run_manifest(m: &Manifest, o: &RunOptions) -> Result<Totals, String> {
     } else if jobs > 1 {
         return Err("run: --jobs > 1 only works for local runs (no --exec)".into());
     }
-    if jobs > 1
-        && m.runs
-            .iter()
-            .any(|r| r.peers.iter().any(|p| !is_loopback(p.addr)))
-    {
+    if jobs > 1 && m.runs.iter().any(|r| r.peers.iter().any(|p| !is_loopback(p.addr))) {
         return Err("run: --jobs > 1 needs every peer on 127.0.0.0/16".into());
     }
     fs::create_dir_all(&o.out).map_err(|e| format!("cannot create {}: {}", o.out.display(), e))?;
@@ -139,11 +135,7 @@ pub fn run_manifest(m: &Manifest, o: &RunOptions) -> Result<Totals, String> {
     let todo: Vec<&Run> = m
         .runs
         .iter()
-        .filter(|r| {
-            o.only
-                .as_ref()
-                .map_or(true, |s| r.name.contains(s.as_str()))
-        })
+        .filter(|r| o.only.as_ref().map_or(true, |s| r.name.contains(s.as_str())))
         .filter(|r| {
             let done = out.join("runs").join(&r.name).join("done").exists();
             if done {
@@ -179,10 +171,7 @@ pub fn run_manifest(m: &Manifest, o: &RunOptions) -> Result<Totals, String> {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err("run thread panicked".into()))
-                })
+                .map(|h| h.join().unwrap_or_else(|_| Err("run thread panicked".into())))
                 .collect()
         });
         for (run, res) in batch.iter().zip(results) {
@@ -206,22 +195,14 @@ pub fn run_manifest(m: &Manifest, o: &RunOptions) -> Result<Totals, String> {
                     .map(|row| format!("{:.0}", row.seconds().unwrap_or(0.0)))
                     .collect();
                 let cpu = r.idle.map_or(String::new(), |(all, low)| {
-                    format!(
-                        "; CPU idle {:.0} % (lowest 5 s: {:.0} %)",
-                        all * 100.0,
-                        low * 100.0
-                    )
+                    format!("; CPU idle {:.0} % (lowest 5 s: {:.0} %)", all * 100.0, low * 100.0)
                 });
                 println!(
                     "  {}: {} downloads, {} unfinished, focus peer times (nominal s): {}{}",
                     run.name,
                     r.rows.iter().filter(|row| row.finish.is_some()).count(),
                     r.rows.iter().filter(|row| row.finish.is_none()).count(),
-                    if focus.is_empty() {
-                        "-".to_string()
-                    } else {
-                        focus.join(" ")
-                    },
+                    if focus.is_empty() { "-".to_string() } else { focus.join(" ") },
                     cpu
                 );
             }
@@ -268,9 +249,7 @@ fn prepare_payload(m: &Manifest, out: &Path, lanes: usize) -> Result<(), String>
     let seed_dir = out.join("seed");
     fs::create_dir_all(&seed_dir).map_err(|e| format!("{}: {}", seed_dir.display(), e))?;
     let file = seed_dir.join(&m.torrent.file);
-    let fresh = fs::metadata(&file)
-        .map(|md| md.len() != m.torrent.size)
-        .unwrap_or(true);
+    let fresh = fs::metadata(&file).map(|md| md.len() != m.torrent.size).unwrap_or(true);
     if fresh {
         let mut rng = Rng::new(m.seed ^ 0x7061_796c_6f61_6400);
         let mut w = std::io::BufWriter::new(
@@ -280,12 +259,10 @@ fn prepare_payload(m: &Manifest, out: &Path, lanes: usize) -> Result<(), String>
         while left > 0 {
             let word = rng.next_u64().to_le_bytes();
             let n = left.min(8) as usize;
-            w.write_all(&word[..n])
-                .map_err(|e| format!("{}: {}", file.display(), e))?;
+            w.write_all(&word[..n]).map_err(|e| format!("{}: {}", file.display(), e))?;
             left -= n as u64;
         }
-        w.flush()
-            .map_err(|e| format!("{}: {}", file.display(), e))?;
+        w.flush().map_err(|e| format!("{}: {}", file.display(), e))?;
     }
     for lane in 0..lanes {
         let addr = lane_addr(m.tracker.addr, lane);
@@ -366,8 +343,7 @@ fn append(path: &Path, rows: &[Row]) -> Result<(), String> {
         text.push_str(&r.csv());
         text.push('\n');
     }
-    f.write_all(text.as_bytes())
-        .map_err(|e| format!("cannot write {}: {}", path.display(), e))
+    f.write_all(text.as_bytes()).map_err(|e| format!("cannot write {}: {}", path.display(), e))
 }
 
 #[cfg(test)]

@@ -74,22 +74,15 @@ pub fn parse_results(text: &str, path: &str) -> Result<Vec<Download>, String> {
         .enumerate()
         .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
         .filter(|(_, l)| !l.trim().is_empty());
-    let (hn, head) = lines.next().ok_or_else(|| {
-        format!(
-            "report: {}: empty file, expected the header {}",
-            path, HEADER
-        )
-    })?;
+    let (hn, head) = lines
+        .next()
+        .ok_or_else(|| format!("report: {}: empty file, expected the header {}", path, HEADER))?;
     if head.trim() != HEADER {
         let mut got: Vec<&str> = head.split(',').map(str::trim).collect();
         let mut want: Vec<&str> = HEADER.split(',').collect();
         got.sort_unstable();
         want.sort_unstable();
-        let what = if got == want {
-            "columns in the wrong order"
-        } else {
-            "unexpected columns"
-        };
+        let what = if got == want { "columns in the wrong order" } else { "unexpected columns" };
         return Err(format!(
             "report: {} line {}: {}; expected the header {}",
             path, hn, what, HEADER
@@ -116,8 +109,7 @@ fn parse_row(line: &str) -> Result<Download, String> {
         _ => Err(format!("{}='{}' is not a number >= 0", cols[i], f[i])),
     };
     let int = |i: usize| {
-        f[i].parse::<u64>()
-            .map_err(|_| format!("{}='{}' is not a whole number", cols[i], f[i]))
+        f[i].parse::<u64>().map_err(|_| format!("{}='{}' is not a whole number", cols[i], f[i]))
     };
     let text = |i: usize| {
         if f[i].is_empty() {
@@ -192,11 +184,8 @@ pub fn report(dir: &Path, with_figures: bool) -> Result<String, String> {
         out.push_str("\nfigures skipped: gnuplot is not on PATH\n");
     } else {
         let (made, failed) = figures::draw(&a, &figdir)?;
-        let _ = writeln!(
-            out,
-            "\nfigures (regenerate with `gnuplot {}/NAME.gp`):",
-            figdir.display()
-        );
+        let _ =
+            writeln!(out, "\nfigures (regenerate with `gnuplot {}/NAME.gp`):", figdir.display());
         for p in &made {
             let _ = writeln!(out, "  {}", p.display());
         }

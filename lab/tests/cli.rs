@@ -12,18 +12,7 @@ fn plan_writes_a_manifest_that_checks() {
     let d = dir.path();
     for (file, seed) in [("a.txt", "7"), ("b.txt", "7"), ("c.txt", "8")] {
         let seed_kv = format!("seed={}", seed);
-        let o = lab_in(
-            d,
-            &[
-                "plan",
-                "single",
-                "peers=12",
-                "caps=20,100",
-                &seed_kv,
-                "-o",
-                file,
-            ],
-        );
+        let o = lab_in(d, &["plan", "single", "peers=12", "caps=20,100", &seed_kv, "-o", file]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let o = lab_in(d, &["check", "a.txt"]);
@@ -41,11 +30,7 @@ fn plan_writes_a_manifest_that_checks() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(err.trim_end().lines().count(), 1, "{}", err);
-    assert!(
-        err.starts_with("tyrant-lab: c.txt: manifest line 1"),
-        "{}",
-        err
-    );
+    assert!(err.starts_with("tyrant-lab: c.txt: manifest line 1"), "{}", err);
 }
 
 /// `run` finds the client through --tyrant, then $TYRANT, then beside itself; when none is
@@ -54,11 +39,7 @@ fn plan_writes_a_manifest_that_checks() {
 fn run_without_a_client_binary_fails_in_one_line() {
     let dir = TempDir::new("nobin");
     let d = dir.path();
-    assert!(
-        lab_in(d, &["plan", "single", "peers=2", "caps=20", "-o", "m.txt"])
-            .status
-            .success()
-    );
+    assert!(lab_in(d, &["plan", "single", "peers=2", "caps=20", "-o", "m.txt"]).status.success());
     // A copy of tyrant-lab with no tyrant beside it. Copied by `cp`, not std::fs::copy: a
     // write descriptor open in this process would leak into the processes other tests fork
     // meanwhile, and executing the copy would then fail with ETXTBSY.
@@ -73,18 +54,11 @@ fn run_without_a_client_binary_fails_in_one_line() {
             &["--tyrant", "/nonexistent/tyrant"],
             None,
         ),
-        (
-            "$TYRANT /nonexistent/t2 is not an executable file",
-            &[],
-            Some("/nonexistent/t2"),
-        ),
+        ("$TYRANT /nonexistent/t2 is not an executable file", &[], Some("/nonexistent/t2")),
     ];
     for (want, extra, env) in cases {
         let mut cmd = Command::new(alone.join("tyrant-lab"));
-        cmd.args(["run", "m.txt", "--out", "out"])
-            .args(extra)
-            .current_dir(d)
-            .env_remove("TYRANT");
+        cmd.args(["run", "m.txt", "--out", "out"]).args(extra).current_dir(d).env_remove("TYRANT");
         if let Some(v) = env {
             cmd.env("TYRANT", v);
         }
@@ -93,10 +67,6 @@ fn run_without_a_client_binary_fails_in_one_line() {
         assert_eq!(o.status.code(), Some(1), "{}", err);
         assert_eq!(err.trim_end().lines().count(), 1, "{}", err);
         assert!(err.contains(want), "want {:?} in {}", want, err);
-        assert!(
-            !d.join("out").exists(),
-            "{}: output directory created",
-            want
-        );
+        assert!(!d.join("out").exists(), "{}: output directory created", want);
     }
 }

@@ -32,11 +32,7 @@ fn rows(dir: &Path) -> Vec<std::collections::HashMap<String, String>> {
         .map(|l| {
             let v: Vec<&str> = l.split(',').collect();
             assert_eq!(v.len(), header.len(), "row {}", l);
-            header
-                .iter()
-                .cloned()
-                .zip(v.iter().map(|s| s.to_string()))
-                .collect()
+            header.iter().cloned().zip(v.iter().map(|s| s.to_string())).collect()
         })
         .collect()
 }
@@ -80,22 +76,14 @@ fn ten_peer_preset_runs_end_to_end_with_time_scaling() {
     assert!(real < 60.0, "took {:.0} s: time scaling not applied?", real);
     let out_dir = d.join("out");
     let rows = rows(&out_dir);
-    let size = std::fs::metadata(out_dir.join("seed/payload.bin"))
-        .unwrap()
-        .len();
+    let size = std::fs::metadata(out_dir.join("seed/payload.bin")).unwrap().len();
     assert_eq!(size, 1 << 20);
     for variant in ["tyrant-in-vanilla", "vanilla-in-vanilla"] {
-        let done: Vec<_> = rows
-            .iter()
-            .filter(|r| r["variant"] == variant && !r["finish"].is_empty())
-            .collect();
+        let done: Vec<_> =
+            rows.iter().filter(|r| r["variant"] == variant && !r["finish"].is_empty()).collect();
         // 10 closed-loop leechers over 160 nominal seconds complete many downloads.
         assert!(done.len() >= 10, "{}: {} downloads", variant, done.len());
-        assert!(
-            done.iter().any(|r| r["focus"] == "1"),
-            "{}: focus peer never finished",
-            variant
-        );
+        assert!(done.iter().any(|r| r["focus"] == "1"), "{}: focus peer never finished", variant);
         for r in &done {
             let f = |k: &str| r[k].parse::<f64>().unwrap();
             assert!((f("finish") - f("start") - f("seconds")).abs() < 0.01);
@@ -106,17 +94,10 @@ fn ten_peer_preset_runs_end_to_end_with_time_scaling() {
             assert_eq!(r["time_scale"], "8");
         }
         // Closed loop: some peer rejoined at least once.
-        assert!(
-            done.iter().any(|r| r["join"] != "0"),
-            "{}: no rejoin",
-            variant
-        );
+        assert!(done.iter().any(|r| r["join"] != "0"), "{}: no rejoin", variant);
     }
-    let focus_strategies: Vec<&str> = rows
-        .iter()
-        .filter(|r| r["focus"] == "1")
-        .map(|r| r["strategy"].as_str())
-        .collect();
+    let focus_strategies: Vec<&str> =
+        rows.iter().filter(|r| r["focus"] == "1").map(|r| r["strategy"].as_str()).collect();
     assert!(focus_strategies.contains(&"tyrant") && focus_strategies.contains(&"vanilla"));
 
     // A second run of the same manifest resumes: everything is done already.
@@ -141,11 +122,8 @@ fn ten_peer_preset_runs_end_to_end_with_time_scaling() {
             .collect();
         for ext in ["png", "svg"] {
             assert!(
-                figs.iter()
-                    .any(|p| p.extension().map_or(false, |e| e == ext)
-                        && std::fs::metadata(p)
-                            .map(|m| m.len() > 1000)
-                            .unwrap_or(false)),
+                figs.iter().any(|p| p.extension().map_or(false, |e| e == ext)
+                    && std::fs::metadata(p).map(|m| m.len() > 1000).unwrap_or(false)),
                 "no {} figure in {:?}",
                 ext,
                 figs
@@ -186,20 +164,10 @@ fn three_host_netns_run_completes_with_identical_files() {
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/netns.sh");
     // A tc cap per host far above the peers' own caps: it must not get in the way.
-    let up = Command::new("bash")
-        .args([script, "up", "3", "20000"])
-        .output()
-        .unwrap();
+    let up = Command::new("bash").args([script, "up", "3", "20000"]).output().unwrap();
     let _guard = Netns(3);
-    assert!(
-        up.status.success(),
-        "netns.sh up: {}",
-        String::from_utf8_lossy(&up.stderr)
-    );
-    let hosts = Command::new("bash")
-        .args([script, "hosts", "3"])
-        .output()
-        .unwrap();
+    assert!(up.status.success(), "netns.sh up: {}", String::from_utf8_lossy(&up.stderr));
+    let hosts = Command::new("bash").args([script, "hosts", "3"]).output().unwrap();
     let hosts = String::from_utf8_lossy(&hosts.stdout).trim().to_string();
     assert!(hosts.starts_with("hosts=tyr0@10.77.0.10,"), "{}", hosts);
     let t = TempDir::new("netns");
@@ -251,11 +219,7 @@ fn three_host_netns_run_completes_with_identical_files() {
     let run = out_dir.join("runs/c60-r0-tyrant-in-vanilla");
     // --collect ran once per host (a testbed would rsync the run directory back).
     for h in ["tyr0", "tyr1", "tyr2"] {
-        assert!(
-            run.join(format!("collected-{}", h)).exists(),
-            "no collect for {}",
-            h
-        );
+        assert!(run.join(format!("collected-{}", h)).exists(), "no collect for {}", h);
     }
     for r in &done {
         let got = std::fs::read(run.join("data").join(&r["peer"]).join("payload.bin")).unwrap();
@@ -295,10 +259,7 @@ fn ctrl_c_stops_every_process_the_run_started() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut runner = Proc {
-        child,
-        name: "runner".into(),
-    };
+    let mut runner = Proc { child, name: "runner".into() };
     let pids_file = d.join("out/runs/c40-r0-tyrant-in-vanilla/pids");
     let end = Instant::now() + Duration::from_secs(20);
     // tracker + 3 seeders + 6 leechers
@@ -312,34 +273,17 @@ fn ctrl_c_stops_every_process_the_run_started() {
         .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
         .collect();
     for &p in &pids {
-        assert!(
-            Path::new(&format!("/proc/{}", p)).exists(),
-            "pid {} gone early",
-            p
-        );
+        assert!(Path::new(&format!("/proc/{}", p)).exists(), "pid {} gone early", p);
     }
     let unrelated = Command::new("sleep").arg("30").spawn().unwrap();
-    let mut unrelated = Proc {
-        child: unrelated,
-        name: "sleep".into(),
-    };
-    Command::new("kill")
-        .args(["-INT", &runner.child.id().to_string()])
-        .status()
-        .unwrap();
+    let mut unrelated = Proc { child: unrelated, name: "sleep".into() };
+    Command::new("kill").args(["-INT", &runner.child.id().to_string()]).status().unwrap();
     let status = runner
         .wait_timeout(Duration::from_secs(10))
         .expect("runner did not stop within 10 s of SIGINT");
-    assert!(
-        !status.success(),
-        "an interrupted run must not report success"
-    );
+    assert!(!status.success(), "an interrupted run must not report success");
     for &p in &pids {
-        assert!(
-            !Path::new(&format!("/proc/{}", p)).exists(),
-            "pid {} survived the interrupt",
-            p
-        );
+        assert!(!Path::new(&format!("/proc/{}", p)).exists(), "pid {} survived the interrupt", p);
     }
     // Only its own processes: an unrelated one lives on.
     assert!(unrelated.child.try_wait().unwrap().is_none());

@@ -3,13 +3,7 @@
 use super::*;
 
 fn peer(id: u64, interested: bool, down: f64) -> PeerView {
-    PeerView {
-        id,
-        interested,
-        choked: true,
-        down_rate: down,
-        ..PeerView::default()
-    }
+    PeerView { id, interested, choked: true, down_rate: down, ..PeerView::default() }
 }
 
 /// Apply decisions to the views, as the chooser would before the next round.
@@ -46,30 +40,9 @@ fn mainline_slot_rule() {
         assert_eq!(mainline_slots(rate), slots, "rate {}", rate);
     }
     assert_eq!(Slots::Auto { up_kib: 20.0 }.regular(), 3);
-    assert_eq!(
-        Slots::K {
-            k: 1.0,
-            up_kib: 20.0
-        }
-        .regular(),
-        4
-    );
-    assert_eq!(
-        Slots::K {
-            k: 0.44,
-            up_kib: 50.0
-        }
-        .regular(),
-        3
-    );
-    assert_eq!(
-        Slots::K {
-            k: 1.0,
-            up_kib: 1000.0
-        }
-        .regular(),
-        31
-    );
+    assert_eq!(Slots::K { k: 1.0, up_kib: 20.0 }.regular(), 4);
+    assert_eq!(Slots::K { k: 0.44, up_kib: 50.0 }.regular(), 3);
+    assert_eq!(Slots::K { k: 1.0, up_kib: 1000.0 }.regular(), 31);
     assert_eq!(Slots::Fixed(4).regular(), 3);
 }
 
@@ -104,11 +77,7 @@ fn uninterested_and_snubbed_peers_get_no_regular_slot() {
         let d = c.rechoke(&peers, false, &mut Rng::new(seed));
         let on = unchoked(&d);
         assert!(!on.contains(&1), "uninterested peer unchoked");
-        assert!(
-            on.contains(&3) && on.contains(&4),
-            "best two regular: {:?}",
-            on
-        );
+        assert!(on.contains(&3) && on.contains(&4), "best two regular: {:?}", on);
         // peer 2 is snubbed: only ever as the optimistic unchoke
         if on.contains(&2) {
             assert_eq!(c.optimistic, vec![2]);
@@ -120,9 +89,8 @@ fn uninterested_and_snubbed_peers_get_no_regular_slot() {
 fn optimistic_rotates_every_third_round_only() {
     // Peer 10 is the fastest and holds the one regular slot; the optimistic slot must
     // stay put for three rounds and then move.
-    let peers: Vec<PeerView> = (1..=10)
-        .map(|i| peer(i, true, if i == 10 { 1e6 } else { 0.0 }))
-        .collect();
+    let peers: Vec<PeerView> =
+        (1..=10).map(|i| peer(i, true, if i == 10 { 1e6 } else { 0.0 })).collect();
     let mut c = Vanilla::new(Slots::Fixed(2));
     let mut rng = Rng::new(7);
     let mut seen = Vec::new();
@@ -179,10 +147,7 @@ fn fast_unchoke_only_with_a_free_regular_slot() {
     peers[1].choked = false;
     assert_eq!(c.fast_unchoke(&peers, 3), None, "both regular slots busy");
     peers[1].interested = false;
-    assert!(
-        c.fast_unchoke(&peers, 3).is_some(),
-        "an uninterested peer holds no slot"
-    );
+    assert!(c.fast_unchoke(&peers, 3).is_some(), "an uninterested peer holds no slot");
     assert_eq!(c.fast_unchoke(&peers, 2), None, "not interested itself");
 }
 
@@ -192,9 +157,8 @@ fn fast_unchoke_only_with_a_free_regular_slot() {
 #[test]
 fn optimistic_unchokes_go_round_robin() {
     let n = 7;
-    let peers: Vec<PeerView> = (1..=n + 1)
-        .map(|i| peer(i, true, if i == n + 1 { 1e6 } else { 0.0 }))
-        .collect();
+    let peers: Vec<PeerView> =
+        (1..=n + 1).map(|i| peer(i, true, if i == n + 1 { 1e6 } else { 0.0 })).collect();
     for seed in 0..20 {
         let mut c = Vanilla::new(Slots::Fixed(2));
         let mut rng = Rng::new(seed);
@@ -209,12 +173,7 @@ fn optimistic_unchokes_go_round_robin() {
         }
         let first: std::collections::BTreeSet<u64> = turns[..n as usize].iter().copied().collect();
         assert_eq!(first.len(), n as usize, "seed {}: {:?}", seed, turns);
-        assert_eq!(
-            turns[..n as usize],
-            turns[n as usize..],
-            "seed {}: same order again",
-            seed
-        );
+        assert_eq!(turns[..n as usize], turns[n as usize..], "seed {}: same order again", seed);
     }
 }
 
@@ -230,9 +189,8 @@ fn a_newcomer_is_three_times_likelier_to_take_the_optimistic_unchoke() {
         // one regular slot (held by the fast peer 1) + one optimistic
         let mut c = Vanilla::new(Slots::Fixed(2));
         let mut rng = Rng::new(seed);
-        let mut views: Vec<PeerView> = (1..=others + 1)
-            .map(|i| peer(i, true, if i == 1 { 1e6 } else { 0.0 }))
-            .collect();
+        let mut views: Vec<PeerView> =
+            (1..=others + 1).map(|i| peer(i, true, if i == 1 { 1e6 } else { 0.0 })).collect();
         for _ in 0..4 {
             let d = c.rechoke(&views, false, &mut rng);
             apply_to(&mut views, &d);
@@ -245,11 +203,7 @@ fn a_newcomer_is_three_times_likelier_to_take_the_optimistic_unchoke() {
     }
     let m = (others + 1) as f64; // the list's length before the newcomer joins
     let p = f64::from(taken) / f64::from(trials as u32);
-    assert!(
-        (p - 3.0 / (m + 3.0)).abs() < 0.03,
-        "newcomer took it {:.3}",
-        p
-    );
+    assert!((p - 3.0 / (m + 3.0)).abs() < 0.03, "newcomer took it {:.3}", p);
     assert!(p > 2.0 / (m + 1.0), "no newcomer weighting: {:.3}", p);
 }
 
@@ -262,24 +216,14 @@ fn refill_gives_a_freed_slot_away_without_rotating() {
     let mut rng = Rng::new(4);
     let d = c.rechoke(&views, false, &mut rng);
     apply_to(&mut views, &d);
-    assert_eq!(
-        unchoked(&d)
-            .iter()
-            .filter(|&&id| id == 5 || id == 6)
-            .count(),
-        2
-    );
+    assert_eq!(unchoked(&d).iter().filter(|&&id| id == 5 || id == 6).count(), 2);
     let ring: Vec<u64> = c.ring.iter().copied().filter(|&id| id != 6).collect();
     // peer 6 (regular) leaves
     views.retain(|p| p.id != 6);
     let d = c.refill(&views, false, &mut rng);
     let on = unchoked(&d);
     assert_eq!(on.len(), 3, "{:?}", on);
-    assert!(
-        on.contains(&5) && on.contains(&4),
-        "the next best takes the slot: {:?}",
-        on
-    );
+    assert!(on.contains(&5) && on.contains(&4), "the next best takes the slot: {:?}", on);
     assert_eq!(c.ring, ring, "the rotation did not move");
     assert_eq!(c.round, 1, "a refill is not a round");
 }

@@ -31,11 +31,7 @@ impl Chooser {
         let want = self.picker.interesting(&p.has);
         if want != p.am_interested {
             p.am_interested = want;
-            let m = if want {
-                Message::Interested
-            } else {
-                Message::NotInterested
-            };
+            let m = if want { Message::Interested } else { Message::NotInterested };
             self.send(id, m);
         }
     }
@@ -79,14 +75,9 @@ impl Chooser {
         let seeding = self.picker.is_complete();
         // The real length of the round that just ended (the first is shorter, and ticks
         // jitter), so *_round byte counts become honest rates.
-        let round_secs = now
-            .duration_since(self.round_started)
-            .as_secs_f64()
-            .max(1e-3);
+        let round_secs = now.duration_since(self.round_started).as_secs_f64().max(1e-3);
         self.round_started = now;
-        let decisions = self
-            .strategy
-            .rechoke(&views, seeding, round_secs, &mut self.rng);
+        let decisions = self.strategy.rechoke(&views, seeding, round_secs, &mut self.rng);
         if self.set.trace {
             let t = now.duration_since(self.started).as_secs_f64();
             for (d, v) in decisions.iter().zip(&views) {

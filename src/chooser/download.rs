@@ -7,11 +7,7 @@ use super::*;
 impl Chooser {
     pub(super) fn on_block(&mut self, now: Instant, id: u64, index: u32, begin: u32, data: &[u8]) {
         let len = data.len() as u64;
-        let got = Block {
-            index,
-            begin,
-            length: len as u32,
-        };
+        let got = Block { index, begin, length: len as u32 };
         let p = match self.peers.get_mut(&id) {
             Some(p) => p,
             None => return,
@@ -113,13 +109,7 @@ impl Chooser {
             None => return,
         };
         p.strikes += 1;
-        log::info!(
-            "peer {} ({}): strike {} of {}",
-            id,
-            p.addr,
-            p.strikes,
-            MAX_STRIKES
-        );
+        log::info!("peer {} ({}): strike {} of {}", id, p.addr, p.strikes, MAX_STRIKES);
         if p.strikes < MAX_STRIKES {
             return;
         }
@@ -141,12 +131,8 @@ impl Chooser {
         }
         // Seeds have no use for connections to other seeds.
         let n = self.geo.num_pieces;
-        let seeds: Vec<u64> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.has_count == n)
-            .map(|(&i, _)| i)
-            .collect();
+        let seeds: Vec<u64> =
+            self.peers.iter().filter(|(_, p)| p.has_count == n).map(|(&i, _)| i).collect();
         for id in seeds {
             self.close(now, id, "both of us are seeds");
         }
@@ -173,9 +159,7 @@ impl Chooser {
         if p.requests.len() >= depth {
             return;
         }
-        let reqs = self
-            .picker
-            .pick(id, &p.has, depth - p.requests.len(), &mut self.rng);
+        let reqs = self.picker.pick(id, &p.has, depth - p.requests.len(), &mut self.rng);
         for r in reqs {
             p.requests.push((r, now));
             self.out.push(Out::Send(id, Cmd::Send(Message::Request(r))));

@@ -32,10 +32,7 @@ impl Chooser {
         if self.picker.is_complete() {
             return;
         }
-        let untried = self
-            .addrs
-            .values()
-            .any(|s| !s.connected && !s.banned && s.failures == 0);
+        let untried = self.addrs.values().any(|s| !s.connected && !s.banned && s.failures == 0);
         if self.strategy.wants_peers(self.peers.len(), untried) {
             self.out.push(Out::Tracker(TrackerCtl::WantPeers));
         }
@@ -105,11 +102,7 @@ impl Chooser {
             // Seeds let leechers come to them (and the tracker tells them where we are).
             return;
         }
-        let half_open = self
-            .peers
-            .values()
-            .filter(|p| p.outgoing && !p.active)
-            .count();
+        let half_open = self.peers.values().filter(|p| p.outgoing && !p.active).count();
         let budget = MAX_HALF_OPEN.saturating_sub(half_open);
         let room = self.set.max_peers.saturating_sub(self.peers.len());
         let mut cands: Vec<SocketAddr> = self
@@ -144,11 +137,7 @@ impl Chooser {
             .map(|(&id, _)| id);
         match victim {
             Some(id) => {
-                self.close(
-                    now,
-                    id,
-                    "evicted: no handshake yet and we are at --max-peers",
-                );
+                self.close(now, id, "evicted: no handshake yet and we are at --max-peers");
                 true
             }
             None => false,
@@ -211,11 +200,7 @@ impl Chooser {
         for (&id, p) in &self.peers {
             let age = now.duration_since(p.opened);
             // Outgoing connections get the connect time on top of the handshake's.
-            let connect = if p.outgoing {
-                t.connect
-            } else {
-                Duration::ZERO
-            };
+            let connect = if p.outgoing { t.connect } else { Duration::ZERO };
             if !p.active && age > t.handshake + connect {
                 close.push((id, "handshake timed out"));
             } else if p.active && now.duration_since(p.last_recv) > t.idle {

@@ -27,9 +27,7 @@ struct Rig {
 const PIECE: u32 = 2 * BLOCK;
 
 fn meta(pieces: u32) -> (Metainfo, Vec<u8>) {
-    let data: Vec<u8> = (0..pieces * PIECE)
-        .map(|i| (i * 31 + i / 7) as u8)
-        .collect();
+    let data: Vec<u8> = (0..pieces * PIECE).map(|i| (i * 31 + i / 7) as u8).collect();
     let m = Metainfo {
         info_hash: [1; 20],
         name: "rig.bin".into(),
@@ -50,13 +48,7 @@ fn meta(pieces: u32) -> (Metainfo, Vec<u8>) {
 }
 
 fn flags() -> Flags {
-    Flags {
-        choker: ChokerFlag::Vanilla,
-        rebel: 0,
-        thief: false,
-        reveal: None,
-        sybil: 1,
-    }
+    Flags { choker: ChokerFlag::Vanilla, rebel: 0, thief: false, reveal: None, sybil: 1 }
 }
 
 fn addr(i: u64) -> SocketAddr {
@@ -94,15 +86,7 @@ impl Rig {
         let t0 = Instant::now();
         let mut c = Chooser::new(m.pieces.clone(), picker, strategy, set, geo, t0);
         c.start(t0, &[]);
-        let mut r = Rig {
-            c,
-            t0,
-            now: t0,
-            data,
-            storage,
-            _dir: dir,
-            outs: Vec::new(),
-        };
+        let mut r = Rig { c, t0, now: t0, data, storage, _dir: dir, outs: Vec::new() };
         r.take();
         r
     }
@@ -253,11 +237,7 @@ fn endgame_duplicates_the_last_blocks_and_cancels_the_losers() {
     assert_eq!(requests(&o, a), vec![(0, 0), (0, BLOCK)]);
     r.msg(b, Message::Unchoke);
     let o = r.take();
-    assert_eq!(
-        requests(&o, b),
-        vec![(0, 0), (0, BLOCK)],
-        "endgame duplicates"
-    );
+    assert_eq!(requests(&o, b), vec![(0, 0), (0, BLOCK)], "endgame duplicates");
     r.block(b, 0, BLOCK);
     let o = r.take();
     assert_eq!(cancels(&o, a), vec![(0, BLOCK)]);
@@ -265,9 +245,7 @@ fn endgame_duplicates_the_last_blocks_and_cancels_the_losers() {
     r.block(a, 0, 0);
     let o = r.take();
     assert_eq!(cancels(&o, b), vec![(0, 0)]);
-    assert!(o
-        .iter()
-        .any(|o| matches!(o, Out::Verify(j) if j.index == 0)));
+    assert!(o.iter().any(|o| matches!(o, Out::Verify(j) if j.index == 0)));
     // The loser's late copy is waste, not a second store.
     r.block(a, 0, BLOCK);
     assert_eq!(r.c.wasted, u64::from(BLOCK));
@@ -290,38 +268,22 @@ fn smart_ban_strikes_only_the_sender_of_the_bad_block() {
     r.msg(liar, Message::Unchoke);
     assert_eq!(requests(&r.take(), liar), vec![(0, BLOCK)]);
     let junk = vec![0xEE; BLOCK as usize];
-    r.msg(
-        liar,
-        Message::Piece {
-            index: 0,
-            begin: BLOCK,
-            data: junk,
-        },
-    );
+    r.msg(liar, Message::Piece { index: 0, begin: BLOCK, data: junk });
     r.msg(liar, Message::Choke);
     r.msg(honest, Message::Unchoke);
     r.disk();
     assert_eq!(r.c.hash_fails, 1);
-    assert_eq!(
-        (r.c.peers[&honest].strikes, r.c.peers[&liar].strikes),
-        (0, 0)
-    );
+    assert_eq!((r.c.peers[&honest].strikes, r.c.peers[&liar].strikes), (0, 0));
     // fetched again, all of it from the one peer that asks first
     let o = r.take();
     assert_eq!(requests(&o, honest), vec![(0, 0), (0, BLOCK)]);
     r.msg(liar, Message::Unchoke);
-    assert!(
-        requests(&r.take(), liar).is_empty(),
-        "a suspect piece has one fetcher"
-    );
+    assert!(requests(&r.take(), liar).is_empty(), "a suspect piece has one fetcher");
     r.block(honest, 0, 0);
     r.block(honest, 0, BLOCK);
     r.disk();
     assert!(r.c.picker.have(0));
-    assert_eq!(
-        (r.c.peers[&honest].strikes, r.c.peers[&liar].strikes),
-        (0, 1)
-    );
+    assert_eq!((r.c.peers[&honest].strikes, r.c.peers[&liar].strikes), (0, 1));
 }
 
 /// After a failure with several senders the piece goes to one peer at a time: when that
@@ -337,11 +299,7 @@ fn a_piece_that_failed_with_several_senders_comes_from_one_peer() {
     r.msg(a, Message::Choke);
     r.msg(b, Message::Unchoke);
     let junk = vec![0xEE; BLOCK as usize];
-    let m = Message::Piece {
-        index: 0,
-        begin: BLOCK,
-        data: junk,
-    };
+    let m = Message::Piece { index: 0, begin: BLOCK, data: junk };
     r.msg(b, m);
     r.msg(b, Message::Choke);
     r.disk();
@@ -368,22 +326,10 @@ fn three_bad_pieces_ban_the_sender() {
     r.msg(liar, Message::Unchoke);
     for strike in 1..=3 {
         let o = r.take();
-        assert_eq!(
-            requests(&o, liar),
-            vec![(0, 0), (0, BLOCK)],
-            "attempt {}",
-            strike
-        );
+        assert_eq!(requests(&o, liar), vec![(0, 0), (0, BLOCK)], "attempt {}", strike);
         for begin in [0, BLOCK] {
             let data = vec![strike as u8; BLOCK as usize];
-            r.msg(
-                liar,
-                Message::Piece {
-                    index: 0,
-                    begin,
-                    data,
-                },
-            );
+            r.msg(liar, Message::Piece { index: 0, begin, data });
         }
         r.disk();
         assert_eq!(r.c.hash_fails, strike);
@@ -413,10 +359,7 @@ fn stalled_requests_are_cancelled_and_go_to_another_peer() {
     r.at(50.0);
     r.block(slow, 0, 0);
     r.tick(61.0);
-    assert!(
-        cancels(&r.take(), slow).is_empty(),
-        "a block at 50 s resets the clock"
-    );
+    assert!(cancels(&r.take(), slow).is_empty(), "a block at 50 s resets the clock");
     r.tick(100.0);
     // another peer gets piece 0 meanwhile; the missing block is still slow's
     r.msg(other, Message::Have(0));
@@ -427,11 +370,7 @@ fn stalled_requests_are_cancelled_and_go_to_another_peer() {
     r.tick(111.0);
     let o = r.take();
     assert_eq!(cancels(&o, slow), vec![(0, BLOCK)]);
-    assert_eq!(
-        requests(&o, other),
-        vec![(0, BLOCK)],
-        "the other peer gets it first"
-    );
+    assert_eq!(requests(&o, other), vec![(0, BLOCK)], "the other peer gets it first");
     assert!(requests(&o, slow).is_empty());
 }
 
@@ -441,10 +380,7 @@ fn actions(outs: &[Out]) -> BTreeMap<u64, String> {
     for o in outs {
         if let Out::Trace(line) = o {
             let word = |k: &str| {
-                line.split(' ')
-                    .find_map(|w| w.strip_prefix(k))
-                    .unwrap_or_default()
-                    .to_string()
+                line.split(' ').find_map(|w| w.strip_prefix(k)).unwrap_or_default().to_string()
             };
             m.insert(word("peer=").parse().unwrap(), word("action="));
         }
@@ -471,12 +407,7 @@ fn snubbing_peers_get_no_regular_slot() {
         r.tick(70.0);
         let a = actions(&r.take());
         assert_eq!(a[&new], "unchoke", "seed {}: {:?}", seed, a);
-        assert!(
-            old.iter().all(|id| a[id] != "unchoke"),
-            "seed {}: {:?}",
-            seed,
-            a
-        );
+        assert!(old.iter().all(|id| a[id] != "unchoke"), "seed {}: {:?}", seed, a);
         assert_eq!(a.values().filter(|x| *x == "optimistic").count(), 1);
     }
 }
@@ -522,11 +453,7 @@ fn a_seed_unchokes_the_peers_it_uploads_to_fastest() {
         r.take();
         r.tick(10.0);
         let a = actions(&r.take());
-        let regular: Vec<u64> = ids
-            .iter()
-            .copied()
-            .filter(|id| a[id] == "unchoke")
-            .collect();
+        let regular: Vec<u64> = ids.iter().copied().filter(|id| a[id] == "unchoke").collect();
         assert_eq!(regular, vec![ids[3], ids[4]], "seed {}: {:?}", seed, a);
         assert_eq!(a.values().filter(|x| *x == "optimistic").count(), 1);
     }
@@ -546,10 +473,7 @@ fn deadlines_close_silent_connections() {
     r.at(170.0);
     r.msg(talker, Message::KeepAlive);
     r.tick(300.0);
-    assert!(
-        closed(&r.take()).is_empty(),
-        "a keep-alive resets the idle clock"
-    );
+    assert!(closed(&r.take()).is_empty(), "a keep-alive resets the idle clock");
     r.tick(351.0);
     assert_eq!(closed(&r.take()), vec![talker]);
 }
@@ -560,18 +484,10 @@ fn deadlines_close_silent_connections() {
 fn requests_are_served_only_when_unchoked_and_for_pieces_we_have() {
     let mut r = Rig::new(2, &[0], 4, flags());
     let p = r.join(1);
-    let req = |index| {
-        Message::Request(Block {
-            index,
-            begin: 0,
-            length: BLOCK,
-        })
-    };
+    let req = |index| Message::Request(Block { index, begin: 0, length: BLOCK });
     r.msg(p, req(0));
     let serve = |o: &[Out]| {
-        o.iter()
-            .filter(|o| matches!(o, Out::Send(_, Cmd::Serve(Block { .. }))))
-            .count()
+        o.iter().filter(|o| matches!(o, Out::Send(_, Cmd::Serve(Block { .. })))).count()
     };
     assert_eq!(serve(&r.take()), 0, "choked: ignored");
     r.msg(p, Message::Interested);
@@ -579,18 +495,9 @@ fn requests_are_served_only_when_unchoked_and_for_pieces_we_have() {
     r.msg(p, req(0));
     r.msg(p, req(0));
     assert_eq!(serve(&r.take()), 1, "queued once");
-    r.msg(
-        p,
-        Message::Cancel(Block {
-            index: 0,
-            begin: 0,
-            length: BLOCK,
-        }),
-    );
+    r.msg(p, Message::Cancel(Block { index: 0, begin: 0, length: BLOCK }));
     let o = r.take();
-    assert!(o
-        .iter()
-        .any(|o| matches!(o, Out::Send(_, Cmd::Cancel(Block { index: 0, .. })))));
+    assert!(o.iter().any(|o| matches!(o, Out::Send(_, Cmd::Cancel(Block { index: 0, .. })))));
     r.msg(p, req(1));
     assert_eq!(closed(&r.take()), vec![p]);
 }
@@ -642,11 +549,7 @@ fn a_freed_slot_is_given_away_at_once() {
         }
         r.tick(10.0);
         r.take();
-        let on: Vec<u64> = ids
-            .iter()
-            .copied()
-            .filter(|id| !r.c.peers[id].am_choking)
-            .collect();
+        let on: Vec<u64> = ids.iter().copied().filter(|id| !r.c.peers[id].am_choking).collect();
         assert_eq!(on.len(), 2);
         r.at(11.0);
         if leave {

@@ -7,16 +7,10 @@ use std::net::TcpListener;
 #[test]
 fn parses_urls() {
     let u = parse_http_url("http://[::1]:81/a/b?x=1").unwrap();
-    assert_eq!(
-        (u.host.as_str(), u.port, u.target.as_str()),
-        ("::1", 81, "/a/b?x=1")
-    );
+    assert_eq!((u.host.as_str(), u.port, u.target.as_str()), ("::1", 81, "/a/b?x=1"));
     assert_eq!(u.authority, "[::1]:81");
     let u = parse_http_url("HTTP://Example.com?x").unwrap();
-    assert_eq!(
-        (u.host.as_str(), u.port, u.target.as_str()),
-        ("Example.com", 80, "/?x")
-    );
+    assert_eq!((u.host.as_str(), u.port, u.target.as_str()), ("Example.com", 80, "/?x"));
     let u = parse_http_url("http://10.0.0.1").unwrap();
     assert_eq!((u.port, u.target.as_str()), (80, "/"));
 }

@@ -31,9 +31,7 @@ pub(crate) fn payload(basename: &str, len: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(len as usize + 20);
     let mut i = 0u64;
     while (out.len() as u64) < len {
-        out.extend_from_slice(&crate::storage::sha1(
-            format!("{}:{}", basename, i).as_bytes(),
-        ));
+        out.extend_from_slice(&crate::storage::sha1(format!("{}:{}", basename, i).as_bytes()));
         i += 1;
     }
     out.truncate(len as usize);
@@ -116,11 +114,8 @@ fn real_torrents_match_libtorrent() {
         assert_eq!(m.piece_length, row.piece_length, "{}", f);
         assert_eq!(m.num_pieces(), row.pieces, "{}", f);
         assert_eq!(m.total_length, row.total, "{}", f);
-        let got: Vec<(String, u64)> = m
-            .files
-            .iter()
-            .map(|e| (e.path.to_str().unwrap().to_string(), e.length))
-            .collect();
+        let got: Vec<(String, u64)> =
+            m.files.iter().map(|e| (e.path.to_str().unwrap().to_string(), e.length)).collect();
         assert_eq!(got, row.files, "{}", f);
         assert_eq!(m.multi_file, row.files.len() > 1, "{}", f);
         // offsets are the running sum, and piece lengths add up to the total
@@ -129,17 +124,10 @@ fn real_torrents_match_libtorrent() {
             assert_eq!(e.offset, off, "{}", f);
             off += e.length;
         }
-        let sum: u64 = (0..m.num_pieces())
-            .map(|i| u64::from(m.geometry().piece_len(i)))
-            .sum();
+        let sum: u64 = (0..m.num_pieces()).map(|i| u64::from(m.geometry().piece_len(i))).sum();
         assert_eq!(sum, m.total_length, "{}", f);
         assert_eq!(u64::from(m.geometry().piece_len(m.num_pieces())), 0);
-        assert_eq!(
-            m.trackers()[0][0],
-            "http://127.0.0.1:6969/announce",
-            "{}",
-            f
-        );
+        assert_eq!(m.trackers()[0][0], "http://127.0.0.1:6969/announce", "{}", f);
     }
 }
 
@@ -161,14 +149,8 @@ fn tool_quirks_are_read() {
     let m = load_test_torrent("torf-single.torrent");
     assert!(!m.private);
     assert!(m.announce_list.is_empty());
-    assert_eq!(
-        m.trackers(),
-        vec![vec!["http://127.0.0.1:6969/announce".to_string()]]
-    );
-    assert_eq!(
-        u64::from(m.geometry().piece_len(15)),
-        1_000_000 - 15 * 65_536
-    );
+    assert_eq!(m.trackers(), vec![vec!["http://127.0.0.1:6969/announce".to_string()]]);
+    assert_eq!(u64::from(m.geometry().piece_len(15)), 1_000_000 - 15 * 65_536);
 }
 
 #[test]
@@ -198,19 +180,13 @@ fn make_single_file_matches_mktorrent() {
     )
     .unwrap();
     let m = Metainfo::from_bytes(&bytes).unwrap();
-    assert_eq!(
-        m.info_hash_hex(),
-        "123b9c69521e4710c97415582b531546cf8dcd51"
-    );
+    assert_eq!(m.info_hash_hex(), "123b9c69521e4710c97415582b531546cf8dcd51");
     assert!(!m.multi_file && !m.private);
     let top = bencode::decode(&bytes).unwrap();
     let keys: Vec<&[u8]> = top.as_dict().unwrap().map.keys().map(|k| &k[..]).collect();
     let want: Vec<&[u8]> = vec![b"announce", b"created by", b"creation date", b"info"];
     assert_eq!(keys, want);
-    assert_eq!(
-        top.as_dict().unwrap().str_lossy("created by").as_deref(),
-        Some("tyrant 0.1")
-    );
+    assert_eq!(top.as_dict().unwrap().str_lossy("created by").as_deref(), Some("tyrant 0.1"));
 
     // private adds exactly the key, so the hash changes
     let p = make_torrent(&dir.0.join("alpha.bin"), "", Some(32 * 1024), true).unwrap();
@@ -241,10 +217,7 @@ fn make_tree_matches_torf_pieces() {
     // a symlink is skipped; a hidden file is included
     std::os::unix::fs::symlink(tree.join("a.txt"), tree.join("link.txt")).unwrap();
     let with_link = make_torrent(&tree, "http://x/announce", Some(16 * 1024), false).unwrap();
-    assert_eq!(
-        Metainfo::from_bytes(&with_link).unwrap().pieces,
-        torf.pieces
-    );
+    assert_eq!(Metainfo::from_bytes(&with_link).unwrap().pieces, torf.pieces);
     fs::write(tree.join(".hidden"), b"hi").unwrap();
     let with_hidden = make_torrent(&tree, "", Some(16 * 1024), false).unwrap();
     let h = Metainfo::from_bytes(&with_hidden).unwrap();
@@ -312,9 +285,7 @@ fn multi_info(files: Vec<Value>, pieces: usize) -> Dict {
 
 fn torrent(info: Dict) -> Vec<u8> {
     bencode::encode(&Value::Dict(
-        Dict::new()
-            .with("announce", s("http://t/a"))
-            .with("info", Value::Dict(info)),
+        Dict::new().with("announce", s("http://t/a")).with("info", Value::Dict(info)),
     ))
 }
 
@@ -337,11 +308,7 @@ fn malformed_torrents_are_rejected() {
             "info is not a dictionary",
         ),
         ("top not dict", b"i3e".to_vec(), "not a bencoded dictionary"),
-        (
-            "no piece length",
-            without("piece length"),
-            "piece length is missing",
-        ),
+        ("no piece length", without("piece length"), "piece length is missing"),
         (
             "zero piece length",
             torrent(single_info(40000).with("piece length", Value::Int(0))),
@@ -371,41 +338,17 @@ fn malformed_torrents_are_rejected() {
         ("too few pieces", torrent(single_info(70000)), "want 3"),
         ("too many pieces", torrent(single_info(100)), "want 1"),
         ("no name", without("name"), "name is missing"),
-        (
-            "name ..",
-            torrent(single_info(40000).with("name", s(".."))),
-            "relative directory",
-        ),
-        (
-            "name .",
-            torrent(single_info(40000).with("name", s("."))),
-            "relative directory",
-        ),
-        (
-            "name empty",
-            torrent(single_info(40000).with("name", s(""))),
-            "is empty",
-        ),
-        (
-            "name slash",
-            torrent(single_info(40000).with("name", s("a/b"))),
-            "separator",
-        ),
+        ("name ..", torrent(single_info(40000).with("name", s(".."))), "relative directory"),
+        ("name .", torrent(single_info(40000).with("name", s("."))), "relative directory"),
+        ("name empty", torrent(single_info(40000).with("name", s(""))), "is empty"),
+        ("name slash", torrent(single_info(40000).with("name", s("a/b"))), "separator"),
         (
             "name.utf-8 ..",
             torrent(single_info(40000).with("name.utf-8", s(".."))),
             "relative directory",
         ),
-        (
-            "negative length",
-            torrent(single_info(-1)),
-            "negative length",
-        ),
-        (
-            "empty torrent",
-            torrent(single_info(0).with("pieces", Value::Bytes(vec![]))),
-            "empty",
-        ),
+        ("negative length", torrent(single_info(-1)), "negative length"),
+        ("empty torrent", torrent(single_info(0).with("pieces", Value::Bytes(vec![]))), "empty"),
         ("neither", without("length"), "neither length nor files"),
         (
             "both",
@@ -423,51 +366,19 @@ fn malformed_torrents_are_rejected() {
             torrent(multi_info(vec![file(0, &["a"]), file(0, &["b"])], 0)),
             "empty",
         ),
-        (
-            "negative file length",
-            torrent(multi_info(vec![file(-5, &["a"])], 1)),
-            "negative length",
-        ),
-        (
-            "empty path",
-            torrent(multi_info(vec![file(5, &[])], 1)),
-            "empty path",
-        ),
-        (
-            "empty component",
-            torrent(multi_info(vec![file(5, &["a", ""])], 1)),
-            "is empty",
-        ),
-        (
-            "dot component",
-            torrent(multi_info(vec![file(5, &[".", "a"])], 1)),
-            "relative directory",
-        ),
+        ("negative file length", torrent(multi_info(vec![file(-5, &["a"])], 1)), "negative length"),
+        ("empty path", torrent(multi_info(vec![file(5, &[])], 1)), "empty path"),
+        ("empty component", torrent(multi_info(vec![file(5, &["a", ""])], 1)), "is empty"),
+        ("dot component", torrent(multi_info(vec![file(5, &[".", "a"])], 1)), "relative directory"),
         (
             "dotdot component",
             torrent(multi_info(vec![file(5, &["..", "..", "etc", "passwd"])], 1)),
             "relative directory",
         ),
-        (
-            "slash component",
-            torrent(multi_info(vec![file(5, &["../x"])], 1)),
-            "separator",
-        ),
-        (
-            "absolute component",
-            torrent(multi_info(vec![file(5, &["/etc"])], 1)),
-            "separator",
-        ),
-        (
-            "backslash component",
-            torrent(multi_info(vec![file(5, &["..\\x"])], 1)),
-            "separator",
-        ),
-        (
-            "nul component",
-            torrent(multi_info(vec![file(5, &["a\0b"])], 1)),
-            "NUL",
-        ),
+        ("slash component", torrent(multi_info(vec![file(5, &["../x"])], 1)), "separator"),
+        ("absolute component", torrent(multi_info(vec![file(5, &["/etc"])], 1)), "separator"),
+        ("backslash component", torrent(multi_info(vec![file(5, &["..\\x"])], 1)), "separator"),
+        ("nul component", torrent(multi_info(vec![file(5, &["a\0b"])], 1)), "NUL"),
         (
             "dotdot in path.utf-8",
             torrent(multi_info(
@@ -485,19 +396,14 @@ fn malformed_torrents_are_rejected() {
         (
             "file without length",
             torrent(multi_info(
-                vec![Value::Dict(
-                    Dict::new().with("path", Value::List(vec![s("a")])),
-                )],
+                vec![Value::Dict(Dict::new().with("path", Value::List(vec![s("a")])))],
                 1,
             )),
             "has no length",
         ),
         (
             "file without path",
-            torrent(multi_info(
-                vec![Value::Dict(Dict::new().with("length", Value::Int(5)))],
-                1,
-            )),
+            torrent(multi_info(vec![Value::Dict(Dict::new().with("length", Value::Int(5)))], 1)),
             "no path",
         ),
         (
@@ -530,12 +436,7 @@ fn truncated_real_torrents_are_rejected() {
         let buf = fs::read(Path::new(TESTDATA).join(&row.file)).unwrap();
         assert!(Metainfo::from_bytes(&buf).is_ok());
         for cut in (0..buf.len()).step_by(7) {
-            assert!(
-                Metainfo::from_bytes(&buf[..cut]).is_err(),
-                "{} cut at {}",
-                row.file,
-                cut
-            );
+            assert!(Metainfo::from_bytes(&buf[..cut]).is_err(), "{} cut at {}", row.file, cut);
         }
         let mut extra = buf.clone();
         extra.push(b'x');
@@ -548,21 +449,11 @@ fn load_errors_name_the_file() {
     let dir = TempDir::new("load");
     let missing = dir.0.join("missing.torrent");
     let e = Metainfo::load(&missing).unwrap_err();
-    assert!(
-        e.starts_with(&format!("cannot read {}: ", missing.display())),
-        "{}",
-        e
-    );
+    assert!(e.starts_with(&format!("cannot read {}: ", missing.display())), "{}", e);
     let bad = dir.0.join("bad.torrent");
     fs::write(&bad, b"d4:infoi1ee").unwrap();
     let e = Metainfo::load(&bad).unwrap_err();
-    assert_eq!(
-        e,
-        format!(
-            "{} is not a valid torrent: info is not a dictionary",
-            bad.display()
-        )
-    );
+    assert_eq!(e, format!("{} is not a valid torrent: info is not a dictionary", bad.display()));
 }
 
 #[test]
@@ -611,11 +502,8 @@ fn unknown_keys_and_alternate_names_are_accepted() {
             vec!["udp://b/1".to_string()]
         ]
     );
-    let paths: Vec<(PathBuf, u64, u64)> = m
-        .files
-        .iter()
-        .map(|f| (f.path.clone(), f.length, f.offset))
-        .collect();
+    let paths: Vec<(PathBuf, u64, u64)> =
+        m.files.iter().map(|f| (f.path.clone(), f.length, f.offset)).collect();
     assert_eq!(
         paths,
         vec![
@@ -627,9 +515,7 @@ fn unknown_keys_and_alternate_names_are_accepted() {
     assert_eq!(u64::from(m.geometry().piece_len(1)), 20010 - 16384);
 
     // name.utf-8 wins over name
-    let info = single_info(40000)
-        .with("name", s("local"))
-        .with("name.utf-8", s("unicode"));
+    let info = single_info(40000).with("name", s("local")).with("name.utf-8", s("unicode"));
     let m = Metainfo::from_bytes(&torrent(info)).unwrap();
     assert_eq!(m.name, "unicode");
     assert_eq!(m.files[0].path, PathBuf::from("unicode"));

@@ -113,12 +113,7 @@ fn bucket_long_run_rate_is_exact() {
         // Over a long run the burst and the debt vanish: within 2 % of the cap.
         let hour = 3600.0;
         let achieved = simulate(rate, hour).len() as f64 * MSG as f64 / hour;
-        assert!(
-            close(achieved, rate, 0.02),
-            "{} KiB/s: achieved {}",
-            kib,
-            achieved
-        );
+        assert!(close(achieved, rate, 0.02), "{} KiB/s: achieved {}", kib, achieved);
     }
     // At 100 KiB/s, 60 s is already long enough for 2 %.
     let achieved = simulate(102_400.0, 60.0).len() as f64 * MSG as f64 / 60.0;
@@ -151,11 +146,7 @@ fn bucket_refill_never_exceeds_burst() {
     b.take(later, 40_000);
     assert_eq!(b.wait_time(later), Duration::ZERO);
     b.take(later, 1);
-    assert!(close(
-        b.wait_time(later).as_secs_f64(),
-        1.0 / 20_000.0,
-        1e-3
-    ));
+    assert!(close(b.wait_time(later).as_secs_f64(), 1.0 / 20_000.0, 1e-3));
     // Burst is raised to one block message.
     let small = TokenBucket::new(100.0, 10.0, t0);
     assert_eq!(small.burst, MIN_BURST);
@@ -207,8 +198,6 @@ fn bucket_time_never_runs_backwards() {
 fn shared_bucket_is_usable_across_threads() {
     let b = shared_bucket(0.0, 0.0);
     let b2 = Arc::clone(&b);
-    std::thread::spawn(move || lock_bucket(&b2).take(Instant::now(), 1))
-        .join()
-        .unwrap();
+    std::thread::spawn(move || lock_bucket(&b2).take(Instant::now(), 1)).join().unwrap();
     assert!(lock_bucket(&b).is_unlimited());
 }

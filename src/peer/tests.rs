@@ -19,32 +19,17 @@ fn cases() -> Vec<(Message, Vec<u8>)> {
         (Message::Interested, vec![0, 0, 0, 1, 2]),
         (Message::NotInterested, vec![0, 0, 0, 1, 3]),
         (Message::Have(0x0102_0304), vec![0, 0, 0, 5, 4, 1, 2, 3, 4]),
+        (Message::Bitfield(vec![0b1010_0000, 0xff]), vec![0, 0, 0, 3, 5, 0b1010_0000, 0xff]),
         (
-            Message::Bitfield(vec![0b1010_0000, 0xff]),
-            vec![0, 0, 0, 3, 5, 0b1010_0000, 0xff],
-        ),
-        (
-            Message::Request(Block {
-                index: 1,
-                begin: 0x4000,
-                length: 0x4000,
-            }),
+            Message::Request(Block { index: 1, begin: 0x4000, length: 0x4000 }),
             vec![0, 0, 0, 13, 6, 0, 0, 0, 1, 0, 0, 0x40, 0, 0, 0, 0x40, 0],
         ),
         (
-            Message::Piece {
-                index: 2,
-                begin: 0x10,
-                data: vec![0xaa, 0xbb, 0xcc],
-            },
+            Message::Piece { index: 2, begin: 0x10, data: vec![0xaa, 0xbb, 0xcc] },
             vec![0, 0, 0, 12, 7, 0, 0, 0, 2, 0, 0, 0, 0x10, 0xaa, 0xbb, 0xcc],
         ),
         (
-            Message::Cancel(Block {
-                index: 3,
-                begin: 0,
-                length: 5,
-            }),
+            Message::Cancel(Block { index: 3, begin: 0, length: 5 }),
             vec![0, 0, 0, 13, 8, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 5],
         ),
         (Message::Port(6881), vec![0, 0, 0, 3, 9, 0x1a, 0xe1]),
@@ -65,23 +50,13 @@ fn decode_each_variant() {
         assert_eq!(Message::decode(&bytes[4..]).unwrap(), m);
     }
     // Empty payloads are legal where the length is open-ended.
-    assert_eq!(
-        Message::decode(&[5]).unwrap(),
-        Message::Bitfield(Vec::new())
-    );
+    assert_eq!(Message::decode(&[5]).unwrap(), Message::Bitfield(Vec::new()));
     assert_eq!(
         Message::decode(&[7, 0, 0, 0, 1, 0, 0, 0, 2]).unwrap(),
-        Message::Piece {
-            index: 1,
-            begin: 2,
-            data: Vec::new()
-        }
+        Message::Piece { index: 1, begin: 2, data: Vec::new() }
     );
     // Unknown ids keep their payload out of the message.
-    assert_eq!(
-        Message::decode(&[20, 0, b'd', b'e']).unwrap(),
-        Message::Unknown(20)
-    );
+    assert_eq!(Message::decode(&[20, 0, b'd', b'e']).unwrap(), Message::Unknown(20));
 }
 
 #[test]
@@ -103,10 +78,7 @@ fn fixed_sizes_one_short_and_one_long() {
             short[0] = id;
             assert_eq!(
                 Message::decode(&short),
-                Err(WireError::BadLength {
-                    id,
-                    len: (len - 1) as u32
-                })
+                Err(WireError::BadLength { id, len: (len - 1) as u32 })
             );
         }
         if id != 7 {
@@ -114,10 +86,7 @@ fn fixed_sizes_one_short_and_one_long() {
             long[0] = id;
             assert_eq!(
                 Message::decode(&long),
-                Err(WireError::BadLength {
-                    id,
-                    len: (len + 1) as u32
-                })
+                Err(WireError::BadLength { id, len: (len + 1) as u32 })
             );
         }
     }
@@ -148,18 +117,13 @@ impl Read for Trickle<'_> {
 }
 
 fn read_all<R: Read>(mut r: R, n: usize) -> Vec<Message> {
-    (0..n)
-        .map(|_| read_message(&mut r, 1 << 20).unwrap())
-        .collect()
+    (0..n).map(|_| read_message(&mut r, 1 << 20).unwrap()).collect()
 }
 
 #[test]
 fn one_byte_at_a_time() {
     let (msgs, bytes) = stream();
-    let r = Trickle {
-        data: &bytes,
-        step: 1,
-    };
+    let r = Trickle { data: &bytes, step: 1 };
     assert_eq!(read_all(r, msgs.len()), msgs);
 }
 
@@ -177,13 +141,7 @@ fn in_two_halves_at_every_split() {
 #[test]
 fn a_bad_length_is_skipped_and_a_huge_one_is_refused_before_reading() {
     let e = read_message(&mut Cursor::new([0xffu8, 0xff, 0xff, 0xff, 1]), 100).unwrap_err();
-    assert_eq!(
-        wire_err(&e),
-        WireError::TooLong {
-            len: u32::MAX,
-            max: 100
-        }
-    );
+    assert_eq!(wire_err(&e), WireError::TooLong { len: u32::MAX, max: 100 });
     let mut c = Cursor::new([0u8, 0, 0, 2, 0, 0, 0, 0, 0, 1, 1]);
     let e = read_message(&mut c, 100).unwrap_err();
     assert_eq!(wire_err(&e), WireError::BadLength { id: 0, len: 2 });
@@ -193,10 +151,7 @@ fn a_bad_length_is_skipped_and_a_huge_one_is_refused_before_reading() {
 
 fn wire_err(e: &io::Error) -> WireError {
     assert_eq!(e.kind(), io::ErrorKind::InvalidData);
-    e.get_ref()
-        .and_then(|inner| inner.downcast_ref::<WireError>())
-        .cloned()
-        .unwrap()
+    e.get_ref().and_then(|inner| inner.downcast_ref::<WireError>()).cloned().unwrap()
 }
 
 #[test]
@@ -215,17 +170,8 @@ fn read_message_too_long_rejected_before_allocating() {
     // If this tried to allocate 4 GiB first, the test would abort or crawl.
     let mut c = Cursor::new(vec![0xff, 0xff, 0xff, 0xff, 7]);
     let e = read_message(&mut c, 131081).unwrap_err();
-    assert_eq!(
-        wire_err(&e),
-        WireError::TooLong {
-            len: u32::MAX,
-            max: 131081
-        }
-    );
-    assert_eq!(
-        e.to_string(),
-        "message length 4294967295 exceeds limit 131081"
-    );
+    assert_eq!(wire_err(&e), WireError::TooLong { len: u32::MAX, max: 131081 });
+    assert_eq!(e.to_string(), "message length 4294967295 exceeds limit 131081");
 }
 
 #[test]
@@ -266,11 +212,7 @@ impl Read for Stuttering {
 #[test]
 fn read_message_timeouts_only_at_frame_boundaries() {
     let (msgs, bytes) = stream();
-    let mut r = Stuttering {
-        data: bytes,
-        pos: 0,
-        tick: false,
-    };
+    let mut r = Stuttering { data: bytes, pos: 0, tick: false };
     let mut got = Vec::new();
     let mut ticks = 0;
     while got.len() < msgs.len() {
@@ -298,62 +240,25 @@ fn limits() {
     assert_eq!(LIM.piece_len(9), 1000);
     assert_eq!(LIM.piece_len(10), 0);
     assert_eq!(max_frame(&LIM), 9 + MAX_REQUEST);
-    let big = Geometry {
-        num_pieces: 2_000_001,
-        piece_length: 16384,
-        total_length: 2_000_001 * 16384,
-    };
+    let big =
+        Geometry { num_pieces: 2_000_001, piece_length: 16384, total_length: 2_000_001 * 16384 };
     assert_eq!(max_frame(&big), 1 + 250_001);
-    let exact = Geometry {
-        num_pieces: 4,
-        piece_length: 16384,
-        total_length: 4 * 16384,
-    };
+    let exact = Geometry { num_pieces: 4, piece_length: 16384, total_length: 4 * 16384 };
     assert_eq!(exact.piece_len(3), 16384);
 }
 
 #[test]
 fn check_table() {
-    let req = |index, begin, length| {
-        Message::Request(Block {
-            index,
-            begin,
-            length,
-        })
-    };
-    let bad_block = |index, begin, length| {
-        Err(WireError::BadBlock {
-            index,
-            begin,
-            length,
-        })
-    };
+    let req = |index, begin, length| Message::Request(Block { index, begin, length });
+    let bad_block = |index, begin, length| Err(WireError::BadBlock { index, begin, length });
     let table: Vec<(Message, Result<(), WireError>)> = vec![
         (Message::Have(9), Ok(())),
-        (
-            Message::Have(10),
-            Err(WireError::BadIndex {
-                index: 10,
-                num_pieces: 10,
-            }),
-        ),
+        (Message::Have(10), Err(WireError::BadIndex { index: 10, num_pieces: 10 })),
         (Message::Bitfield(vec![0xff, 0xc0]), Ok(())),
-        (
-            Message::Bitfield(vec![0xff]),
-            Err(WireError::BadBitfield("wrong byte length")),
-        ),
-        (
-            Message::Bitfield(vec![0xff, 0xc0, 0]),
-            Err(WireError::BadBitfield("wrong byte length")),
-        ),
-        (
-            Message::Bitfield(vec![0xff, 0xe0]),
-            Err(WireError::BadBitfield("spare bits set")),
-        ),
-        (
-            Message::Bitfield(vec![0xff, 0x01]),
-            Err(WireError::BadBitfield("spare bits set")),
-        ),
+        (Message::Bitfield(vec![0xff]), Err(WireError::BadBitfield("wrong byte length"))),
+        (Message::Bitfield(vec![0xff, 0xc0, 0]), Err(WireError::BadBitfield("wrong byte length"))),
+        (Message::Bitfield(vec![0xff, 0xe0]), Err(WireError::BadBitfield("spare bits set"))),
+        (Message::Bitfield(vec![0xff, 0x01]), Err(WireError::BadBitfield("spare bits set"))),
         (req(0, 0, BLOCK), Ok(())),
         (req(0, 16384, BLOCK), Ok(())),
         (req(0, 16385, BLOCK), bad_block(0, 16385, BLOCK)),
@@ -362,47 +267,13 @@ fn check_table() {
         (req(9, 0, 1001), bad_block(9, 0, 1001)),
         (req(9, 0, BLOCK), bad_block(9, 0, BLOCK)),
         (req(0, 0, 0), bad_block(0, 0, 0)),
-        (
-            req(10, 0, BLOCK),
-            Err(WireError::BadIndex {
-                index: 10,
-                num_pieces: 10,
-            }),
-        ),
+        (req(10, 0, BLOCK), Err(WireError::BadIndex { index: 10, num_pieces: 10 })),
         // begin + length would wrap in u32.
         (req(0, u32::MAX, 2), bad_block(0, u32::MAX, 2)),
-        (
-            Message::Cancel(Block {
-                index: 9,
-                begin: 500,
-                length: 501,
-            }),
-            bad_block(9, 500, 501),
-        ),
-        (
-            Message::Piece {
-                index: 9,
-                begin: 0,
-                data: vec![0; 1000],
-            },
-            Ok(()),
-        ),
-        (
-            Message::Piece {
-                index: 9,
-                begin: 1,
-                data: vec![0; 1000],
-            },
-            bad_block(9, 1, 1000),
-        ),
-        (
-            Message::Piece {
-                index: 0,
-                begin: 0,
-                data: Vec::new(),
-            },
-            bad_block(0, 0, 0),
-        ),
+        (Message::Cancel(Block { index: 9, begin: 500, length: 501 }), bad_block(9, 500, 501)),
+        (Message::Piece { index: 9, begin: 0, data: vec![0; 1000] }, Ok(())),
+        (Message::Piece { index: 9, begin: 1, data: vec![0; 1000] }, bad_block(9, 1, 1000)),
+        (Message::Piece { index: 0, begin: 0, data: Vec::new() }, bad_block(0, 0, 0)),
         (Message::Port(1), Ok(())),
         (Message::Unknown(20), Ok(())),
     ];
@@ -410,32 +281,17 @@ fn check_table() {
         assert_eq!(m.check(&LIM), want, "{:?}", m);
     }
     // Longer than MAX_REQUEST, inside a piece that is big enough to hold it.
-    let huge = Geometry {
-        num_pieces: 1,
-        piece_length: 1 << 20,
-        total_length: 1 << 20,
-    };
+    let huge = Geometry { num_pieces: 1, piece_length: 1 << 20, total_length: 1 << 20 };
     assert_eq!(req(0, 0, MAX_REQUEST).check(&huge), Ok(()));
-    assert_eq!(
-        req(0, 0, MAX_REQUEST + 1).check(&huge),
-        bad_block(0, 0, MAX_REQUEST + 1)
-    );
+    assert_eq!(req(0, 0, MAX_REQUEST + 1).check(&huge), bad_block(0, 0, MAX_REQUEST + 1));
     // A torrent whose piece count is a multiple of 8 has no spare bits.
-    let eight = Geometry {
-        num_pieces: 8,
-        piece_length: 1,
-        total_length: 8,
-    };
+    let eight = Geometry { num_pieces: 8, piece_length: 1, total_length: 8 };
     assert_eq!(Message::Bitfield(vec![0xff]).check(&eight), Ok(()));
 }
 
 #[test]
 fn piece_header_matches_encode() {
-    let m = Message::Piece {
-        index: 7,
-        begin: 16384,
-        data: vec![1; 100],
-    };
+    let m = Message::Piece { index: 7, begin: 16384, data: vec![1; 100] };
     let bytes = enc(&m);
     assert_eq!(&bytes[..13], &piece_header(7, 16384, 100)[..]);
 }
@@ -455,10 +311,7 @@ fn handshake_round_trip_and_bad_pstr() {
 
     let mut bad = b;
     bad[0] = 18;
-    assert!(matches!(
-        Handshake::decode(&bad),
-        Err(WireError::BadHandshake(_))
-    ));
+    assert!(matches!(Handshake::decode(&bad), Err(WireError::BadHandshake(_))));
     let mut bad = b;
     bad[1] = b'b';
     let e = Handshake::decode(&bad).unwrap_err();
@@ -472,16 +325,9 @@ fn display_is_one_line() {
         WireError::TooLong { len: 1, max: 0 },
         WireError::BadLength { id: 4, len: 2 },
         WireError::BadHandshake("x"),
-        WireError::BadIndex {
-            index: 1,
-            num_pieces: 1,
-        },
+        WireError::BadIndex { index: 1, num_pieces: 1 },
         WireError::BadBitfield("spare bits set"),
-        WireError::BadBlock {
-            index: 1,
-            begin: 2,
-            length: 3,
-        },
+        WireError::BadBlock { index: 1, begin: 2, length: 3 },
     ];
     for e in &errs {
         let s = e.to_string();

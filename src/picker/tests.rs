@@ -3,19 +3,11 @@
 use super::*;
 
 fn blk(index: u32, begin: u32, length: usize) -> Block {
-    Block {
-        index,
-        begin,
-        length: length as u32,
-    }
+    Block { index, begin, length: length as u32 }
 }
 
 fn geo(num_pieces: u32, piece_length: u32, total_length: u64) -> Geometry {
-    Geometry {
-        piece_length,
-        total_length,
-        num_pieces,
-    }
+    Geometry { piece_length, total_length, num_pieces }
 }
 
 fn all(n: usize) -> Vec<bool> {
@@ -40,10 +32,7 @@ fn blocks_cover_every_piece_exactly_including_a_short_last_piece() {
 
 #[test]
 fn strict_priority_finishes_started_pieces_first() {
-    let mut p = Picker::new(
-        geo(10, 4 * BLOCK, 40 * u64::from(BLOCK)),
-        Order::RarestFirst,
-    );
+    let mut p = Picker::new(geo(10, 4 * BLOCK, 40 * u64::from(BLOCK)), Order::RarestFirst);
     let mut rng = Rng::new(2);
     let first = p.pick(1, &all(10), 2, &mut rng);
     assert_eq!(first.len(), 2);
@@ -60,24 +49,14 @@ fn only_pieces_the_peer_has_are_requested() {
     let mut has = vec![false; 8];
     has[5] = true;
     let reqs = p.pick(1, &has, 10, &mut Rng::new(3));
-    assert_eq!(
-        reqs,
-        vec![Block {
-            index: 5,
-            begin: 0,
-            length: BLOCK
-        }]
-    );
+    assert_eq!(reqs, vec![Block { index: 5, begin: 0, length: BLOCK }]);
     assert!(p.pick(1, &[false; 8], 10, &mut Rng::new(3)).is_empty());
 }
 
 #[test]
 fn rarest_first_after_four_pieces_with_random_tie_break() {
     let n = 20;
-    let mut p = Picker::new(
-        geo(n, BLOCK, u64::from(n) * u64::from(BLOCK)),
-        Order::RarestFirst,
-    );
+    let mut p = Picker::new(geo(n, BLOCK, u64::from(n) * u64::from(BLOCK)), Order::RarestFirst);
     for i in 0..4 {
         p.set_have(i);
     }
@@ -92,10 +71,7 @@ fn rarest_first_after_four_pieces_with_random_tie_break() {
     assert_eq!((p.availability(11), p.availability(12)), (1, 3));
     let mut seen = std::collections::BTreeSet::new();
     for seed in 0..40 {
-        let mut q = Picker::new(
-            geo(n, BLOCK, u64::from(n) * u64::from(BLOCK)),
-            Order::RarestFirst,
-        );
+        let mut q = Picker::new(geo(n, BLOCK, u64::from(n) * u64::from(BLOCK)), Order::RarestFirst);
         for i in 0..4 {
             q.set_have(i);
         }
@@ -111,10 +87,7 @@ fn random_first_before_four_pieces() {
     let n = 50u32;
     let mut seen = std::collections::BTreeSet::new();
     for seed in 0..30 {
-        let mut p = Picker::new(
-            geo(n, BLOCK, u64::from(n) * u64::from(BLOCK)),
-            Order::RarestFirst,
-        );
+        let mut p = Picker::new(geo(n, BLOCK, u64::from(n) * u64::from(BLOCK)), Order::RarestFirst);
         let mut has = all(n as usize);
         has[0] = true;
         // piece 0 is the rarest, but random-first ignores rarity
@@ -147,32 +120,20 @@ fn endgame_starts_only_when_every_missing_block_is_requested() {
     let data = vec![7u8; r.length as usize];
     assert_eq!(
         p.on_block(2, blk(r.index, r.begin, data.len())),
-        BlockResult::Stored {
-            cancel: vec![1],
-            complete: false
-        }
+        BlockResult::Stored { cancel: vec![1], complete: false }
     );
-    assert_eq!(
-        p.on_block(1, blk(r.index, r.begin, data.len())),
-        BlockResult::NotWanted
-    );
+    assert_eq!(p.on_block(1, blk(r.index, r.begin, data.len())), BlockResult::NotWanted);
 }
 
 #[test]
 fn a_complete_piece_leaves_the_pool_and_failure_reopens_it() {
-    let mut p = Picker::new(
-        geo(1, 2 * BLOCK, 2 * u64::from(BLOCK) - 100),
-        Order::RarestFirst,
-    );
+    let mut p = Picker::new(geo(1, 2 * BLOCK, 2 * u64::from(BLOCK) - 100), Order::RarestFirst);
     let mut rng = Rng::new(5);
     let reqs = p.pick(1, &all(1), 5, &mut rng);
     assert_eq!(reqs.len(), 2);
     assert!(matches!(
         p.on_block(1, blk(0, 0, BLOCK as usize)),
-        BlockResult::Stored {
-            complete: false,
-            ..
-        }
+        BlockResult::Stored { complete: false, .. }
     ));
     // wrong length is refused
     assert_eq!(p.on_block(1, blk(0, BLOCK, 10)), BlockResult::NotWanted);
@@ -250,14 +211,7 @@ fn a_failed_piece_is_fetched_again_from_one_peer_only() {
     assert_eq!(mine.len(), 1);
     // the owner goes away: the piece starts over for anyone
     p.release(3, mine[0]);
-    p.release(
-        3,
-        Block {
-            index: 0,
-            begin: 0,
-            length: BLOCK,
-        },
-    );
+    p.release(3, Block { index: 0, begin: 0, length: BLOCK });
     assert_eq!(p.pick(4, &all(1), 5, &mut rng).len(), 2);
     p.set_have(0);
     assert!(p.is_complete());
@@ -269,10 +223,7 @@ fn availability_and_interest() {
     let has = vec![true, false, true, false];
     p.peer_added(&has);
     p.peer_has(1);
-    assert_eq!(
-        (0..4).map(|i| p.availability(i)).collect::<Vec<_>>(),
-        vec![1, 1, 1, 0]
-    );
+    assert_eq!((0..4).map(|i| p.availability(i)).collect::<Vec<_>>(), vec![1, 1, 1, 0]);
     assert!(p.interesting(&has));
     p.set_have(0);
     p.set_have(2);

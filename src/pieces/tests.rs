@@ -43,11 +43,7 @@ fn job(m: &Metainfo, data: &[u8], index: u32, ok: bool, bad: bool) -> Job {
 
 #[test]
 fn geometry_cuts_pieces_and_blocks() {
-    let g = Geometry {
-        piece_length: 40000,
-        total_length: 100_000,
-        num_pieces: 3,
-    };
+    let g = Geometry { piece_length: 40000, total_length: 100_000, num_pieces: 3 };
     // (piece, length, blocks, last block)
     for (i, len, blocks, last) in [(0, 40000, 3, (32768, 7232)), (2, 20000, 2, (16384, 3616))] {
         assert_eq!(g.piece_len(i), len);
@@ -80,14 +76,8 @@ fn assembly_puts_blocks_in_place_and_names_their_senders() {
     let j = p.job(1, m.pieces[1]).unwrap();
     assert!(!j.blocks_if_bad && !j.blocks_if_ok);
     assert_eq!(
-        p.verdict(Done::Failed {
-            index: 1,
-            blocks: None
-        }),
-        Verdict::Failed {
-            index: 1,
-            strike: Some(9)
-        }
+        p.verdict(Done::Failed { index: 1, blocks: None }),
+        Verdict::Failed { index: 1, strike: Some(9) }
     );
 }
 
@@ -107,31 +97,16 @@ fn smart_ban_blames_only_the_sender_of_the_bad_block() {
     p.store(0, BLOCK, &bad[b..2 * b], 6);
     p.store(0, 2 * BLOCK, &bad[2 * b..], 5);
     let done = hash_and_write(&st, p.job(0, m.pieces[0]).unwrap());
-    assert_eq!(
-        p.verdict(done),
-        Verdict::Failed {
-            index: 0,
-            strike: None
-        }
-    );
+    assert_eq!(p.verdict(done), Verdict::Failed { index: 0, strike: None });
     for (k, chunk) in good.chunks(b).enumerate() {
         p.store(0, k as u32 * BLOCK, chunk, 5);
     }
     let j = p.job(0, m.pieces[0]).unwrap();
     assert!(j.blocks_if_ok, "the evidence waits for a good copy");
     let done = hash_and_write(&st, j);
-    assert_eq!(
-        p.verdict(done),
-        Verdict::Verified {
-            index: 0,
-            liars: vec![6]
-        }
-    );
+    assert_eq!(p.verdict(done), Verdict::Verified { index: 0, liars: vec![6] });
     assert!(p.suspects.is_empty());
-    assert_eq!(
-        std::fs::read(dir.0.join("d.bin")).unwrap()[..good.len()],
-        good[..]
-    );
+    assert_eq!(std::fs::read(dir.0.join("d.bin")).unwrap()[..good.len()], good[..]);
 }
 
 #[test]
@@ -149,15 +124,10 @@ fn verified_pieces_are_written_and_bad_ones_are_not() {
     h.join().unwrap();
     let got: Vec<Done> = rx.iter().collect();
     assert_eq!(got.len(), 3);
-    let good0: Vec<[u8; 20]> = data[..m.piece_length as usize]
-        .chunks(BLOCK as usize)
-        .map(sha1)
-        .collect();
+    let good0: Vec<[u8; 20]> =
+        data[..m.piece_length as usize].chunks(BLOCK as usize).map(sha1).collect();
     match &got[0] {
-        Done::Failed {
-            index: 0,
-            blocks: Some(b),
-        } => {
+        Done::Failed { index: 0, blocks: Some(b) } => {
             assert_eq!(b.len(), 3);
             assert_eq!(b[0], good0[0]);
             assert_ne!(b[1], good0[1], "the flipped byte is in block 1");
@@ -165,18 +135,9 @@ fn verified_pieces_are_written_and_bad_ones_are_not() {
         }
         _ => panic!("piece 0 with a flipped byte must fail"),
     }
-    assert!(matches!(
-        got[1],
-        Done::Verified {
-            index: 1,
-            blocks: None
-        }
-    ));
+    assert!(matches!(got[1], Done::Verified { index: 1, blocks: None }));
     match &got[2] {
-        Done::Verified {
-            index: 0,
-            blocks: Some(b),
-        } => assert_eq!(*b, good0),
+        Done::Verified { index: 0, blocks: Some(b) } => assert_eq!(*b, good0),
         _ => panic!("piece 0 must verify"),
     }
     assert_eq!(std::fs::read(dir.0.join("d.bin")).unwrap(), data);
@@ -197,11 +158,5 @@ fn a_failed_write_is_reported_not_lost() {
     // a bad piece never reaches the disk, so it fails the hash, not the write
     let mut bad = job(&m, &data, 1, false, false);
     bad.data[0] ^= 1;
-    assert!(matches!(
-        hash_and_write(&ro, bad),
-        Done::Failed {
-            index: 1,
-            blocks: None
-        }
-    ));
+    assert!(matches!(hash_and_write(&ro, bad), Done::Failed { index: 1, blocks: None }));
 }

@@ -38,11 +38,7 @@ fn regenerated_payloads_verify_and_corruption_is_found() {
         let pos_in_file = victim.length / 2;
         let piece = ((victim.offset + pos_in_file) / m.piece_length) as usize;
         let path = dir.0.join(&victim.path);
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .unwrap();
+        let f = OpenOptions::new().read(true).write(true).open(&path).unwrap();
         let mut b = [0u8; 1];
         f.read_exact_at(&mut b, pos_in_file).unwrap();
         f.write_all_at(&[b[0] ^ 0xff], pos_in_file).unwrap();
@@ -56,24 +52,12 @@ fn regenerated_payloads_verify_and_corruption_is_found() {
 /// A hand-made multi-file layout with empty files at the start, middle and end and
 /// pieces of 8 bytes, so most pieces cross a file boundary.
 fn layout() -> (Metainfo, Vec<u8>) {
-    let files = [
-        ("e0", 0u64),
-        ("a", 5),
-        ("e1", 0),
-        ("b", 7),
-        ("c", 1),
-        ("d", 20),
-        ("e2", 0),
-    ];
+    let files = [("e0", 0u64), ("a", 5), ("e1", 0), ("b", 7), ("c", 1), ("d", 20), ("e2", 0)];
     let data: Vec<u8> = (0..33u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
     let mut entries = Vec::new();
     let mut off = 0;
     for (name, len) in files {
-        entries.push(FileEntry {
-            path: PathBuf::from("t").join(name),
-            length: len,
-            offset: off,
-        });
+        entries.push(FileEntry { path: PathBuf::from("t").join(name), length: len, offset: off });
         off += len;
     }
     let pieces = data.chunks(8).map(sha1).collect();
@@ -105,10 +89,7 @@ fn fresh_space_is_not_hashed_at_open_but_old_data_is() {
         st.write_piece(i, &data[start..start + len]).unwrap();
     }
     // the same Storage checks everything on demand
-    assert!(st
-        .check(&m.pieces, &mut |_, _| {}, false)
-        .iter()
-        .all(|&b| b));
+    assert!(st.check(&m.pieces, &mut |_, _| {}, false).iter().all(|&b| b));
     drop(st);
     let st = Storage::open(&m, &dir.0, false).unwrap();
     assert!(st.verify(&m.pieces, &mut |_, _| {}).iter().all(|&b| b));
@@ -119,10 +100,7 @@ fn reads_and_writes_cross_file_boundaries() {
     let dir = TempDir::new("rw");
     let (m, data) = layout();
     let st = Storage::open(&m, &dir.0, false).unwrap();
-    assert_eq!(
-        (st.geo.num_pieces, st.geo.piece_length, st.geo.total_length),
-        (5, 8, 33)
-    );
+    assert_eq!((st.geo.num_pieces, st.geo.piece_length, st.geo.total_length), (5, 8, 33));
     assert_eq!(st.geo.piece_len(4), 1);
     assert_eq!(st.geo.piece_len(5), 0);
     for f in &m.files {
@@ -146,27 +124,14 @@ fn reads_and_writes_cross_file_boundaries() {
                 let mut buf = vec![0u8; len as usize];
                 st.read(index, begin, &mut buf).unwrap();
                 let at = (index * 8 + begin) as usize;
-                assert_eq!(
-                    buf,
-                    &data[at..at + len as usize],
-                    "{} {} {}",
-                    index,
-                    begin,
-                    len
-                );
+                assert_eq!(buf, &data[at..at + len as usize], "{} {} {}", index, begin, len);
             }
         }
     }
-    assert!(st
-        .check(&m.pieces, &mut |_, _| {}, false)
-        .iter()
-        .all(|&b| b));
+    assert!(st.check(&m.pieces, &mut |_, _| {}, false).iter().all(|&b| b));
 
     let mut buf = [0u8; 2];
-    assert!(
-        st.read(4, 0, &mut buf).is_err(),
-        "past the last piece's end"
-    );
+    assert!(st.read(4, 0, &mut buf).is_err(), "past the last piece's end");
     assert!(st.read(0, 7, &mut buf).is_err(), "past a piece's end");
     assert!(st.read(5, 0, &mut buf[..0]).is_err(), "no such piece");
     assert!(st.read(0, u32::MAX, &mut buf).is_err());
@@ -184,13 +149,7 @@ fn open_never_truncates() {
     fs::write(&big, [9u8; 100]).unwrap();
     for read_only in [false, true] {
         let e = Storage::open(&m, &dir.0, read_only).err().unwrap();
-        assert_eq!(
-            e,
-            format!(
-                "{} is larger than the torrent says (100 > 7 bytes)",
-                big.display()
-            )
-        );
+        assert_eq!(e, format!("{} is larger than the torrent says (100 > 7 bytes)", big.display()));
         assert_eq!(fs::read(&big).unwrap(), vec![9u8; 100]);
     }
 }
@@ -201,19 +160,12 @@ fn read_only_open_needs_complete_files() {
     let (m, data) = layout();
     let e = Storage::open(&m, &dir.0, true).err().unwrap();
     assert!(e.starts_with("cannot open"), "{}", e);
-    assert!(
-        !dir.0.join("t").exists(),
-        "read-only open created something"
-    );
+    assert!(!dir.0.join("t").exists(), "read-only open created something");
 
     Storage::open(&m, &dir.0, false).unwrap();
     fs::write(dir.0.join("t/d"), &data[..3]).unwrap();
     let e = Storage::open(&m, &dir.0, true).err().unwrap();
-    assert!(
-        e.contains("shorter than the torrent says (3 < 20 bytes)"),
-        "{}",
-        e
-    );
+    assert!(e.contains("shorter than the torrent says (3 < 20 bytes)"), "{}", e);
 
     fs::write(dir.0.join("t/d"), &data[13..]).unwrap();
     let st = Storage::open(&m, &dir.0, true).unwrap();
@@ -226,15 +178,9 @@ fn refuses_paths_outside_the_directory() {
     let dir = TempDir::new("unsafe");
     let (mut m, _) = layout();
     m.files[1].path = PathBuf::from("t/../../escape");
-    assert!(Storage::open(&m, &dir.0, false)
-        .err()
-        .unwrap()
-        .contains("unsafe"));
+    assert!(Storage::open(&m, &dir.0, false).err().unwrap().contains("unsafe"));
     m.files[1].path = PathBuf::from("/tmp/escape");
-    assert!(Storage::open(&m, &dir.0, false)
-        .err()
-        .unwrap()
-        .contains("unsafe"));
+    assert!(Storage::open(&m, &dir.0, false).err().unwrap().contains("unsafe"));
 }
 
 #[test]

@@ -33,9 +33,7 @@ impl PropShare {
     /// `optimistic_share` is f, clamped to [0, 1].
     pub fn new(capacity: f64, optimistic_share: f64) -> PropShare {
         PropShare {
-            capacity: Some(capacity)
-                .filter(|c| c.is_finite() && *c > 0.0)
-                .unwrap_or(f64::INFINITY),
+            capacity: Some(capacity).filter(|c| c.is_finite() && *c > 0.0).unwrap_or(f64::INFINITY),
             optimistic_share: if optimistic_share.is_nan() {
                 OPTIMISTIC_SHARE
             } else {
@@ -51,21 +49,13 @@ impl PropShare {
         let rotate = self.round % OPTIMISTIC_ROUNDS == 0;
         self.round += 1;
         let reciprocal = |v: &PeerView| v.interested && v.down_round > 0;
-        let sum_b: u64 = peers
-            .iter()
-            .filter(|v| reciprocal(v))
-            .map(|v| v.down_round)
-            .sum();
+        let sum_b: u64 = peers.iter().filter(|v| reciprocal(v)).map(|v| v.down_round).sum();
 
         // The optimistic peer: kept between rotations while it is still a candidate.
         let candidate = |v: &PeerView| v.interested && v.down_round == 0;
         let still_valid = |id: u64| peers.iter().any(|v| v.id == id && candidate(v));
         if rotate || !self.optimistic.map_or(false, still_valid) {
-            let pool: Vec<u64> = peers
-                .iter()
-                .filter(|v| candidate(v))
-                .map(|v| v.id)
-                .collect();
+            let pool: Vec<u64> = peers.iter().filter(|v| candidate(v)).map(|v| v.id).collect();
             self.optimistic = if pool.is_empty() {
                 None
             } else {
@@ -109,20 +99,13 @@ impl PropShare {
     /// of C when no other interested peer is unchoked.
     pub fn fast_unchoke(&mut self, peers: &[PeerView], id: u64) -> Option<Decision> {
         let v = peers.iter().find(|v| v.id == id)?;
-        let held = self
-            .optimistic
-            .map_or(false, |o| peers.iter().any(|q| q.id == o && q.interested));
+        let held =
+            self.optimistic.map_or(false, |o| peers.iter().any(|q| q.id == o && q.interested));
         if !(v.interested && v.choked) || held {
             return None;
         }
-        let others = peers
-            .iter()
-            .any(|q| q.id != id && q.interested && !q.choked);
-        let share = if others {
-            self.optimistic_share * self.capacity
-        } else {
-            self.capacity
-        };
+        let others = peers.iter().any(|q| q.id != id && q.interested && !q.choked);
+        let share = if others { self.optimistic_share * self.capacity } else { self.capacity };
         self.optimistic = Some(id);
         Some(Decision {
             id,

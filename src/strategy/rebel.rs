@@ -20,11 +20,7 @@ mod tests {
 
     #[test]
     fn every_have_goes_out_one_plus_n_times_and_only_for_the_new_piece() {
-        let geo = Geometry {
-            piece_length: 16384,
-            total_length: 4 * 16384,
-            num_pieces: 4,
-        };
+        let geo = Geometry { piece_length: 16384, total_length: 4 * 16384, num_pieces: 4 };
         let picker = Picker::new(geo, Order::RarestFirst);
         let none = [false; 4];
         for (n, want) in [(0, vec![2]), (1, vec![2, 2]), (3, vec![2, 2, 2, 2])] {

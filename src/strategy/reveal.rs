@@ -30,9 +30,8 @@ pub fn to_reveal(
     if outstanding >= n {
         return Vec::new();
     }
-    let mut cands: Vec<usize> = (0..ours.len())
-        .filter(|&i| ours[i] && !theirs[i] && !shown[i])
-        .collect();
+    let mut cands: Vec<usize> =
+        (0..ours.len()).filter(|&i| ours[i] && !theirs[i] && !shown[i]).collect();
     // Most common first: revealing what others also offer costs us little scarcity.
     cands.sort_by(|&a, &b| avail(b as u32).cmp(&avail(a as u32)).then(a.cmp(&b)));
     cands.truncate(n - outstanding);
@@ -48,14 +47,7 @@ mod tests {
     }
 
     /// (ours, theirs, shown, availability, n) -> pieces revealed
-    type Case = (
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static [u32],
-        usize,
-        &'static [u32],
-    );
+    type Case = (&'static str, &'static str, &'static str, &'static [u32], usize, &'static [u32]);
 
     #[test]
     fn reveal_table() {
@@ -77,14 +69,7 @@ mod tests {
         for (ours, theirs, shown, avail, n, want) in cases {
             let a = |i: u32| avail[i as usize];
             let got = to_reveal(&bits(ours), &bits(theirs), &bits(shown), &a, *n);
-            assert_eq!(
-                &got[..],
-                *want,
-                "ours {} theirs {} shown {}",
-                ours,
-                theirs,
-                shown
-            );
+            assert_eq!(&got[..], *want, "ours {} theirs {} shown {}", ours, theirs, shown);
         }
     }
 }

@@ -10,13 +10,7 @@ fn flags(args: &[&str], up: f64) -> Result<Flags, String> {
 }
 
 fn view(id: u64, up_rate: f64) -> PeerView {
-    PeerView {
-        id,
-        interested: true,
-        choked: true,
-        up_rate,
-        ..PeerView::default()
-    }
+    PeerView { id, interested: true, choked: true, up_rate, ..PeerView::default() }
 }
 
 fn picker(pieces: u32) -> Picker {
@@ -33,43 +27,19 @@ fn flags_are_checked_in_one_place() {
     let ok = |a: &[&str]| flags(a, 20.0).unwrap();
     assert_eq!(ok(&[]).choker, ChokerFlag::Vanilla);
     assert_eq!(ok(&["--tyrant"]).choker, ChokerFlag::Tyrant { u0: 7168.0 });
-    assert_eq!(
-        ok(&["--tyrant", "--tyrant-u0", "14"]).choker,
-        ChokerFlag::Tyrant { u0: 14336.0 }
-    );
-    assert_eq!(
-        ok(&["--propshare"]).choker,
-        ChokerFlag::PropShare {
-            optimistic_share: 0.2
-        }
-    );
+    assert_eq!(ok(&["--tyrant", "--tyrant-u0", "14"]).choker, ChokerFlag::Tyrant { u0: 14336.0 });
+    assert_eq!(ok(&["--propshare"]).choker, ChokerFlag::PropShare { optimistic_share: 0.2 });
     assert_eq!(ok(&["--rebel", "3", "--reveal", "2"]).rebel, 3);
     assert_eq!(ok(&["--sybil", "4"]).sybil, 4);
     // (flags, --up, the start of the one-line error)
     let bad: &[(&[&str], f64, &str)] = &[
-        (
-            &["--tyrant", "--propshare"],
-            20.0,
-            "--tyrant and --propshare exclude",
-        ),
+        (&["--tyrant", "--propshare"], 20.0, "--tyrant and --propshare exclude"),
         (&["--tyrant"], 0.0, "--tyrant needs --up"),
         (&["--propshare"], 0.0, "--propshare needs --up"),
         (&["--tyrant-u0", "9"], 20.0, "--tyrant-u0 only applies"),
-        (
-            &["--tyrant", "--tyrant-u0", "0"],
-            20.0,
-            "--tyrant-u0 must be > 0",
-        ),
-        (
-            &["--optimistic-share", "0.1"],
-            20.0,
-            "--optimistic-share only applies",
-        ),
-        (
-            &["--propshare", "--optimistic-share", "1"],
-            20.0,
-            "--optimistic-share must be",
-        ),
+        (&["--tyrant", "--tyrant-u0", "0"], 20.0, "--tyrant-u0 must be > 0"),
+        (&["--optimistic-share", "0.1"], 20.0, "--optimistic-share only applies"),
+        (&["--propshare", "--optimistic-share", "1"], 20.0, "--optimistic-share must be"),
         (&["--reveal", "0"], 20.0, "--reveal must be at least 1"),
         (&["--sybil", "0"], 20.0, "--sybil must be at least 1"),
         (&["--thief", "--rebel", "1"], 20.0, "--thief never uploads"),
@@ -85,32 +55,19 @@ fn flags_are_checked_in_one_place() {
 fn stats_words_name_every_strategy() {
     let table: &[(&[&str], &str)] = &[
         (&[], "strategy=vanilla rebel=0 thief=false reveal=- share=-"),
-        (
-            &["--tyrant"],
-            "strategy=tyrant rebel=0 thief=false reveal=- share=-",
-        ),
+        (&["--tyrant"], "strategy=tyrant rebel=0 thief=false reveal=- share=-"),
         (
             &["--propshare", "--reveal", "3"],
             "strategy=propshare rebel=0 thief=false reveal=3 share=-",
         ),
-        (
-            &["--rebel", "2"],
-            "strategy=vanilla rebel=2 thief=false reveal=- share=-",
-        ),
-        (
-            &["--thief"],
-            "strategy=vanilla rebel=0 thief=true reveal=- share=-",
-        ),
+        (&["--rebel", "2"], "strategy=vanilla rebel=2 thief=false reveal=- share=-"),
+        (&["--thief"], "strategy=vanilla rebel=0 thief=true reveal=- share=-"),
     ];
     for (args, want) in table {
-        let s = flags(args, 20.0)
-            .unwrap()
-            .build(&Slots::Fixed(4), 20.0, 1.0, None);
+        let s = flags(args, 20.0).unwrap().build(&Slots::Fixed(4), 20.0, 1.0, None);
         assert_eq!(&s.stats_words(), want);
     }
-    let s = flags(&[], 20.0)
-        .unwrap()
-        .build(&Slots::Fixed(4), 10.0, 1.0, Some((3, 7)));
+    let s = flags(&[], 20.0).unwrap().build(&Slots::Fixed(4), 10.0, 1.0, Some((3, 7)));
     assert!(s.stats_words().ends_with("share=3..7"));
     assert_eq!(s.share(), Some((3, 7)));
 }
@@ -145,39 +102,25 @@ fn tyrant_and_propshare_seed_like_vanilla() {
 fn leeching_caps_only_where_the_paper_shapes_rates() {
     let mut peers: Vec<PeerView> = (1..=6).map(|i| view(i, 0.0)).collect();
     peers[0].down_round = 100_000;
-    for (args, capped) in [
-        (&[][..], false),
-        (&["--tyrant"][..], true),
-        (&["--propshare"][..], true),
-    ] {
+    for (args, capped) in
+        [(&[][..], false), (&["--tyrant"][..], true), (&["--propshare"][..], true)]
+    {
         let mut s =
-            flags(args, 100.0)
-                .unwrap()
-                .build(&Slots::Auto { up_kib: 100.0 }, 100.0, 1.0, None);
+            flags(args, 100.0).unwrap().build(&Slots::Auto { up_kib: 100.0 }, 100.0, 1.0, None);
         let d = s.rechoke(&peers, false, 10.0, &mut Rng::new(5));
         let on: Vec<&Decision> = d.iter().filter(|x| x.unchoke).collect();
         assert!(!on.is_empty());
-        assert!(
-            on.iter().all(|x| x.cap.is_some() == capped),
-            "{:?}: {:?}",
-            args,
-            d
-        );
+        assert!(on.iter().all(|x| x.cap.is_some() == capped), "{:?}: {:?}", args, d);
     }
 }
 
 #[test]
 fn honest_peers_show_a_bitfield_and_every_new_piece_once() {
-    let s = flags(&[], 20.0)
-        .unwrap()
-        .build(&Slots::Fixed(4), 20.0, 1.0, None);
+    let s = flags(&[], 20.0).unwrap().build(&Slots::Fixed(4), 20.0, 1.0, None);
     let mut p = picker(4);
     assert_eq!(s.bitfield(p.have_bits()), None, "nothing to show yet");
     p.set_have(1);
-    assert_eq!(
-        s.bitfield(p.have_bits()),
-        Some(vec![false, true, false, false])
-    );
+    assert_eq!(s.bitfield(p.have_bits()), Some(vec![false, true, false, false]));
     assert_eq!(s.haves(Some(1), &p, &[false; 4], &[false; 4]), vec![1]);
     assert!(s.haves(None, &p, &[false; 4], &[false; 4]).is_empty());
     assert_eq!(s.order(), Order::RarestFirst);
@@ -185,9 +128,12 @@ fn honest_peers_show_a_bitfield_and_every_new_piece_once() {
 
 #[test]
 fn reveal_rations_haves_and_sends_no_bitfield() {
-    let s = flags(&["--reveal", "1", "--rebel", "1"], 20.0)
-        .unwrap()
-        .build(&Slots::Fixed(4), 20.0, 1.0, None);
+    let s = flags(&["--reveal", "1", "--rebel", "1"], 20.0).unwrap().build(
+        &Slots::Fixed(4),
+        20.0,
+        1.0,
+        None,
+    );
     let mut p = picker(4);
     p.set_have(0);
     p.set_have(2);
@@ -196,9 +142,7 @@ fn reveal_rations_haves_and_sends_no_bitfield() {
     let theirs = [false; 4];
     assert_eq!(s.haves(Some(2), &p, &theirs, &[false; 4]), vec![0, 0]);
     // quota full while it still lacks piece 0
-    assert!(s
-        .haves(None, &p, &theirs, &[true, false, false, false])
-        .is_empty());
+    assert!(s.haves(None, &p, &theirs, &[true, false, false, false]).is_empty());
     // it fetched piece 0: the next one
     let got0 = [true, false, false, false];
     assert_eq!(s.haves(None, &p, &got0, &got0), vec![2, 2]);
@@ -206,16 +150,11 @@ fn reveal_rations_haves_and_sends_no_bitfield() {
 
 #[test]
 fn only_a_peer_short_of_peers_or_a_thief_asks_the_tracker_early() {
-    let s = flags(&[], 20.0)
-        .unwrap()
-        .build(&Slots::Fixed(4), 20.0, 1.0, None);
+    let s = flags(&[], 20.0).unwrap().build(&Slots::Fixed(4), 20.0, 1.0, None);
     // (connected, untried addresses left, ask?)
-    for (n, untried, want) in [
-        (0, false, true),
-        (19, false, true),
-        (20, false, false),
-        (3, true, false),
-    ] {
+    for (n, untried, want) in
+        [(0, false, true), (19, false, true), (20, false, false), (3, true, false)]
+    {
         assert_eq!(s.wants_peers(n, untried), want, "{} {}", n, untried);
     }
 }

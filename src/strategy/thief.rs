@@ -34,27 +34,16 @@ mod tests {
 
     #[test]
     fn a_thief_shows_nothing_unchokes_nobody_and_seeks_peers_always() {
-        let f = Flags {
-            choker: ChokerFlag::Vanilla,
-            rebel: 0,
-            thief: true,
-            reveal: None,
-            sybil: 1,
-        };
+        let f =
+            Flags { choker: ChokerFlag::Vanilla, rebel: 0, thief: true, reveal: None, sybil: 1 };
         assert_eq!(f.peer_set(), (1000, 1000));
         let mut s = f.build(&Slots::Fixed(4), 20.0, 1.0, None);
-        let geo = Geometry {
-            piece_length: 16384,
-            total_length: 3 * 16384,
-            num_pieces: 3,
-        };
+        let geo = Geometry { piece_length: 16384, total_length: 3 * 16384, num_pieces: 3 };
         let mut picker = Picker::new(geo, s.order());
         picker.set_have(0);
         assert_eq!(s.order(), Order::Random);
         assert_eq!(s.bitfield(picker.have_bits()), None);
-        assert!(s
-            .haves(Some(0), &picker, &[false; 3], &[false; 3])
-            .is_empty());
+        assert!(s.haves(Some(0), &picker, &[false; 3], &[false; 3]).is_empty());
         let eager = PeerView {
             id: 7,
             interested: true,

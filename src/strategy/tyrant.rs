@@ -90,10 +90,7 @@ impl Tyrant {
         // market rate no peer would ever be unchoked at all.
         params.floor = params.floor.max(1.0).min(params.capacity);
         params.u0 = params.u0.max(params.floor).min(params.capacity);
-        Tyrant {
-            params,
-            peers: BTreeMap::new(),
-        }
+        Tyrant { params, peers: BTreeMap::new() }
     }
 
     fn fresh(&self, v: &PeerView) -> PeerState {
@@ -166,10 +163,7 @@ impl Tyrant {
         for (id, s) in self.peers.iter_mut() {
             s.unchoked_last_round = unchoked.contains(id);
         }
-        peers
-            .iter()
-            .map(|v| self.decision(v.id, unchoked.contains(&v.id)))
-            .collect()
+        peers.iter().map(|v| self.decision(v.id, unchoked.contains(&v.id))).collect()
     }
 
     /// Between rounds: unchoke the newly interested peer `id` if its u_p fits in the

@@ -92,9 +92,7 @@ impl Torrent {
         let line = format!(
             "done t={:.2} download_time={} downloaded={} uploaded={} complete={} reason={}",
             now.duration_since(self.chooser.started_at()).as_secs_f64(),
-            self.chooser
-                .download_secs()
-                .map_or("-".to_string(), |s| format!("{:.3}", s)),
+            self.chooser.download_secs().map_or("-".to_string(), |s| format!("{:.3}", s)),
             self.chooser.downloaded,
             self.chooser.uploaded,
             complete,

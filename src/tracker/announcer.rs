@@ -178,11 +178,7 @@ impl Announcer {
             left: c.left.load(Ordering::Relaxed),
             event,
             // A stopping peer wants no peers.
-            numwant: if event == AnnounceEvent::Stopped {
-                0
-            } else {
-                self.cfg.numwant
-            },
+            numwant: if event == AnnounceEvent::Stopped { 0 } else { self.cfg.numwant },
             ip: self.cfg.ip.clone(),
             key: Some(self.cfg.key),
             tracker_id: self.tracker_id.clone(),
@@ -207,10 +203,7 @@ impl Announcer {
                         false
                     }
                 };
-                let reply = TrackerReply {
-                    url: url.clone(),
-                    result,
-                };
+                let reply = TrackerReply { url: url.clone(), result };
                 if self.replies.send(reply).is_err() {
                     return Err(Gone);
                 }
@@ -240,10 +233,7 @@ impl Announcer {
         if r.tracker_id.is_some() {
             self.tracker_id = r.tracker_id.clone();
         }
-        let interval = r
-            .interval
-            .max(MIN_TRACKER_INTERVAL)
-            .min(MAX_TRACKER_INTERVAL);
+        let interval = r.interval.max(MIN_TRACKER_INTERVAL).min(MAX_TRACKER_INTERVAL);
         // Without a min interval, retry_min keeps WantPeers from hammering the tracker.
         let min_interval = r.min_interval.unwrap_or(self.cfg.retry_min).min(interval);
         self.interval = scaled(interval, self.cfg.time_scale);
@@ -287,11 +277,7 @@ impl Announcer {
 
 /// Protocol time divided by the experiment's time scale, kept within sane bounds.
 fn scaled(d: Duration, scale: f64) -> Duration {
-    let scale = if scale.is_finite() && scale > 0.0 {
-        scale
-    } else {
-        1.0
-    };
+    let scale = if scale.is_finite() && scale > 0.0 { scale } else { 1.0 };
     let secs = (d.as_secs_f64() / scale).clamp(MIN_WAIT_SECS, MAX_WAIT_SECS);
     Duration::from_secs_f64(secs)
 }

@@ -50,11 +50,7 @@ fn url_encodes_binary_exactly() {
 #[test]
 fn url_appends_to_an_existing_query() {
     let u = announce_url("http://t/a?passkey=xyz", &req()).unwrap();
-    assert!(
-        u.starts_with("http://t/a?passkey=xyz&info_hash=%AB%AB"),
-        "{}",
-        u
-    );
+    assert!(u.starts_with("http://t/a?passkey=xyz&info_hash=%AB%AB"), "{}", u);
     let u = announce_url("http://t/a?", &req()).unwrap();
     assert!(u.starts_with("http://t/a?info_hash="), "{}", u);
     let u = announce_url("http://t/a#frag", &req()).unwrap();
@@ -80,11 +76,7 @@ fn url_rejects_what_we_cannot_speak() {
         }
     }
     let e = announce_url("https://t/announce", &req()).unwrap_err();
-    assert!(
-        e.to_string().contains("https trackers are not supported"),
-        "{}",
-        e
-    );
+    assert!(e.to_string().contains("https trackers are not supported"), "{}", e);
 }
 
 fn v4(a: [u8; 4], port: u16) -> SocketAddr {
@@ -96,38 +88,22 @@ fn parse_response_table() {
     let ok = |b: &[u8]| parse_response(b).unwrap_or_else(|e| panic!("{:?}: {}", b, e));
     let r = ok(b"d8:intervali1800e5:peers12:\x7f\x00\x00\x01\x1a\xe1\x0a\x00\x00\x02\x00\x50e");
     assert_eq!(r.interval, Duration::from_secs(1800));
-    assert_eq!(
-        r.peers,
-        vec![v4([127, 0, 0, 1], 6881), v4([10, 0, 0, 2], 80)]
-    );
-    assert_eq!(
-        (r.min_interval, r.complete, r.incomplete),
-        (None, None, None)
-    );
-    assert_eq!(
-        (r.warning.as_deref(), r.tracker_id.as_deref()),
-        (None, None)
-    );
+    assert_eq!(r.peers, vec![v4([127, 0, 0, 1], 6881), v4([10, 0, 0, 2], 80)]);
+    assert_eq!((r.min_interval, r.complete, r.incomplete), (None, None, None));
+    assert_eq!((r.warning.as_deref(), r.tracker_id.as_deref()), (None, None));
 
-    let r = ok(
-        b"d8:completei5e10:incompletei7e8:intervali60e12:min intervali30e\
+    let r = ok(b"d8:completei5e10:incompletei7e8:intervali60e12:min intervali30e\
         5:peersld2:ip9:127.0.0.57:peer id20:aaaaaaaaaaaaaaaaaaaa4:porti7000eed2:ip3:::14:porti1ee\
         d2:ip9:not-an-ip4:porti1eed2:ip8:10.0.0.14:porti70000eei5ee\
-        10:tracker id3:xyz15:warning message4:slowe",
-    );
-    assert_eq!(
-        r.peers,
-        vec![v4([127, 0, 0, 5], 7000), "[::1]:1".parse().unwrap()]
-    );
+        10:tracker id3:xyz15:warning message4:slowe");
+    assert_eq!(r.peers, vec![v4([127, 0, 0, 5], 7000), "[::1]:1".parse().unwrap()]);
     assert_eq!(r.min_interval, Some(Duration::from_secs(30)));
     assert_eq!((r.complete, r.incomplete), (Some(5), Some(7)));
     assert_eq!(r.warning.as_deref(), Some("slow"));
     assert_eq!(r.tracker_id.as_deref(), Some(&b"xyz"[..]));
 
     let mut p6 = b"d8:intervali5e5:peers0:6:peers618:".to_vec();
-    p6.extend_from_slice(&[
-        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x1a, 0xe1,
-    ]);
+    p6.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x1a, 0xe1]);
     p6.push(b'e');
     assert_eq!(ok(&p6).peers, vec!["[2001:db8::1]:6881".parse().unwrap()]);
 
@@ -140,15 +116,9 @@ fn parse_response_table() {
 
     type Check = fn(&TrackerError) -> bool;
     let bad: &[(&[u8], Check)] = &[
-        (b"d14:failure reason9:not founde", |e| {
-            *e == TrackerError::Failure("not found".into())
-        }),
-        (b"d14:failure reason4:nope8:intervali5ee", |e| {
-            matches!(e, TrackerError::Failure(_))
-        }),
-        (b"d14:failure reasoni3ee", |e| {
-            matches!(e, TrackerError::Failure(_))
-        }),
+        (b"d14:failure reason9:not founde", |e| *e == TrackerError::Failure("not found".into())),
+        (b"d14:failure reason4:nope8:intervali5ee", |e| matches!(e, TrackerError::Failure(_))),
+        (b"d14:failure reasoni3ee", |e| matches!(e, TrackerError::Failure(_))),
         (
             b"d8:intervali5e5:peers7:1234567e",
             |e| matches!(e, TrackerError::BadReply(m) if m.contains("multiple of 6")),
@@ -157,34 +127,18 @@ fn parse_response_table() {
             b"d8:intervali5e6:peers65:12345e",
             |e| matches!(e, TrackerError::BadReply(m) if m.contains("multiple of 18")),
         ),
-        (
-            b"d5:peers0:e",
-            |e| matches!(e, TrackerError::BadReply(m) if m.contains("no interval")),
-        ),
-        (b"d8:intervali-1ee", |e| {
-            matches!(e, TrackerError::BadReply(_))
-        }),
-        (b"d8:interval2:60e", |e| {
-            matches!(e, TrackerError::BadReply(_))
-        }),
-        (b"d8:intervali5e5:peersi3ee", |e| {
-            matches!(e, TrackerError::BadReply(_))
-        }),
-        (
-            b"li1ee",
-            |e| matches!(e, TrackerError::BadReply(m) if m.contains("not a dictionary")),
-        ),
+        (b"d5:peers0:e", |e| matches!(e, TrackerError::BadReply(m) if m.contains("no interval"))),
+        (b"d8:intervali-1ee", |e| matches!(e, TrackerError::BadReply(_))),
+        (b"d8:interval2:60e", |e| matches!(e, TrackerError::BadReply(_))),
+        (b"d8:intervali5e5:peersi3ee", |e| matches!(e, TrackerError::BadReply(_))),
+        (b"li1ee", |e| matches!(e, TrackerError::BadReply(m) if m.contains("not a dictionary"))),
         (
             b"<html>502 Bad Gateway</html>",
             |e| matches!(e, TrackerError::BadReply(m) if m.contains("<html>")),
         ),
         (b"", |e| matches!(e, TrackerError::BadReply(_))),
-        (b"d8:intervali5e5:peers6:12", |e| {
-            matches!(e, TrackerError::BadReply(_))
-        }),
-        (b"d8:intervali5ee trailing", |e| {
-            matches!(e, TrackerError::BadReply(_))
-        }),
+        (b"d8:intervali5e5:peers6:12", |e| matches!(e, TrackerError::BadReply(_))),
+        (b"d8:intervali5ee trailing", |e| matches!(e, TrackerError::BadReply(_))),
     ];
     for (body, want) in bad {
         match parse_response(body) {
@@ -217,9 +171,7 @@ fn parse_response_never_panics_on_mutations() {
 fn errors_display_as_one_clear_line() {
     let e = TrackerError::Failure("torrent not registered".into());
     assert_eq!(e.to_string(), "tracker said: torrent not registered");
-    assert!(TrackerError::Io("x".into())
-        .to_string()
-        .starts_with("tracker unreachable: "));
+    assert!(TrackerError::Io("x".into()).to_string().starts_with("tracker unreachable: "));
 }
 
 /// A scripted HTTP server: one canned reply per connection, in order. The request
@@ -274,16 +226,8 @@ fn http_plain_reply_and_request_format() {
     let host = base.trim_start_matches("http://");
     assert!(head.starts_with("GET /announce?info_hash=%AB"), "{}", head);
     assert!(head.contains(" HTTP/1.0\r\n"), "{}", head);
-    assert!(
-        head.contains(&format!("\r\nHost: {}\r\n", host)),
-        "{}",
-        head
-    );
-    assert!(
-        head.contains("\r\nUser-Agent: tyrant/0.1\r\nConnection: close\r\n\r\n"),
-        "{}",
-        head
-    );
+    assert!(head.contains(&format!("\r\nHost: {}\r\n", host)), "{}", head);
+    assert!(head.contains("\r\nUser-Agent: tyrant/0.1\r\nConnection: close\r\n\r\n"), "{}", head);
 }
 
 #[test]
@@ -307,13 +251,9 @@ fn http_chunked_reply() {
     let got = announce(&base, &req(), TIMEOUT).unwrap();
     assert_eq!(got.interval, Duration::from_secs(60));
 
-    let (base, _seen) = scripted(vec![
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n40\r\nabc".to_vec(),
-    ]);
-    assert!(matches!(
-        announce(&base, &req(), TIMEOUT),
-        Err(TrackerError::Io(_))
-    ));
+    let (base, _seen) =
+        scripted(vec![b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n40\r\nabc".to_vec()]);
+    assert!(matches!(announce(&base, &req(), TIMEOUT), Err(TrackerError::Io(_))));
 }
 
 #[test]
@@ -327,55 +267,33 @@ fn http_follows_redirects_but_not_forever() {
     assert!(seen.recv().unwrap().starts_with("GET /second?x=1 "));
 
     let hop = |to: &str| {
-        format!(
-            "HTTP/1.1 301 Moved\r\nlocation: {}\r\nContent-Length: 0\r\n\r\n",
-            to
-        )
-        .into_bytes()
+        format!("HTTP/1.1 301 Moved\r\nlocation: {}\r\nContent-Length: 0\r\n\r\n", to).into_bytes()
     };
-    let (base, _seen) = scripted(vec![
-        hop("/a"),
-        hop("/b"),
-        hop("/c"),
-        hop("/d"),
-        http_ok(OK_BODY),
-    ]);
+    let (base, _seen) =
+        scripted(vec![hop("/a"), hop("/b"), hop("/c"), hop("/d"), http_ok(OK_BODY)]);
     match announce(&base, &req(), TIMEOUT) {
         Err(TrackerError::Http(m)) => assert!(m.contains("redirects"), "{}", m),
         other => panic!("{:?}", other),
     }
     let (base, _seen) = scripted(vec![hop("https://secure/announce")]);
-    assert!(matches!(
-        announce(&base, &req(), TIMEOUT),
-        Err(TrackerError::BadUrl(_))
-    ));
+    assert!(matches!(announce(&base, &req(), TIMEOUT), Err(TrackerError::BadUrl(_))));
 }
 
 #[test]
 fn http_error_status() {
-    let (base, _seen) = scripted(vec![
-        b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found".to_vec(),
-    ]);
+    let (base, _seen) =
+        scripted(vec![b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found".to_vec()]);
     match announce(&base, &req(), TIMEOUT) {
         Err(TrackerError::Http(m)) => assert!(m.contains("404 Not Found"), "{}", m),
         other => panic!("{:?}", other),
     }
     let body = b"d14:failure reason12:unregisterede";
-    let mut r = format!(
-        "HTTP/1.0 400 Bad Request\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
+    let mut r =
+        format!("HTTP/1.0 400 Bad Request\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
     r.extend_from_slice(body);
     let (base, _seen) = scripted(vec![r, b"SSH-2.0-OpenSSH\r\n\r\n".to_vec()]);
-    assert_eq!(
-        announce(&base, &req(), TIMEOUT),
-        Err(TrackerError::Failure("unregistered".into()))
-    );
-    assert!(matches!(
-        announce(&base, &req(), TIMEOUT),
-        Err(TrackerError::Http(_))
-    ));
+    assert_eq!(announce(&base, &req(), TIMEOUT), Err(TrackerError::Failure("unregistered".into())));
+    assert!(matches!(announce(&base, &req(), TIMEOUT), Err(TrackerError::Http(_))));
 }
 
 #[test]
@@ -403,11 +321,7 @@ fn http_silent_server_times_out_within_the_deadline() {
         Err(TrackerError::Io(m)) => assert!(m.contains("within"), "{}", m),
         other => panic!("{:?}", other),
     }
-    assert!(
-        took >= Duration::from_millis(250) && took < Duration::from_secs(2),
-        "{:?}",
-        took
-    );
+    assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(2), "{:?}", took);
 }
 
 fn closed_port_url() -> String {
@@ -466,8 +380,7 @@ fn recording_tracker(
 
 fn param<'a>(target: &'a str, key: &str) -> Option<&'a str> {
     let q = target.split_once('?')?.1;
-    q.split('&')
-        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+    q.split('&').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
 }
 
 #[test]
@@ -491,11 +404,7 @@ fn announcer_event_sequence_and_exit_on_stop() {
     assert_eq!(param(&second, "event"), None);
     assert_eq!(param(&second, "trackerid"), Some("T1"));
     let gap = t1 - t0;
-    assert!(
-        gap >= Duration::from_millis(80) && gap < Duration::from_millis(1000),
-        "{:?}",
-        gap
-    );
+    assert!(gap >= Duration::from_millis(80) && gap < Duration::from_millis(1000), "{:?}", gap);
 
     counters.left.store(0, Ordering::Relaxed);
     ctl_tx.send(TrackerCtl::Completed).unwrap();
@@ -507,11 +416,8 @@ fn announcer_event_sequence_and_exit_on_stop() {
 
     ctl_tx.send(TrackerCtl::Stop).unwrap();
     h.join().unwrap();
-    let stops: Vec<String> = seen
-        .try_iter()
-        .map(|(_, t)| t)
-        .filter(|t| param(t, "event") == Some("stopped"))
-        .collect();
+    let stops: Vec<String> =
+        seen.try_iter().map(|(_, t)| t).filter(|t| param(t, "event") == Some("stopped")).collect();
     assert_eq!(stops.len(), 1);
     assert_eq!(param(&stops[0], "numwant"), Some("0"));
     let replies: Vec<TrackerReply> = rep_rx.try_iter().collect();
@@ -533,11 +439,7 @@ fn announcer_want_peers_waits_for_min_interval() {
     let (t1, second) = seen.recv_timeout(TIMEOUT).unwrap();
     assert_eq!(param(&second, "event"), None);
     let gap = t1 - t0;
-    assert!(
-        gap >= Duration::from_millis(180) && gap < Duration::from_secs(2),
-        "{:?}",
-        gap
-    );
+    assert!(gap >= Duration::from_millis(180) && gap < Duration::from_secs(2), "{:?}", gap);
     // Disconnecting the control channel also says goodbye.
     drop(ctl_tx);
     h.join().unwrap();
@@ -561,15 +463,7 @@ fn announcer_walks_tiers_and_promotes_the_tracker_that_answered() {
             (r.url, r.result.is_ok())
         })
         .collect();
-    assert_eq!(
-        urls,
-        vec![
-            (dead, false),
-            (good.clone(), true),
-            (good.clone(), true),
-            (good, true)
-        ]
-    );
+    assert_eq!(urls, vec![(dead, false), (good.clone(), true), (good.clone(), true), (good, true)]);
     ctl_tx.send(TrackerCtl::Stop).unwrap();
     h.join().unwrap();
     assert!(seen2.try_recv().is_err(), "tier 1 must not be asked");
@@ -658,10 +552,7 @@ fn announcer_against_the_real_tracker() {
         assert_eq!(r.peers, vec![v4([127, 0, 0, 2], 6881)]);
         assert_eq!((r.complete, r.incomplete), (Some(0), Some(2)));
     }
-    assert!(
-        t0.elapsed() >= Duration::from_millis(180),
-        "periodic, not back to back"
-    );
+    assert!(t0.elapsed() >= Duration::from_millis(180), "periodic, not back to back");
 
     counters.left.store(0, Ordering::Relaxed);
     ctl_tx.send(TrackerCtl::Completed).unwrap();
@@ -673,30 +564,17 @@ fn announcer_against_the_real_tracker() {
     ctl_tx.send(TrackerCtl::Stop).unwrap();
     h.join().unwrap();
     assert!(rep_rx.try_iter().all(|r| r.result.is_ok()));
-    assert_eq!(
-        scrape_counts(addr, &[7; 20]),
-        (0, 1, 1),
-        "stopped removed us"
-    );
+    assert_eq!(scrape_counts(addr, &[7; 20]), (0, 1, 1), "stopped removed us");
 }
 
 fn scrape_counts(addr: SocketAddr, h: &[u8; 20]) -> (i64, i64, i64) {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET /scrape?info_hash={} HTTP/1.0\r\n\r\n",
-        percent_encode(h)
-    )
-    .unwrap();
+    write!(s, "GET /scrape?info_hash={} HTTP/1.0\r\n\r\n", percent_encode(h)).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let reply = parse_http_reply(&raw).unwrap();
     let v = bencode::decode(&reply.body).unwrap();
     let files: &Dict = v.as_dict().unwrap().dict("files").unwrap();
     let f = files.map.get(&h[..]).unwrap().as_dict().unwrap();
-    (
-        f.int("complete").unwrap(),
-        f.int("incomplete").unwrap(),
-        f.int("downloaded").unwrap(),
-    )
+    (f.int("complete").unwrap(), f.int("incomplete").unwrap(), f.int("downloaded").unwrap())
 }

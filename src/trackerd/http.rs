@@ -25,10 +25,7 @@ pub(super) fn accept_loop(listener: TcpListener, server: Arc<Server>) {
             Ok(stream) => {
                 use std::sync::atomic::Ordering::SeqCst;
                 if server.active.load(SeqCst) >= MAX_CONNECTIONS {
-                    log::debug!(
-                        "tracker: {} connections open, refusing one",
-                        MAX_CONNECTIONS
-                    );
+                    log::debug!("tracker: {} connections open, refusing one", MAX_CONNECTIONS);
                     let _ = stream.shutdown(std::net::Shutdown::Both);
                     continue;
                 }
@@ -61,9 +58,7 @@ enum BadRequest {
 }
 
 fn failure_body(msg: &str) -> Vec<u8> {
-    bencode::encode(&Value::Dict(
-        Dict::new().with("failure reason", Value::str(msg)),
-    ))
+    bencode::encode(&Value::Dict(Dict::new().with("failure reason", Value::str(msg))))
 }
 
 impl Server {
@@ -134,10 +129,7 @@ impl Server {
             Some(Ok(p)) if p != 0 => p,
             _ => return Err(tell("missing or bad port")),
         };
-        let ip = q
-            .text("ip")?
-            .and_then(|s| s.parse::<IpAddr>().ok())
-            .unwrap_or(src);
+        let ip = q.text("ip")?.and_then(|s| s.parse::<IpAddr>().ok()).unwrap_or(src);
         let a = Announce {
             info_hash: q.id20("info_hash")?,
             peer_id: q.id20("peer_id")?,
@@ -209,9 +201,7 @@ impl Server {
                 .with("incomplete", Value::Int(incomplete as i64));
             files.map.insert(h.to_vec(), Value::Dict(entry));
         }
-        Ok(bencode::encode(&Value::Dict(
-            Dict::new().with("files", Value::Dict(files)),
-        )))
+        Ok(bencode::encode(&Value::Dict(Dict::new().with("files", Value::Dict(files)))))
     }
 }
 
@@ -257,10 +247,7 @@ fn read_request(stream: &mut TcpStream) -> Result<String, BadRequest> {
         (Some("GET"), Some(target), Some(v)) if v.starts_with("HTTP/") => Ok(target.to_string()),
         _ => Err(BadRequest::Tell(
             400,
-            format!(
-                "not an HTTP GET request: {:?}",
-                line.chars().take(64).collect::<String>()
-            ),
+            format!("not an HTTP GET request: {:?}", line.chars().take(64).collect::<String>()),
         )),
     }
 }
@@ -282,10 +269,7 @@ impl<'a> Query<'a> {
     }
 
     fn all(&self, key: &'a str) -> impl Iterator<Item = &'a str> + '_ {
-        self.pairs
-            .iter()
-            .filter(move |(k, _)| *k == key)
-            .map(|(_, v)| *v)
+        self.pairs.iter().filter(move |(k, _)| *k == key).map(|(_, v)| *v)
     }
 
     /// First occurrence wins when a parameter is repeated.
@@ -299,15 +283,11 @@ impl<'a> Query<'a> {
     }
 
     fn text(&self, key: &str) -> Result<Option<String>, BadRequest> {
-        Ok(self
-            .bytes(key)?
-            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+        Ok(self.bytes(key)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
     fn id20(&self, key: &str) -> Result<[u8; 20], BadRequest> {
-        let b = self
-            .bytes(key)?
-            .ok_or_else(|| tell(&format!("missing {}", key)))?;
+        let b = self.bytes(key)?.ok_or_else(|| tell(&format!("missing {}", key)))?;
         to_id20(&b).ok_or_else(|| tell(&format!("{} must be 20 bytes, got {}", key, b.len())))
     }
 }

@@ -34,10 +34,7 @@ fn get(addr: SocketAddr, target: &str) -> (u16, Dict) {
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, _) = text.split_once("\r\n\r\n").unwrap();
     let status = head[9..12].parse().unwrap();
-    assert!(head.contains(&format!(
-        "Content-Length: {}\r\n",
-        raw.len() - head.len() - 4
-    )));
+    assert!(head.contains(&format!("Content-Length: {}\r\n", raw.len() - head.len() - 4)));
     let body = &raw[head.len() + 4..];
     let v = bencode::decode(body).unwrap();
     (status, v.as_dict().unwrap().clone())
@@ -96,10 +93,7 @@ fn peers_on_one_ip_see_each_other_but_not_themselves() {
 #[test]
 fn dictionary_and_compact_replies() {
     let addr = server(|_| {});
-    get(
-        addr,
-        &announce_target(1, 7001, "&ip=127.0.0.7&event=started"),
-    );
+    get(addr, &announce_target(1, 7001, "&ip=127.0.0.7&event=started"));
     get(addr, &announce_target(2, 7002, "&ip=%3A%3A1&left=0"));
     // Unknown and repeated parameters are ignored (first one wins), as libtorrent sends.
     let (status, d) = get(
@@ -127,19 +121,12 @@ fn dictionary_and_compact_replies() {
     seen.sort();
     assert_eq!(
         seen,
-        vec![
-            ("127.0.0.7".into(), 7001, id(1).to_vec()),
-            ("::1".into(), 7002, id(2).to_vec())
-        ]
+        vec![("127.0.0.7".into(), 7001, id(1).to_vec()), ("::1".into(), 7002, id(2).to_vec())]
     );
     assert_eq!((d.int("complete"), d.int("incomplete")), (Some(1), Some(2)));
 
     let (_, d) = get(addr, &announce_target(3, 7003, "&no_peer_id=1"));
-    assert!(d
-        .list("peers")
-        .unwrap()
-        .iter()
-        .all(|p| p.as_dict().unwrap().get("peer id").is_none()));
+    assert!(d.list("peers").unwrap().iter().all(|p| p.as_dict().unwrap().get("peer id").is_none()));
 
     let (_, d) = get(addr, &announce_target(3, 7003, "&compact=1"));
     assert_eq!(d.bytes("peers"), Some(&[127, 0, 0, 7, 0x1b, 0x59][..]));
@@ -187,23 +174,14 @@ fn stopped_removes_and_completed_counts() {
     get(addr, &announce_target(2, 7002, "&event=started"));
     let (_, d) = get(addr, &announce_target(2, 7002, "&event=completed&left=0"));
     assert_eq!((d.int("complete"), d.int("incomplete")), (Some(1), Some(1)));
-    let (_, d) = get(
-        addr,
-        &announce_target(2, 7002, "&event=stopped&left=0&compact=1"),
-    );
+    let (_, d) = get(addr, &announce_target(2, 7002, "&event=stopped&left=0&compact=1"));
     assert_eq!(d.bytes("peers"), Some(&[][..]));
     assert_eq!((d.int("complete"), d.int("incomplete")), (Some(0), Some(1)));
     let (_, d) = get(addr, &announce_target(1, 7001, ""));
     assert!(d.list("peers").unwrap().is_empty());
 
-    let (_, d) = get(
-        addr,
-        &format!(
-            "/scrape?info_hash={}&info_hash={}",
-            enc(&HASH),
-            enc(&[1; 20])
-        ),
-    );
+    let (_, d) =
+        get(addr, &format!("/scrape?info_hash={}&info_hash={}", enc(&HASH), enc(&[1; 20])));
     let files = d.dict("files").unwrap();
     let f = files.map.get(&HASH[..]).unwrap().as_dict().unwrap();
     assert_eq!(
@@ -234,47 +212,20 @@ fn bad_requests_get_a_failure_reason() {
     let h = enc(&HASH);
     let p = enc(&id(1));
     let cases = [
-        (
-            format!("/announce?peer_id={}&port=1", p),
-            "missing info_hash",
-        ),
-        (
-            format!("/announce?info_hash=%5A%5A&peer_id={}&port=1", p),
-            "info_hash must be 20 bytes",
-        ),
+        (format!("/announce?peer_id={}&port=1", p), "missing info_hash"),
+        (format!("/announce?info_hash=%5A%5A&peer_id={}&port=1", p), "info_hash must be 20 bytes"),
         (
             format!("/announce?info_hash={}%00&peer_id={}&port=1", h, p),
             "info_hash must be 20 bytes",
         ),
-        (
-            format!("/announce?info_hash={}&port=1", h),
-            "missing peer_id",
-        ),
-        (
-            format!("/announce?info_hash={}&peer_id=abc&port=1", h),
-            "peer_id must be 20 bytes",
-        ),
+        (format!("/announce?info_hash={}&port=1", h), "missing peer_id"),
+        (format!("/announce?info_hash={}&peer_id=abc&port=1", h), "peer_id must be 20 bytes"),
         (format!("/announce?info_hash={}&peer_id={}", h, p), "port"),
-        (
-            format!("/announce?info_hash={}&peer_id={}&port=0", h, p),
-            "port",
-        ),
-        (
-            format!("/announce?info_hash={}&peer_id={}&port=70000", h, p),
-            "port",
-        ),
-        (
-            format!("/announce?info_hash={}&peer_id={}&port=x", h, p),
-            "port",
-        ),
-        (
-            format!("/announce?info_hash=%ZZ&peer_id={}&port=1", p),
-            "percent-encoding",
-        ),
-        (
-            format!("/announce?info_hash={}&peer_id={}%2&port=1", h, p),
-            "percent-encoding",
-        ),
+        (format!("/announce?info_hash={}&peer_id={}&port=0", h, p), "port"),
+        (format!("/announce?info_hash={}&peer_id={}&port=70000", h, p), "port"),
+        (format!("/announce?info_hash={}&peer_id={}&port=x", h, p), "port"),
+        (format!("/announce?info_hash=%ZZ&peer_id={}&port=1", p), "percent-encoding"),
+        (format!("/announce?info_hash={}&peer_id={}%2&port=1", h, p), "percent-encoding"),
         ("/scrape?info_hash=%01".to_string(), "20 bytes"),
     ];
     for (target, want) in &cases {
@@ -292,11 +243,7 @@ fn bad_requests_get_a_failure_reason() {
         &client_req(1, 1),
         Duration::from_secs(5),
     );
-    assert!(
-        matches!(e, Err(tracker::TrackerError::Failure(_))),
-        "{:?}",
-        e
-    );
+    assert!(matches!(e, Err(tracker::TrackerError::Failure(_))), "{:?}", e);
     // Not HTTP at all, and oversized requests.
     for junk in [b"HELLO\r\n\r\n".to_vec(), vec![b'a'; 20_000]] {
         let mut s = TcpStream::connect(addr).unwrap();
@@ -320,14 +267,8 @@ fn percent_decoding_is_strict_and_keeps_plus() {
     for bad in ["%", "%4", "%4g", "%%41"] {
         assert!(percent_decode(bad).is_none(), "{}", bad);
     }
-    assert_eq!(
-        unmap("::ffff:10.1.2.3".parse().unwrap()),
-        "10.1.2.3".parse::<IpAddr>().unwrap()
-    );
-    assert_eq!(
-        unmap("::1".parse().unwrap()),
-        "::1".parse::<IpAddr>().unwrap()
-    );
+    assert_eq!(unmap("::ffff:10.1.2.3".parse().unwrap()), "10.1.2.3".parse::<IpAddr>().unwrap());
+    assert_eq!(unmap("::1".parse().unwrap()), "::1".parse::<IpAddr>().unwrap());
 }
 
 #[test]

@@ -15,11 +15,7 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new(max_frame: u32) -> Decoder {
-        Decoder {
-            buf: Vec::new(),
-            pos: 0,
-            max_frame,
-        }
+        Decoder { buf: Vec::new(), pos: 0, max_frame }
     }
 
     pub fn feed(&mut self, bytes: &[u8]) {
@@ -40,10 +36,7 @@ impl Decoder {
         }
         let len = u32::from_be_bytes([avail[0], avail[1], avail[2], avail[3]]);
         if len > self.max_frame {
-            return Err(WireError::TooLong {
-                len,
-                max: self.max_frame,
-            });
+            return Err(WireError::TooLong { len, max: self.max_frame });
         }
         let end = 4 + len as usize;
         if avail.len() < end {

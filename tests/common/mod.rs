@@ -83,14 +83,7 @@ pub fn payload(len: usize, seed: u64) -> Vec<u8> {
 /// Start `tyrant tracker` on an OS-chosen port; returns the process and the announce URL.
 pub fn start_tracker(interval: u32) -> (Proc, String) {
     let mut child = Command::new(bin())
-        .args([
-            "tracker",
-            "--port",
-            "0",
-            "--bind",
-            "127.0.0.1",
-            "--interval",
-        ])
+        .args(["tracker", "--port", "0", "--bind", "127.0.0.1", "--interval"])
         .arg(interval.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -104,13 +97,7 @@ pub fn start_tracker(interval: u32) -> (Proc, String) {
         .strip_prefix("tracker listening on ")
         .unwrap_or_else(|| panic!("unexpected tracker output {:?}", line))
         .to_string();
-    (
-        Proc {
-            child,
-            name: "tracker".into(),
-        },
-        format!("http://{}/announce", addr),
-    )
+    (Proc { child, name: "tracker".into() }, format!("http://{}/announce", addr))
 }
 
 pub fn make_torrent(path: &Path, announce: &str, piece_kib: u32, out: &Path) -> String {
@@ -123,16 +110,9 @@ pub fn make_torrent(path: &Path, announce: &str, piece_kib: u32, out: &Path) -> 
         .arg(out)
         .output()
         .unwrap();
-    assert!(
-        o.status.success(),
-        "make failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "make failed: {}", String::from_utf8_lossy(&o.stderr));
     let s = String::from_utf8_lossy(&o.stdout).to_string();
-    s.split_whitespace()
-        .find_map(|w| w.strip_prefix("info_hash="))
-        .unwrap()
-        .to_string()
+    s.split_whitespace().find_map(|w| w.strip_prefix("info_hash=")).unwrap().to_string()
 }
 
 /// Start a peer: `args` are extra options, `dir` its data directory; `RUST_LOG` is the
@@ -150,8 +130,7 @@ pub fn run(args: &[&str]) -> Output {
 pub fn stats_field(stats: &Path, prefix: &str, key: &str) -> Option<String> {
     let text = std::fs::read_to_string(stats).ok()?;
     let line = text.lines().rev().find(|l| l.starts_with(prefix))?;
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{}=", key)).map(str::to_string))
+    line.split_whitespace().find_map(|w| w.strip_prefix(&format!("{}=", key)).map(str::to_string))
 }
 
 pub fn files_equal(a: &Path, b: &Path) -> bool {
@@ -181,10 +160,7 @@ pub fn start_peer_log(
         .stderr(log)
         .spawn()
         .unwrap();
-    Proc {
-        child,
-        name: name.into(),
-    }
+    Proc { child, name: name.into() }
 }
 
 /// Poll `f` every 50 ms until it returns Some, for at most `limit`; panics with `what`.
@@ -194,12 +170,7 @@ pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>
         if let Some(v) = f() {
             return v;
         }
-        assert!(
-            Instant::now() < end,
-            "timed out after {:?} waiting for {}",
-            limit,
-            what
-        );
+        assert!(Instant::now() < end, "timed out after {:?} waiting for {}", limit, what);
         std::thread::sleep(Duration::from_millis(50));
     }
 }

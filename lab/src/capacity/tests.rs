@@ -62,33 +62,13 @@ fn four_pl_matches_spec_numbers() {
     assert!(truly_magic(20.4).is_nan());
     assert!(truly_magic(20.46) < -40.0);
     assert!((fpl_x0() - 22.35).abs() < 0.01, "{}", fpl_x0());
-    assert!(
-        (truly_magic(30.0) - 13.2).abs() < 0.05,
-        "{}",
-        truly_magic(30.0)
-    );
+    assert!((truly_magic(30.0) - 13.2).abs() < 0.05, "{}", truly_magic(30.0));
     assert!((fpl_y_max() - 20.78).abs() < 0.01);
-    assert!(
-        (truly_magic(500.0) - 20.78).abs() < 0.02,
-        "{}",
-        truly_magic(500.0)
-    );
+    assert!((truly_magic(500.0) - 20.78).abs() < 0.02, "{}", truly_magic(500.0));
     // Inverse: y = 15 → 33, 18 → 45, 20 → 80, 20.5 → 128, 20.7 → 224 KB/s.
-    for &(y, x) in &[
-        (15.0, 33.0),
-        (18.0, 45.0),
-        (20.0, 80.0),
-        (20.5, 128.0),
-        (20.7, 224.0),
-    ] {
+    for &(y, x) in &[(15.0, 33.0), (18.0, 45.0), (20.0, 80.0), (20.5, 128.0), (20.7, 224.0)] {
         let got = truly_magic_inv(y);
-        assert!(
-            (got - x).abs() / x < 0.015,
-            "y {} -> {} (want {})",
-            y,
-            got,
-            x
-        );
+        assert!((got - x).abs() / x < 0.015, "y {} -> {} (want {})", y, got, x);
         assert!((truly_magic(got) - y).abs() < 1e-9);
     }
     assert_eq!(truly_magic_inv(fpl_y_max()), f64::INFINITY);
@@ -110,10 +90,7 @@ fn four_pl_matches_spec_numbers() {
 #[test]
 fn four_pl_domain_is_clamped_and_renormalised() {
     // Below x0 the fit is no CDF: the lower end is raised to x0.
-    assert_eq!(
-        Dist::parse("4pl:10:1000").unwrap(),
-        Dist::four_pl(0.0, 1000.0).unwrap()
-    );
+    assert_eq!(Dist::parse("4pl:10:1000").unwrap(), Dist::four_pl(0.0, 1000.0).unwrap());
     let d = Dist::parse("4pl:30:100").unwrap();
     assert_eq!(d.cdf(30.0), 0.0);
     assert_eq!(d.cdf(100.0), 1.0);
@@ -138,11 +115,7 @@ fn normal_is_truncated_not_clamped() {
     assert!(xs.iter().filter(|&&x| x == 20.0).count() < 5);
     assert_eq!(
         Dist::parse("normal:50:10").unwrap(),
-        Dist::Normal {
-            mean: 50.0,
-            sd: 10.0,
-            min: 1.0
-        }
+        Dist::Normal { mean: 50.0, sd: 10.0, min: 1.0 }
     );
     // phi and its inverse agree.
     for &p in &[1e-9, 0.001, 0.02, 0.3, 0.5, 0.9, 0.999] {

@@ -9,12 +9,7 @@ use tyrant::rng::Rng;
 type Expect = (&'static str, Kind, Kind, usize);
 
 fn opts() -> PlanOptions {
-    PlanOptions {
-        peers: 10,
-        caps: vec![20.0, 300.0],
-        reps: 2,
-        ..PlanOptions::default()
-    }
+    PlanOptions { peers: 10, caps: vec![20.0, 300.0], reps: 2, ..PlanOptions::default() }
 }
 
 fn run<'a>(m: &'a Manifest, name: &str) -> &'a Run {
@@ -59,31 +54,14 @@ fn round_trip_exact() {
 fn text_is_plain_key_value_lines() {
     let m = plan("single", &opts()).unwrap();
     let text = m.to_text();
-    let p = text
-        .lines()
-        .find(|l| l.starts_with("peer ") && l.contains("focus=true"))
-        .unwrap();
-    assert!(
-        p.contains(" role=loop strategy=tyrant flags=--tyrant up=20 "),
-        "{}",
-        p
-    );
+    let p = text.lines().find(|l| l.starts_with("peer ") && l.contains("focus=true")).unwrap();
+    assert!(p.contains(" role=loop strategy=tyrant flags=--tyrant up=20 "), "{}", p);
     assert!(p.contains(" addr=127.0.0.5 "), "{}", p);
     assert!(p.contains(" args=--bind,127.0.0.5,--port,"), "{}", p);
-    let s = text
-        .lines()
-        .find(|l| l.starts_with("peer ") && l.contains(" id=s0 "))
-        .unwrap();
-    assert!(
-        s.contains(" role=seeder strategy=vanilla flags=- up=64 "),
-        "{}",
-        s
-    );
+    let s = text.lines().find(|l| l.starts_with("peer ") && l.contains(" id=s0 ")).unwrap();
+    assert!(s.contains(" role=seeder strategy=vanilla flags=- up=64 "), "{}", s);
     assert!(s.contains(" args=--seed,--bind,127.0.0.2,"), "{}", s);
-    for l in text
-        .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
+    for l in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
         for w in l.split_whitespace().skip(1) {
             assert!(w.contains('='), "{}", l);
         }
@@ -108,48 +86,24 @@ fn bad_input_gives_one_line_errors() {
     let peer = "peer run=r id=p1 host=local addr=127.0.0.4 port=20003 role=leecher strategy=vanilla flags=- up=20 down=0 start=0 focus=false args=x";
     // (edit, expected fragment of the error)
     let table: Vec<(String, &str)> = vec![
-        (
-            GOOD.replace("dist=4pl", "dist=4pl colour=red"),
-            "line 1: manifest: unknown key 'colour'",
-        ),
-        (
-            GOOD.replace("reps=1 ", ""),
-            "line 1: manifest: missing reps=",
-        ),
-        (
-            GOOD.replace("version=1", "version=2"),
-            "version 2 is not supported",
-        ),
-        (
-            GOOD.replace("seed=7 time", "seed=x time"),
-            "seed='x' is not a valid number",
-        ),
-        (
-            GOOD.replace("time_scale=1", "time_scale=0"),
-            "time_scale must be > 0",
-        ),
-        (
-            GOOD.replace("name=t ", "name=t name=u "),
-            "key 'name' given twice",
-        ),
+        (GOOD.replace("dist=4pl", "dist=4pl colour=red"), "line 1: manifest: unknown key 'colour'"),
+        (GOOD.replace("reps=1 ", ""), "line 1: manifest: missing reps="),
+        (GOOD.replace("version=1", "version=2"), "version 2 is not supported"),
+        (GOOD.replace("seed=7 time", "seed=x time"), "seed='x' is not a valid number"),
+        (GOOD.replace("time_scale=1", "time_scale=0"), "time_scale must be > 0"),
+        (GOOD.replace("name=t ", "name=t name=u "), "key 'name' given twice"),
         (
             GOOD.replace("torrent file", "torrent  file")
                 + "torrent file=a size=1 piece_kib=1 path=b\n",
             "a second torrent line",
         ),
-        (
-            GOOD.replace("size=1048576", "size=0"),
-            "size and piece_kib must be > 0",
-        ),
+        (GOOD.replace("size=1048576", "size=0"), "size and piece_kib must be > 0"),
         (
             GOOD.replace("addr=127.0.0.1", "addr=localhost"),
             "addr='localhost' is not a valid number",
         ),
         (
-            GOOD.lines()
-                .filter(|l| !l.starts_with("tracker"))
-                .collect::<Vec<_>>()
-                .join("\n"),
+            GOOD.lines().filter(|l| !l.starts_with("tracker")).collect::<Vec<_>>().join("\n"),
             "missing tracker line",
         ),
         (
@@ -157,28 +111,16 @@ fn bad_input_gives_one_line_errors() {
             "line 1: the first record must be the manifest line",
         ),
         (String::from("# nothing\n"), "no manifest line"),
-        (
-            GOOD.replace("peer run=r id=p0", "peer run=q id=p0"),
-            "no run 'q' above",
-        ),
+        (GOOD.replace("peer run=r id=p0", "peer run=q id=p0"), "no run 'q' above"),
         (GOOD.replace("id=p0", "id=s0"), "duplicate id 's0'"),
         (GOOD.replace("id=p0", "id=../x"), "peer id '../x' must be"),
         (
             GOOD.to_string() + &peer.replace("port=20003", "port=20002"),
             "duplicate port 20002 (peer p0 has 20001)",
         ),
-        (
-            GOOD.to_string() + &peer.replace("port=20003", "port=20000"),
-            "duplicate port 20000",
-        ),
-        (
-            GOOD.to_string() + &peer.replace("port=20003", "port=6969"),
-            "port 6969 is the tracker's",
-        ),
-        (
-            GOOD.to_string() + &peer.replace("port=20003", "port=40000"),
-            "ephemeral range",
-        ),
+        (GOOD.to_string() + &peer.replace("port=20003", "port=20000"), "duplicate port 20000"),
+        (GOOD.to_string() + &peer.replace("port=20003", "port=6969"), "port 6969 is the tracker's"),
+        (GOOD.to_string() + &peer.replace("port=20003", "port=40000"), "ephemeral range"),
         (
             GOOD.to_string() + &peer.replace("role=leecher", "role=lurker"),
             "role 'lurker' is not seeder",
@@ -191,27 +133,15 @@ fn bad_input_gives_one_line_errors() {
             GOOD.to_string() + &peer.replace("focus=false", "focus=1"),
             "focus='1' is not true or false",
         ),
-        (
-            GOOD.to_string() + &peer.replace("up=20", "up=-3"),
-            "up=-3 must be finite and >= 0",
-        ),
-        (
-            GOOD.to_string() + &peer.replace(" args=x", ""),
-            "line 7: peer: missing args=",
-        ),
+        (GOOD.to_string() + &peer.replace("up=20", "up=-3"), "up=-3 must be finite and >= 0"),
+        (GOOD.to_string() + &peer.replace(" args=x", ""), "line 7: peer: missing args="),
         (
             GOOD.to_string() + &peer.replace("flags=-", "flags=--thief"),
             "args do not contain its flags",
         ),
-        (
-            GOOD.to_string() + &peer.replace("args=x", "args=%zz"),
-            "bad %-escape",
-        ),
+        (GOOD.to_string() + &peer.replace("args=x", "args=%zz"), "bad %-escape"),
         (GOOD.to_string() + "peer", "peer: missing run="),
-        (
-            GOOD.to_string() + "seeder id=x",
-            "line 7: unknown record 'seeder'",
-        ),
+        (GOOD.to_string() + "seeder id=x", "line 7: unknown record 'seeder'"),
         (GOOD.to_string() + "peer run", "'run' is not key=value"),
         (
             GOOD.to_string()
@@ -247,10 +177,7 @@ fn presets_have_the_right_peers() {
         ),
         (
             "all",
-            &[
-                ("tyrant-in-tyrant", Tyrant, Tyrant, 1),
-                ("vanilla-in-vanilla", Vanilla, Vanilla, 1),
-            ],
+            &[("tyrant-in-tyrant", Tyrant, Tyrant, 1), ("vanilla-in-vanilla", Vanilla, Vanilla, 1)],
         ),
         (
             "rebel",
@@ -290,34 +217,20 @@ fn presets_have_the_right_peers() {
     ];
     for &(preset, vars) in table {
         let m = plan(preset, &o).unwrap();
-        assert_eq!(
-            m.runs.len(),
-            o.caps.len() * o.reps * vars.len(),
-            "{}",
-            preset
-        );
+        assert_eq!(m.runs.len(), o.caps.len() * o.reps * vars.len(), "{}", preset);
         assert_eq!(m.preset, preset);
         for r in &m.runs {
-            let &(_, focus, background, lead) = vars
-                .iter()
-                .find(|v| v.0 == r.variant)
-                .expect("known variant");
+            let &(_, focus, background, lead) =
+                vars.iter().find(|v| v.0 == r.variant).expect("known variant");
             assert_eq!(r.name, format!("{}-{}", r.group, r.variant));
             assert_eq!(r.peers.len(), 3 + o.peers, "{}", r.name);
             let seeders: Vec<&Peer> = r.peers.iter().filter(|p| p.role == Role::Seeder).collect();
-            assert_eq!(
-                seeders.iter().map(|p| p.up).collect::<Vec<_>>(),
-                vec![64.0, 32.0, 32.0]
-            );
-            assert!(seeders
-                .iter()
-                .all(|p| p.kind == Vanilla && p.args[0] == "--seed"));
+            assert_eq!(seeders.iter().map(|p| p.up).collect::<Vec<_>>(), vec![64.0, 32.0, 32.0]);
+            assert!(seeders.iter().all(|p| p.kind == Vanilla && p.args[0] == "--seed"));
             let l = leechers(r);
             assert_eq!(l.len(), o.peers);
             assert!(l.iter().all(|p| p.role == Role::Loop));
-            assert!(l
-                .iter()
-                .all(|p| p.args.contains(&"--stop-after-download".to_string())));
+            assert!(l.iter().all(|p| p.args.contains(&"--stop-after-download".to_string())));
             assert_eq!(l.iter().filter(|p| p.focus).count(), 1);
             assert!(l[0].focus && l[0].up == r.cap);
             for (i, p) in l.iter().enumerate() {
@@ -342,10 +255,7 @@ fn presets_have_the_right_peers() {
             let addrs: HashSet<Ipv4Addr> = r.peers.iter().map(|p| p.addr).collect();
             assert_eq!(addrs.len(), r.peers.len());
             assert!(!addrs.contains(&Ipv4Addr::new(127, 0, 0, 1)));
-            assert!(r
-                .peers
-                .iter()
-                .all(|p| (p.port as u32 + p.port_span() as u32) <= 32768));
+            assert!(r.peers.iter().all(|p| (p.port as u32 + p.port_span() as u32) <= 32768));
             assert_eq!(r.tracker_args[0], "tracker");
         }
     }
@@ -414,18 +324,8 @@ fn single_pairs_share_everything_but_the_focus_strategy() {
 
 #[test]
 fn caps_come_from_the_distribution_and_the_seed() {
-    let o = PlanOptions {
-        peers: 200,
-        caps: vec![50.0],
-        ..PlanOptions::default()
-    };
-    let caps = |m: &Manifest| {
-        leechers(&m.runs[0])
-            .iter()
-            .skip(1)
-            .map(|p| p.up)
-            .collect::<Vec<_>>()
-    };
+    let o = PlanOptions { peers: 200, caps: vec![50.0], ..PlanOptions::default() };
+    let caps = |m: &Manifest| leechers(&m.runs[0]).iter().skip(1).map(|p| p.up).collect::<Vec<_>>();
     let a = plan("single", &o).unwrap();
     assert_eq!(a, plan("single", &o).unwrap());
     assert_eq!(a.to_text(), plan("single seed=1", &o).unwrap().to_text());
@@ -435,19 +335,10 @@ fn caps_come_from_the_distribution_and_the_seed() {
     let mut c = caps(&a);
     assert!(c.iter().all(|&x| (22.3..=10_000.0).contains(&x)));
     c.sort_by(|x, y| x.partial_cmp(y).unwrap());
-    assert!(
-        (c[c.len() / 2] - 26.9).abs() < 3.0,
-        "median {}",
-        c[c.len() / 2]
-    );
+    assert!((c[c.len() / 2] - 26.9).abs() < 3.0, "median {}", c[c.len() / 2]);
     // They are exactly the rounded draws of the distribution from the repetition's stream.
     let mut rep = Rng::new(Rng::new(1).next_u64());
-    let want: Vec<f64> = o
-        .dist
-        .draw(199, &mut rep.fork())
-        .into_iter()
-        .map(round_cap)
-        .collect();
+    let want: Vec<f64> = o.dist.draw(199, &mut rep.fork()).into_iter().map(round_cap).collect();
     assert_eq!(caps(&a), want);
     // Other distributions and the time scale.
     let u = plan("single dist=uniform:40:60 time_scale=4", &o).unwrap();
@@ -456,14 +347,9 @@ fn caps_come_from_the_distribution_and_the_seed() {
     let f = &leechers(&u.runs[0])[0].args;
     let i = f.iter().position(|x| x == "--time-scale").unwrap();
     assert_eq!(f[i + 1], "4");
-    assert!(u.runs[0]
-        .tracker_args
-        .ends_with(&["--time-scale".to_string(), "4".to_string()]));
+    assert!(u.runs[0].tracker_args.ends_with(&["--time-scale".to_string(), "4".to_string()]));
     // Time scale 1 adds no flag (current binaries need not know it).
-    assert!(!a.runs[0]
-        .peers
-        .iter()
-        .any(|p| p.args.contains(&"--time-scale".to_string())));
+    assert!(!a.runs[0].peers.iter().any(|p| p.args.contains(&"--time-scale".to_string())));
 }
 
 #[test]
@@ -481,10 +367,7 @@ fn plan_options_and_errors() {
         ("single time_scale=0", "time_scale"),
         ("single sybil=1", "sybil >= 2"),
         ("single peers=400 base_port=32500", "ephemeral range"),
-        (
-            "single tracker_port=20001",
-            "tracker port lies among the peer ports",
-        ),
+        ("single tracker_port=20001", "tracker port lies among the peer ports"),
         ("thief thieves=11", "thieves=11 exceeds peers=10"),
         ("single name=a/b", "name 'a/b' must be"),
     ] {
@@ -510,8 +393,5 @@ fn plan_options_and_errors() {
                 && !p.args.contains(&"--stop-after-download".to_string()))
     );
     assert_eq!(l[0].flags, vec!["--tyrant", "--tyrant-u0", "14"]);
-    assert!(m.runs[0].peers[0]
-        .args
-        .windows(2)
-        .any(|w| w == ["--k", "1"]));
+    assert!(m.runs[0].peers[0].args.windows(2).any(|w| w == ["--k", "1"]));
 }

@@ -106,12 +106,9 @@ impl<'a> Record<'a> {
     }
 
     fn num<T: std::str::FromStr>(&self, k: &str) -> Result<T, String> {
-        self.words[k].parse::<T>().map_err(|_| {
-            format!(
-                "{}: {}='{}' is not a valid number",
-                self.kind, k, self.words[k]
-            )
-        })
+        self.words[k]
+            .parse::<T>()
+            .map_err(|_| format!("{}: {}='{}' is not a valid number", self.kind, k, self.words[k]))
     }
 
     /// A finite, non-negative float.
@@ -120,10 +117,7 @@ impl<'a> Record<'a> {
         if v.is_finite() && v >= 0.0 {
             Ok(v)
         } else {
-            Err(format!(
-                "{}: {}={} must be finite and >= 0",
-                self.kind, k, v
-            ))
+            Err(format!("{}: {}={} must be finite and >= 0", self.kind, k, v))
         }
     }
 
@@ -136,34 +130,11 @@ impl<'a> Record<'a> {
     }
 }
 
-const MANIFEST_KEYS: &[&str] = &[
-    "version",
-    "name",
-    "preset",
-    "seed",
-    "time_scale",
-    "reps",
-    "dist",
-];
+const MANIFEST_KEYS: &[&str] = &["version", "name", "preset", "seed", "time_scale", "reps", "dist"];
 const TORRENT_KEYS: &[&str] = &["file", "size", "piece_kib", "path"];
-const TRACKER_KEYS: &[&str] = &[
-    "host",
-    "addr",
-    "port",
-    "interval",
-    "min_interval",
-    "max_numwant",
-];
-const RUN_KEYS: &[&str] = &[
-    "name",
-    "group",
-    "variant",
-    "rep",
-    "seed",
-    "cap",
-    "duration",
-    "tracker_args",
-];
+const TRACKER_KEYS: &[&str] = &["host", "addr", "port", "interval", "min_interval", "max_numwant"];
+const RUN_KEYS: &[&str] =
+    &["name", "group", "variant", "rep", "seed", "cap", "duration", "tracker_args"];
 const PEER_KEYS: &[&str] = &[
     "run", "id", "host", "addr", "port", "role", "strategy", "flags", "up", "down", "start",
     "focus", "args",
@@ -389,16 +360,6 @@ impl Manifest {
                 return Err(at_end(&format!("run {} has no seeder", r.name)));
             }
         }
-        Ok(Manifest {
-            name,
-            preset,
-            seed,
-            time_scale,
-            reps,
-            dist,
-            torrent,
-            tracker,
-            runs,
-        })
+        Ok(Manifest { name, preset, seed, time_scale, reps, dist, torrent, tracker, runs })
     }
 }

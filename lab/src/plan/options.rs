@@ -99,8 +99,7 @@ fn floats(key: &str, v: &str) -> Result<Vec<f64>, String> {
 }
 
 fn parsed<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
-    v.parse::<T>()
-        .map_err(|_| format!("{}: '{}' is not a valid value", key, v))
+    v.parse::<T>().map_err(|_| format!("{}: '{}' is not a valid value", key, v))
 }
 
 impl PlanOptions {
@@ -122,20 +121,8 @@ impl PlanOptions {
             "stagger" => self.stagger = parsed(key, v)?,
             "closed_loop" => self.closed_loop = parsed(key, v)?,
             "down" => self.down = parsed(key, v)?,
-            "k" => {
-                self.k = if v == "-" {
-                    None
-                } else {
-                    Some(parsed(key, v)?)
-                }
-            }
-            "tyrant_u0" => {
-                self.tyrant_u0 = if v == "-" {
-                    None
-                } else {
-                    Some(parsed(key, v)?)
-                }
-            }
+            "k" => self.k = if v == "-" { None } else { Some(parsed(key, v)?) },
+            "tyrant_u0" => self.tyrant_u0 = if v == "-" { None } else { Some(parsed(key, v)?) },
             "rebel" => self.rebel = parsed(key, v)?,
             "sybil" => self.sybil = parsed(key, v)?,
             "thieves" => self.thieves = parsed(key, v)?,

@@ -32,11 +32,7 @@ impl CpuLog {
     fn read() -> Option<(u64, u64)> {
         let text = fs::read_to_string("/proc/stat").ok()?;
         let line = text.lines().next()?;
-        let v: Vec<u64> = line
-            .split_whitespace()
-            .skip(1)
-            .filter_map(|w| w.parse().ok())
-            .collect();
+        let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|w| w.parse().ok()).collect();
         if v.len() < 5 {
             return None;
         }
@@ -110,20 +106,12 @@ pub(super) fn read_done(path: &Path) -> DoneLine {
         Some(l) => l,
         None => return DoneLine::default(),
     };
-    let kv: BTreeMap<&str, &str> = line
-        .split_whitespace()
-        .filter_map(|w| w.split_once('='))
-        .collect();
+    let kv: BTreeMap<&str, &str> =
+        line.split_whitespace().filter_map(|w| w.split_once('=')).collect();
     let complete = kv.get("complete") == Some(&"true");
     DoneLine {
-        download_secs: kv
-            .get("download_time")
-            .and_then(|s| s.parse().ok())
-            .filter(|_| complete),
-        downloaded: kv
-            .get("downloaded")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
+        download_secs: kv.get("download_time").and_then(|s| s.parse().ok()).filter(|_| complete),
+        downloaded: kv.get("downloaded").and_then(|s| s.parse().ok()).unwrap_or(0),
         uploaded: kv.get("uploaded").and_then(|s| s.parse().ok()).unwrap_or(0),
     }
 }

@@ -103,12 +103,7 @@ pub(super) fn run_one(
             let _ = tracker.kill();
             let _ = tracker.wait();
             if stopped() {
-                return Ok(RunOutcome {
-                    rows: vec![],
-                    failures,
-                    interrupted: true,
-                    idle: None,
-                });
+                return Ok(RunOutcome { rows: vec![], failures, interrupted: true, idle: None });
             }
             return Err(format!(
                 "{}: the tracker did not listen on {} within 10 s (see {})",
@@ -234,12 +229,8 @@ pub(super) fn run_one(
     let _ = tracker.wait();
     let idle = cpu.finish();
     if let (Some(t), false) = (&o.collect, interrupted) {
-        let hosts: std::collections::BTreeSet<&str> = run
-            .peers
-            .iter()
-            .map(|p| p.host.as_str())
-            .filter(|h| *h != "local")
-            .collect();
+        let hosts: std::collections::BTreeSet<&str> =
+            run.peers.iter().map(|p| p.host.as_str()).filter(|h| *h != "local").collect();
         for h in hosts {
             let cmd = t
                 .replace("{host}", h)
@@ -254,20 +245,12 @@ pub(super) fn run_one(
                 .unwrap_or(false);
             if !ok {
                 failures += 1;
-                eprintln!(
-                    "tyrant-lab run: {}: collect from {} failed: {}",
-                    run.name, h, cmd
-                );
+                eprintln!("tyrant-lab run: {}: collect from {} failed: {}", run.name, h, cmd);
             }
         }
     }
     if interrupted {
-        return Ok(RunOutcome {
-            rows: vec![],
-            failures,
-            interrupted,
-            idle,
-        });
+        return Ok(RunOutcome { rows: vec![], failures, interrupted, idle });
     }
     let mut rows = Vec::new();
     for slot in &slots {
@@ -302,12 +285,7 @@ pub(super) fn run_one(
         let data = dir.join("data");
         let _ = fs::remove_dir_all(&data);
     }
-    Ok(RunOutcome {
-        rows,
-        failures,
-        interrupted,
-        idle,
-    })
+    Ok(RunOutcome { rows, failures, interrupted, idle })
 }
 
 fn wait_until(child: &mut Child, deadline: Instant) -> bool {
@@ -391,11 +369,6 @@ fn spawn(
     words.push(o.bin.to_string_lossy().into_owned());
     words.extend(args.iter().cloned());
     let mut cmd = Command::new(&words[0]);
-    cmd.args(&words[1..])
-        .current_dir(out)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr);
-    cmd.spawn()
-        .map_err(|e| format!("cannot start {} ({}): {}", id, words[0], e))
+    cmd.args(&words[1..]).current_dir(out).stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+    cmd.spawn().map_err(|e| format!("cannot start {} ({}): {}", id, words[0], e))
 }

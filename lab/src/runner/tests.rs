@@ -23,19 +23,9 @@ fn done_line_is_parsed_and_incomplete_has_no_time() {
         "start x=1\ntick t=1\ndone t=9.00 download_time=8.500 downloaded=100 uploaded=50 complete=true reason=x\n",
     )
     .unwrap();
-    assert_eq!(
-        read_done(&p),
-        DoneLine {
-            download_secs: Some(8.5),
-            downloaded: 100,
-            uploaded: 50
-        }
-    );
-    fs::write(
-        &p,
-        "done t=9.00 download_time=- downloaded=10 uploaded=5 complete=false reason=x\n",
-    )
-    .unwrap();
+    assert_eq!(read_done(&p), DoneLine { download_secs: Some(8.5), downloaded: 100, uploaded: 50 });
+    fs::write(&p, "done t=9.00 download_time=- downloaded=10 uploaded=5 complete=false reason=x\n")
+        .unwrap();
     assert_eq!(read_done(&p).download_secs, None);
     // The sybil total line has the same keys after `identities=`.
     fs::write(

@@ -98,12 +98,7 @@ pub struct Spec {
 
 impl Spec {
     pub(super) fn slug(&self) -> String {
-        format!(
-            "{}-vs-{}-{}",
-            self.strategy,
-            self.baseline,
-            self.population.slug()
-        )
+        format!("{}-vs-{}-{}", self.strategy, self.baseline, self.population.slug())
     }
 }
 
@@ -122,22 +117,15 @@ pub fn comparison_specs(variants: &[String], rows: &[Download]) -> Vec<Spec> {
         if x == "vanilla" {
             continue;
         }
-        let spec = |baseline: String, population| Spec {
-            strategy: v.clone(),
-            baseline,
-            population,
-        };
+        let spec =
+            |baseline: String, population| Spec { strategy: v.clone(), baseline, population };
         if x == b {
             out.push(spec("vanilla-in-vanilla".into(), Population::Whole));
             continue;
         }
         let vanilla = format!("vanilla-in-{}", b);
         let own = format!("{}-in-{}", b, b);
-        let baseline = if !has(&vanilla) && has(&own) {
-            own
-        } else {
-            vanilla
-        };
+        let baseline = if !has(&vanilla) && has(&own) { own } else { vanilla };
         for p in measured(v, rows) {
             out.push(spec(baseline.clone(), p));
         }
@@ -162,9 +150,7 @@ pub struct Compared {
 /// FNV-1a: a stable per-comparison seed, so adding a comparison does not move the others'
 /// intervals.
 fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// `spec` at `cap`, over the pairing groups present in both variants (a group whose
@@ -172,36 +158,22 @@ fn fnv(s: &str) -> u64 {
 /// experiment's seed with the comparison's name.
 pub fn compare(rows: &[Download], spec: &Spec, cap: f64, seed: u64) -> Compared {
     let at_cap = |v: &str| -> Vec<&Download> {
-        spec.population
-            .pick(rows, &spec.strategy, v)
-            .into_iter()
-            .filter(|d| d.cap == cap)
-            .collect()
+        spec.population.pick(rows, &spec.strategy, v).into_iter().filter(|d| d.cap == cap).collect()
     };
     let (strat, base) = (at_cap(&spec.strategy), at_cap(&spec.baseline));
     let groups_of = |v: &str| -> BTreeSet<String> {
-        rows.iter()
-            .filter(|d| d.variant == v && d.cap == cap)
-            .map(|d| d.group.clone())
-            .collect()
+        rows.iter().filter(|d| d.variant == v && d.cap == cap).map(|d| d.group.clone()).collect()
     };
-    let groups: Vec<String> = groups_of(&spec.strategy)
-        .intersection(&groups_of(&spec.baseline))
-        .cloned()
-        .collect();
+    let groups: Vec<String> =
+        groups_of(&spec.strategy).intersection(&groups_of(&spec.baseline)).cloned().collect();
     let paired = |d: &&Download| groups.contains(&d.group);
     let strat: Vec<&Download> = strat.into_iter().filter(paired).collect();
     let base: Vec<&Download> = base.into_iter().filter(paired).collect();
     let times = |v: &[&Download], g: &str| -> Vec<f64> {
-        v.iter()
-            .filter(|d| d.group == g)
-            .filter_map(|d| d.seconds)
-            .collect()
+        v.iter().filter(|d| d.group == g).filter_map(|d| d.seconds).collect()
     };
-    let clusters: Vec<Cluster> = groups
-        .iter()
-        .map(|g| (times(&base, g), times(&strat, g)))
-        .collect();
+    let clusters: Vec<Cluster> =
+        groups.iter().map(|g| (times(&base, g), times(&strat, g))).collect();
     let key = format!("{} cap {}", spec.slug(), cap);
     Compared {
         spec: spec.clone(),
@@ -267,10 +239,5 @@ pub fn analyse(rows: &[Download], seed: u64) -> Analysis {
             compared.push(compare(rows, &spec, cap, seed));
         }
     }
-    Analysis {
-        variants,
-        caps,
-        stats,
-        compared,
-    }
+    Analysis { variants, caps, stats, compared }
 }

@@ -10,11 +10,7 @@ use std::process::Command;
 
 /// Is gnuplot on PATH?
 pub fn have_gnuplot() -> bool {
-    Command::new("gnuplot")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+    Command::new("gnuplot").arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
 }
 
 /// A script that draws `NAME.png` and `NAME.svg` from data files beside it, from any working
@@ -66,10 +62,9 @@ fn figures(a: &Analysis) -> Vec<Figure> {
             // Colour tells the variants apart, the dash the caps (a cap moves the focus peer
             // only, so a cap's two curves belong together).
             for (k, c) in cs.iter().enumerate() {
-                for (lc, v, t) in [
-                    (1, &spec.strategy, &c.strat_times),
-                    (2, &spec.baseline, &c.base_times),
-                ] {
+                for (lc, v, t) in
+                    [(1, &spec.strategy, &c.strat_times), (2, &spec.baseline, &c.base_times)]
+                {
                     if t.is_empty() {
                         continue;
                     }
@@ -207,10 +202,7 @@ fn figures(a: &Analysis) -> Vec<Figure> {
             "ratios".into(),
             vec![
                 ("ratios.dat".into(), dat),
-                (
-                    "ratios.gp".into(),
-                    gp_script("ratios", 120 + 24 * bars, &body),
-                ),
+                ("ratios.gp".into(), gp_script("ratios", 120 + 24 * bars, &body)),
             ],
         ));
     }
@@ -229,10 +221,7 @@ pub(super) fn draw(a: &Analysis, figdir: &Path) -> Result<(Vec<PathBuf>, Vec<Str
             std::fs::write(&p, text)
                 .map_err(|e| format!("report: cannot write {}: {}", p.display(), e))?;
         }
-        let run = Command::new("gnuplot")
-            .arg(format!("{}.gp", name))
-            .current_dir(figdir)
-            .output();
+        let run = Command::new("gnuplot").arg(format!("{}.gp", name)).current_dir(figdir).output();
         match run {
             Ok(o) if o.status.success() => {
                 for ext in ["png", "svg"] {
@@ -244,11 +233,7 @@ pub(super) fn draw(a: &Analysis, figdir: &Path) -> Result<(Vec<PathBuf>, Vec<Str
             }
             Ok(o) => {
                 let err = String::from_utf8_lossy(&o.stderr);
-                let last = err
-                    .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("");
+                let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
                 failed.push(format!("{}.gp: gnuplot failed: {}", name, last.trim()));
             }
             Err(e) => failed.push(format!("{}.gp: cannot run gnuplot: {}", name, e)),

@@ -92,11 +92,7 @@ pub fn ratio_ci(clusters: &[Cluster], resamples: usize, seed: u64) -> Option<Rat
     let base: Vec<f64> = clusters.iter().flat_map(|c| c.0.iter().copied()).collect();
     let strat: Vec<f64> = clusters.iter().flat_map(|c| c.1.iter().copied()).collect();
     let ratio = ratio_of(&base, &strat)?;
-    let by = if clusters.len() >= 2 {
-        Resample::Reps
-    } else {
-        Resample::Downloads
-    };
+    let by = if clusters.len() >= 2 { Resample::Reps } else { Resample::Downloads };
     let mut rng = Rng::new(seed);
     let mut draws = Vec::with_capacity(resamples);
     let (mut b, mut s) = (Vec::new(), Vec::new());

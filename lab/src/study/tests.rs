@@ -31,11 +31,7 @@ fn median_mean_and_type7_quantiles_from_tables() {
     let mut rng = Rng::new(5);
     for n in 1..40 {
         let v: Vec<f64> = (0..n).map(|_| (rng.below(20) as f64) * 1.5).collect();
-        assert!(
-            close(median(&v).unwrap(), quantile(&v, 0.5).unwrap()),
-            "{:?}",
-            v
-        );
+        assert!(close(median(&v).unwrap(), quantile(&v, 0.5).unwrap()), "{:?}", v);
     }
     assert_eq!(mean(&[]), None);
     assert_eq!(mean(&[1.0, 2.0, 6.0]), Some(3.0));
@@ -57,14 +53,7 @@ fn median_mean_and_type7_quantiles_from_tables() {
     ];
     for &(v, p, want) in table {
         let got = quantile(v, p).unwrap();
-        assert!(
-            close(got, want),
-            "quantile {:?} {} = {} not {}",
-            v,
-            p,
-            got,
-            want
-        );
+        assert!(close(got, want), "quantile {:?} {} = {} not {}", v, p, got, want);
     }
     assert_eq!(quantile(&[], 0.5), None);
     assert_eq!(quantile(&ten, 1.5), None);
@@ -137,10 +126,7 @@ fn bootstrap_ci_contains_a_known_ratio_and_is_deterministic() {
 fn bootstrap_without_data_on_one_side_is_none() {
     assert_eq!(ratio_ci(&[], RESAMPLES, 1), None);
     assert_eq!(ratio_ci(&[(vec![1.0], vec![])], RESAMPLES, 1), None);
-    assert_eq!(
-        ratio_ci(&[(vec![], vec![1.0]), (vec![], vec![2.0])], RESAMPLES, 1),
-        None
-    );
+    assert_eq!(ratio_ci(&[(vec![], vec![1.0]), (vec![], vec![2.0])], RESAMPLES, 1), None);
     // A repetition with nothing finished on one side still counts as a cluster.
     let r = ratio_ci(&[(vec![10.0], vec![5.0]), (vec![], vec![])], 200, 1).unwrap();
     assert_eq!(r.by, Resample::Reps);
@@ -198,36 +184,9 @@ fn csv(rows: &[String]) -> String {
 #[test]
 fn parses_rows_and_keeps_unfinished_out_of_statistics() {
     let text = csv(&[
-        row(
-            "vanilla-in-vanilla",
-            20.0,
-            0,
-            "p0",
-            "vanilla",
-            true,
-            0,
-            Some(100.0),
-        ),
-        row(
-            "vanilla-in-vanilla",
-            20.0,
-            0,
-            "p0",
-            "vanilla",
-            true,
-            1,
-            Some(300.0),
-        ),
-        row(
-            "vanilla-in-vanilla",
-            20.0,
-            0,
-            "p0",
-            "vanilla",
-            true,
-            2,
-            None,
-        ),
+        row("vanilla-in-vanilla", 20.0, 0, "p0", "vanilla", true, 0, Some(100.0)),
+        row("vanilla-in-vanilla", 20.0, 0, "p0", "vanilla", true, 1, Some(300.0)),
+        row("vanilla-in-vanilla", 20.0, 0, "p0", "vanilla", true, 2, None),
     ]) + "\n";
     let rows = parse_results(&text, "x/results.csv").unwrap();
     assert_eq!(rows.len(), 3);
@@ -240,10 +199,7 @@ fn parses_rows_and_keeps_unfinished_out_of_statistics() {
         (d.peer.as_str(), d.focus, d.join, d.seconds, d.finish),
         ("p0", true, 0, Some(100.0), Some(105.0))
     );
-    assert_eq!(
-        (d.bytes_up, d.bytes_down, d.time_scale),
-        (1000, 2097152, 10.0)
-    );
+    assert_eq!((d.bytes_up, d.bytes_down, d.time_scale), (1000, 2097152, 10.0));
     assert_eq!((rows[2].finish, rows[2].seconds), (None, None));
     let all: Vec<&Download> = rows.iter().collect();
     let s = summarize(&all);
@@ -254,16 +210,7 @@ fn parses_rows_and_keeps_unfinished_out_of_statistics() {
 
 #[test]
 fn csv_errors_name_the_file_and_line() {
-    let good = row(
-        "vanilla-in-vanilla",
-        20.0,
-        0,
-        "p0",
-        "vanilla",
-        true,
-        0,
-        Some(1.0),
-    );
+    let good = row("vanilla-in-vanilla", 20.0, 0, "p0", "vanilla", true, 0, Some(1.0));
     let err = |text: &str| parse_results(text, "D/results.csv").unwrap_err();
     assert!(err("").contains("D/results.csv: empty file"));
     assert_eq!(
@@ -275,42 +222,21 @@ fn csv_errors_name_the_file_and_line() {
     let e = err(&format!("{}\n{}\n", cols.join(","), good));
     assert!(e.starts_with("report: D/results.csv line 1: columns in the wrong order; expected the header run,group,"), "{}", e);
     let e = err(&format!("a,b\n{}\n", good));
-    assert!(
-        e.contains("line 1: unexpected columns") && e.contains(HEADER),
-        "{}",
-        e
-    );
+    assert!(e.contains("line 1: unexpected columns") && e.contains(HEADER), "{}", e);
     let cases: &[(String, &str)] = &[
         (good.replace(",loop,", ",loop,x,"), "18 fields, expected 17"),
-        (
-            good.replace(",20,p0,", ",abc,p0,"),
-            "cap='abc' is not a number >= 0",
-        ),
-        (
-            good.replace(",loop,1,", ",loop,yes,"),
-            "focus='yes' is not 0 or 1",
-        ),
+        (good.replace(",20,p0,", ",abc,p0,"), "cap='abc' is not a number >= 0"),
+        (good.replace(",loop,1,", ",loop,yes,"), "focus='yes' is not 0 or 1"),
         (
             good.replace(",6,1,", ",,1,"),
             "finish and seconds must both be set, or both empty (unfinished)",
         ),
-        (
-            good.trim_end_matches(",10").to_string() + ",0",
-            "time_scale must be > 0",
-        ),
-        (
-            good.replace(",vanilla-in-vanilla,", ",,"),
-            "variant is empty",
-        ),
+        (good.trim_end_matches(",10").to_string() + ",0", "time_scale must be > 0"),
+        (good.replace(",vanilla-in-vanilla,", ",,"), "variant is empty"),
     ];
     for (bad, want) in cases {
         let e = err(&csv(&[good.clone(), good.clone(), bad.clone()]));
-        assert_eq!(
-            e,
-            format!("report: D/results.csv line 4: {}", want),
-            "{}",
-            bad
-        );
+        assert_eq!(e, format!("report: D/results.csv line 4: {}", want), "{}", bad);
     }
 }
 
@@ -318,13 +244,7 @@ fn csv_errors_name_the_file_and_line() {
 // Populations and baselines, from the planner's own variants
 
 fn opts() -> PlanOptions {
-    PlanOptions {
-        peers: 6,
-        caps: vec![10.0, 200.0],
-        reps: 2,
-        thieves: 3,
-        ..PlanOptions::default()
-    }
+    PlanOptions { peers: 6, caps: vec![10.0, 200.0], reps: 2, thieves: 3, ..PlanOptions::default() }
 }
 
 /// Synthetic results of a planned manifest: every leecher downloads twice, the second time
@@ -350,16 +270,8 @@ fn results_of(m: &Manifest) -> String {
                 }
                 let seconds = if done { Some(t) } else { None };
                 // row() names runs and groups as the planner does.
-                let line = row(
-                    &r.variant,
-                    r.cap,
-                    r.rep,
-                    &p.id,
-                    p.kind.as_str(),
-                    p.focus,
-                    join,
-                    seconds,
-                );
+                let line =
+                    row(&r.variant, r.cap, r.rep, &p.id, p.kind.as_str(), p.focus, join, seconds);
                 assert!(line.starts_with(&format!("{},{},", r.name, r.group)));
                 rows.push(line);
             }
@@ -387,31 +299,19 @@ fn variants_of(m: &Manifest) -> Vec<String> {
 #[test]
 fn measured_populations_per_preset() {
     let (_, rows) = planned("single");
-    assert_eq!(
-        measured("tyrant-in-vanilla", &rows),
-        vec![Peers("tyrant".into())]
-    );
+    assert_eq!(measured("tyrant-in-vanilla", &rows), vec![Peers("tyrant".into())]);
     assert_eq!(measured("vanilla-in-vanilla", &rows), vec![Focus, Whole]);
     let (_, rows) = planned("all");
     assert_eq!(measured("tyrant-in-tyrant", &rows), vec![Focus, Whole]);
     let (_, rows) = planned("thief");
-    assert_eq!(
-        measured("thief-in-vanilla", &rows),
-        vec![Peers("thief".into())]
-    );
+    assert_eq!(measured("thief-in-vanilla", &rows), vec![Peers("thief".into())]);
     assert_eq!(
         measured("thieves-in-vanilla", &rows),
         vec![Peers("thief".into()), Peers("vanilla".into())]
     );
     assert_eq!(measured("odd-variant", &rows), vec![Focus, Whole]);
-    assert_eq!(
-        split_variant("thieves-in-vanilla"),
-        Some(("thief".into(), "vanilla".into()))
-    );
-    assert_eq!(
-        split_variant("sybil-in-propshare"),
-        Some(("sybil".into(), "propshare".into()))
-    );
+    assert_eq!(split_variant("thieves-in-vanilla"), Some(("thief".into(), "vanilla".into())));
+    assert_eq!(split_variant("sybil-in-propshare"), Some(("sybil".into(), "propshare".into())));
     assert_eq!(split_variant("whatever"), None);
 }
 
@@ -430,11 +330,7 @@ fn baselines_per_preset() {
         (
             "rebel",
             vec![
-                s(
-                    "rebel-in-tyrant",
-                    "vanilla-in-tyrant",
-                    Peers("rebel".into()),
-                ),
+                s("rebel-in-tyrant", "vanilla-in-tyrant", Peers("rebel".into())),
                 s("rebel-in-vanilla", vv, Peers("rebel".into())),
             ],
         ),
@@ -442,11 +338,7 @@ fn baselines_per_preset() {
             "sybil",
             vec![
                 s("sybil-in-vanilla", vv, Peers("sybil".into())),
-                s(
-                    "sybil-in-propshare",
-                    "vanilla-in-propshare",
-                    Peers("sybil".into()),
-                ),
+                s("sybil-in-propshare", "vanilla-in-propshare", Peers("sybil".into())),
             ],
         ),
         (
@@ -468,12 +360,7 @@ fn baselines_per_preset() {
     ];
     for (preset, want) in expect {
         let (m, rows) = planned(preset);
-        assert_eq!(
-            &comparison_specs(&variants_of(&m), &rows),
-            want,
-            "{}",
-            preset
-        );
+        assert_eq!(&comparison_specs(&variants_of(&m), &rows), want, "{}", preset);
     }
 }
 
@@ -488,25 +375,12 @@ fn several_thieves_are_compared_on_the_same_peer_ids() {
     let c = compare(&rows, &thieves, 200.0, 1);
     // Thieves p0 p1 p2 (caps 200 and two background caps), two reps, 2 downloads each.
     assert_eq!((c.groups, c.strat.peers, c.base.peers), (2, 3, 3));
-    assert_eq!(
-        (c.strat.n, c.base.n, c.strat.unfinished, c.base.unfinished),
-        (12, 12, 2, 2)
-    );
+    assert_eq!((c.strat.n, c.base.n, c.strat.unfinished, c.base.unfinished), (12, 12, 2, 2));
     let r = c.ratio.unwrap();
-    assert!(
-        r.ratio < 1.0,
-        "thieves are slower here by construction: {:?}",
-        r
-    );
-    let others = Spec {
-        population: Peers("vanilla".into()),
-        ..thieves
-    };
+    assert!(r.ratio < 1.0, "thieves are slower here by construction: {:?}", r);
+    let others = Spec { population: Peers("vanilla".into()), ..thieves };
     let c = compare(&rows, &others, 200.0, 1);
-    assert_eq!(
-        (c.strat.peers, c.base.peers, c.strat.n, c.base.n),
-        (3, 3, 12, 12)
-    );
+    assert_eq!((c.strat.peers, c.base.peers, c.strat.n, c.base.n), (3, 3, 12, 12));
     // The vanilla peers run the same way in both variants: ratio exactly 1, and the
     // two-stage interval (downloads resampled within each group) straddles it.
     let r = c.ratio.unwrap();
@@ -531,10 +405,9 @@ fn single_by_hand() -> String {
     let mut rows = Vec::new();
     for &cap in &[20.0, 100.0] {
         for rep in 0..3 {
-            for (v, focus_strategy, div) in [
-                ("tyrant-in-vanilla", "tyrant", 2.0),
-                ("vanilla-in-vanilla", "vanilla", 1.0),
-            ] {
+            for (v, focus_strategy, div) in
+                [("tyrant-in-vanilla", "tyrant", 2.0), ("vanilla-in-vanilla", "vanilla", 1.0)]
+            {
                 for join in 0..3 {
                     let k = if cap == 20.0 { 1.0 } else { 0.5 };
                     let t = (200.0 + 20.0 * rep as f64 + 10.0 * join as f64) * k / div;
@@ -554,10 +427,7 @@ fn report_of_a_hand_made_single_run() {
     std::fs::write(dir.join("results.csv"), single_by_hand()).unwrap();
     let out = report(&dir, false).unwrap();
     println!("{}", out);
-    assert_eq!(
-        std::fs::read_to_string(dir.join("report.txt")).unwrap(),
-        out
-    );
+    assert_eq!(std::fs::read_to_string(dir.join("report.txt")).unwrap(), out);
     assert!(out.starts_with("swarm report: no manifest.txt, from results.csv alone\n"));
     assert!(out.contains("time scale S = 10: times are nominal"));
     assert!(out.contains("results.csv: 12 runs, 60 downloads (48 finished, 12 unfinished)"));
@@ -607,38 +477,23 @@ fn report_of_a_hand_made_single_run() {
         ]
     );
     // Whole swarm at cap 100: p0 at 100..130 (9 values) + p1 400 ×3, p1 unfinished ×3.
-    assert_eq!(
-        line(&["vanilla-in-vanilla", "whole swarm", "100"])[3..6],
-        ["2", "12", "3"]
-    );
+    assert_eq!(line(&["vanilla-in-vanilla", "whole swarm", "100"])[3..6], ["2", "12", "3"]);
     // The two-stage bootstrap resamples downloads within each repetition, so the interval
     // is not a point; it must hold the true ratio 2, and the table must print it.
     let ci_of = |cap: &str| -> String {
-        let cells = line(&[
-            "tyrant-in-vanilla vs vanilla-in-vanilla",
-            "tyrant peers",
-            cap,
-        ]);
+        let cells = line(&["tyrant-in-vanilla vs vanilla-in-vanilla", "tyrant peers", cap]);
         let ci = cells[9].clone();
         let v: Vec<f64> = ci
             .trim_matches(|c| c == '[' || c == ']')
             .split(", ")
             .map(|x| x.parse().unwrap())
             .collect();
-        assert!(
-            v[0] <= 2.0 && 2.0 <= v[1] && v[0] > 1.5 && v[1] < 2.7,
-            "{}",
-            ci
-        );
+        assert!(v[0] <= 2.0 && 2.0 <= v[1] && v[0] > 1.5 && v[1] < 2.7, "{}", ci);
         ci
     };
     let (ci20, ci100) = (ci_of("20"), ci_of("100"));
     assert_eq!(
-        line(&[
-            "tyrant-in-vanilla vs vanilla-in-vanilla",
-            "tyrant peers",
-            "20"
-        ]),
+        line(&["tyrant-in-vanilla vs vanilla-in-vanilla", "tyrant peers", "20"]),
         [
             "tyrant-in-vanilla vs vanilla-in-vanilla",
             "tyrant peers",
@@ -655,11 +510,7 @@ fn report_of_a_hand_made_single_run() {
         ]
     );
     assert_eq!(
-        line(&[
-            "tyrant-in-vanilla vs vanilla-in-vanilla",
-            "tyrant peers",
-            "100"
-        ])[6..],
+        line(&["tyrant-in-vanilla vs vanilla-in-vanilla", "tyrant peers", "100"])[6..],
         ["115.0", "57.5", "2.000", ci100.as_str(), "+100.0%", "reps"]
     );
     assert!(out.ends_with("figures skipped (--no-figures)\n"));
@@ -671,16 +522,7 @@ fn one_repetition_resamples_downloads_and_missing_sides_are_na() {
     let dir = tmpdir("onerep");
     let mut rows = Vec::new();
     for (join, t) in [100.0, 120.0, 140.0, 160.0].iter().enumerate() {
-        rows.push(row(
-            "vanilla-in-vanilla",
-            20.0,
-            0,
-            "p0",
-            "vanilla",
-            true,
-            join as u32,
-            Some(*t),
-        ));
+        rows.push(row("vanilla-in-vanilla", 20.0, 0, "p0", "vanilla", true, join as u32, Some(*t)));
         rows.push(row(
             "tyrant-in-vanilla",
             20.0,
@@ -693,35 +535,12 @@ fn one_repetition_resamples_downloads_and_missing_sides_are_na() {
         ));
     }
     // At cap 50 the tyrant never finished.
-    rows.push(row(
-        "vanilla-in-vanilla",
-        50.0,
-        0,
-        "p0",
-        "vanilla",
-        true,
-        0,
-        Some(80.0),
-    ));
-    rows.push(row(
-        "tyrant-in-vanilla",
-        50.0,
-        0,
-        "p0",
-        "tyrant",
-        true,
-        0,
-        None,
-    ));
+    rows.push(row("vanilla-in-vanilla", 50.0, 0, "p0", "vanilla", true, 0, Some(80.0)));
+    rows.push(row("tyrant-in-vanilla", 50.0, 0, "p0", "tyrant", true, 0, None));
     std::fs::write(dir.join("results.csv"), csv(&rows)).unwrap();
     let out = report(&dir, false).unwrap();
     let has = |s: &str| {
-        out.lines().any(|l| {
-            l.split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .contains(s)
-        })
+        out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ").contains(s))
     };
     assert!(
         has("tyrant-in-vanilla vs vanilla-in-vanilla tyrant peers 20 1 4 4 130.0 32.5 4.000"),
@@ -738,23 +557,11 @@ fn report_errors_are_one_clear_line() {
     let dir = tmpdir("errors");
     let e = report(&dir, false).unwrap_err();
     assert!(
-        e.starts_with(&format!(
-            "report: cannot read {}",
-            dir.join("results.csv").display()
-        )),
+        e.starts_with(&format!("report: cannot read {}", dir.join("results.csv").display())),
         "{}",
         e
     );
-    let good = row(
-        "vanilla-in-vanilla",
-        20.0,
-        0,
-        "p0",
-        "vanilla",
-        true,
-        0,
-        Some(1.0),
-    );
+    let good = row("vanilla-in-vanilla", 20.0, 0, "p0", "vanilla", true, 0, Some(1.0));
     std::fs::write(
         dir.join("results.csv"),
         csv(&[good.clone(), good.replace(",2097152,", ",-5,")]),
@@ -772,18 +579,10 @@ fn report_errors_are_one_clear_line() {
     std::fs::write(dir.join("results.csv"), csv(&[good])).unwrap();
     std::fs::write(dir.join("manifest.txt"), "manifest nonsense\n").unwrap();
     let e = report(&dir, false).unwrap_err();
-    assert!(
-        e.starts_with("report: ") && e.contains("manifest.txt"),
-        "{}",
-        e
-    );
+    assert!(e.starts_with("report: ") && e.contains("manifest.txt"), "{}", e);
     assert!(cli(&[]).unwrap_err().contains("no DIR given"));
-    assert!(cli(&["a".into(), "b".into()])
-        .unwrap_err()
-        .contains("unexpected 'b'"));
-    assert!(cli(&["--figures".into()])
-        .unwrap_err()
-        .contains("unexpected '--figures'"));
+    assert!(cli(&["a".into(), "b".into()]).unwrap_err().contains("unexpected 'b'"));
+    assert!(cli(&["--figures".into()]).unwrap_err().contains("unexpected '--figures'"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -794,17 +593,8 @@ fn every_preset_reports_with_its_manifest_and_draws_figures() {
         println!("NOTE: gnuplot is not on PATH: checking tables only, no figures");
     }
     let want: &[(&str, &[&str])] = &[
-        (
-            "single",
-            &[
-                "time-tyrant-in-vanilla-vs-vanilla-in-vanilla-tyrant",
-                "ratios",
-            ],
-        ),
-        (
-            "all",
-            &["cdf-tyrant-in-tyrant-vs-vanilla-in-vanilla-whole", "ratios"],
-        ),
+        ("single", &["time-tyrant-in-vanilla-vs-vanilla-in-vanilla-tyrant", "ratios"]),
+        ("all", &["cdf-tyrant-in-tyrant-vs-vanilla-in-vanilla-whole", "ratios"]),
         (
             "rebel",
             &[
@@ -860,11 +650,7 @@ fn every_preset_reports_with_its_manifest_and_draws_figures() {
             assert!(out.contains("figures skipped: gnuplot is not on PATH"));
             continue;
         }
-        let made: Vec<&str> = out
-            .lines()
-            .filter(|l| l.starts_with("  "))
-            .map(str::trim)
-            .collect();
+        let made: Vec<&str> = out.lines().filter(|l| l.starts_with("  ")).map(str::trim).collect();
         let mut expect = Vec::new();
         for f in figs.iter() {
             for ext in ["png", "svg"] {

@@ -26,13 +26,15 @@ fn table(head: &[&str], rows: &[Vec<String>], left: usize) -> String {
         let cells: Vec<String> = r
             .iter()
             .enumerate()
-            .map(|(i, c)| {
-                if i < left {
-                    format!("{:<1$}", c, w[i])
-                } else {
-                    format!("{:>1$}", c, w[i])
-                }
-            })
+            .map(
+                |(i, c)| {
+                    if i < left {
+                        format!("{:<1$}", c, w[i])
+                    } else {
+                        format!("{:>1$}", c, w[i])
+                    }
+                },
+            )
             .collect();
         let _ = writeln!(out, "{}", cells.join("  ").trim_end());
     }
@@ -101,18 +103,7 @@ pub fn render(a: &Analysis, rows: &[Download], manifest: Option<&Manifest>, seed
         })
         .collect();
     o.push_str(&table(
-        &[
-            "variant",
-            "population",
-            "cap",
-            "peers",
-            "n",
-            "unfin",
-            "median",
-            "mean",
-            "p10",
-            "p90",
-        ],
+        &["variant", "population", "cap", "peers", "n", "unfin", "median", "mean", "p10", "p90"],
         &t,
         2,
     ));

@@ -75,10 +75,7 @@ fn propshare_classroom_example_shares_are_proportional() {
         assert_close(o.cap.unwrap(), f * capacity, "optimistic share");
         assert_eq!(ps.optimistic, Some(8));
         let lazy = find(&d, 9);
-        assert!(
-            !lazy.unchoke && lazy.cap.is_none(),
-            "not interested: nothing"
-        );
+        assert!(!lazy.unchoke && lazy.cap.is_none(), "not interested: nothing");
         assert_close(sum_caps(&d), capacity, "Σcaps = C");
     }
     assert_eq!(PropShare::new(capacity, 0.2).optimistic_share, 0.2);
@@ -138,11 +135,7 @@ fn propshare_optimistic_rotates_every_third_round() {
         assert_eq!(opt.len(), 1);
         assert_eq!(Some(opt[0]), ps.optimistic);
         assert_eq!(unchoked(&d).len(), 3);
-        assert_close(
-            find(&d, 2).cap.unwrap(),
-            0.8 * 50_000.0 * 2.0 / 3.0,
-            "share",
-        );
+        assert_close(find(&d, 2).cap.unwrap(), 0.8 * 50_000.0 * 2.0 / 3.0, "share");
         seen.push(opt[0]);
     }
     for (round, w) in seen.windows(2).enumerate() {
@@ -184,12 +177,7 @@ fn propshare_optimistic_peer_that_reciprocates_moves_to_a_proportional_share() {
 
 #[test]
 fn propshare_fast_unchoke_fills_an_empty_optimistic_slot() {
-    let view = |id, interested, choked| PeerView {
-        id,
-        interested,
-        choked,
-        ..PeerView::default()
-    };
+    let view = |id, interested, choked| PeerView { id, interested, choked, ..PeerView::default() };
     let mut c = PropShare::new(10_000.0, 0.2);
     // Nobody else unchoked: the newcomer may use all of C.
     let peers = [view(1, true, true)];
@@ -200,11 +188,7 @@ fn propshare_fast_unchoke_fills_an_empty_optimistic_slot() {
     let peers = [view(1, true, false), view(2, true, true)];
     assert_eq!(c.fast_unchoke(&peers, 2), None);
     // Holder lost interest: the slot is free again, at f·C beside the reciprocal peers.
-    let peers = [
-        view(1, false, false),
-        view(2, true, true),
-        view(3, true, false),
-    ];
+    let peers = [view(1, false, false), view(2, true, true), view(3, true, false)];
     let d = c.fast_unchoke(&peers, 2).unwrap();
     assert!(d.optimistic);
     assert_close(d.cap.unwrap(), 2000.0, "f·C");

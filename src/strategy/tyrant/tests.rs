@@ -41,19 +41,13 @@ fn sum_caps(d: &[Decision]) -> f64 {
 const KIB: f64 = 1024.0;
 
 fn tyrant(capacity: f64) -> Tyrant {
-    Tyrant::new(TyrantParams {
-        capacity,
-        ..TyrantParams::default()
-    })
+    Tyrant::new(TyrantParams { capacity, ..TyrantParams::default() })
 }
 
 #[test]
 fn tyrant_defaults_are_the_papers() {
     let p = TyrantParams::default();
-    assert_eq!(
-        (p.u0, p.delta, p.gamma, p.r, p.floor),
-        (7168.0, 0.2, 0.1, 3, 1024.0)
-    );
+    assert_eq!((p.u0, p.delta, p.gamma, p.r, p.floor), (7168.0, 0.2, 0.1, 3, 1024.0));
 }
 
 #[test]
@@ -181,15 +175,7 @@ fn tyrant_skips_a_misfit_and_unchokes_a_later_cheaper_peer() {
     // Y fits; X does not (19 168 > 16 384); Z does (12 168).
     let mut t = tyrant(16384.0);
     let mut set = |id: u64, u_p: f64| {
-        t.peers.insert(
-            id,
-            PeerState {
-                u_p,
-                d_p: 0.0,
-                streak: 0,
-                unchoked_last_round: false,
-            },
-        );
+        t.peers.insert(id, PeerState { u_p, d_p: 0.0, streak: 0, unchoked_last_round: false });
     };
     set(1, 12000.0);
     set(2, 7168.0);
@@ -202,11 +188,7 @@ fn tyrant_skips_a_misfit_and_unchokes_a_later_cheaper_peer() {
         have_rate,
         ..PeerView::default()
     };
-    let peers = [
-        view(1, 100.0 * KIB),
-        view(2, 50.0 * KIB),
-        view(3, 20.0 * KIB),
-    ];
+    let peers = [view(1, 100.0 * KIB), view(2, 50.0 * KIB), view(3, 20.0 * KIB)];
     for seed in 0..10 {
         let d = t.clone().rechoke(&peers, 10.0, &mut Rng::new(seed));
         assert_eq!(unchoked(&d), vec![2, 3]);
@@ -246,12 +228,7 @@ fn tyrant_u_p_never_falls_below_the_floor() {
 #[test]
 fn tyrant_reciprocation_resets_on_a_choked_round_and_rates_are_not_truncated() {
     let mut t = tyrant(f64::INFINITY);
-    let mut p = PeerView {
-        id: 1,
-        interested: true,
-        choked: true,
-        ..PeerView::default()
-    };
+    let mut p = PeerView { id: 1, interested: true, choked: true, ..PeerView::default() };
     let mut rng = Rng::new(5);
     // (unchoked_us, down_round, u_p after, streak after, d_p after) with 4-s rounds.
     let table = [
@@ -354,12 +331,7 @@ fn tyrant_fast_unchoke_respects_the_budget() {
     // Two peers unchoked at u0 = 7168 each: 14 336 used.
     let peers = [view(1, false), view(2, false), view(3, true)];
     // (capacity, peer 3 unchoked now?)
-    let table = [
-        (16000.0, false),
-        (21503.0, false),
-        (21504.0, true),
-        (40000.0, true),
-    ];
+    let table = [(16000.0, false), (21503.0, false), (21504.0, true), (40000.0, true)];
     for (capacity, fits) in table {
         let mut c = tyrant(capacity);
         let d = c.fast_unchoke(&peers, 3);
