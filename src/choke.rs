@@ -23,6 +23,8 @@ pub struct PeerView {
     pub id: u64,
     /// The peer is interested in pieces we have.
     pub interested: bool,
+    /// We are interested in pieces the peer has.
+    pub interesting: bool,
     /// We are choking the peer right now.
     pub choked: bool,
     /// Nothing received from this peer for the snub time (anti-snubbing, Cohen §3.4).
@@ -39,6 +41,8 @@ pub struct PeerView {
     pub up_round: u64,
     /// The peer unchoked us at some point during the round that just ended (or still does).
     pub unchoked_us: bool,
+    /// Seconds the peer has been unchoking us without a break (0 while it chokes us).
+    pub unchoked_us_secs: f64,
     /// Bytes/s the peer announced via HAVE messages (pieces × piece length over a window):
     /// its download rate, which BitTyrant takes as its upload capacity.
     pub have_rate: f64,
@@ -58,11 +62,17 @@ pub struct Decision {
     /// The download rate the policy expects from the peer (BitTyrant's d_p; PropShare's
     /// b_p / round), for the trace. `None` for vanilla.
     pub d_p: Option<f64>,
+    /// The peer's weight in the upload pacer: backlogged peers share the capacity in
+    /// proportion to their weights (PropShare's shares; 1 for everyone else).
+    pub weight: f64,
+    /// Which of BitTyrant's passes unchoked the peer (1, 2 or 3), for the trace; 0 else.
+    pub pass: u8,
 }
 
 impl Decision {
     pub fn choke(id: u64) -> Decision {
-        Decision { id, unchoke: false, optimistic: false, cap: None, u_p: None, d_p: None }
+        let (cap, u_p, d_p) = (None, None, None);
+        Decision { id, unchoke: false, optimistic: false, cap, u_p, d_p, weight: 1.0, pass: 0 }
     }
 }
 

@@ -92,6 +92,8 @@ pub enum Out {
     Send(u64, Cmd),
     /// Shut peer `id`'s socket down; its threads end.
     Close(u64),
+    /// Peer `id`'s own upload cap (bytes/s) and its weight in the upload pacer.
+    Share(u64, Option<f64>, f64),
     /// Hash a complete piece and write it if it verifies.
     Verify(Job),
     Tracker(TrackerCtl),
@@ -123,13 +125,16 @@ struct Peer {
     haves: RateMeter,
     last_recv: Instant,
     last_block: Instant,
+    /// When the peer last unchoked us.
+    unchoked_us_at: Instant,
     strikes: u32,
     /// Per-round counters for the strategies, reset at every rechoke.
     down_round: u64,
     up_round: u64,
     unchoked_us: bool,
-    /// Per-peer upload cap last sent to the writer.
+    /// Per-peer upload cap and pacer weight last sent to the pacer.
     cap: Option<f64>,
+    weight: f64,
     /// Blocks queued at our writer for this peer (bounded by MAX_QUEUED_REQUESTS).
     serving: HashSet<Block>,
 }
@@ -140,6 +145,11 @@ struct AddrState {
     next_try: Option<Instant>,
     connected: bool,
     banned: bool,
+    /// A seed: nothing to trade with once we are one too.
+    seed: bool,
+    /// The peer id that answered here, so we do not dial a peer already connected to us
+    /// (its incoming connection comes from another port).
+    peer_id: Option<[u8; 20]>,
 }
 
 pub struct Chooser {
@@ -215,9 +225,10 @@ impl Chooser {
         }
     }
 
-    /// The commands decided so far, oldest first.
-    pub fn drain(&mut self) -> std::vec::Drain<'_, Out> {
-        self.out.drain(..)
+    /// The commands decided so far, swapped into `buf` (which must be empty) so that both
+    /// vectors keep their capacity: the session calls this after every event.
+    pub fn take_out(&mut self, buf: &mut Vec<Out>) {
+        std::mem::swap(&mut self.out, buf);
     }
 
     pub fn picker(&self) -> &Picker {
@@ -304,6 +315,9 @@ impl Chooser {
                 }
             }
             Message::Unchoke => {
+                if p.peer_choking {
+                    p.unchoked_us_at = now;
+                }
                 p.peer_choking = false;
                 p.unchoked_us = true;
                 self.request_more(now, id);
@@ -346,6 +360,10 @@ impl Chooser {
                 self.picker.peer_added(&bits);
                 p.has = bits;
                 if self.picker.is_complete() && p.has_count == self.geo.num_pieces {
+                    if p.outgoing {
+                        let a = p.addr;
+                        self.addrs.entry(a).or_default().seed = true;
+                    }
                     return Err("both of us are seeds".into());
                 }
                 self.update_interest(id);
@@ -417,6 +435,7 @@ impl Chooser {
             .map(|(&id, p)| PeerView {
                 id,
                 interested: p.peer_interested,
+                interesting: p.am_interested,
                 choked: p.am_choking,
                 snubbed: now.duration_since(p.last_block) > self.set.timing.snub,
                 down_rate: p.down.rate(now),
@@ -425,6 +444,11 @@ impl Chooser {
                 down_round: p.down_round,
                 up_round: p.up_round,
                 unchoked_us: p.unchoked_us || !p.peer_choking,
+                unchoked_us_secs: if p.peer_choking {
+                    0.0
+                } else {
+                    now.duration_since(p.unchoked_us_at).as_secs_f64()
+                },
                 have_rate: p.haves.rate(now),
             })
             .collect()

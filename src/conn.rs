@@ -3,15 +3,16 @@
 //!
 //! The reader thread connects (outgoing) or takes the accepted stream (incoming), does the
 //! BEP 3 handshake, then only decodes frames and forwards them to the chooser as `Event`s.
-//! The writer thread only encodes, paces piece payload through the token buckets, and
-//! writes. Neither thread touches torrent state; the chooser decides everything.
+//! The writer thread only encodes, waits for the pacer's grant before each block when
+//! there is an upload cap (pacer.rs), and writes. Neither thread touches torrent state; the chooser decides everything.
 //!
 //! Deadlines live in the chooser, not in `SO_RCVTIMEO` (network simulators lack it): to
 //! drop a peer the chooser calls `shutdown()` on its clone of the stream, which wakes the
 //! blocked reader, and drops the `Cmd` sender, which ends the writer.
 
 use crate::chooser::MAX_QUEUED_REQUESTS;
-use crate::meter::{lock_bucket, SharedBucket, TokenBucket, MIN_BURST};
+use crate::meter::{lock_bucket, SharedBucket};
+use crate::pacer::Pace;
 use crate::peer::{self, Handshake, Message};
 use crate::pieces::{Block, Geometry, BLOCK};
 use crate::storage::Storage;
@@ -64,8 +65,8 @@ pub enum Cmd {
     Cancel(Block),
     /// Send choke and drop every queued block (BEP 3: a choke discards pending requests).
     Choke,
-    /// Per-peer upload cap in bytes/s, `None` for none (BitTyrant and PropShare use it).
-    SetCap(Option<f64>),
+    /// From the pacer: send the next block, `n` bytes of the upload cap are paid for it.
+    Grant(u64),
 }
 
 pub enum Target {
@@ -79,10 +80,10 @@ pub struct Shared {
     pub peer_id: [u8; 20],
     pub geo: Geometry,
     pub storage: Arc<Storage>,
-    pub up: SharedBucket,
-    pub down: SharedBucket,
-    /// Seconds of rate a per-peer bucket may hold: 1 nominal second (1 / time scale).
-    pub burst_secs: f64,
+    /// The upload pacer, when there is an upload cap.
+    pub pacer: Option<Sender<Pace>>,
+    /// The download bucket, when there is a download cap.
+    pub down: Option<SharedBucket>,
     pub keepalive: Duration,
     pub connect_timeout: Duration,
     pub events: Sender<Event>,
@@ -144,18 +145,21 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, cmds: Receiver<Cmd>) -> io:
     )?;
 
     let max_frame = peer::max_frame(&sh.geo);
-    let mut first = true;
+    // A bitfield may come until the peer has told us about its pieces some other way. Only
+    // a HAVE or a bitfield ends that phase: real clients put their BEP 10 extension
+    // handshake (aria2, even to a peer that set no extension bit) or keep-alives first.
+    let mut told = false;
     let mut rd = io::BufReader::with_capacity(READ_BUFFER, stream);
     let mut batch: Vec<Message> = Vec::new();
     loop {
         let msg = peer::read_message(&mut rd, max_frame)?;
         msg.check(&sh.geo).map_err(invalid)?;
         match msg {
-            Message::KeepAlive => {}
-            Message::Bitfield(_) if !first => {
-                return Err(invalid_msg("bitfield after the first message"));
+            Message::Bitfield(_) if told => {
+                return Err(invalid_msg("bitfield after a HAVE or a bitfield"));
             }
-            _ => first = false,
+            Message::Bitfield(_) | Message::Have(_) => told = true,
+            _ => {}
         }
         if let Message::Piece { ref data, .. } = msg {
             // We only ever request blocks of at most BLOCK bytes; anything larger is junk,
@@ -163,9 +167,9 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, cmds: Receiver<Cmd>) -> io:
             if data.len() > BLOCK as usize {
                 return Err(invalid_msg("piece larger than any block we request"));
             }
-            // Download cap: pay after reading; while in debt we stop reading and TCP
-            // flow control slows the sender down.
-            pace(&sh.down, None, data.len() as u64);
+            if let Some(down) = &sh.down {
+                pay_download(down, data.len() as u64);
+            }
         }
         batch.push(msg);
         if whole_frame_buffered(rd.buffer()) {
@@ -192,51 +196,46 @@ fn whole_frame_buffered(buf: &[u8]) -> bool {
     }
 }
 
-/// Charge `n` bytes to the global bucket (and a per-peer one) and sleep off any debt.
-fn pace(global: &SharedBucket, local: Option<&mut TokenBucket>, n: u64) {
+/// Download cap: charge `n` bytes and sleep off any debt. While a reader sleeps it stops
+/// reading, and TCP's flow control slows the sender down.
+fn pay_download(down: &SharedBucket, n: u64) {
     let now = Instant::now();
-    let mut wait = {
-        let mut g = lock_bucket(global);
+    let wait = {
+        let mut g = lock_bucket(down);
         let w = g.wait_time(now);
         g.take(now, n);
         w
     };
-    if let Some(b) = local {
-        wait = wait.max(b.wait_time(now));
-        b.take(now, n);
-    }
-    if wait > Duration::from_secs(0) {
+    if !wait.is_zero() {
         thread::sleep(wait);
     }
 }
 
 fn writer(id: u64, mut stream: TcpStream, sh: &Shared, cmds: Receiver<Cmd>) -> io::Result<()> {
     let mut queue: VecDeque<Block> = VecDeque::new();
-    let mut cap: Option<TokenBucket> = None;
     let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut block = Vec::new();
-    let zero = Duration::from_secs(0);
+    // With an upload cap every block waits for the pacer's grant (pacer.rs); without one
+    // it goes out at once.
+    let (mut asked, mut granted) = (false, 0u64);
     loop {
-        // How long may we wait for a command? Forever-ish when idle (keep-alive then),
-        // until the buckets allow the next block when one is queued.
-        let wait = if queue.is_empty() {
-            sh.keepalive
+        if let (Some(pacer), Some(b), false, 0) = (&sh.pacer, queue.front(), asked, granted) {
+            let _ = pacer.send(Pace::Ask { id, len: u64::from(b.length) });
+            asked = true;
+        }
+        // Wait for a command when there is nothing to send now: forever-ish (keep-alive
+        // then), or until the pacer's grant arrives.
+        let ready = !queue.is_empty() && (sh.pacer.is_none() || granted > 0);
+        let first = if ready {
+            cmds.try_recv().ok()
         } else {
-            let now = Instant::now();
-            let g = lock_bucket(&sh.up).wait_time(now);
-            let l = cap.as_mut().map_or(zero, |b| b.wait_time(now));
-            g.max(l)
-        };
-        let first = if wait > zero {
-            match cmds.recv_timeout(wait) {
+            match cmds.recv_timeout(sh.keepalive) {
                 Ok(c) => Some(c),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
-        } else {
-            cmds.try_recv().ok()
         };
-        let idle_timeout = first.is_none() && queue.is_empty();
+        let idle_timeout = first.is_none() && !ready;
         // Drain everything pending so control messages go out in one write.
         let mut next = first;
         while let Some(c) = next {
@@ -254,20 +253,9 @@ fn writer(id: u64, mut stream: TcpStream, sh: &Shared, cmds: Receiver<Cmd>) -> i
                     queue.clear();
                     Message::Choke.encode(&mut out);
                 }
-                Cmd::SetCap(rate) => {
-                    // A new rate keeps the bucket's debt or credit, so re-capping every
-                    // round does not hand out a fresh burst each time.
-                    let now = Instant::now();
-                    cap = match (rate, cap.take()) {
-                        (Some(r), Some(mut b)) => {
-                            b.set_rate(r, (r * sh.burst_secs).max(MIN_BURST), now);
-                            Some(b)
-                        }
-                        (Some(r), None) => {
-                            Some(TokenBucket::new(r, (r * sh.burst_secs).max(MIN_BURST), now))
-                        }
-                        (None, _) => None,
-                    };
+                Cmd::Grant(n) => {
+                    granted = n;
+                    asked = false;
                 }
             }
             next = cmds.try_recv().ok();
@@ -279,27 +267,21 @@ fn writer(id: u64, mut stream: TcpStream, sh: &Shared, cmds: Receiver<Cmd>) -> i
             stream.write_all(&out)?;
             out.clear();
         }
-        // Send one block if the buckets allow it now.
-        if let Some(&b) = queue.front() {
-            let now = Instant::now();
-            let n = u64::from(b.length);
-            // The per-peer bucket is checked first so a peer held back by its own cap
-            // does not spend global tokens; then check-and-charge the global one under
-            // one lock.
-            let local_ok = cap.as_mut().map_or(true, |b| b.wait_time(now) == zero);
-            if local_ok && lock_bucket(&sh.up).try_take(now, n) == zero {
-                queue.pop_front();
-                if let Some(c) = cap.as_mut() {
-                    c.take(now, n);
-                }
-                block.clear();
-                block.extend_from_slice(&peer::piece_header(b.index, b.begin, b.length));
-                block.resize(13 + b.length as usize, 0);
-                sh.storage.read(b.index, b.begin, &mut block[13..])?;
-                stream.write_all(&block)?;
-                if sh.events.send(Event::Sent { id, block: b }).is_err() {
-                    return Ok(());
-                }
+        if let (Some(pacer), true, true) = (&sh.pacer, granted > 0, queue.is_empty()) {
+            // Cancelled or choked while waiting: the tokens go back for the others.
+            let _ = pacer.send(Pace::Unused { id, len: granted });
+            granted = 0;
+        }
+        if let Some(b) = queue.front().copied().filter(|_| sh.pacer.is_none() || granted > 0) {
+            queue.pop_front();
+            granted = 0;
+            block.clear();
+            block.extend_from_slice(&peer::piece_header(b.index, b.begin, b.length));
+            block.resize(13 + b.length as usize, 0);
+            sh.storage.read(b.index, b.begin, &mut block[13..])?;
+            stream.write_all(&block)?;
+            if sh.events.send(Event::Sent { id, block: b }).is_err() {
+                return Ok(());
             }
         }
     }

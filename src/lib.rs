@@ -18,6 +18,7 @@ pub mod conn;
 pub mod http;
 pub mod metainfo;
 pub mod meter;
+pub mod pacer;
 pub mod peer;
 pub mod picker;
 pub mod pieces;

@@ -37,13 +37,19 @@ OPTIONS:
   --rng-seed S           seed for every random choice (choking, picking) [1]
   --max-peers N          most connections at once [60]
   --numwant N            peers to ask the tracker for [50]
+  --min-peers N          ask the tracker again early while fewer peers are connected [20]
   --peer IP:PORT         also connect to this peer (repeatable)
   --stats FILE           per-second key=value statistics and a final `done` line
   --trace FILE           every choking decision of every round (key=value lines)
 
 STRATEGIES (src/strategy.rs; see README):
-  --tyrant               BitTyrant (Piatek et al. 2007): rank by d_p/u_p, fill --up with u_p
-  --tyrant-u0 K          BitTyrant's initial u_p in KiB/s [7]
+  --tyrant               BitTyrant (Piatek et al. 2007; the released MikesUnchoker): rank by
+                         d_p/u_p, fill --up with u_p in three passes, cap each peer at u_p
+  --tyrant-u0 K          BitTyrant's market rate while <= 2 peers are unchoked, KiB/s [3]
+  --tyrant-excess give|keep     give leftover capacity to the stalest peers (3rd pass)
+                         or keep it [give]
+  --tyrant-rank ratio|rate|random   order by d_p/u_p, by d_p alone, or at random [ratio]
+  --tyrant-shape on|off  cap each unchoked peer at its u_p, or not (one shared bucket) [on]
   --propshare            PropShare (Levin et al. 2008): capacity in proportion to last
                          round's bytes received
   --optimistic-share F   PropShare's optimistic fraction of capacity [0.2]

@@ -194,15 +194,13 @@ impl TokenBucket {
         self.balance -= n as f64;
     }
 
-    /// `wait_time` and `take` in one step: charge n bytes and return zero if a send may
-    /// start now, otherwise charge nothing and return the wait. With a shared bucket
-    /// this keeps the check and the charge under one lock.
-    pub fn try_take(&mut self, now: Instant, n: u64) -> Duration {
-        let wait = self.wait_time(now);
-        if wait == Duration::ZERO {
-            self.take(now, n);
+    /// Give back bytes taken for a send that did not happen (never above the burst).
+    pub fn refund(&mut self, now: Instant, n: u64) {
+        if self.is_unlimited() {
+            return;
         }
-        wait
+        self.refill(now);
+        self.balance = (self.balance + n as f64).min(self.burst);
     }
 }
 

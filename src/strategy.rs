@@ -21,19 +21,23 @@ pub mod thief;
 pub mod tyrant;
 
 use self::propshare::PropShare;
-use self::tyrant::{Tyrant, TyrantParams};
+use self::tyrant::{Excess, Rank, Tyrant, TyrantParams};
 
 /// Fewer connections than this make a leecher ask the tracker for more (mainline 4.x
-/// `min_peers` is 20).
+/// `min_peers` is 20); `--min-peers` changes it.
 const MIN_PEERS: usize = 20;
 
 /// Which choker runs while we download.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ChokerFlag {
     Vanilla,
-    /// BitTyrant with this initial u_p in bytes/s (nominal).
+    /// BitTyrant: the market rate while 2 or fewer peers are unchoked (bytes/s, nominal)
+    /// and its switches.
     Tyrant {
         u0: f64,
+        excess: Excess,
+        rank: Rank,
+        shape: bool,
     },
     /// PropShare with this optimistic fraction of capacity.
     PropShare {
@@ -50,6 +54,8 @@ pub struct Flags {
     pub reveal: Option<u32>,
     /// BitSybil: identities in this process (1 = an ordinary client).
     pub sybil: u32,
+    /// Ask the tracker early while fewer peers than this are connected (`--min-peers`).
+    pub min_peers: usize,
 }
 
 type Args = pico_args::Arguments;
@@ -61,18 +67,48 @@ where
     args.opt_value_from_str(name).map_err(|e| format!("{}: {}", name, e))
 }
 
+/// One of `words` for `name`, as the enum value beside it.
+fn pick<T: Copy>(
+    args: &mut Args,
+    name: &'static str,
+    words: &[(&str, T)],
+) -> Result<Option<T>, String> {
+    match opt::<String>(args, name)? {
+        None => Ok(None),
+        Some(w) => match words.iter().find(|(k, _)| *k == w) {
+            Some(&(_, v)) => Ok(Some(v)),
+            None => {
+                let all: Vec<&str> = words.iter().map(|(k, _)| *k).collect();
+                Err(format!("{} must be one of {}", name, all.join(", ")))
+            }
+        },
+    }
+}
+
 impl Flags {
-    /// Read `--tyrant [--tyrant-u0 K] | --propshare [--optimistic-share F]`, `--rebel N`,
-    /// `--thief`, `--reveal N` and `--sybil N`; `up` is `--up` in KiB/s.
+    /// Read `--tyrant [--tyrant-u0 K] [--tyrant-excess give|keep] [--tyrant-rank
+    /// ratio|rate|random] [--tyrant-shape on|off] | --propshare [--optimistic-share F]`,
+    /// `--rebel N`, `--thief`, `--reveal N`, `--sybil N` and `--min-peers N`; `up` is `--up`
+    /// in KiB/s.
     pub fn parse(args: &mut Args, up: f64) -> Result<Flags, String> {
         let tyrant = args.contains("--tyrant");
         let propshare = args.contains("--propshare");
         let u0: Option<f64> = opt(args, "--tyrant-u0")?;
+        let excess =
+            pick(args, "--tyrant-excess", &[("give", Excess::Give), ("keep", Excess::Keep)])?;
+        let ranks = [("ratio", Rank::Ratio), ("rate", Rank::Rate), ("random", Rank::Random)];
+        let rank = pick(args, "--tyrant-rank", &ranks)?;
+        let shape = pick(args, "--tyrant-shape", &[("on", true), ("off", false)])?;
         let share: Option<f64> = opt(args, "--optimistic-share")?;
         let f = Flags {
             choker: match (tyrant, propshare) {
                 (true, true) => return Err("--tyrant and --propshare exclude each other".into()),
-                (true, false) => ChokerFlag::Tyrant { u0: u0.unwrap_or(7.0) * 1024.0 },
+                (true, false) => ChokerFlag::Tyrant {
+                    u0: u0.unwrap_or(3.0) * 1024.0,
+                    excess: excess.unwrap_or(Excess::Give),
+                    rank: rank.unwrap_or(Rank::Ratio),
+                    shape: shape.unwrap_or(true),
+                },
                 (false, true) => ChokerFlag::PropShare {
                     optimistic_share: share.unwrap_or(propshare::OPTIMISTIC_SHARE),
                 },
@@ -82,6 +118,7 @@ impl Flags {
             thief: args.contains("--thief"),
             reveal: opt(args, "--reveal")?,
             sybil: opt(args, "--sybil")?.unwrap_or(1),
+            min_peers: opt(args, "--min-peers")?.unwrap_or(MIN_PEERS),
         };
         let name = match f.choker {
             ChokerFlag::Tyrant { .. } => "tyrant",
@@ -94,14 +131,15 @@ impl Flags {
                 name
             ));
         }
-        if u0.is_some() && name != "tyrant" {
-            return Err("--tyrant-u0 only applies with --tyrant".into());
+        let tyrant_only = u0.is_some() || excess.is_some() || rank.is_some() || shape.is_some();
+        if tyrant_only && name != "tyrant" {
+            return Err("--tyrant-u0, --tyrant-excess, --tyrant-rank and --tyrant-shape only apply with --tyrant".into());
         }
         if share.is_some() && name != "propshare" {
             return Err("--optimistic-share only applies with --propshare".into());
         }
         match f.choker {
-            ChokerFlag::Tyrant { u0 } if !(u0 > 0.0 && u0.is_finite()) => {
+            ChokerFlag::Tyrant { u0, .. } if !(u0 > 0.0 && u0.is_finite()) => {
                 return Err("--tyrant-u0 must be > 0 (KiB/s)".into())
             }
             ChokerFlag::PropShare { optimistic_share }
@@ -149,12 +187,16 @@ impl Flags {
         let capacity = up_kib * 1024.0 * scale;
         let choker = match self.choker {
             ChokerFlag::Vanilla => Choker::Vanilla(Vanilla::new(slots.clone())),
-            ChokerFlag::Tyrant { u0 } => Choker::Tyrant(
+            ChokerFlag::Tyrant { u0, excess, rank, shape } => Choker::Tyrant(
                 Tyrant::new(TyrantParams {
                     capacity,
-                    u0: u0 * scale,
+                    market_default: u0 * scale,
                     floor: TyrantParams::default().floor * scale,
+                    patience: TyrantParams::default().patience / scale,
                     scale,
+                    excess,
+                    rank,
+                    shape,
                     ..TyrantParams::default()
                 }),
                 Vanilla::new(slots.clone()),
@@ -234,7 +276,7 @@ impl Strategy {
             Choker::Tyrant(_, c) | Choker::PropShare(_, c) if seeding => {
                 c.rechoke(peers, true, rng)
             }
-            Choker::Tyrant(c, _) => c.rechoke(peers, round_secs, rng),
+            Choker::Tyrant(c, _) => c.rechoke(peers, rng),
             Choker::PropShare(c, _) => c.rechoke(peers, round_secs, rng),
             Choker::Never => peers.iter().map(|v| Decision::choke(v.id)).collect(),
         }
@@ -247,7 +289,8 @@ impl Strategy {
         match &mut self.choker {
             Choker::Vanilla(c) => c.fast_unchoke(peers, id),
             Choker::Tyrant(_, c) | Choker::PropShare(_, c) if seeding => c.fast_unchoke(peers, id),
-            Choker::Tyrant(c, _) => c.fast_unchoke(peers, id),
+            // The released BitTyrant unchokes nobody between rounds.
+            Choker::Tyrant(..) => None,
             Choker::PropShare(c, _) => c.fast_unchoke(peers, id),
             Choker::Never => None,
         }
@@ -306,7 +349,7 @@ impl Strategy {
     /// Should a leecher with `connected` peers ask the tracker again now? `untried`: the
     /// address book still has addresses we never dialled.
     pub fn wants_peers(&self, connected: usize, untried: bool) -> bool {
-        self.greedy_announce || (connected < MIN_PEERS && !untried)
+        self.greedy_announce || (connected < self.flags.min_peers && !untried)
     }
 
     /// A BitSybil identity's pieces, `start..end`.
@@ -317,14 +360,38 @@ impl Strategy {
     /// The strategy's words of the stats file's `start` line.
     pub fn stats_words(&self) -> String {
         let f = &self.flags;
+        let (excess, rank, shape) = match f.choker {
+            ChokerFlag::Tyrant { excess, rank, shape, .. } => (
+                if excess == Excess::Give { "give" } else { "keep" },
+                match rank {
+                    Rank::Ratio => "ratio",
+                    Rank::Rate => "rate",
+                    Rank::Random => "random",
+                },
+                if shape { "on" } else { "off" },
+            ),
+            _ => ("-", "-", "-"),
+        };
         format!(
-            "strategy={} rebel={} thief={} reveal={} share={}",
+            "strategy={} rebel={} thief={} reveal={} share={} tyrant_excess={} tyrant_rank={} tyrant_shape={} min_peers={}",
             self.name(),
             f.rebel,
             f.thief,
             f.reveal.map_or("-".to_string(), |n| n.to_string()),
-            self.share.map_or("-".to_string(), |(a, b)| format!("{}..{}", a, b))
+            self.share.map_or("-".to_string(), |(a, b)| format!("{}..{}", a, b)),
+            excess,
+            rank,
+            shape,
+            f.min_peers
         )
+    }
+
+    /// BitTyrant's market rate, for the trace.
+    pub fn market(&self) -> Option<f64> {
+        match &self.choker {
+            Choker::Tyrant(t, _) => Some(t.market()),
+            _ => None,
+        }
     }
 
     pub fn name(&self) -> &'static str {

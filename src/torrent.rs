@@ -12,6 +12,7 @@ use crate::chooser::{Chooser, Out, Settings, Timing};
 use crate::conn::{self, Cmd, Event, Shared, Target};
 use crate::metainfo::Metainfo;
 use crate::meter::{self, MIN_BURST};
+use crate::pacer::{self, Pace, Uplink};
 use crate::picker::Picker;
 use crate::pieces::{self, Done, Job};
 use crate::stats::Sink;
@@ -83,6 +84,11 @@ pub struct Torrent {
     storage: Arc<Storage>,
     shared: Arc<Shared>,
     links: HashMap<u64, Link>,
+    /// The upload pacer's channel, rate, burst and per-peer burst seconds, until `run`
+    /// starts its thread (none without an upload cap).
+    pacing: Option<(Receiver<Pace>, f64, f64, f64)>,
+    /// The chooser's commands being carried out (kept to reuse its allocation).
+    outbox: Vec<Out>,
     listen: SocketAddr,
     listener: Option<TcpListener>,
     events: Receiver<Event>,
@@ -138,19 +144,16 @@ impl Torrent {
         // `--time-scale S`: the buckets run S times the nominal caps and hold one *nominal*
         // second of rate (a real second at S = 4 let peers exceed their caps by ~2.5 %).
         let burst = 1.0 / cfg.time_scale.max(1e-3);
-        let bucket = |kib: f64| {
-            let rate = (kib * 1024.0 * cfg.time_scale).max(0.0);
-            meter::shared_bucket(rate, MIN_BURST.max(rate * burst))
-        };
+        let rate = |kib: f64| Some(kib * 1024.0 * cfg.time_scale).filter(|r| *r > 0.0);
+        let pacing = rate(cfg.up_kib).map(|r| (crossbeam_channel::unbounded(), r));
         let storage = Arc::new(storage);
         let shared = Arc::new(Shared {
             info_hash: meta.info_hash,
             peer_id: cfg.peer_id,
             geo,
             storage: Arc::clone(&storage),
-            up: bucket(cfg.up_kib),
-            down: bucket(cfg.down_kib),
-            burst_secs: burst,
+            pacer: pacing.as_ref().map(|((tx, _), _)| tx.clone()),
+            down: rate(cfg.down_kib).map(|r| meter::shared_bucket(r, MIN_BURST.max(r * burst))),
             keepalive: cfg.timing.keepalive,
             connect_timeout: cfg.timing.connect,
             events: ev_tx,
@@ -170,10 +173,12 @@ impl Torrent {
             stats: Sink::create(cfg.stats.as_deref())?,
             trace: Sink::create(cfg.trace.as_deref())?,
             counters: Arc::new(TransferCounters::default()),
+            pacing: pacing.map(|((_, rx), r)| (rx, r, MIN_BURST.max(r * burst), burst)),
             chooser,
             storage,
             shared,
             links: HashMap::new(),
+            outbox: Vec::new(),
             listen,
             listener: Some(listener),
             events,
@@ -217,6 +222,12 @@ impl Torrent {
                 }
             })
             .map_err(|e| e.to_string())?;
+        if let Some((rx, rate, burst, burst_secs)) = self.pacing.take() {
+            std::thread::Builder::new()
+                .name("pacer".into())
+                .spawn(move || pacer::run(rx, Uplink::new(rate, burst, burst_secs, Instant::now())))
+                .map_err(|e| format!("cannot start the upload pacer: {}", e))?;
+        }
         let mut disk_done = crossbeam_channel::never();
         let mut disk_thread = None;
         if !self.cfg.seed {
@@ -354,6 +365,9 @@ impl Torrent {
 
     fn link(&mut self, id: u64) -> Receiver<Cmd> {
         let (cmd, rx) = crossbeam_channel::unbounded();
+        if let Some(p) = &self.shared.pacer {
+            let _ = p.send(Pace::Join { id, cmd: cmd.clone() });
+        }
         self.links.insert(id, Link { cmd, stream: None });
         rx
     }
@@ -361,37 +375,53 @@ impl Torrent {
     /// Shut the peer's socket down (its reader wakes and ends) and drop its command
     /// sender (its writer ends).
     fn unlink(&mut self, id: u64) {
+        if let Some(p) = &self.shared.pacer {
+            let _ = p.send(Pace::Leave { id });
+        }
         if let Some(Link { stream: Some(s), .. }) = self.links.remove(&id) {
             let _ = s.shutdown(Shutdown::Both);
         }
     }
 
-    /// Carry out what the chooser decided.
+    /// Carry out what the chooser decided (and what it decides meanwhile: a piece checked
+    /// inline gets its verdict at once).
     fn carry_out(&mut self) {
-        self.update_counters();
-        let outs: Vec<Out> = self.chooser.drain().collect();
-        for out in outs {
-            match out {
-                Out::Send(id, cmd) => {
-                    if let Some(l) = self.links.get(&id) {
-                        let _ = l.cmd.send(cmd);
+        let mut outs = std::mem::take(&mut self.outbox);
+        loop {
+            self.chooser.take_out(&mut outs);
+            if outs.is_empty() {
+                break;
+            }
+            self.update_counters();
+            for out in outs.drain(..) {
+                match out {
+                    Out::Send(id, cmd) => {
+                        if let Some(l) = self.links.get(&id) {
+                            let _ = l.cmd.send(cmd);
+                        }
                     }
-                }
-                Out::Dial(id, addr) => {
-                    let rx = self.link(id);
-                    conn::spawn(id, Target::Outgoing(addr), Arc::clone(&self.shared), rx);
-                }
-                Out::Close(id) => self.unlink(id),
-                Out::Verify(job) => self.verify(job),
-                Out::Tracker(ctl) => {
-                    if let Some(t) = &self.tracker {
-                        let _ = t.send(ctl);
+                    Out::Dial(id, addr) => {
+                        let rx = self.link(id);
+                        conn::spawn(id, Target::Outgoing(addr), Arc::clone(&self.shared), rx);
                     }
+                    Out::Close(id) => self.unlink(id),
+                    Out::Share(id, cap, weight) => {
+                        if let Some(p) = &self.shared.pacer {
+                            let _ = p.send(Pace::Share { id, cap, weight });
+                        }
+                    }
+                    Out::Verify(job) => self.verify(job),
+                    Out::Tracker(ctl) => {
+                        if let Some(t) = &self.tracker {
+                            let _ = t.send(ctl);
+                        }
+                    }
+                    Out::Complete => self.on_complete(),
+                    Out::Trace(line) => self.trace.line(&line),
                 }
-                Out::Complete => self.on_complete(),
-                Out::Trace(line) => self.trace.line(&line),
             }
         }
+        self.outbox = outs;
     }
 
     fn verify(&mut self, job: Job) {

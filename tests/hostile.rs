@@ -754,6 +754,25 @@ fn unknown_message_ids_are_ignored_and_the_peer_is_served() {
     assert_serves_honest_peer(&f, &mut s);
 }
 
+/// aria2 sends its BEP 10 extension handshake (id 20) before its bitfield even to a peer
+/// that set no extension bit; the bitfield must still be taken, not treated as late.
+#[test]
+fn extension_handshake_before_the_bitfield_is_accepted() {
+    let f = fixture("h-ext-first");
+    let s = start_seeder(&f, &[]);
+    let mut a = Adversary::seeder_session(&s, &f, "ext-first");
+    let ext = b"d1:md11:ut_metadatai1ee1:pi6881e1:v10:aria2/1.36e";
+    let mut frames = (1 + ext.len() as u32).to_be_bytes().to_vec();
+    frames.push(20);
+    frames.extend_from_slice(ext);
+    frames.extend_from_slice(&encode(&Message::Bitfield(vec![0x00])));
+    a.send_raw(&frames).unwrap();
+    a.get_unchoked();
+    a.fetch(&f, 2, 0, BLOCK);
+    assert_eq!(s.closed_reason(a.local, Duration::from_millis(0)), None);
+    report!("extension handshake, then bitfield: kept and served");
+}
+
 // ---------------------------------------------------------------------------------------
 // Bitfield and HAVE
 // ---------------------------------------------------------------------------------------
@@ -796,10 +815,16 @@ fn bitfield_with_spare_bits_set_disconnects() {
 fn bitfield_sent_twice_disconnects() {
     let f = fixture("h-bf-twice");
     let mut s = start_seeder(&f, &[]);
-    expect_disconnect(&f, &mut s, "bitfield sent twice", "bitfield after the first message", |a| {
-        a.send(&Message::Bitfield(vec![0x80])).unwrap();
-        a.send(&Message::Bitfield(vec![0xC0])).unwrap();
-    });
+    expect_disconnect(
+        &f,
+        &mut s,
+        "bitfield sent twice",
+        "bitfield after a HAVE or a bitfield",
+        |a| {
+            a.send(&Message::Bitfield(vec![0x80])).unwrap();
+            a.send(&Message::Bitfield(vec![0xC0])).unwrap();
+        },
+    );
 }
 
 #[test]
@@ -809,10 +834,11 @@ fn bitfield_sent_late_disconnects() {
     expect_disconnect(
         &f,
         &mut s,
-        "bitfield after interested",
-        "bitfield after the first message",
+        "bitfield after a HAVE",
+        "bitfield after a HAVE or a bitfield",
         |a| {
             a.send(&Message::Interested).unwrap();
+            a.send(&Message::Have(1)).unwrap();
             a.send(&Message::Bitfield(vec![0x80])).unwrap();
         },
     );

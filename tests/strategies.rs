@@ -408,7 +408,7 @@ fn tyrant_at_5_kib(name: &str, seed: u64, extra: &[&str]) -> Vec<String> {
 
     // The caps it set: all within 5 KiB/s each round, so each below one block a second;
     // and every round follows BitTyrant's rules (see `check_tyrant_trace`).
-    check_tyrant_trace(&trace_rounds(&trace), 5.0 * 1024.0);
+    check_tyrant_trace(&trace_rounds(&trace), 5.0 * 1024.0, &tyrant_switches(&trace));
     let mut unchokes = 0;
     let mut per_round: BTreeMap<u64, f64> = BTreeMap::new();
     for l in stats_lines(&trace, "round=") {
@@ -896,21 +896,6 @@ fn reveal_shows_at_most_n_missing_pieces() {
 // f. The traces of BitTyrant and PropShare.
 // ---------------------------------------------------------------------------------------
 
-/// Mainline's upload slots for a cap in KiB/s (docs/strategies.md, "Vanilla choker"), optimistic included.
-fn mainline_slots(kib: f64) -> f64 {
-    if kib <= 0.0 {
-        7.0
-    } else if kib < 9.0 {
-        2.0
-    } else if kib < 15.0 {
-        3.0
-    } else if kib < 42.0 {
-        4.0
-    } else {
-        (kib * 0.6).sqrt().floor()
-    }
-}
-
 fn trace_rounds(path: &Path) -> BTreeMap<u64, Vec<Line>> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut rounds: BTreeMap<u64, Vec<Line>> = BTreeMap::new();
@@ -933,142 +918,163 @@ fn trace_rounds(path: &Path) -> BTreeMap<u64, Vec<Line>> {
     rounds
 }
 
-/// BitTyrant round by round (capacity C in bytes/s): no optimistic unchokes; an unchoked
-/// peer's cap is its u_p; Σcap ≤ C; a choked interested peer did not fit (Σ u_p of the
-/// unchoked peers ranked at least as high as it, plus its own, exceeds C); d_p is the
-/// observed rate when the peer sent data, else its HAVE rate over mainline's active set;
-/// u_p changes only by ×1.2 (unchoked, not reciprocated), ×0.9 or ×1 (reciprocated).
-fn check_tyrant_trace(rounds: &BTreeMap<u64, Vec<Line>>, c: f64) -> usize {
-    let mut leech_rounds = 0;
-    let mut prev: HashMap<String, Line> = HashMap::new();
-    let mut prev_t: Option<(u64, f64)> = None;
+/// BitTyrant round by round, as the released `MikesUnchoker` decides (capacity C in
+/// bytes/s): pass 1 is a plain unchoke, passes 2 and 3 optimistic; every unchoked peer is
+/// interested; with shape on its cap is its u_p, off none; Σu_p of the unchoked ≤ C; the
+/// market rate is never below 1 KiB/s; a peer choked while eligible for pass 2 (it wants our
+/// pieces, we want its, not snubbed) did not fit when its turn came (what passes 1 and 2
+/// gave the peers ranked at least as high, plus its own u_p, exceeds C), where the ranking
+/// key is d_p/u_p (`rate`: d_p); with `give`, no interested peer is left choked that would
+/// still fit, and with `keep` nobody gets the third pass. u_p moves only by ×1.2, ×0.9 or
+/// from the market rate. Returns (leecher rounds, rounds with a third pass, mean Σu_p / C).
+fn check_tyrant_trace(
+    rounds: &BTreeMap<u64, Vec<Line>>,
+    c: f64,
+    sw: &TyrantSwitches,
+) -> (usize, usize, f64) {
+    let (mut leech_rounds, mut third, mut used_sum) = (0, 0, 0.0);
+    let mut prev: HashMap<String, (f64, f64)> = HashMap::new();
     for (r, lines) in rounds {
-        let t = f(&lines[0], "t");
-        // Rates and u_p steps are only comparable between consecutive rounds.
-        let round_secs = prev_t.filter(|(pr, _)| pr + 1 == *r).map(|(_, p)| t - p);
-        if round_secs.is_none() {
-            prev.clear();
-        }
-        prev_t = Some((*r, t));
         if lines.iter().all(|l| opt(l, "u_p").is_none()) {
             // Seed mode: the vanilla seed choker (no u_p).
             prev.clear();
             continue;
         }
         leech_rounds += 1;
+        let market = opt(&lines[0], "market").expect("tyrant lines carry the market rate");
+        assert!(market >= 1023.0, "round {}: market rate {} below 1 KiB/s", r, market);
+        let key = |l: &Line| {
+            let d = opt(l, "d_p").unwrap_or(0.0);
+            if sw.rank == "rate" {
+                d
+            } else {
+                d / opt(l, "u_p").unwrap_or(1.0)
+            }
+        };
         let mut used = 0.0;
-        let mut up_of_unchoked = Vec::new();
         for l in lines {
             let u_p = opt(l, "u_p").expect("tyrant lines carry u_p");
-            let d_p = opt(l, "d_p").expect("tyrant lines carry d_p");
-            assert!(u_p >= 1.0, "round {}: u_p {} below the floor", r, u_p);
-            assert_ne!(
-                l["action"], "optimistic",
-                "round {}: BitTyrant has no optimistic unchoke",
-                r
-            );
-            if l["action"] == "unchoke" {
-                let cap = opt(l, "cap").expect("an unchoked peer has a cap");
-                assert!((cap - u_p).abs() <= 1.0, "round {}: cap {} != u_p {}", r, cap, u_p);
+            assert!(u_p >= 1023.0, "round {}: u_p {} below the floor", r, u_p);
+            let pass = l["pass"].as_str();
+            match l["action"].as_str() {
+                "unchoke" => assert_eq!(pass, "1", "round {}: a plain unchoke is pass 1", r),
+                "optimistic" => assert!(pass == "2" || pass == "3", "round {}: pass {}", r, pass),
+                _ => assert_eq!(pass, "-", "round {}", r),
+            }
+            if l["action"] != "choke" {
                 assert_eq!(l["interested"], "1", "round {}: unchoked an uninterested peer", r);
-                used += cap;
-                up_of_unchoked.push((d_p / u_p, u_p));
-            }
-            // d_p: observed, or the HAVE-rate estimate for every peer sending nothing.
-            let down = f(l, "down_round");
-            if down > 0.0 {
-                if let Some(secs) = round_secs {
-                    let want = down / secs;
-                    assert!(
-                        (d_p - want).abs() <= 0.03 * want + 2.0,
-                        "round {}: d_p {} but {} B came in {:.1} s",
-                        r,
-                        d_p,
-                        down,
-                        secs
-                    );
+                match opt(l, "cap") {
+                    Some(cap) => {
+                        assert!(sw.shape, "round {}: a cap with --tyrant-shape off", r);
+                        assert!(
+                            (cap - u_p).abs() <= 1.0,
+                            "round {}: cap {} != u_p {}",
+                            r,
+                            cap,
+                            u_p
+                        );
+                    }
+                    None => assert!(!sw.shape, "round {}: unchoked without a cap", r),
                 }
-            } else {
-                let hr = f(l, "have_rate");
-                let want = if hr > 0.0 { hr / mainline_slots(hr / 1024.0) } else { 0.0 };
+                used += u_p;
+            }
+            if pass == "3" {
+                assert!(sw.give, "round {}: a third pass with --tyrant-excess keep", r);
+            }
+            // u_p: only the update rules move a committed rate.
+            if let Some(&(before, before_market)) = prev.get(&l["peer"]) {
+                let near =
+                    |k: f64| (u_p - (before * k).max(1024.0).min(c)).abs() <= 1.0 + 1e-3 * u_p;
+                let from_market =
+                    (before - before_market).abs() < 1.0 || (u_p - market).abs() < 1.0;
                 assert!(
-                    (d_p - want).abs() <= 0.02 * want + 2.0,
-                    "round {}: d_p {} for a peer sending nothing with have_rate {} (want {})",
+                    from_market || near(1.0) || near(1.2) || near(0.9),
+                    "round {} peer {}: u_p {} -> {}",
                     r,
-                    d_p,
-                    hr,
-                    want
+                    l["peer"],
+                    before,
+                    u_p
                 );
-            }
-            // u_p: only the three rules move it.
-            if let Some(p) = prev.get(&l["peer"]) {
-                let before = opt(p, "u_p").unwrap_or(f64::NAN);
-                let ratio = u_p / before;
-                let near = |k: f64| (u_p - (before * k).max(1024.0)).abs() <= 1.0 + 1e-3 * u_p;
-                let recip = l["unchoked_us"] == "1" || down > 0.0;
-                if p["action"] == "unchoke" && !recip {
-                    assert!(
-                        near(1.2),
-                        "round {} peer {}: not reciprocated, u_p {} -> {}",
-                        r,
-                        l["peer"],
-                        before,
-                        u_p
-                    );
-                } else if p["action"] == "unchoke" {
-                    assert!(
-                        near(1.0) || near(0.9),
-                        "round {} peer {}: reciprocated, u_p {} -> {}",
-                        r,
-                        l["peer"],
-                        before,
-                        u_p
-                    );
-                } else {
-                    // Choked last round; a fast unchoke in between may have moved it.
-                    assert!(
-                        near(1.0) || near(1.2) || near(0.9),
-                        "round {} peer {}: u_p {} -> {} (x{:.3})",
-                        r,
-                        l["peer"],
-                        before,
-                        u_p,
-                        ratio
-                    );
-                }
             }
         }
         let tol = 0.5 * lines.len() as f64;
-        assert!(used <= c + tol, "round {}: caps sum to {} > capacity {}", r, used, c);
-        for l in lines.iter().filter(|l| l["action"] == "choke" && l["interested"] == "1") {
-            let u_p = opt(l, "u_p").unwrap();
-            let ratio = opt(l, "d_p").unwrap() / u_p;
-            let ahead: f64 = up_of_unchoked
-                .iter()
-                .filter(|(q, _)| *q >= ratio * (1.0 - 1e-2) - 1e-3)
-                .map(|(_, u)| u)
-                .sum();
-            assert!(
-                ahead + u_p > c - tol,
-                "round {}: peer {} (u_p {}, d_p/u_p {:.3}) was choked though it fits: {} of {} used by peers ranked at least as high",
-                r,
-                l["peer"],
-                u_p,
-                ratio,
-                ahead,
-                c
-            );
+        assert!(
+            used <= c + tol,
+            "round {}: u_p of the unchoked sum to {} > capacity {}",
+            r,
+            used,
+            c
+        );
+        used_sum += used / c;
+        if lines.iter().any(|l| l["pass"] == "3") {
+            third += 1;
         }
-        prev = lines.iter().map(|l| (l["peer"].clone(), l.clone())).collect();
+        let early = |l: &&Line| l["pass"] == "1" || l["pass"] == "2";
+        for q in lines.iter().filter(|l| l["action"] == "choke" && l["interested"] == "1") {
+            let u_q = opt(q, "u_p").unwrap();
+            if sw.give {
+                assert!(
+                    used + u_q > c - tol,
+                    "round {}: peer {} choked though {} of {} is left",
+                    r,
+                    q["peer"],
+                    c - used,
+                    c
+                );
+            }
+            if q["interesting"] == "1" && q["snubbed"] == "0" && sw.rank != "random" {
+                let ahead: f64 = lines
+                    .iter()
+                    .filter(early)
+                    .filter(|l| l["pass"] == "1" || key(l) >= key(q) * (1.0 - 1e-2) - 1e-3)
+                    .map(|l| opt(l, "u_p").unwrap())
+                    .sum();
+                assert!(
+                    ahead + u_q > c - tol,
+                    "round {}: peer {} (u_p {}) choked though it fit: {} of {} given to peers ranked as high",
+                    r,
+                    q["peer"],
+                    u_q,
+                    ahead,
+                    c
+                );
+            }
+        }
+        prev =
+            lines.iter().map(|l| (l["peer"].clone(), (opt(l, "u_p").unwrap(), market))).collect();
     }
-    leech_rounds
+    (leech_rounds, third, used_sum / leech_rounds.max(1) as f64)
+}
+
+/// What a tyrant ran with, as its trace's copy of the `start` line says.
+struct TyrantSwitches {
+    give: bool,
+    rank: String,
+    shape: bool,
+}
+
+fn tyrant_switches(trace: &Path) -> TyrantSwitches {
+    let text = std::fs::read_to_string(trace).unwrap();
+    let start = text.lines().find(|l| l.starts_with("start ")).expect("a start line");
+    let w = |k: &str| {
+        start
+            .split(' ')
+            .find_map(|x| x.strip_prefix(k))
+            .unwrap_or_else(|| panic!("no {} in {}", k, start))
+            .to_string()
+    };
+    TyrantSwitches {
+        give: w("tyrant_excess=") == "give",
+        rank: w("tyrant_rank="),
+        shape: w("tyrant_shape=") == "on",
+    }
 }
 
 /// PropShare round by round (capacity C, optimistic share f): every interested peer that
-/// sent us data last round is unchoked (reciprocal), with cap C_r·b_p/Σb where C_r is
-/// (1−f)·C with an optimistic peer and C without; at most one optimistic unchoke, with
-/// f·C (all of C when nobody reciprocated); Σcap ≤ C. Returns (leecher rounds, most
-/// reciprocal peers in one round).
+/// sent us data last round is unchoked (reciprocal) with the share C_r·b_p/Σb, where C_r is
+/// (1−f)·C with an optimistic peer and C without; at most one optimistic unchoke, with f·C
+/// (all of C when nobody reciprocated); shares are pacer weights (share / C), not caps;
+/// Σshares ≤ C. Returns (leecher rounds, most reciprocal peers in one round).
 fn check_propshare_trace(rounds: &BTreeMap<u64, Vec<Line>>, c: f64, share: f64) -> (usize, usize) {
     let mut leech_rounds = 0;
     let mut most = 0;
@@ -1093,8 +1099,26 @@ fn check_propshare_trace(rounds: &BTreeMap<u64, Vec<Line>>, c: f64, share: f64) 
                 r, l["peer"]
             );
         }
+        let check = |l: &Line, want: f64| {
+            let u = opt(l, "u_p").expect("an unchoked peer has a share");
+            assert!(
+                (u - want).abs() <= 1.0,
+                "round {}: peer {} share {} (want {:.0})",
+                r,
+                l["peer"],
+                u,
+                want
+            );
+            assert!(opt(l, "cap").is_none(), "round {}: a share is not a cap", r);
+            assert!(
+                (f(l, "weight") - want / c).abs() <= 2e-3,
+                "round {}: weight {}",
+                r,
+                l["weight"]
+            );
+            u
+        };
         for l in lines.iter().filter(|l| l["action"] == "unchoke") {
-            let cap = opt(l, "cap").expect("unchoked with a cap");
             let b = f(l, "down_round");
             assert!(
                 b > 0.0 && l["interested"] == "1",
@@ -1102,33 +1126,19 @@ fn check_propshare_trace(rounds: &BTreeMap<u64, Vec<Line>>, c: f64, share: f64) 
                 r,
                 l["peer"]
             );
-            let want = c_r * b / sum_b;
-            assert!(
-                (cap - want).abs() <= 1.0,
-                "round {}: peer {} sent {} of {} B, cap {} (want {:.0})",
-                r,
-                l["peer"],
-                b,
-                sum_b,
-                cap,
-                want
-            );
-            used += cap;
+            used += check(l, c_r * b / sum_b);
         }
         for l in &opts {
-            let cap = opt(l, "cap").expect("optimistic with a cap");
-            let want = if recip.is_empty() { c } else { share * c };
-            assert!(
-                (cap - want).abs() <= 1.0,
-                "round {}: optimistic cap {} (want {})",
-                r,
-                cap,
-                want
-            );
             assert_eq!(l["interested"], "1", "round {}: optimistic peer not interested", r);
-            used += cap;
+            used += check(l, if recip.is_empty() { c } else { share * c });
         }
-        assert!(used <= c + 0.5 * lines.len() as f64, "round {}: caps sum to {} > {}", r, used, c);
+        assert!(
+            used <= c + 0.5 * lines.len() as f64,
+            "round {}: shares sum to {} > {}",
+            r,
+            used,
+            c
+        );
     }
     (leech_rounds, most)
 }
@@ -1159,7 +1169,8 @@ fn propshare_and_tyrant_trace_decisions() {
     wait_ok(&mut ty, Duration::from_secs(150));
     wait_ok(&mut ps, Duration::from_secs(150));
     assert!(sw.same_file("tyrant") && sw.same_file("propshare"), "a copy differs");
-    let ty_rounds = check_tyrant_trace(&trace_rounds(&tt), 32.0 * 1024.0);
+    let sw_ty = tyrant_switches(&tt);
+    let (ty_rounds, _, _) = check_tyrant_trace(&trace_rounds(&tt), 32.0 * 1024.0, &sw_ty);
     let (ps_rounds, most) = check_propshare_trace(&trace_rounds(&pt), 32.0 * 1024.0, 0.2);
     eprintln!(
         "traces: {:.1} s; tyrant {} leecher rounds, propshare {} (up to {} reciprocal peers a round)",
@@ -1172,4 +1183,104 @@ fn propshare_and_tyrant_trace_decisions() {
     assert!(ps_rounds >= 2, "only {} propshare rounds traced", ps_rounds);
     assert!(most >= 1, "no round in which PropShare rewarded anyone");
     drop(vanilla);
+}
+
+/// The uploaded bytes and download time of a finished peer, from its `done` line.
+fn done_upload(stats: &Path) -> (f64, f64) {
+    let text = std::fs::read_to_string(stats).unwrap();
+    let done = text.lines().find(|l| l.starts_with("done ")).expect("a done line");
+    let w = |k: &str| {
+        done.split(' ').find_map(|x| x.strip_prefix(k)).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+    };
+    (w("uploaded="), w("download_time="))
+}
+
+/// One swarm for two BitTyrant variants: our tracker, a seeder, the two tyrants from the
+/// start, and six vanilla leechers joining 6 s later with nothing (interested in the
+/// tyrants' pieces, but with none to give: only a third pass serves them at first).
+fn tyrant_pair(
+    tag: &str,
+    seed: u64,
+    variants: [(&'static str, &'static [&'static str]); 2],
+) -> Vec<String> {
+    let sw = Swarm::new(tag, 1024 * 1024, 32, seed);
+    let _seeder = sw.seeder(&["--up", "48"]);
+    let cap = 12.0;
+    let mut procs = Vec::new();
+    for (name, extra) in variants {
+        let t = sw.trace(name);
+        let mut a =
+            vec!["--tyrant", "--up", "12", "--stop-after-download", "--trace", t.to_str().unwrap()];
+        a.extend_from_slice(extra);
+        procs.push((name, sw.peer(name, &a, "warn")));
+    }
+    std::thread::sleep(Duration::from_secs(6));
+    let vanilla: Vec<Proc> = (0..6)
+        .map(|i| {
+            let seed = format!("{}", seed * 10 + i);
+            sw.peer(&format!("v{}", i), &["--up", "32", "--rng-seed", &seed], "warn")
+        })
+        .collect();
+    let mut report = Vec::new();
+    for (name, p) in &mut procs {
+        wait_ok(p, Duration::from_secs(240));
+        assert!(sw.same_file(name), "{}: a copy differs", name);
+        let switches = tyrant_switches(&sw.trace(name));
+        let rounds = trace_rounds(&sw.trace(name));
+        let (n, third, used) = check_tyrant_trace(&rounds, cap * 1024.0, &switches);
+        let best = rounds
+            .values()
+            .map(|ls| {
+                ls.iter()
+                    .filter(|l| l["action"] != "choke")
+                    .map(|l| opt(l, "u_p").unwrap_or(0.0))
+                    .sum::<f64>()
+            })
+            .fold(0.0, f64::max);
+        let (up, secs) = done_upload(&sw.stats(name));
+        assert!(n >= 2, "{}: only {} leecher rounds", name, n);
+        match *name {
+            "give" => {
+                assert!(third >= 1, "give: never a third pass");
+                assert!(
+                    best >= 0.9 * cap * 1024.0,
+                    "give: at best {:.0} of the capacity given",
+                    best
+                );
+            }
+            "keep" => assert_eq!(third, 0, "keep: a third pass"),
+            "noshape" => assert!(!switches.shape),
+            "byrate" => assert_eq!(switches.rank, "rate"),
+            _ => {}
+        }
+        report.push(format!(
+            "{}: {} rounds ({} with a third pass), Σu_p {:.2} of cap on average and {:.2} at best, uploaded {:.0} KiB in {:.0} s",
+            name, n, third, used, best / cap / 1024.0, up / 1024.0, secs
+        ));
+    }
+    drop(vanilla);
+    report
+}
+
+/// Each BitTyrant switch changes its one mechanism: `give` (the default) hands capacity
+/// left after the first two passes to peers it wants nothing from, up to its cap; `keep`
+/// never makes a third pass; `--tyrant-shape off` unchokes without per-peer caps;
+/// `--tyrant-rank rate` ranks by d_p alone. Every trace follows the released rules round
+/// by round (`check_tyrant_trace`), and every file is identical.
+#[test]
+fn tyrant_switches_each_change_their_mechanism() {
+    let t0 = Instant::now();
+    let a = std::thread::spawn(|| {
+        tyrant_pair("sw-a", 71, [("give", &[]), ("byrate", &["--tyrant-rank", "rate"])])
+    });
+    let b = std::thread::spawn(|| {
+        tyrant_pair(
+            "sw-b",
+            72,
+            [("keep", &["--tyrant-excess", "keep"]), ("noshape", &["--tyrant-shape", "off"])],
+        )
+    });
+    let mut report = a.join().expect("swarm a");
+    report.extend(b.join().expect("swarm b"));
+    eprintln!("switches ({:.1} s):\n  {}", t0.elapsed().as_secs_f64(), report.join("\n  "));
 }

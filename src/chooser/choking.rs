@@ -42,9 +42,9 @@ impl Chooser {
             Some(p) => p,
             None => return,
         };
-        if d.unchoke && p.cap != d.cap {
-            p.cap = d.cap;
-            self.out.push(Out::Send(d.id, Cmd::SetCap(d.cap)));
+        if d.unchoke && (p.cap, p.weight) != (d.cap, d.weight) {
+            (p.cap, p.weight) = (d.cap, d.weight);
+            self.out.push(Out::Share(d.id, d.cap, d.weight));
         }
         if p.am_choking == d.unchoke {
             p.am_choking = !d.unchoke;
@@ -80,6 +80,7 @@ impl Chooser {
         let decisions = self.strategy.rechoke(&views, seeding, round_secs, &mut self.rng);
         if self.set.trace {
             let t = now.duration_since(self.started).as_secs_f64();
+            let market = opt_f(self.strategy.market());
             for (d, v) in decisions.iter().zip(&views) {
                 let addr = self.peers.get(&d.id).map(|p| p.addr.to_string());
                 let action = match (d.unchoke, d.optimistic) {
@@ -87,11 +88,13 @@ impl Chooser {
                     (true, false) => "unchoke",
                     (true, true) => "optimistic",
                 };
+                let pass = if d.pass > 0 { d.pass.to_string() } else { "-".into() };
                 let line = format!(
-                    "round={} t={:.1} peer={} addr={} action={} interested={} u_p={} d_p={} cap={} down_round={} up_round={} unchoked_us={} have_rate={:.0}",
-                    self.round, t, d.id, word(&addr.unwrap_or_default()), action,
-                    v.interested as u8, opt_f(d.u_p), opt_f(d.d_p), opt_f(d.cap),
-                    v.down_round, v.up_round, v.unchoked_us as u8, v.have_rate
+                    "round={} t={:.1} peer={} addr={} action={} pass={} interested={} interesting={} snubbed={} u_p={} d_p={} cap={} weight={:.3} market={} down_round={} up_round={} unchoked_us={} have_rate={:.0}",
+                    self.round, t, d.id, word(&addr.unwrap_or_default()), action, pass,
+                    v.interested as u8, v.interesting as u8, v.snubbed as u8, opt_f(d.u_p),
+                    opt_f(d.d_p), opt_f(d.cap), d.weight, market, v.down_round, v.up_round,
+                    v.unchoked_us as u8, v.have_rate
                 );
                 self.out.push(Out::Trace(line));
             }

@@ -134,6 +134,10 @@ impl Chooser {
         let seeds: Vec<u64> =
             self.peers.iter().filter(|(_, p)| p.has_count == n).map(|(&i, _)| i).collect();
         for id in seeds {
+            if let Some(p) = self.peers.get(&id).filter(|p| p.outgoing) {
+                let a = p.addr;
+                self.addrs.entry(a).or_default().seed = true;
+            }
             self.close(now, id, "both of us are seeds");
         }
         if self.set.stop_after_download {

@@ -75,11 +75,13 @@ impl Chooser {
             haves: RateMeter::new(t.have_window, now),
             last_recv: now,
             last_block: now,
+            unchoked_us_at: now,
             strikes: 0,
             down_round: 0,
             up_round: 0,
             unchoked_us: false,
             cap: None,
+            weight: 1.0,
             serving: HashSet::new(),
         };
         self.peers.insert(id, peer);
@@ -97,18 +99,22 @@ impl Chooser {
         Some(id)
     }
 
+    /// Dial addresses we know and are not connected to. Seeds dial too (as mainline and
+    /// libtorrent seeds do): a leecher that cannot or will not dial out, like transmission
+    /// with peers on 127.x, is served only by peers that dial it. A complete peer skips
+    /// addresses that turned out to be seeds.
     pub(super) fn connect_more(&mut self, now: Instant) {
-        if self.picker.is_complete() {
-            // Seeds let leechers come to them (and the tracker tells them where we are).
-            return;
-        }
+        let complete = self.picker.is_complete();
         let half_open = self.peers.values().filter(|p| p.outgoing && !p.active).count();
         let budget = MAX_HALF_OPEN.saturating_sub(half_open);
         let room = self.set.max_peers.saturating_sub(self.peers.len());
+        let live: Vec<[u8; 20]> = self.peers.values().filter_map(|p| p.peer_id).collect();
         let mut cands: Vec<SocketAddr> = self
             .addrs
             .iter()
-            .filter(|(_, s)| !s.connected && !s.banned && s.next_try.map_or(true, |t| t <= now))
+            .filter(|(_, s)| !(s.connected || s.banned || complete && s.seed))
+            .filter(|(_, s)| s.peer_id.map_or(true, |id| !live.contains(&id)))
+            .filter(|(_, s)| s.next_try.map_or(true, |t| t <= now))
             .map(|(a, _)| *a)
             .collect();
         cands.sort();
@@ -161,8 +167,9 @@ impl Chooser {
         if self.siblings.iter().any(|(s, _)| *s == peer_id) {
             return self.close(now, id, "a sibling identity of this run");
         }
-        // Duplicate by peer_id: keep the connection opened by the side with the smaller
-        // peer_id, so two peers that dialled each other at once keep the same one.
+        // Duplicate by peer_id: keep the connection opened by the side with the greater
+        // peer_id, the rule libtorrent applies ("the peer with greatest peer-id is the one
+        // allowed to initiate connections"), so both ends close the same one.
         let ours = self.set.peer_id;
         let dup = self
             .peers
@@ -172,11 +179,14 @@ impl Chooser {
         if let Some((other, other_out)) = dup {
             let this_out = self.peers.get(&id).map_or(false, |p| p.outgoing);
             let initiator = |out: bool| if out { ours } else { peer_id };
-            if this_out != other_out && initiator(this_out) < initiator(other_out) {
+            if this_out != other_out && initiator(this_out) > initiator(other_out) {
                 self.close(now, other, "duplicate connection");
             } else {
                 return self.close(now, id, "duplicate connection");
             }
+        }
+        if let Some(a) = self.peers.get(&id).filter(|p| p.outgoing).map(|p| p.addr) {
+            self.addrs.entry(a).or_default().peer_id = Some(peer_id);
         }
         let bitfield = self.strategy.bitfield(self.picker.have_bits());
         let p = match self.peers.get_mut(&id) {

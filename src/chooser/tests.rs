@@ -48,7 +48,14 @@ fn meta(pieces: u32) -> (Metainfo, Vec<u8>) {
 }
 
 fn flags() -> Flags {
-    Flags { choker: ChokerFlag::Vanilla, rebel: 0, thief: false, reveal: None, sybil: 1 }
+    Flags {
+        choker: ChokerFlag::Vanilla,
+        rebel: 0,
+        thief: false,
+        reveal: None,
+        sybil: 1,
+        min_peers: 20,
+    }
 }
 
 fn addr(i: u64) -> SocketAddr {
@@ -98,7 +105,9 @@ impl Rig {
 
     /// Every command given since the last call.
     fn take(&mut self) -> Vec<Out> {
-        self.outs.extend(self.c.drain());
+        let mut new = Vec::new();
+        self.c.take_out(&mut new);
+        self.outs.extend(new);
         std::mem::take(&mut self.outs)
     }
 
@@ -502,10 +511,10 @@ fn requests_are_served_only_when_unchoked_and_for_pieces_we_have() {
     assert_eq!(closed(&r.take()), vec![p]);
 }
 
-/// Two connections to one peer id: the one opened by the smaller peer id survives, on
-/// both sides, so peers that dialled each other at once keep the same connection.
+/// Two connections to one peer id: the one opened by the greater peer id survives, as
+/// libtorrent decides too, so both ends keep the same connection.
 #[test]
-fn duplicate_connections_keep_the_one_the_smaller_id_opened() {
+fn duplicate_connections_keep_the_one_the_greater_id_opened() {
     let mut r = Rig::new(2, &[0], 4, flags());
     r.c.on_peers(r.now, vec![addr(1)]);
     let dialled = r
@@ -517,10 +526,10 @@ fn duplicate_connections_keep_the_one_the_smaller_id_opened() {
         })
         .expect("dials the new address");
     let incoming = r.c.accept(r.now, addr(50)).unwrap();
-    // their id "ppp..." < ours "uuu...": keep the connection they opened
+    // their id "ppp..." < ours "uuu...": keep the connection we opened
     r.c.on_handshake(r.now, dialled, pid(1));
     r.c.on_handshake(r.now, incoming, pid(1));
-    assert_eq!(closed(&r.take()), vec![dialled]);
+    assert_eq!(closed(&r.take()), vec![incoming]);
     // ourselves, dialled: closed and never dialled again
     r.c.on_peers(r.now, vec![addr(2)]);
     let me = r
@@ -566,4 +575,29 @@ fn a_freed_slot_is_given_away_at_once() {
             .collect();
         assert_eq!(newly.len(), 1, "leave={}: {:?}", leave, o);
     }
+}
+
+/// A seed dials the addresses the tracker gives it, so leechers that never dial (such as
+/// transmission with peers on 127.x) are served; an address that turned out to be another
+/// seed is not dialled again.
+#[test]
+fn a_seed_dials_leechers_but_not_other_seeds() {
+    let mut r = Rig::new(1, &[0], 4, flags());
+    r.c.on_peers(r.now, vec![addr(1), addr(2)]);
+    let dials: Vec<(u64, SocketAddr)> = r
+        .take()
+        .iter()
+        .filter_map(|o| match o {
+            Out::Dial(id, a) => Some((*id, *a)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dials.len(), 2, "a seed dials too");
+    let (other_seed, _) = *dials.iter().find(|(_, a)| *a == addr(2)).unwrap();
+    r.c.on_handshake(r.now, other_seed, pid(2));
+    r.msg(other_seed, Message::Bitfield(vec![0x80]));
+    assert_eq!(closed(&r.take()), vec![other_seed], "two seeds have nothing to trade");
+    r.tick(600.0);
+    let redials = r.take().iter().filter(|o| matches!(o, Out::Dial(_, a) if *a == addr(2))).count();
+    assert_eq!(redials, 0, "never again, however long we wait");
 }

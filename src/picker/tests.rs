@@ -231,3 +231,69 @@ fn availability_and_interest() {
     p.peer_removed(&has);
     assert_eq!(p.availability(0), 0);
 }
+
+/// Random first (mainline `rarest_first_cutoff` = 4): with 0, 1, 2 or 3 pieces complete a
+/// new piece is drawn at random; from the 4th on, the rarest one is taken.
+#[test]
+fn random_first_until_exactly_four_pieces() {
+    let n = 12u32;
+    for have in 0..=5u32 {
+        let mut rarest = 0u32;
+        let trials = 200u32;
+        for seed in 0..trials {
+            let mut p =
+                Picker::new(geo(n, BLOCK, u64::from(n) * u64::from(BLOCK)), Order::RarestFirst);
+            for i in 0..have {
+                p.set_have(i);
+            }
+            // piece 11 is the rarest (1 holder), the others have 3
+            let mut common = all(n as usize);
+            common[11] = false;
+            p.peer_added(&all(n as usize));
+            p.peer_added(&common);
+            p.peer_added(&common);
+            if p.pick(1, &all(n as usize), 1, &mut Rng::new(u64::from(seed)))[0].index == 11 {
+                rarest += 1;
+            }
+        }
+        let candidates = n - have;
+        if have < 4 {
+            // uniform over the candidates: about trials / candidates, far from all
+            let want = f64::from(trials) / f64::from(candidates);
+            assert!(
+                (f64::from(rarest) - want).abs() < 4.0 * want.sqrt() + 2.0,
+                "{} complete: rarest {} times",
+                have,
+                rarest
+            );
+        } else {
+            assert_eq!(rarest, trials, "{} complete: rarest first", have);
+        }
+    }
+}
+
+/// Rarest first looks only at the pieces this peer has: the rarest of those, even when the
+/// swarm's rarest pieces are elsewhere (downpour looked at the global rarest class only and
+/// gave up or went into endgame when the peer had none of it: docs/downpour.md, bug 9).
+#[test]
+fn rarest_first_among_the_pieces_this_peer_has() {
+    let n = 8u32;
+    let mut p = Picker::new(geo(n, BLOCK, u64::from(n) * u64::from(BLOCK)), Order::RarestFirst);
+    for i in 0..4 {
+        p.set_have(i);
+    }
+    // availability: 4 → 1, 5 → 2, 6 → 3, 7 → 3
+    let a = |bits: &str| bits.chars().map(|c| c == '1').collect::<Vec<bool>>();
+    p.peer_added(&a("00001111"));
+    p.peer_added(&a("00000111"));
+    p.peer_added(&a("00000011"));
+    // this peer lacks 4 (the swarm's rarest): it must get 5, the rarest it has
+    for seed in 0..20 {
+        let got = p.pick(9, &a("00000111"), 1, &mut Rng::new(seed));
+        assert_eq!(got[0].index, 5, "seed {}", seed);
+        p.release(9, got[0]);
+    }
+    // and a peer holding only the commonest pieces is still asked for one
+    assert!(matches!(p.pick(10, &a("00000011"), 1, &mut Rng::new(1))[..], [b] if b.index >= 6));
+    assert!(!p.in_endgame(), "no premature endgame");
+}

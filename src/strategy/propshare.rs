@@ -3,11 +3,17 @@
 //! "PropShare").
 //!
 //! Each round, b_p = the bytes interested peer p sent us last round. The reciprocal
-//! capacity C_r = (1−f)·C is split in proportion: p gets C_r·b_p/Σb_q, as a per-peer cap.
-//! The optimistic share f·C goes to one other interested peer, picked at random and
-//! rotated every `OPTIMISTIC_ROUNDS` rounds (kept in between while it stays interested and
-//! still has not sent us anything). With nobody to reward (Σb = 0) the optimistic peer gets
-//! all of C; with nobody to unchoke optimistically the reciprocal peers share all of C.
+//! capacity C_r = (1−f)·C is split in proportion: p's share is C_r·b_p/Σb_q. The
+//! optimistic share f·C goes to one other interested peer, picked at random and rotated
+//! every `OPTIMISTIC_ROUNDS` rounds (kept in between while it stays interested and still
+//! has not sent us anything). With nobody to reward (Σb = 0) the optimistic peer gets all
+//! of C; with nobody to unchoke optimistically the reciprocal peers share all of C.
+//!
+//! The shares are weights in the upload pacer (pacer.rs), not caps: when every unchoked
+//! peer wants data each gets exactly its share, and a share a peer cannot absorb goes to
+//! the others in proportion to theirs, so no capacity sits idle while peers want data
+//! (work-conserving). The paper's text we could check does not say how its implementation
+//! spent an unused share; this is our reading, in docs/strategies.md, "PropShare".
 
 use crate::choke::{per_sec, Decision, PeerView, OPTIMISTIC_ROUNDS};
 use crate::rng::Rng;
@@ -69,13 +75,15 @@ impl PropShare {
             (true, false) => (self.capacity, 0.0),
             (false, _) => (0.0, self.capacity),
         };
+        // Shares are the peers' weights in the upload pacer, not caps: under contention
+        // each gets its share of C, and what one cannot use goes to the others.
         let unchoke = |v: &PeerView, rate: f64, optimistic: bool| Decision {
-            id: v.id,
             unchoke: true,
             optimistic,
-            cap: cap(rate),
             u_p: cap(rate),
             d_p: Some(per_sec(v.down_round, round_secs)),
+            weight: rate / self.capacity,
+            ..Decision::choke(v.id)
         };
         peers
             .iter()
@@ -95,7 +103,7 @@ impl PropShare {
     }
 
     /// Between rounds: the newly interested peer `id` takes the optimistic slot if it is
-    /// empty (nobody holds it, or its holder left or lost interest). Its cap is f·C, or all
+    /// empty (nobody holds it, or its holder left or lost interest). Its share is f·C, or all
     /// of C when no other interested peer is unchoked.
     pub fn fast_unchoke(&mut self, peers: &[PeerView], id: u64) -> Option<Decision> {
         let v = peers.iter().find(|v| v.id == id)?;
@@ -108,12 +116,12 @@ impl PropShare {
         let share = if others { self.optimistic_share * self.capacity } else { self.capacity };
         self.optimistic = Some(id);
         Some(Decision {
-            id,
             unchoke: true,
             optimistic: true,
-            cap: cap(share),
             u_p: cap(share),
             d_p: Some(0.0),
+            weight: share / self.capacity,
+            ..Decision::choke(id)
         })
     }
 }

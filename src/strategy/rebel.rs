@@ -30,6 +30,7 @@ mod tests {
                 thief: false,
                 reveal: None,
                 sybil: 1,
+                min_peers: 20,
             };
             let s = f.build(&Slots::Fixed(4), 20.0, 1.0, None);
             assert_eq!(s.haves(Some(2), &picker, &none, &none), want, "rebel {}", n);

@@ -26,8 +26,22 @@ fn picker(pieces: u32) -> Picker {
 fn flags_are_checked_in_one_place() {
     let ok = |a: &[&str]| flags(a, 20.0).unwrap();
     assert_eq!(ok(&[]).choker, ChokerFlag::Vanilla);
-    assert_eq!(ok(&["--tyrant"]).choker, ChokerFlag::Tyrant { u0: 7168.0 });
-    assert_eq!(ok(&["--tyrant", "--tyrant-u0", "14"]).choker, ChokerFlag::Tyrant { u0: 14336.0 });
+    let tyrant = |u0, excess, rank, shape| ChokerFlag::Tyrant { u0, excess, rank, shape };
+    assert_eq!(ok(&["--tyrant"]).choker, tyrant(3072.0, Excess::Give, Rank::Ratio, true));
+    assert_eq!(
+        ok(&["--tyrant", "--tyrant-u0", "14", "--tyrant-excess", "keep"]).choker,
+        tyrant(14336.0, Excess::Keep, Rank::Ratio, true)
+    );
+    assert_eq!(
+        ok(&["--tyrant", "--tyrant-rank", "rate", "--tyrant-shape", "off"]).choker,
+        tyrant(3072.0, Excess::Give, Rank::Rate, false)
+    );
+    assert_eq!(
+        ok(&["--tyrant-rank", "random", "--tyrant"]).choker,
+        tyrant(3072.0, Excess::Give, Rank::Random, true)
+    );
+    assert_eq!(ok(&["--min-peers", "60"]).min_peers, 60);
+    assert_eq!(ok(&[]).min_peers, 20);
     assert_eq!(ok(&["--propshare"]).choker, ChokerFlag::PropShare { optimistic_share: 0.2 });
     assert_eq!(ok(&["--rebel", "3", "--reveal", "2"]).rebel, 3);
     assert_eq!(ok(&["--sybil", "4"]).sybil, 4);
@@ -36,7 +50,14 @@ fn flags_are_checked_in_one_place() {
         (&["--tyrant", "--propshare"], 20.0, "--tyrant and --propshare exclude"),
         (&["--tyrant"], 0.0, "--tyrant needs --up"),
         (&["--propshare"], 0.0, "--propshare needs --up"),
-        (&["--tyrant-u0", "9"], 20.0, "--tyrant-u0 only applies"),
+        (&["--tyrant-u0", "9"], 20.0, "--tyrant-u0, --tyrant-excess"),
+        (&["--propshare", "--tyrant-excess", "keep"], 20.0, "--tyrant-u0, --tyrant-excess"),
+        (
+            &["--tyrant", "--tyrant-rank", "best"],
+            20.0,
+            "--tyrant-rank must be one of ratio, rate, random",
+        ),
+        (&["--tyrant", "--tyrant-shape", "yes"], 20.0, "--tyrant-shape must be one of on, off"),
         (&["--tyrant", "--tyrant-u0", "0"], 20.0, "--tyrant-u0 must be > 0"),
         (&["--optimistic-share", "0.1"], 20.0, "--optimistic-share only applies"),
         (&["--propshare", "--optimistic-share", "1"], 20.0, "--optimistic-share must be"),
@@ -53,22 +74,30 @@ fn flags_are_checked_in_one_place() {
 
 #[test]
 fn stats_words_name_every_strategy() {
-    let table: &[(&[&str], &str)] = &[
-        (&[], "strategy=vanilla rebel=0 thief=false reveal=- share=-"),
-        (&["--tyrant"], "strategy=tyrant rebel=0 thief=false reveal=- share=-"),
+    let none = "tyrant_excess=- tyrant_rank=- tyrant_shape=- min_peers=20";
+    let table: &[(&[&str], String)] = &[
+        (&[], format!("strategy=vanilla rebel=0 thief=false reveal=- share=- {}", none)),
         (
-            &["--propshare", "--reveal", "3"],
-            "strategy=propshare rebel=0 thief=false reveal=3 share=-",
+            &["--tyrant"],
+            "strategy=tyrant rebel=0 thief=false reveal=- share=- tyrant_excess=give tyrant_rank=ratio tyrant_shape=on min_peers=20".into(),
         ),
-        (&["--rebel", "2"], "strategy=vanilla rebel=2 thief=false reveal=- share=-"),
-        (&["--thief"], "strategy=vanilla rebel=0 thief=true reveal=- share=-"),
+        (
+            &["--tyrant", "--tyrant-excess", "keep", "--tyrant-rank", "random", "--tyrant-shape", "off"],
+            "strategy=tyrant rebel=0 thief=false reveal=- share=- tyrant_excess=keep tyrant_rank=random tyrant_shape=off min_peers=20".into(),
+        ),
+        (
+            &["--propshare", "--reveal", "3", "--min-peers", "50"],
+            "strategy=propshare rebel=0 thief=false reveal=3 share=- tyrant_excess=- tyrant_rank=- tyrant_shape=- min_peers=50".into(),
+        ),
+        (&["--rebel", "2"], format!("strategy=vanilla rebel=2 thief=false reveal=- share=- {}", none)),
+        (&["--thief"], format!("strategy=vanilla rebel=0 thief=true reveal=- share=- {}", none)),
     ];
     for (args, want) in table {
         let s = flags(args, 20.0).unwrap().build(&Slots::Fixed(4), 20.0, 1.0, None);
-        assert_eq!(&s.stats_words(), want);
+        assert_eq!(&s.stats_words(), want, "{:?}", args);
     }
     let s = flags(&[], 20.0).unwrap().build(&Slots::Fixed(4), 10.0, 1.0, Some((3, 7)));
-    assert!(s.stats_words().ends_with("share=3..7"));
+    assert!(s.stats_words().contains(" share=3..7 "));
     assert_eq!(s.share(), Some((3, 7)));
 }
 
@@ -96,21 +125,28 @@ fn tyrant_and_propshare_seed_like_vanilla() {
     }
 }
 
-/// While leeching the same strategies cap every unchoked peer (u_p or a proportional
-/// share), and vanilla caps nobody.
+/// While leeching, BitTyrant caps every unchoked peer at its u_p, PropShare weights them
+/// by their shares, and vanilla does neither.
 #[test]
-fn leeching_caps_only_where_the_paper_shapes_rates() {
+fn leeching_caps_and_weights_only_where_the_paper_shapes_rates() {
     let mut peers: Vec<PeerView> = (1..=6).map(|i| view(i, 0.0)).collect();
+    for p in &mut peers {
+        p.interesting = true;
+    }
     peers[0].down_round = 100_000;
-    for (args, capped) in
-        [(&[][..], false), (&["--tyrant"][..], true), (&["--propshare"][..], true)]
-    {
+    let table = [
+        (&[][..], false, false),
+        (&["--tyrant"][..], true, false),
+        (&["--propshare"][..], false, true),
+    ];
+    for (args, capped, weighted) in table {
         let mut s =
             flags(args, 100.0).unwrap().build(&Slots::Auto { up_kib: 100.0 }, 100.0, 1.0, None);
         let d = s.rechoke(&peers, false, 10.0, &mut Rng::new(5));
         let on: Vec<&Decision> = d.iter().filter(|x| x.unchoke).collect();
         assert!(!on.is_empty());
         assert!(on.iter().all(|x| x.cap.is_some() == capped), "{:?}: {:?}", args, d);
+        assert!(on.iter().all(|x| (x.weight != 1.0) == weighted), "{:?}: {:?}", args, d);
     }
 }
 

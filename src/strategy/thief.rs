@@ -34,8 +34,14 @@ mod tests {
 
     #[test]
     fn a_thief_shows_nothing_unchokes_nobody_and_seeks_peers_always() {
-        let f =
-            Flags { choker: ChokerFlag::Vanilla, rebel: 0, thief: true, reveal: None, sybil: 1 };
+        let f = Flags {
+            choker: ChokerFlag::Vanilla,
+            rebel: 0,
+            thief: true,
+            reveal: None,
+            sybil: 1,
+            min_peers: 20,
+        };
         assert_eq!(f.peer_set(), (1000, 1000));
         let mut s = f.build(&Slots::Fixed(4), 20.0, 1.0, None);
         let geo = Geometry { piece_length: 16384, total_length: 3 * 16384, num_pieces: 3 };

@@ -1,60 +1,91 @@
 //! BitTyrant: Piatek, Isdal, Anderson, Krishnamurthy, Venkataramani, "Do incentives build
-//! robustness in BitTorrent?", NSDI 2007 §4, as the released `MikesUnchoker` does it, and
-//! without downpour's bugs (docs/strategies.md, "BitTyrant"; docs/downpour.md, bugs 1–9).
+//! robustness in BitTorrent?", NSDI 2007 §4, as Piatek's released `MikesUnchoker` ran it
+//! (with `GlobalTorrentAwareDownloadingUnchoker`, BitTyrant 1.1.1), without downpour's bugs
+//! (docs/strategies.md, "BitTyrant"; docs/downpour.md, bugs 1–9).
 //!
-//! Per peer p we keep d_p (the download rate we expect from p if we unchoke it) and u_p (the
-//! upload rate p needs from us to reciprocate). At the end of each round, for each peer WE
-//! unchoked during it (never for the others: downpour's bug 3):
-//!   p did not unchoke us                      u_p ← (1+δ)·u_p
-//!   p unchoked us                             d_p ← observed download rate from p
-//!   p has unchoked us for the last r rounds   u_p ← (1−γ)·u_p  (every such round)
-//! with δ = 0.2, γ = 0.1, r = 3 and u_p never below a floor (bug 4 reached 0). A peer we get
-//! no data from has d_p estimated from its HAVE announcements: its download rate stands in
-//! for its upload capacity, divided by the active set the reference client uses at that
-//! capacity (its equal split), for every such peer (bugs 1 and 2). Then rank the interested
-//! peers by d_p/u_p and unchoke them while Σu_p fits our capacity, skipping a peer that does
-//! not fit (bug 5). Each unchoked peer is capped at its u_p. No optimistic unchoke.
+//! Per peer p: u_p, the upload rate p needs from us to reciprocate (unset until we offer
+//! one: the market rate stands in), and d_p, the download rate p gives us when it unchokes
+//! us. Each 10 s round, before ranking:
+//!   p unchokes us and we want its pieces                 d_p ← its 20 s download rate
+//!   we unchoke p, p chokes us, we want its pieces         u_p ← (1+δ)·u_p   (δ = 0.2)
+//!   we unchoke p and p has not choked us for 30 s         u_p ← (1−γ)·u_p   (γ = 0.1)
+//! The market rate is the mean u_p of the peers we unchoke (more than 2 of them), else
+//! 3 KiB/s (`--tyrant-u0`), never below 1 KiB/s; the released code's starting value of
+//! 7 KB/s is overwritten before its first use. A peer never observed gets d_p from
+//! its HAVE rate over the active set mainline uses at that rate (the paper's estimate; the
+//! released code uses the same division on its receive rate, which is 0 for such a peer).
+//! Peers are ranked by d_p/u_p, and capacity is filled in three passes, each skipping a
+//! peer that does not fit (Σu_p + u_p ≤ cap) and going on: (1) peers we want pieces from,
+//! except those observed to give less than they take; (2) all peers we want pieces from;
+//! (3) with what is left, any interested peer, stalest information first: BitTyrant
+//! "always contributes excess capacity". Each unchoked peer is capped at its u_p. No
+//! optimistic unchoke and no unchoke between rounds.
+//!
+//! Ablation switches, one mechanism each: `excess` (keep: no third pass, the selfish
+//! variant the paper discusses), `rank` (ratio d_p/u_p, rate d_p alone, random), `shape`
+//! (off: no per-peer caps, one shared bucket as vanilla).
 
-use crate::choke::{mainline_slots, per_sec, Decision, PeerView};
+use crate::choke::{mainline_slots, Decision, PeerView};
 use crate::rng::Rng;
 use std::collections::BTreeMap;
 
-/// BitTyrant's constants (paper §4; released `MikesUnchoker`). Rates in bytes/s.
+/// What to do with capacity left after the first two passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Excess {
+    Give,
+    Keep,
+}
+
+/// How peers are ordered for the first two passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rank {
+    Ratio,
+    Rate,
+    Random,
+}
+
+/// BitTyrant's constants (paper §4; released code). Rates in bytes/s.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TyrantParams {
-    /// Our upload capacity. Not finite or ≤ 0 means uncapped: every interested peer is
-    /// unchoked, each still capped at its u_p.
+    /// Our upload capacity; not finite or ≤ 0: uncapped.
     pub capacity: f64,
-    /// Initial u_p: the released code's "market rate", 7 KB/s.
-    pub u0: f64,
-    /// δ: u_p grows by this fraction after an unreciprocated round.
-    pub delta: f64,
-    /// γ: u_p shrinks by this fraction after r reciprocated rounds.
-    pub gamma: f64,
-    pub r: u32,
-    /// u_p never goes below this (at least 1).
+    /// The market rate with 2 or fewer peers unchoked: 3 KB/s (`--tyrant-u0`).
+    pub market_default: f64,
+    /// The market rate and every u_p stay at or above this: 1 KB/s.
     pub floor: f64,
-    /// `--time-scale S`: every rate above is already S times nominal; only the active-set
-    /// rule applied to peers' observed rates needs the nominal rate back.
+    /// δ (`UPLOAD_RATE_INCREMENT`) and γ (the ×0.9).
+    pub delta: f64,
+    pub gamma: f64,
+    /// A peer that has not choked us for this long (30 s, real seconds under --time-scale)
+    /// gets u_p lowered.
+    pub patience: f64,
+    /// `--time-scale S`: every rate above is already S times nominal; the active-set rule
+    /// applied to peers' rates needs the nominal rate back.
     pub scale: f64,
+    pub excess: Excess,
+    pub rank: Rank,
+    pub shape: bool,
 }
 
 impl Default for TyrantParams {
     fn default() -> TyrantParams {
         TyrantParams {
             capacity: f64::INFINITY,
-            u0: 7168.0,
+            market_default: 3072.0,
+            floor: 1024.0,
             delta: 0.2,
             gamma: 0.1,
-            r: 3,
-            floor: 1024.0,
+            patience: 30.0,
             scale: 1.0,
+            excess: Excess::Give,
+            rank: Rank::Ratio,
+            shape: true,
         }
     }
 }
 
-/// d_p for a peer we observe no download from: its HAVE rate (its download rate, taken as
-/// its upload capacity) split over the active set mainline uses at that nominal capacity.
+/// d_p for a peer we never observed: its HAVE rate (its download rate, taken as its upload
+/// capacity) split over the active set mainline uses at that nominal rate.
 fn have_estimate(have_rate: f64, scale: f64) -> f64 {
     if have_rate > 0.0 {
         have_rate / mainline_slots(have_rate / scale.max(1e-9) / 1024.0) as f64
@@ -63,20 +94,22 @@ fn have_estimate(have_rate: f64, scale: f64) -> f64 {
     }
 }
 
-/// BitTyrant's memory of one peer.
-#[derive(Clone, Debug, PartialEq)]
+/// BitTyrant's memory of one peer. As in the released `TyrantStats`, 0 means unknown:
+/// u_p not yet offered (the market rate stands in), d_p not observed (the estimate does).
+#[derive(Clone, Debug, Default, PartialEq)]
 struct PeerState {
     u_p: f64,
     d_p: f64,
-    /// Consecutive rounds in which we unchoked the peer and it reciprocated.
-    streak: u32,
-    unchoked_last_round: bool,
+    /// The round of the last d_p observation; 0 for never (the stalest).
+    seen: u64,
 }
 
 /// The BitTyrant choker.
 #[derive(Clone)]
 pub struct Tyrant {
     params: TyrantParams,
+    market: f64,
+    round: u64,
     peers: BTreeMap<u64, PeerState>,
 }
 
@@ -85,108 +118,122 @@ impl Tyrant {
         if !(params.capacity.is_finite() && params.capacity > 0.0) {
             params.capacity = f64::INFINITY;
         }
-        // u_p never exceeds what we have to give: a peer whose u_p outgrew the capacity would
-        // never fit again (its u_p only changes while unchoked), and with --up below the
-        // market rate no peer would ever be unchoked at all.
+        // Rates above the capacity would never fit again, and with --up below the market
+        // rate nobody would ever be unchoked: the released code had neither bound.
         params.floor = params.floor.max(1.0).min(params.capacity);
-        params.u0 = params.u0.max(params.floor).min(params.capacity);
-        Tyrant { params, peers: BTreeMap::new() }
+        params.market_default = params.market_default.max(params.floor).min(params.capacity);
+        Tyrant { market: params.market_default, params, round: 0, peers: BTreeMap::new() }
     }
 
-    fn fresh(&self, v: &PeerView) -> PeerState {
-        PeerState {
-            u_p: self.params.u0,
-            d_p: have_estimate(v.have_rate, self.params.scale),
-            streak: 0,
-            unchoked_last_round: false,
-        }
+    /// The market rate now (the trace shows it).
+    pub fn market(&self) -> f64 {
+        self.market
     }
 
-    fn decision(&self, id: u64, unchoke: bool) -> Decision {
-        let s = &self.peers[&id];
-        Decision {
-            id,
-            unchoke,
-            optimistic: false,
-            cap: Some(s.u_p).filter(|_| unchoke),
-            u_p: Some(s.u_p),
-            d_p: Some(s.d_p),
-        }
-    }
-
-    /// One leecher round (paper §4). `round_secs` turns `down_round` into a rate.
-    pub fn rechoke(&mut self, peers: &[PeerView], round_secs: f64, rng: &mut Rng) -> Vec<Decision> {
+    /// One round (paper §4; `calculateUnchokes` + `calculateChokesAndUnchokes`).
+    pub fn rechoke(&mut self, peers: &[PeerView], rng: &mut Rng) -> Vec<Decision> {
         let p = self.params.clone();
+        self.round += 1;
         self.peers.retain(|id, _| peers.iter().any(|v| v.id == *id));
         for v in peers {
-            let fresh = self.fresh(v);
-            let s = self.peers.entry(v.id).or_insert(fresh);
-            // 1. u_p changes only for peers we unchoked last round.
-            if s.unchoked_last_round {
-                if v.unchoked_us || v.down_round > 0 {
-                    s.streak = s.streak.saturating_add(1);
-                    if s.streak >= p.r {
-                        s.u_p *= 1.0 - p.gamma;
-                    }
-                } else {
-                    s.u_p *= 1.0 + p.delta;
-                    s.streak = 0;
-                }
-                s.u_p = s.u_p.max(p.floor).min(p.capacity);
+            let s = self.peers.entry(v.id).or_default();
+            if !v.peer_choking && v.interesting {
+                s.d_p = v.down_rate;
+                s.seen = self.round;
             }
-            // 2. d_p: the observed rate when the peer sent us data this round, otherwise the
-            //    HAVE-rate estimate (for every such peer, unchoked by us or not).
-            s.d_p = if v.down_round > 0 {
-                per_sec(v.down_round, round_secs)
+            let grow = !v.choked && v.peer_choking && v.interesting;
+            let shrink = !v.choked && !v.peer_choking && v.unchoked_us_secs >= p.patience;
+            if s.u_p > 0.0 && (grow || shrink) {
+                let f = if grow { 1.0 + p.delta } else { 1.0 - p.gamma };
+                s.u_p = (s.u_p * f).max(p.floor).min(p.capacity);
+            }
+        }
+        // The mean offered rate over the peers we unchoke; one never offered a rate (given
+        // excess capacity only) counts 0, as the released code's sum does.
+        let unchoked: Vec<f64> =
+            peers.iter().filter(|v| !v.choked).map(|v| self.peers[&v.id].u_p).collect();
+        self.market = if unchoked.len() > 2 {
+            unchoked.iter().sum::<f64>() / unchoked.len() as f64
+        } else {
+            p.market_default
+        }
+        .max(p.floor)
+        .min(p.capacity);
+
+        let market = self.market;
+        let d = |v: &PeerView, s: &PeerState| {
+            if s.d_p > 0.0 {
+                s.d_p
             } else {
                 have_estimate(v.have_rate, p.scale)
-            };
-        }
-        // 3. Rank the interested peers by d_p/u_p (shuffle, then a stable sort, so ties fall
-        //    at random) and fill the capacity with whole peers, skipping misfits.
-        let mut ranked: Vec<(u64, f64)> = peers
+            }
+        };
+        let offer = |s: &PeerState| if s.u_p > 0.0 { s.u_p } else { market };
+        let mut order: Vec<(&PeerView, f64)> = peers
             .iter()
-            .filter(|v| v.interested)
-            .map(|v| (v.id, self.peers[&v.id].d_p / self.peers[&v.id].u_p))
+            .map(|v| {
+                let s = &self.peers[&v.id];
+                (v, d(v, s) / offer(s))
+            })
             .collect();
-        rng.shuffle(&mut ranked);
-        ranked.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
+        rng.shuffle(&mut order);
+        let key = |(v, ratio): &(&PeerView, f64)| match p.rank {
+            Rank::Ratio => *ratio,
+            Rank::Rate => d(v, &self.peers[&v.id]),
+            Rank::Random => 0.0,
+        };
+        order.sort_by(|a, b| key(b).partial_cmp(&key(a)).unwrap_or(std::cmp::Ordering::Equal));
+
         let mut used = 0.0;
-        let mut unchoked = Vec::new();
-        for (id, _) in ranked {
-            let u_p = self.peers[&id].u_p;
-            if used + u_p <= p.capacity {
-                used += u_p;
-                unchoked.push(id);
+        let mut pass_of: BTreeMap<u64, u8> = BTreeMap::new();
+        for pass in 1..=3u8 {
+            if pass == 3 {
+                if p.excess == Excess::Keep {
+                    break;
+                }
+                let seen = |v: &PeerView| self.peers[&v.id].seen;
+                order.sort_by_key(|(v, _)| seen(v));
+            }
+            for (v, ratio) in &order {
+                let s = &self.peers[&v.id];
+                let observed = s.d_p > 0.0 && s.u_p > 0.0;
+                let ok = match pass {
+                    1 => v.interesting && !v.snubbed && !(observed && *ratio < 1.0),
+                    2 => v.interesting && !v.snubbed,
+                    _ => true,
+                };
+                let off = offer(s);
+                if ok && v.interested && !pass_of.contains_key(&v.id) && used + off <= p.capacity {
+                    used += off;
+                    pass_of.insert(v.id, pass);
+                }
             }
         }
-        for (id, s) in self.peers.iter_mut() {
-            s.unchoked_last_round = unchoked.contains(id);
+        for (id, &pass) in &pass_of {
+            // Passes 1 and 2 commit u_p (`updateOfferedRate`); the third leaves it unset.
+            if pass < 3 {
+                if let Some(s) = self.peers.get_mut(id) {
+                    s.u_p = offer(s);
+                }
+            }
         }
-        peers.iter().map(|v| self.decision(v.id, unchoked.contains(&v.id))).collect()
-    }
-
-    /// Between rounds: unchoke the newly interested peer `id` if its u_p fits in the
-    /// capacity left by the peers unchoked right now. It then counts as unchoked by us for
-    /// the round, so the next round updates its u_p.
-    pub fn fast_unchoke(&mut self, peers: &[PeerView], id: u64) -> Option<Decision> {
-        let v = peers.iter().find(|v| v.id == id)?;
-        if !(v.interested && v.choked) {
-            return None;
-        }
-        let u0 = self.params.u0;
-        let used: f64 = peers
+        peers
             .iter()
-            .filter(|q| !q.choked && q.id != id)
-            .map(|q| self.peers.get(&q.id).map_or(u0, |s| s.u_p))
-            .sum();
-        let fresh = self.fresh(v);
-        let s = self.peers.entry(id).or_insert(fresh);
-        if used + s.u_p > self.params.capacity {
-            return None;
-        }
-        s.unchoked_last_round = true;
-        Some(self.decision(id, true))
+            .map(|v| {
+                let s = &self.peers[&v.id];
+                let pass = pass_of.get(&v.id).copied().unwrap_or(0);
+                let off = offer(s);
+                Decision {
+                    unchoke: pass > 0,
+                    optimistic: pass > 1,
+                    cap: Some(off).filter(|_| pass > 0 && p.shape),
+                    u_p: Some(off),
+                    d_p: Some(d(v, s)),
+                    pass,
+                    ..Decision::choke(v.id)
+                }
+            })
+            .collect()
     }
 }
 

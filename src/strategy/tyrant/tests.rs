@@ -1,7 +1,9 @@
-//! Table tests for BitTyrant (`src/strategy/tyrant.rs`).
+//! Table tests for BitTyrant (`src/strategy/tyrant.rs`): the update rules, the market
+//! rate, the three passes, and each ablation switch.
 
 use super::*;
-use crate::choke::mainline_slots;
+
+const KIB: f64 = 1024.0;
 
 fn unchoked(d: &[Decision]) -> Vec<u64> {
     let mut v: Vec<u64> = d.iter().filter(|d| d.unchoke).map(|d| d.id).collect();
@@ -9,387 +11,328 @@ fn unchoked(d: &[Decision]) -> Vec<u64> {
     v
 }
 
-/// (u_p, d_p, streak) of a peer seen in an earlier round.
-fn state(t: &Tyrant, id: u64) -> Option<(f64, f64, u32)> {
-    t.peers.get(&id).map(|s| (s.u_p, s.d_p, s.streak))
-}
-
-fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
-}
-
-#[track_caller]
-fn assert_close(a: f64, b: f64, what: &str) {
-    assert!(close(a, b), "{}: got {}, want {}", what, a, b);
-}
-
 fn find(d: &[Decision], id: u64) -> &Decision {
     d.iter().find(|x| x.id == id).expect("a decision per peer")
 }
 
-/// Apply decisions to the views, as the chooser would before the next round.
+#[track_caller]
+fn assert_close(a: f64, b: f64, what: &str) {
+    assert!(
+        (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0),
+        "{}: got {}, want {}",
+        what,
+        a,
+        b
+    );
+}
+
+/// As the chooser does before the next round: who we choke follows the decisions.
 fn apply(peers: &mut [PeerView], d: &[Decision]) {
     for p in peers.iter_mut() {
         p.choked = !find(d, p.id).unchoke;
     }
 }
 
-fn sum_caps(d: &[Decision]) -> f64 {
-    d.iter().filter_map(|x| x.cap).sum()
-}
-
-const KIB: f64 = 1024.0;
-
 fn tyrant(capacity: f64) -> Tyrant {
     Tyrant::new(TyrantParams { capacity, ..TyrantParams::default() })
 }
 
+/// A peer interested in us whose pieces we want, choking us, never seen sending.
+fn peer(id: u64, have_kib: f64) -> PeerView {
+    PeerView {
+        id,
+        interested: true,
+        interesting: true,
+        choked: true,
+        peer_choking: true,
+        have_rate: have_kib * KIB,
+        ..PeerView::default()
+    }
+}
+
 #[test]
-fn tyrant_defaults_are_the_papers() {
+fn constants_are_the_released_codes() {
     let p = TyrantParams::default();
-    assert_eq!((p.u0, p.delta, p.gamma, p.r, p.floor), (7168.0, 0.2, 0.1, 3, 1024.0));
+    assert_eq!((p.market_default, p.floor), (3072.0, 1024.0));
+    assert_eq!((p.delta, p.gamma, p.patience), (0.2, 0.1, 30.0));
+    assert_eq!((p.excess, p.rank, p.shape), (Excess::Give, Rank::Ratio, true));
 }
 
 #[test]
 fn have_rate_estimate_is_equal_split_over_mainline_active_set() {
-    // (HAVE rate bytes/s, active set, d_p bytes/s)
-    let table = [
-        (0.0, 7, 0.0), // no announcements: no estimate
-        (-5.0, 7, 0.0),
-        (5.0 * KIB, 2, 2560.0),
-        (20.0 * KIB, 4, 5120.0),
-        (50.0 * KIB, 5, 10240.0), // the brief's example: 50 KiB/s → 5 slots → 10 KiB/s
-        (100.0 * KIB, 7, 102400.0 / 7.0),
-        (1000.0 * KIB, 24, 1024000.0 / 24.0),
-    ];
-    for (rate, slots, d_p) in table {
-        assert_eq!(mainline_slots(rate / 1024.0), slots, "rate {}", rate);
-        assert_close(have_estimate(rate, 1.0), d_p, "have_estimate");
+    // (HAVE rate KiB/s, d_p estimate bytes/s): mainline's slots at that rate divide it.
+    let table =
+        [(0.0, 0.0), (5.0, 2560.0), (20.0, 5120.0), (50.0, 10240.0), (1000.0, 1024000.0 / 24.0)];
+    for (kib, d_p) in table {
+        assert_close(have_estimate(kib * KIB, 1.0), d_p, "have_estimate");
+        // under --time-scale 4 the rate is 4x and so is the estimate
+        assert_close(have_estimate(4.0 * kib * KIB, 4.0), 4.0 * d_p, "scaled");
     }
-    // The estimate reaches d_p of a peer that never unchoked us and that we never
-    // unchoked (downpour bug 1).
-    // Not interested in us, so never unchoked.
+    // a peer we never observed is ranked by it
     let mut t = tyrant(100.0 * KIB);
-    let peers = [PeerView {
-        id: 9,
-        interested: false,
-        choked: true,
-        peer_choking: true,
-        have_rate: 50.0 * KIB,
-        ..PeerView::default()
-    }];
-    let d = t.rechoke(&peers, 10.0, &mut Rng::new(1));
-    assert!(!d[0].unchoke);
-    assert_eq!(state(&t, 9), Some((7168.0, 10240.0, 0)));
+    let d = t.rechoke(&[peer(9, 50.0)], &mut Rng::new(1));
     assert_eq!(d[0].d_p, Some(10240.0));
-    assert_eq!(d[0].u_p, Some(7168.0));
+    assert_eq!(d[0].u_p, Some(3072.0), "not yet offered: the market rate");
 }
 
-/// The scripted multi-round table. Capacity 20 000 B/s, rounds of 10 s, four interested
-/// peers whose behaviour never changes:
-///   1 (A) reciprocates: unchokes us and sends 150 000 B a round (d_p = 15 000 B/s);
-///   2 (B) never reciprocates, HAVE rate 50 KiB/s (d_p estimate 10 240);
-///   3 (C) chokes us, HAVE rate 20 KiB/s (d_p estimate 5 120);
-///   4 (D) chokes us, announces nothing (d_p 0).
-/// A's u_p is untouched for its first two reciprocated rounds and ×0.9 from the third on;
-/// B's grows ×1.2 only in rounds after we unchoked it; C and D keep u0 while we do not
-/// unchoke them (downpour bug 3). From round 5 B no longer fits and C, ranked after B in
-/// round 6, gets the room instead: skip the misfit, keep scanning (downpour bug 5).
+/// The update rules of `calculateUnchokes`, round by round, for one peer we unchoke:
+/// ×1.2 while it chokes us (and we want its pieces), ×0.9 each round once it has unchoked
+/// us for 30 s, and d_p from its 20 s rate only while it unchokes us.
 #[test]
-fn tyrant_scripted_rounds() {
-    let mut peers = vec![
-        PeerView {
-            id: 1,
-            interested: true,
-            choked: true,
-            unchoked_us: true,
-            down_round: 150_000,
-            have_rate: 100.0 * KIB,
-            ..PeerView::default()
-        },
-        PeerView {
-            id: 2,
-            interested: true,
-            choked: true,
-            peer_choking: true,
-            have_rate: 50.0 * KIB,
-            ..PeerView::default()
-        },
-        PeerView {
-            id: 3,
-            interested: true,
-            choked: true,
-            peer_choking: true,
-            have_rate: 20.0 * KIB,
-            ..PeerView::default()
-        },
-        PeerView {
-            id: 4,
-            interested: true,
-            choked: true,
-            peer_choking: true,
-            ..PeerView::default()
-        },
+fn u_p_grows_while_choked_and_shrinks_after_30_s_of_reciprocation() {
+    let mut t = tyrant(20.0 * KIB);
+    let mut v = [peer(1, 0.0)];
+    let mut rng = Rng::new(1);
+    // round 1: never observed, so pass 1, offered the market rate (3 KiB/s: one peer)
+    let d = t.rechoke(&v, &mut rng);
+    assert_eq!((d[0].unchoke, d[0].pass, d[0].cap), (true, 1, Some(3072.0)));
+    apply(&mut v, &d);
+    // (peer chokes us?, seconds it has unchoked us, its rate, u_p after, d_p after)
+    let table: [(bool, f64, f64, f64, f64); 7] = [
+        (true, 0.0, 0.0, 3686.4, 0.0),          // choking: ×1.2
+        (true, 0.0, 0.0, 4423.68, 0.0),         // again
+        (false, 10.0, 4000.0, 4423.68, 4000.0), // unchokes us: d_p observed, u_p waits
+        (false, 20.0, 4500.0, 4423.68, 4500.0),
+        (false, 30.0, 5000.0, 3981.312, 5000.0), // 30 s without a choke: ×0.9
+        (false, 40.0, 5000.0, 3583.1808, 5000.0),
+        // it chokes us again; its 20 s rate is still high, but d_p keeps the last value seen
+        // while it unchoked us
+        (true, 0.0, 3000.0, 4299.81696, 5000.0),
     ];
-    // Per round, after the rechoke: u_p of A, B, C, D; A's streak; who is unchoked.
-    let table: [([f64; 4], u32, [u64; 2]); 7] = [
-        ([7168.0, 7168.0, 7168.0, 7168.0], 0, [1, 2]),
-        ([7168.0, 8601.6, 7168.0, 7168.0], 1, [1, 2]),
-        ([7168.0, 10321.92, 7168.0, 7168.0], 2, [1, 2]),
-        ([6451.2, 12386.304, 7168.0, 7168.0], 3, [1, 2]),
-        // A + B = 20 669.6 > 20 000: B is skipped; A + C fits; D would not (20 142).
-        ([5806.08, 14863.5648, 7168.0, 7168.0], 4, [1, 3]),
-        // B was choked last round: its u_p stays. C was unchoked and did not reciprocate.
-        // Ranking A (2.87), B (0.69), C (0.60), D (0): B does not fit, C after it does.
-        ([5225.472, 14863.5648, 8601.6, 7168.0], 5, [1, 3]),
-        // A's shrinking u_p frees room: B (0.69) fits again (19 566.5), C (0.50) does not.
-        ([4702.9248, 14863.5648, 10321.92, 7168.0], 6, [1, 2]),
+    for (round, (choking, secs, rate, u_want, d_want)) in table.iter().enumerate() {
+        v[0].peer_choking = *choking;
+        v[0].unchoked_us_secs = *secs;
+        v[0].down_rate = *rate;
+        let d = t.rechoke(&v, &mut rng);
+        let s = &t.peers[&1];
+        assert_close(s.u_p, *u_want, &format!("round {} u_p", round + 2));
+        assert_close(s.d_p, *d_want, &format!("round {} d_p", round + 2));
+        apply(&mut v, &d);
+    }
+    // We do not want its pieces: choking us no longer raises u_p.
+    v[0].peer_choking = true;
+    v[0].interesting = false;
+    let before = t.peers[&1].u_p;
+    t.rechoke(&v, &mut rng);
+    assert_close(t.peers[&1].u_p, before, "not interesting: no increase");
+}
+
+#[test]
+fn u_p_stays_between_the_floor_and_the_capacity() {
+    let mut t = tyrant(10.0 * KIB);
+    let mut v = [peer(1, 0.0)];
+    v[0].choked = false;
+    t.peers.insert(1, PeerState { u_p: 9.0 * KIB, d_p: 0.0, seen: 0 });
+    for _ in 0..10 {
+        t.rechoke(&v, &mut Rng::new(1));
+    }
+    assert_close(t.peers[&1].u_p, 10.0 * KIB, "held at the capacity");
+    v[0].peer_choking = false;
+    v[0].unchoked_us_secs = 100.0;
+    for _ in 0..100 {
+        t.rechoke(&v, &mut Rng::new(1));
+    }
+    assert_close(t.peers[&1].u_p, 1024.0, "held at the floor");
+}
+
+/// `market_rate`: the mean u_p of the peers we unchoke when more than 2 are, else 3 KiB/s;
+/// a peer given excess capacity only (never offered a rate) counts 0; never below 1 KiB/s.
+#[test]
+fn the_market_rate_follows_the_unchoked_peers() {
+    let cases: &[(&[f64], f64)] = &[
+        (&[], 3072.0),
+        (&[8.0, 12.0], 3072.0),
+        (&[8.0, 12.0, 16.0], 12.0 * KIB),
+        (&[8.0, 12.0, 16.0, 0.0], 9.0 * KIB),
+        (&[0.5, 0.0, 0.0], 1024.0),
     ];
-    let d_want = [15000.0, 10240.0, 5120.0, 0.0];
-    let mut t = tyrant(20000.0);
-    let mut rng = Rng::new(42);
-    for (round, (u_want, streak, on_want)) in table.iter().enumerate() {
-        let d = t.rechoke(&peers, 10.0, &mut rng);
-        let what = format!("round {}", round + 1);
-        assert_eq!(unchoked(&d), on_want.to_vec(), "{}", what);
-        for (i, p) in peers.iter().enumerate() {
-            let (u_p, d_p, _) = state(&t, p.id).unwrap();
-            assert_close(u_p, u_want[i], &format!("{} u_p of {}", what, p.id));
-            assert_close(d_p, d_want[i], &format!("{} d_p of {}", what, p.id));
-            let x = find(&d, p.id);
-            assert_eq!(x.u_p, Some(u_p));
-            assert_eq!(x.d_p, Some(d_p));
-            assert!(!x.optimistic, "BitTyrant has no optimistic unchoke");
-            // Unchoked peers are capped at their u_p; choked ones get no cap.
-            assert_eq!(x.cap, if x.unchoke { Some(u_p) } else { None });
+    for (rates, want) in cases {
+        let mut t = tyrant(1e9);
+        let mut v = Vec::new();
+        for (i, &kib) in rates.iter().enumerate() {
+            let mut p = peer(i as u64 + 1, 0.0);
+            p.choked = false;
+            // unchoking us for a while, but not 30 s: no u_p change this round
+            p.peer_choking = false;
+            p.unchoked_us_secs = 5.0;
+            v.push(p);
+            t.peers.insert(i as u64 + 1, PeerState { u_p: kib * KIB, d_p: 0.0, seen: 0 });
         }
-        assert_eq!(state(&t, 1).unwrap().2, *streak, "{} streak", what);
-        assert!(sum_caps(&d) <= 20000.0, "{}", what);
-        apply(&mut peers, &d);
+        t.rechoke(&v, &mut Rng::new(1));
+        assert_close(t.market(), *want, &format!("{:?}", rates));
     }
 }
 
+/// The three passes: (1) good observed ratios, (2) every peer we want pieces from, by
+/// ratio, skipping misfits, (3) what is left to interested peers we may not want anything
+/// from, stalest information first.
 #[test]
-fn tyrant_skips_a_misfit_and_unchokes_a_later_cheaper_peer() {
-    // Ranking Y (10240/7168 = 1.43) > X (14629/12000 = 1.22) > Z (5120/5000 = 1.02).
-    // Y fits; X does not (19 168 > 16 384); Z does (12 168).
-    let mut t = tyrant(16384.0);
-    let mut set = |id: u64, u_p: f64| {
-        t.peers.insert(id, PeerState { u_p, d_p: 0.0, streak: 0, unchoked_last_round: false });
-    };
-    set(1, 12000.0);
-    set(2, 7168.0);
-    set(3, 5000.0);
-    let view = |id, have_rate| PeerView {
-        id,
-        interested: true,
-        choked: true,
-        peer_choking: true,
-        have_rate,
-        ..PeerView::default()
-    };
-    let peers = [view(1, 100.0 * KIB), view(2, 50.0 * KIB), view(3, 20.0 * KIB)];
-    for seed in 0..10 {
-        let d = t.clone().rechoke(&peers, 10.0, &mut Rng::new(seed));
-        assert_eq!(unchoked(&d), vec![2, 3]);
-        assert_eq!(find(&d, 2).cap, Some(7168.0));
-        assert_eq!(find(&d, 3).cap, Some(5000.0));
-        assert_eq!(find(&d, 1).cap, None);
-        assert_close(sum_caps(&d), 12168.0, "Σcaps");
-    }
-}
-
-#[test]
-fn tyrant_u_p_never_falls_below_the_floor() {
-    let mut t = tyrant(f64::INFINITY);
-    let mut peers = [PeerView {
-        id: 1,
-        interested: true,
-        choked: true,
-        unchoked_us: true,
-        down_round: 50_000,
-        ..PeerView::default()
-    }];
-    let mut rng = Rng::new(3);
-    let mut last = 7168.0;
-    for round in 0..200 {
-        let d = t.rechoke(&peers, 10.0, &mut rng);
-        apply(&mut peers, &d);
-        let (u_p, _, _) = state(&t, 1).unwrap();
-        assert!(u_p >= 1024.0 && u_p <= last, "round {}: {}", round, u_p);
-        assert_eq!(d[0].cap, Some(u_p));
-        last = u_p;
-    }
-    assert_eq!(state(&t, 1).unwrap().0, 1024.0);
-    // 7168·0.9^k < 1024 from k = 19 on: floored, not 0 (downpour bug 4).
-    assert_eq!(state(&t, 1).unwrap().2, 199); // the first round has nothing to judge
-}
-
-#[test]
-fn tyrant_reciprocation_resets_on_a_choked_round_and_rates_are_not_truncated() {
-    let mut t = tyrant(f64::INFINITY);
-    let mut p = PeerView { id: 1, interested: true, choked: true, ..PeerView::default() };
-    let mut rng = Rng::new(5);
-    // (unchoked_us, down_round, u_p after, streak after, d_p after) with 4-s rounds.
+fn three_passes_fill_the_capacity() {
+    let mut t = tyrant(30.0 * KIB);
+    let rounds_seen = [(1, 5), (2, 5), (3, 5), (4, 3), (5, 1), (6, 0)];
+    // (id, observed d_p KiB/s, offered u_p KiB/s, we want its pieces)
     let table = [
-        (false, 0, 7168.0, 0, 0.0),      // first round: nothing to update
-        (true, 1001, 7168.0, 1, 250.25), // reciprocated: d_p = 1001 / 4
-        (true, 0, 7168.0, 2, 0.0),       // unchoked us, nothing received: still counts
-        (true, 3, 6451.2, 3, 0.75),      // third in a row: ×0.9
-        (false, 0, 7741.44, 0, 0.0),     // choked us: ×1.2, streak reset
-        (false, 7, 7741.44, 1, 1.75),    // bytes arrived: reciprocated
+        (1, 8.0, 8.0, true),
+        (2, 4.0, 8.0, true),
+        (3, 0.0, 0.0, true),
+        (4, 0.0, 9.0, false),
+        (5, 0.0, 6.0, false),
+        (6, 0.0, 0.0, false),
     ];
-    for (i, &(us, down, u_p, streak, d_p)) in table.iter().enumerate() {
-        p.unchoked_us = us;
-        p.down_round = down;
-        let d = t.rechoke(std::slice::from_ref(&p), 4.0, &mut rng);
-        assert!(d[0].unchoke);
-        p.choked = false;
-        let s = state(&t, 1).unwrap();
-        assert_close(s.0, u_p, &format!("row {} u_p", i));
-        assert_eq!(s.1, d_p, "row {} d_p", i);
-        assert_eq!(s.2, streak, "row {} streak", i);
+    let mut v = Vec::new();
+    for (id, d_kib, u_kib, want) in table {
+        let mut p = peer(id, 1.0);
+        p.interesting = want;
+        v.push(p);
+        let seen = rounds_seen.iter().find(|(i, _)| *i == id).map_or(0, |x| x.1);
+        t.peers.insert(id, PeerState { u_p: u_kib * KIB, d_p: d_kib * KIB, seen });
     }
+    t.round = 5;
+    let d = t.rechoke(&v, &mut Rng::new(3));
+    // market: nobody unchoked yet → 3 KiB/s
+    // pass 1: 1 (ratio 1, fits: 8); 2 is an observed altruist (0.5) → skipped; 3 (estimate
+    //         1/2 KiB/s over 3) fits: 11
+    // pass 2: 2 fits: 19
+    // pass 3 (stalest first): 6 (seen never, 3 KiB/s): 22; 5 (seen round 1, 6): 28;
+    //         4 (9) does not fit (37 > 30)
+    let passes: Vec<(u64, u8)> = d.iter().map(|x| (x.id, x.pass)).collect();
+    assert_eq!(passes, vec![(1, 1), (2, 2), (3, 1), (4, 0), (5, 3), (6, 3)]);
+    let caps: f64 = d.iter().filter_map(|x| x.cap).sum();
+    assert_close(caps, 28.0 * KIB, "Σ caps");
+    assert!(d.iter().all(|x| x.optimistic == (x.pass > 1)));
+    // passes 1 and 2 commit the offered rate; the third does not
+    assert_close(t.peers[&3].u_p, 3072.0, "pass 1 commits u_p");
+    assert_close(t.peers[&6].u_p, 0.0, "pass 3 leaves it unset");
 }
 
+/// `--tyrant-excess keep`: no third pass, so only Σu_p of the peers we want pieces from
+/// is used; `give` fills the capacity when enough peers want data (Σ of their offered
+/// rates reaches it: the market rate falls to its 1 KiB/s floor once many peers are
+/// served from the excess, as in the released code).
 #[test]
-fn tyrant_caps_fit_the_capacity_on_random_swarms() {
-    let mut rng = Rng::new(11);
-    for case in 0..200 {
-        let capacity = 4096.0 + rng.f64() * 100_000.0;
-        let mut t = tyrant(capacity);
-        let mut peers: Vec<PeerView> = (0..1 + rng.below(20))
-            .map(|id| PeerView {
-                id,
-                interested: rng.below(4) != 0,
-                choked: true,
-                ..PeerView::default()
-            })
-            .collect();
-        for _ in 0..8 {
-            for p in peers.iter_mut() {
-                p.unchoked_us = rng.below(2) == 0;
-                p.down_round = if p.unchoked_us { rng.below(300_000) } else { 0 };
-                p.have_rate = rng.f64() * 200.0 * KIB;
-            }
-            let d = t.rechoke(&peers, 10.0, &mut rng);
-            assert_eq!(d.len(), peers.len());
-            assert!(sum_caps(&d) <= capacity, "case {}", case);
-            for x in &d {
-                let p = peers.iter().find(|p| p.id == x.id).unwrap();
-                assert!(p.interested || !x.unchoke, "uninterested peer unchoked");
-                assert!(!x.optimistic);
-                let (u_p, _, _) = state(&t, x.id).unwrap();
-                assert!(u_p >= 1024.0);
-                assert_eq!(x.cap, if x.unchoke { Some(u_p) } else { None });
-            }
-            // Greedy fill: every interested peer left choked did not fit the leftover.
-            let left = capacity - sum_caps(&d);
-            for x in d.iter().filter(|x| !x.unchoke) {
-                let p = peers.iter().find(|p| p.id == x.id).unwrap();
-                if p.interested {
-                    assert!(x.u_p.unwrap() > left, "case {}: room was left", case);
+fn giving_excess_uses_the_capacity_and_keeping_it_does_not() {
+    let cap = 40.0 * KIB;
+    // 4 peers we want pieces from (they choke us), 60 more that only want ours
+    let v: Vec<PeerView> =
+        (1..=64).map(|id| PeerView { interesting: id <= 4, ..peer(id, 20.0) }).collect();
+    for excess in [Excess::Give, Excess::Keep] {
+        let mut t = Tyrant::new(TyrantParams { capacity: cap, excess, ..TyrantParams::default() });
+        let mut views = v.clone();
+        for round in 1..=5 {
+            let d = t.rechoke(&views, &mut Rng::new(5));
+            let used = d.iter().filter_map(|x| x.cap).sum::<f64>();
+            let from_excess = d.iter().filter(|x| x.pass == 3).count();
+            match excess {
+                Excess::Give => {
+                    assert!(used >= 0.95 * cap, "round {}: {:.0} of {:.0}", round, used, cap)
+                }
+                Excess::Keep => {
+                    assert_eq!(from_excess, 0);
+                    assert_eq!(unchoked(&d), vec![1, 2, 3, 4], "round {}", round);
+                    assert!(used < 0.7 * cap, "round {}: {:.0}", round, used);
                 }
             }
-            apply(&mut peers, &d);
+            assert!(used <= cap);
+            apply(&mut views, &d);
         }
     }
 }
 
+/// `--tyrant-rank`: over the same rounds, ranking by d_p/u_p and by d_p alone unchoke
+/// different peers (so a ranking that ignored u_p would fail the ratio row).
 #[test]
-fn tyrant_forgets_peers_that_left() {
-    let mut t = tyrant(f64::INFINITY);
-    let mut peers = vec![PeerView {
-        id: 1,
-        interested: true,
-        choked: true,
-        peer_choking: true,
-        ..PeerView::default()
-    }];
-    let mut rng = Rng::new(1);
-    for _ in 0..3 {
-        let d = t.rechoke(&peers, 10.0, &mut rng);
-        apply(&mut peers, &d);
-    }
-    assert_close(state(&t, 1).unwrap().0, 7168.0 * 1.2 * 1.2, "u_p");
-    t.rechoke(&[], 10.0, &mut rng);
-    assert_eq!(state(&t, 1), None);
-    peers[0].choked = true;
-    t.rechoke(&peers, 10.0, &mut rng);
-    assert_eq!(state(&t, 1).unwrap().0, 7168.0);
-}
-
-#[test]
-fn tyrant_fast_unchoke_respects_the_budget() {
-    let view = |id, choked| PeerView {
-        id,
-        interested: true,
-        choked,
-        peer_choking: true,
-        ..PeerView::default()
+fn ranking_by_ratio_and_by_rate_choose_differently() {
+    // one slot's worth of capacity per round: 10 KiB/s. Peer 1 gives a lot but needs a
+    // lot; peer 2 gives less and needs little.
+    let run = |rank: Rank| {
+        let mut t =
+            Tyrant::new(TyrantParams { capacity: 10.0 * KIB, rank, ..TyrantParams::default() });
+        t.peers.insert(1, PeerState { u_p: 9.0 * KIB, d_p: 12.0 * KIB, seen: 1 });
+        t.peers.insert(2, PeerState { u_p: 2.0 * KIB, d_p: 6.0 * KIB, seen: 1 });
+        // both reciprocate (for less than 30 s), so u_p stays put
+        let mut v = vec![peer(1, 0.0), peer(2, 0.0)];
+        for p in &mut v {
+            p.peer_choking = false;
+            p.unchoked_us_secs = 5.0;
+            p.down_rate = if p.id == 1 { 12.0 * KIB } else { 6.0 * KIB };
+        }
+        let mut picks = Vec::new();
+        for _ in 0..3 {
+            let d = t.rechoke(&v, &mut Rng::new(9));
+            picks.push(
+                d.iter().filter(|x| x.pass == 1 || x.pass == 2).map(|x| x.id).collect::<Vec<_>>(),
+            );
+            apply(&mut v, &d);
+        }
+        picks
     };
-    // Two peers unchoked at u0 = 7168 each: 14 336 used.
-    let peers = [view(1, false), view(2, false), view(3, true)];
-    // (capacity, peer 3 unchoked now?)
-    let table = [(16000.0, false), (21503.0, false), (21504.0, true), (40000.0, true)];
-    for (capacity, fits) in table {
-        let mut c = tyrant(capacity);
-        let d = c.fast_unchoke(&peers, 3);
-        if fits {
-            let d = d.expect("fits");
-            assert!(d.unchoke && !d.optimistic);
-            assert_eq!(d.cap, Some(7168.0));
-            assert_eq!(d.u_p, Some(7168.0));
-        } else {
-            assert_eq!(d, None, "capacity {}", capacity);
-        }
+    // ratio: 2 (3.0) first and peer 1 (1.33) no longer fits (2 + 9 > 10)
+    assert_eq!(run(Rank::Ratio), vec![vec![2], vec![2], vec![2]]);
+    // rate: 1 (12 KiB/s) first, then 2 does not fit (9 + 2 > 10)
+    assert_eq!(run(Rank::Rate), vec![vec![1], vec![1], vec![1]]);
+    // random: both orders over many seeds
+    let mut firsts = std::collections::BTreeSet::new();
+    for seed in 0..40 {
+        let mut t = Tyrant::new(TyrantParams {
+            capacity: 10.0 * KIB,
+            rank: Rank::Random,
+            ..TyrantParams::default()
+        });
+        t.peers.insert(1, PeerState { u_p: 9.0 * KIB, d_p: 12.0 * KIB, seen: 1 });
+        t.peers.insert(2, PeerState { u_p: 2.0 * KIB, d_p: 6.0 * KIB, seen: 1 });
+        let d = t.rechoke(&[peer(1, 0.0), peer(2, 0.0)], &mut Rng::new(seed));
+        firsts.insert(
+            unchoked(&d).into_iter().filter(|id| find(&d, *id).pass < 3).collect::<Vec<_>>(),
+        );
     }
-    // Not interested, already unchoked, unknown: nothing to do.
-    let mut t = tyrant(1e9);
-    let mut lazy = view(3, true);
-    lazy.interested = false;
-    assert_eq!(t.fast_unchoke(&[lazy], 3), None);
-    assert_eq!(t.fast_unchoke(&[view(3, false)], 3), None);
-    assert_eq!(t.fast_unchoke(&[view(3, true)], 4), None);
-    // A fast-unchoked peer counts as unchoked by us: the next round judges it.
-    let mut peers = vec![view(3, true)];
-    assert!(t.fast_unchoke(&peers, 3).is_some());
-    peers[0].choked = false;
-    t.rechoke(&peers, 10.0, &mut Rng::new(1));
-    assert_close(state(&t, 3).unwrap().0, 8601.6, "u_p after a fast unchoke");
-    // Budget uses the remembered u_p of the unchoked peers, not u0.
-    let mut t = tyrant(16000.0);
-    let mut peers = vec![view(1, true), view(2, true)];
-    for _ in 0..2 {
-        let d = t.rechoke(&peers[..1], 10.0, &mut Rng::new(1));
-        apply(&mut peers[..1], &d);
-    }
-    // peer 1 now at 8601.6; 8601.6 + 7168 = 15 769.6 ≤ 16 000
-    assert!(t.fast_unchoke(&peers, 2).is_some());
-    let mut t2 = tyrant(15700.0);
-    t2.peers = t.peers.clone();
-    assert_eq!(t2.fast_unchoke(&peers, 2), None);
+    assert_eq!(firsts.len(), 2, "random order picks either: {:?}", firsts);
 }
 
-/// `--up` below the market rate (downpour never ran it; our first version unchoked nobody):
-/// u_p starts at and never grows beyond the capacity, so a peer can always be unchoked.
+/// `--tyrant-shape off`: the same unchoke set, but no per-peer caps.
 #[test]
-fn capacity_below_market_rate_still_unchokes() {
-    let cap = 5.0 * KIB;
-    let mut t = tyrant(cap);
-    let peers = [PeerView {
-        id: 1,
-        interested: true,
-        choked: true,
-        peer_choking: true,
-        ..PeerView::default()
-    }];
-    let mut rng = Rng::new(3);
-    for round in 0..6 {
-        let d = t.rechoke(&peers, 10.0, &mut rng);
-        assert!(d[0].unchoke, "round {}: not unchoked", round);
-        assert_eq!(d[0].cap, Some(cap), "round {}", round);
-        // never reciprocates: ×1.2 each round, held at the capacity
-        assert_eq!(state(&t, 1).unwrap().0, cap);
+fn shape_off_unchokes_the_same_peers_without_caps() {
+    let v: Vec<PeerView> = (1..=8).map(|id| peer(id, id as f64 * 10.0)).collect();
+    let on = Tyrant::new(TyrantParams { capacity: 30.0 * KIB, ..TyrantParams::default() })
+        .rechoke(&v, &mut Rng::new(2));
+    let off =
+        Tyrant::new(TyrantParams { capacity: 30.0 * KIB, shape: false, ..TyrantParams::default() })
+            .rechoke(&v, &mut Rng::new(2));
+    assert_eq!(unchoked(&on), unchoked(&off));
+    assert!(on.iter().filter(|x| x.unchoke).all(|x| x.cap == x.u_p));
+    assert!(off.iter().all(|x| x.cap.is_none()));
+}
+
+/// Misfits are skipped and the scan goes on (downpour's bug 5 stopped at the first).
+#[test]
+fn a_misfit_is_skipped_and_a_later_cheaper_peer_fits() {
+    let mut t = tyrant(16.0 * KIB);
+    // ratios: 1 (10/7 = 1.43) > 2 (13/10 = 1.3) > 3 (5/4 = 1.25)
+    for (id, u, d) in [(1, 7.0, 10.0), (2, 10.0, 13.0), (3, 4.0, 5.0)] {
+        t.peers.insert(id, PeerState { u_p: u * KIB, d_p: d * KIB, seen: 1 });
     }
+    let v: Vec<PeerView> = (1..=3).map(|id| peer(id, 0.0)).collect();
+    let d = t.rechoke(&v, &mut Rng::new(1));
+    assert_eq!(unchoked(&d), vec![1, 3], "2 (10 KiB/s) does not fit after 1, 3 (4) still does");
+}
+
+#[test]
+fn capacity_below_the_market_rate_still_unchokes() {
+    // --up 2 against a 3 KiB/s market rate: the rate is held at the capacity, so a peer
+    // can always be unchoked (the released code had no such bound).
+    let cap = 2.0 * KIB;
+    let mut t = tyrant(cap);
+    let v = [peer(1, 0.0)];
+    for _ in 0..3 {
+        let d = t.rechoke(&v, &mut Rng::new(3));
+        assert!(d[0].unchoke);
+        assert_eq!(d[0].cap, Some(cap));
+    }
+}
+
+#[test]
+fn peers_that_left_are_forgotten() {
+    let mut t = tyrant(50.0 * KIB);
+    t.rechoke(&[peer(1, 0.0), peer(2, 0.0)], &mut Rng::new(1));
+    t.rechoke(&[peer(2, 0.0)], &mut Rng::new(1));
+    assert!(!t.peers.contains_key(&1) && t.peers.contains_key(&2));
 }
