@@ -105,6 +105,18 @@ P = [
   "            if !h || self.have[i] || self.started[i] || !self.wanted[i] {","            if self.have[i] || self.started[i] || !self.wanted[i] {","rarest over every piece, not the peer's"),
  ("a_seed_gets_interest_requests_and_the_piece_goes_to_be_hashed","src/chooser.rs",
   "            self.out.push(Out::Tracker(TrackerCtl::Completed));\n","","tracker not told"),
+ ("connection_id_is_reused_then_renewed_after_an_error","src/tracker/udp.rs",
+  "Some((id, at)) if at.elapsed() < CONN_ID_LIFETIME => id,","Some((id, at)) if at.elapsed() > CONN_ID_LIFETIME => id,","a connect before every announce"),
+ ("connection_id_is_reused_then_renewed_after_an_error","src/tracker/udp.rs",
+  "            self.conns.remove(&addr);\n","","a rejected connection id is kept"),
+ ("a_silent_tracker_fails_after_two_tries_and_stray_replies_are_ignored","src/tracker/udp.rs",
+  "if len < 8 || be32(&r[4..8]) != tx {","if len < 8 {","replies to other transactions accepted"),
+ ("a_lost_request_is_retransmitted_after_the_scaled_wait","src/tracker/udp.rs",
+  "            let wait = FIRST_WAIT_SECS * f64::from(1u32 << n) / self.time_scale;","            let wait = FIRST_WAIT_SECS * f64::from(1u32 << n);","retransmission ignores --time-scale"),
+ ("udp_bad_datagrams_are_dropped_or_refused","src/trackerd/udp.rs",
+  "conn != self.conn_id(src, 0) && conn != self.conn_id(src, 1)","false","the tracker accepts any connection id"),
+ ("udp_announce_and_scrape_exact_bytes","src/trackerd/udp.rs",
+  "for n in [u64::from(self.cfg.interval), answer.incomplete, answer.complete] {","for n in [u64::from(self.cfg.interval), answer.complete, answer.incomplete] {","seeders and leechers swapped"),
 ]
 only = sys.argv[1:]
 results = []

@@ -1,7 +1,8 @@
 //! Tracker client: one HTTP/1.0 announce (BEP 3) with compact peer lists (BEP 23) and IPv6
 //! `peers6` (BEP 7): the request, its URL and the reply. The HTTP exchange itself (deadline,
-//! redirects, chunked bodies) is `crate::http`; the thread that announces on schedule over
-//! the announce-list tiers (BEP 12) is `tracker/announcer.rs`.
+//! redirects, chunked bodies) is `crate::http`; `udp://` trackers (BEP 15) are
+//! `tracker/udp.rs`; the thread that announces on schedule over the announce-list tiers
+//! (BEP 12, `http://` and `udp://` mixed) is `tracker/announcer.rs`.
 
 use crate::bencode::{self, Value};
 use crate::http::{self, parse_http_url, HttpError};
@@ -276,9 +277,11 @@ pub fn announce(
 }
 
 mod announcer;
+pub(crate) mod udp;
 pub use self::announcer::{
     spawn_announcer, TrackerConfig, TrackerCtl, TrackerReply, TransferCounters,
 };
+pub use self::udp::UdpClient;
 
 #[cfg(test)]
 mod tests;

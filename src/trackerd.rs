@@ -1,7 +1,7 @@
 //! `tyrant tracker`: a small tracker server for experiments. This file keeps the swarms and
 //! answers announces and scrapes whatever front end they came through; `trackerd/http.rs`
 //! speaks HTTP (BEP 3 announce and scrape, compact replies per BEP 23, IPv6 peers in
-//! `peers6` per BEP 7).
+//! `peers6` per BEP 7) and `trackerd/udp.rs` speaks UDP (BEP 15) on the same port number.
 //!
 //! Experiments run many peers on one host (127.0.0.N or one IP with many ports), so a peer
 //! is keyed by its peer id and its address is the `ip` parameter (or the connection's source
@@ -11,12 +11,13 @@
 
 use crate::rng::Rng;
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 mod http;
+mod udp;
 
 pub struct ServerConfig {
     pub bind: SocketAddr,
@@ -93,6 +94,9 @@ struct Server {
     cfg: ServerConfig,
     state: Mutex<State>,
     active: std::sync::atomic::AtomicUsize,
+    /// Keys the UDP connection ids; counted in minutes from `started`.
+    secret: u64,
+    started: Instant,
 }
 
 /// One announce, as a front end read it.
@@ -113,24 +117,42 @@ pub(crate) struct Answer {
     pub incomplete: u64,
 }
 
-/// Bind, print nothing, return the bound address and a handle; the server runs until the
-/// process exits.
+/// Bind TCP and UDP on one port number, print nothing, return the bound address and a
+/// handle; the server runs until the process exits.
 pub fn spawn(cfg: ServerConfig) -> std::io::Result<(SocketAddr, thread::JoinHandle<()>)> {
-    let listener = TcpListener::bind(cfg.bind)?;
+    let (listener, udp) = bind_both(cfg.bind)?;
     let addr = listener.local_addr()?;
+    let rng = Rng::new(cfg.seed);
     let server = Arc::new(Server {
-        state: Mutex::new(State {
-            swarms: BTreeMap::new(),
-            rng: Rng::new(cfg.seed),
-            last_sweep: Instant::now(),
-        }),
+        // Not drawn from `rng`: peer lists stay what they were for a given seed.
+        secret: Rng::new(!cfg.seed).next_u64(),
+        started: Instant::now(),
+        state: Mutex::new(State { swarms: BTreeMap::new(), rng, last_sweep: Instant::now() }),
         active: std::sync::atomic::AtomicUsize::new(0),
         cfg,
     });
+    let s = Arc::clone(&server);
+    thread::Builder::new().name("trackerd-udp".to_string()).spawn(move || udp::serve(udp, s))?;
     let handle = thread::Builder::new()
         .name("trackerd".to_string())
         .spawn(move || http::accept_loop(listener, server))?;
     Ok((addr, handle))
+}
+
+/// Port 0 means any port free for both protocols: the kernel picks TCP's, and UDP may
+/// already have that one taken, so try a few.
+fn bind_both(bind: SocketAddr) -> std::io::Result<(TcpListener, UdpSocket)> {
+    let mut tries = 0;
+    loop {
+        let listener = TcpListener::bind(bind)?;
+        match UdpSocket::bind(listener.local_addr()?) {
+            Ok(udp) => return Ok((listener, udp)),
+            Err(e) if bind.port() != 0 || tries == 20 => {
+                return Err(std::io::Error::new(e.kind(), format!("UDP: {}", e)))
+            }
+            Err(_) => tries += 1,
+        }
+    }
 }
 
 impl Server {

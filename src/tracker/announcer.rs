@@ -78,7 +78,6 @@ pub fn spawn_announcer(
             log::warn!("no tracker URLs configured; nothing will be announced");
         }
         Announcer {
-            cfg,
             counters,
             replies,
             tiers,
@@ -89,6 +88,8 @@ pub fn spawn_announcer(
             min_interval: Duration::ZERO,
             last_ok: None,
             failures: 0,
+            udp: UdpClient::new(u64::from(cfg.key), cfg.time_scale),
+            cfg,
         }
         .run(ctl)
     })
@@ -115,6 +116,7 @@ struct Announcer {
     last_ok: Option<(Instant, String)>,
     /// Consecutive rounds in which every tracker failed.
     failures: u32,
+    udp: UdpClient,
 }
 
 impl Announcer {
@@ -185,6 +187,22 @@ impl Announcer {
         }
     }
 
+    /// `timeout` bounds an HTTP announce; a UDP announce keeps BEP 15's own schedule
+    /// (`udp.rs`) and takes `timeout` only as a bound on a `stopped`.
+    fn announce(
+        &mut self,
+        url: &str,
+        req: &AnnounceRequest,
+        timeout: Duration,
+    ) -> Result<AnnounceResponse, TrackerError> {
+        if url.get(..6).map_or(false, |s| s.eq_ignore_ascii_case("udp://")) {
+            let limit = if req.event == AnnounceEvent::Stopped { timeout } else { Duration::MAX };
+            self.udp.announce(url, req, limit)
+        } else {
+            announce(url, req, timeout)
+        }
+    }
+
     /// One BEP 12 pass: tier 0 in order, then tier 1, ... until a tracker answers.
     /// Returns whether one did.
     fn round(&mut self, event: AnnounceEvent) -> Result<bool, Gone> {
@@ -192,7 +210,7 @@ impl Announcer {
         for t in 0..self.tiers.len() {
             for i in 0..self.tiers[t].len() {
                 let url = self.tiers[t][i].clone();
-                let result = announce(&url, &req, self.cfg.timeout);
+                let result = self.announce(&url, &req, self.cfg.timeout);
                 let ok = match &result {
                     Ok(r) => {
                         self.accept(r, event, &url);
@@ -267,7 +285,7 @@ impl Announcer {
             _ => return,
         };
         let req = self.request(AnnounceEvent::Stopped);
-        let result = announce(&url, &req, self.cfg.timeout.min(STOP_TIMEOUT));
+        let result = self.announce(&url, &req, self.cfg.timeout.min(STOP_TIMEOUT));
         if let Err(e) = &result {
             log::debug!("stopped announce to {} failed: {}", url, e);
         }

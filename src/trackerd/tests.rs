@@ -290,3 +290,96 @@ fn same_seed_same_peer_lists() {
     };
     assert_eq!(lists(42), lists(42));
 }
+
+// ---- UDP (BEP 15) ----
+
+/// Send one datagram from `sock` to the tracker; the reply, or None after 300 ms.
+fn udp(sock: &std::net::UdpSocket, to: SocketAddr, p: &[u8]) -> Option<Vec<u8>> {
+    sock.send_to(p, to).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut buf = [0u8; 4096];
+    sock.recv(&mut buf).ok().map(|n| buf[..n].to_vec())
+}
+
+fn udp_connect(sock: &std::net::UdpSocket, to: SocketAddr) -> [u8; 8] {
+    let mut p = 0x417_2710_1980u64.to_be_bytes().to_vec();
+    p.extend_from_slice(&[0, 0, 0, 0, 1, 2, 3, 4]);
+    let r = udp(sock, to, &p).expect("connect reply");
+    assert_eq!(r.len(), 16);
+    assert_eq!(&r[..8], &[0, 0, 0, 0, 1, 2, 3, 4], "action 0 and our transaction id");
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&r[8..]);
+    id
+}
+
+fn udp_announce(conn: &[u8; 8], n: u8, event: u32, port: u16) -> Vec<u8> {
+    let mut p = conn.to_vec();
+    p.extend_from_slice(&[0, 0, 0, 1, 9, 9, 9, 9]);
+    p.extend_from_slice(&HASH);
+    p.extend_from_slice(&id(n));
+    p.extend_from_slice(&[0; 8]); // downloaded
+    p.extend_from_slice(&(u64::from(n) % 2).to_be_bytes()); // left: odd n are leechers
+    p.extend_from_slice(&[0; 8]); // uploaded
+    p.extend_from_slice(&event.to_be_bytes());
+    p.extend_from_slice(&[127, 0, 0, n]);
+    p.extend_from_slice(&[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]); // key, numwant -1
+    p.extend_from_slice(&port.to_be_bytes());
+    p
+}
+
+#[test]
+fn udp_announce_and_scrape_exact_bytes() {
+    let addr = server(|c| c.interval = 77);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let conn = udp_connect(&sock, addr);
+    assert_eq!(udp_connect(&sock, addr), conn, "stable within the minute, for one address");
+    assert!(udp(&sock, addr, &udp_announce(&conn, 2, 2, 7002)).is_some());
+    assert!(udp(&sock, addr, &udp_announce(&conn, 3, 2, 7003)).is_some());
+    let r = udp(&sock, addr, &udp_announce(&conn, 1, 2, 7001)).unwrap();
+    // action 1, transaction, interval 77, 2 leechers, 1 seeder, then the two others.
+    assert_eq!(&r[..20], &[0, 0, 0, 1, 9, 9, 9, 9, 0, 0, 0, 77, 0, 0, 0, 2, 0, 0, 0, 1]);
+    let mut peers: Vec<&[u8]> = r[20..].chunks(6).collect();
+    peers.sort();
+    assert_eq!(peers, [&[127, 0, 0, 2, 0x1b, 0x5a][..], &[127, 0, 0, 3, 0x1b, 0x5b]]);
+
+    let mut scrape = conn.to_vec();
+    scrape.extend_from_slice(&[0, 0, 0, 2, 5, 5, 5, 5]);
+    scrape.extend_from_slice(&HASH);
+    scrape.extend_from_slice(&[1; 20]);
+    let r = udp(&sock, addr, &scrape).unwrap();
+    // seeders, completed, leechers per hash; an unknown hash is all zeros.
+    assert_eq!(
+        r,
+        [&[0, 0, 0, 2, 5, 5, 5, 5, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2][..], &[0; 12]].concat()
+    );
+}
+
+#[test]
+fn udp_bad_datagrams_are_dropped_or_refused() {
+    let addr = server(|_| {});
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let conn = udp_connect(&sock, addr);
+    let good = udp_announce(&conn, 1, 0, 7001);
+    let mut forged = good.clone();
+    forged[0] ^= 1;
+    let mut no_protocol_id = vec![0u8; 16];
+    no_protocol_id[15] = 1;
+    let mut bad_action = good.clone();
+    bad_action[11] = 7;
+    // Never answered: short, a wrong connection id, a connect without the protocol id, an
+    // unknown action, a truncated announce, a scrape that is not whole hashes.
+    for p in [&b""[..], &[0; 15], &forged, &no_protocol_id, &bad_action, &good[..97], &good[..40]] {
+        assert_eq!(udp(&sock, addr, p), None, "{:?}", p);
+    }
+    // Another source address does not share our id.
+    let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    assert_eq!(udp(&other, addr, &good), None);
+    // Refused with an error reply (action 3): an unknown event, port 0.
+    for p in [udp_announce(&conn, 1, 9, 7001), udp_announce(&conn, 1, 0, 0)] {
+        let r = udp(&sock, addr, &p).unwrap();
+        assert_eq!(&r[..8], &[0, 0, 0, 3, 9, 9, 9, 9]);
+        assert!(r.len() > 8);
+    }
+    // The server is still there.
+    assert!(udp(&sock, addr, &good).is_some());
+}
