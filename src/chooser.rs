@@ -354,11 +354,22 @@ impl Chooser {
                 }
             }
             Message::Bitfield(bytes) => {
+                // Not only first: aria2 sends a bitfield instead of HAVEs whenever it is the
+                // shorter message (DefaultBtInteractive::checkHave). Pieces are only ever
+                // added, and after the first news they count as HAVEs.
+                let told = p.has_count > 0;
                 let bits = bytes_to_bits(&bytes, self.geo.num_pieces as usize);
-                self.picker.peer_removed(&p.has);
-                p.has_count = bits.iter().filter(|&&b| b).count() as u32;
-                self.picker.peer_added(&bits);
-                p.has = bits;
+                for (i, had) in p.has.iter_mut().enumerate() {
+                    if !bits[i] || *had {
+                        continue;
+                    }
+                    *had = true;
+                    p.has_count += 1;
+                    self.picker.peer_has(i as u32);
+                    if told {
+                        p.haves.add(now, u64::from(self.geo.piece_length));
+                    }
+                }
                 if self.picker.is_complete() && p.has_count == self.geo.num_pieces {
                     if p.outgoing {
                         let a = p.addr;

@@ -145,22 +145,11 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, cmds: Receiver<Cmd>) -> io:
     )?;
 
     let max_frame = peer::max_frame(&sh.geo);
-    // A bitfield may come until the peer has told us about its pieces some other way. Only
-    // a HAVE or a bitfield ends that phase: real clients put their BEP 10 extension
-    // handshake (aria2, even to a peer that set no extension bit) or keep-alives first.
-    let mut told = false;
     let mut rd = io::BufReader::with_capacity(READ_BUFFER, stream);
     let mut batch: Vec<Message> = Vec::new();
     loop {
         let msg = peer::read_message(&mut rd, max_frame)?;
         msg.check(&sh.geo).map_err(invalid)?;
-        match msg {
-            Message::Bitfield(_) if told => {
-                return Err(invalid_msg("bitfield after a HAVE or a bitfield"));
-            }
-            Message::Bitfield(_) | Message::Have(_) => told = true,
-            _ => {}
-        }
         if let Message::Piece { ref data, .. } = msg {
             // We only ever request blocks of at most BLOCK bytes; anything larger is junk,
             // and refusing it bounds what the event queue can hold per message.

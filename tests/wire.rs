@@ -142,14 +142,6 @@ fn protocol_violations_drop_the_peer_and_the_seeder_carries_on() {
     send(&mut c, Message::Request(Block { index: last, begin: 1024, length: 1024 }));
     assert!(closed(&mut c), "out-of-bounds request accepted");
 
-    // A bitfield after the peer told us about its pieces with a HAVE.
-    let mut c = connect(&s, s.meta.info_hash, 4);
-    handshake_and_bitfield(&s, &mut c);
-    send(&mut c, Message::Interested);
-    send(&mut c, Message::Have(0));
-    send(&mut c, Message::Bitfield(vec![0; (s.meta.num_pieces() as usize + 7) / 8]));
-    assert!(closed(&mut c), "late bitfield accepted");
-
     // A length prefix far beyond any valid message is refused before allocating.
     let mut c = connect(&s, s.meta.info_hash, 5);
     handshake_and_bitfield(&s, &mut c);

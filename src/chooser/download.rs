@@ -17,14 +17,12 @@ impl Chooser {
             .iter()
             .position(|(r, _)| r.index == index && r.begin == begin)
             .map(|i| p.requests.swap_remove(i).0);
-        p.down.add(now, len);
-        p.down_round += len;
-        p.last_block = now;
         self.down_total.add(now, len);
         self.downloaded += len;
         // Only blocks we asked this peer for are taken: anything else (a late block after a
         // cancel, or a peer spraying data) is counted and dropped, so nobody can push blocks
-        // into a piece behind an honest peer's back.
+        // into a piece behind an honest peer's back. Nor does it earn credit (rate, round
+        // bytes, the snub clock), as in mainline's `got_piece`: junk must not buy a slot.
         let req = match asked {
             Some(r) => r,
             None => {
@@ -32,6 +30,9 @@ impl Chooser {
                 return;
             }
         };
+        p.down.add(now, len);
+        p.down_round += len;
+        p.last_block = now;
         match self.picker.on_block(id, got) {
             BlockResult::Stored { cancel, complete } => {
                 self.pieces.store(index, begin, data, id);

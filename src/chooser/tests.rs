@@ -234,6 +234,36 @@ fn a_seed_gets_interest_requests_and_the_piece_goes_to_be_hashed() {
     assert_eq!(r.c.download_secs(), Some(0.0));
 }
 
+/// aria2 sends a bitfield instead of HAVEs whenever it is the shorter message: a later
+/// bitfield adds pieces, counted as HAVEs, and never takes one away.
+#[test]
+fn a_later_bitfield_adds_pieces_as_haves() {
+    let mut r = Rig::new(4, &[], 4, flags());
+    let id = holder(&mut r, 1, &[true, false, false, false]);
+    let have_rate = |r: &Rig| r.c.views(r.now).iter().find(|v| v.id == id).map(|v| v.have_rate);
+    assert_eq!(have_rate(&r), Some(0.0), "the first bitfield is not news");
+    r.msg(id, Message::Bitfield(crate::peer::bits_to_bytes(&[false, true, true, false])));
+    assert_eq!(r.c.peers[&id].has, vec![true, true, true, false]);
+    assert_eq!(r.c.peers[&id].has_count, 3);
+    assert_eq!((0..4).map(|i| r.c.picker.availability(i)).collect::<Vec<_>>(), vec![1, 1, 1, 0]);
+    assert!(have_rate(&r) > Some(0.0));
+}
+
+/// Only requested blocks earn credit (mainline's `got_piece` drops the others before it
+/// measures): a peer spraying blocks we never asked for gains no rate and stays snubbed.
+#[test]
+fn unrequested_blocks_earn_no_credit() {
+    let mut r = Rig::new(2, &[], 4, flags());
+    let s = seed(&mut r, 1);
+    r.at(61.0);
+    r.block(s, 0, 0);
+    r.block(s, 1, BLOCK);
+    let v = r.c.views(r.now).into_iter().find(|v| v.id == s).expect("peer");
+    assert_eq!((v.down_rate, v.snubbed), (0.0, true));
+    assert_eq!(r.c.peers[&s].down_round, 0);
+    assert_eq!(r.c.wasted, 2 * u64::from(BLOCK));
+}
+
 /// Endgame: once every block is requested, a second peer gets duplicates; the first copy
 /// to arrive wins and every other asker is cancelled.
 #[test]
