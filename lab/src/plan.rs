@@ -93,6 +93,7 @@ fn kind_flags(kind: Kind, o: &PlanOptions) -> Vec<String> {
                 f.push("--tyrant-u0".into());
                 f.push(u.to_string());
             }
+            f.extend(o.tyrant_args.iter().cloned());
             f
         }
         Kind::PropShare => vec!["--propshare".into()],
@@ -225,7 +226,10 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
                         let id = format!("p{:0w$}", i, w = width);
                         (id, role, kind, up, o.down, starts[i], i == 0)
                     };
-                    let flags = kind_flags(kind, &o);
+                    let mut flags = kind_flags(kind, &o);
+                    if focus {
+                        flags.extend(o.focus_args.iter().cloned());
+                    }
                     let mut args: Vec<String> = Vec::new();
                     let mut push = |a: &str| args.push(a.to_string());
                     if role == Role::Seeder {
@@ -251,9 +255,13 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
                     push("--rng-seed");
                     push(&peer_seed.to_string());
                     // A thief keeps its own large view (numwant 1000) and slot rule.
-                    if kind != Kind::Thief {
+                    // (unless focus_args set them: the client takes each flag once).
+                    let given = |f: &str| flags.iter().any(|g| g == f);
+                    if kind != Kind::Thief && !given("--numwant") {
                         push("--numwant");
                         push(&o.numwant.to_string());
+                    }
+                    if kind != Kind::Thief && !given("--k") {
                         if let Some(k) = o.k {
                             push("--k");
                             push(&k.to_string());

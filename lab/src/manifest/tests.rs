@@ -395,3 +395,25 @@ fn plan_options_and_errors() {
     assert_eq!(l[0].flags, vec!["--tyrant", "--tyrant-u0", "14"]);
     assert!(m.runs[0].peers[0].args.windows(2).any(|w| w == ["--k", "1"]));
 }
+
+#[test]
+fn switches_reach_every_tyrant_and_the_focus_peer_only() {
+    let spec = "all peers=4 tyrant_args=--tyrant-excess,keep,--tyrant-shape,off \
+                focus_args=--max-peers,200,--numwant,150";
+    let m = plan(spec, &PlanOptions::default()).unwrap();
+    let count = |p: &Peer, f: &str| p.args.iter().filter(|a| *a == f).count();
+    let runs: Vec<&Run> = m.runs.iter().filter(|r| r.variant == "tyrant-in-tyrant").collect();
+    let l = leechers(runs[0]);
+    for p in &l {
+        let want = ["--tyrant-excess", "keep", "--tyrant-shape", "off"];
+        assert!(p.flags.windows(4).any(|w| w == want), "{:?}", p.flags);
+        assert!(p.args.windows(4).any(|w| w == want), "{:?}", p.args);
+        // One --numwant each: the focus peer's own, the others the plan's.
+        assert_eq!(count(p, "--numwant"), 1, "{:?}", p.args);
+        assert_eq!(count(p, "--max-peers"), usize::from(p.focus));
+    }
+    assert!(l[0].focus && l[0].args.windows(2).any(|w| w == ["--numwant", "150"]));
+    // Vanilla peers get no tyrant switch.
+    let vanilla = m.runs.iter().find(|r| r.variant == "vanilla-in-vanilla").unwrap();
+    assert!(leechers(vanilla).iter().all(|p| count(p, "--tyrant-excess") == 0));
+}

@@ -34,8 +34,14 @@ pub struct PlanOptions {
     pub down: f64,
     /// `--k K` for every peer, seeders included (downpour: 0.42–0.44 or 1); None = mainline.
     pub k: Option<f64>,
-    /// `--tyrant-u0` for tyrants; None = tyrant's default (7).
+    /// `--tyrant-u0` for tyrants; None = tyrant's default (3).
     pub tyrant_u0: Option<f64>,
+    /// More client flags for every BitTyrant peer: the ablation switches, e.g.
+    /// `tyrant_args=--tyrant-excess,keep` or `--tyrant-rank,rate` or `--tyrant-shape,off`.
+    pub tyrant_args: Vec<String>,
+    /// More client flags for the focus peer(s), whatever their strategy: e.g. the peer-set
+    /// size, `focus_args=--max-peers,200,--numwant,200,--min-peers,100`.
+    pub focus_args: Vec<String>,
     /// BitRebel's extra HAVEs (`--rebel N`).
     pub rebel: u32,
     /// BitSybil's identities (`--sybil N`).
@@ -75,6 +81,8 @@ impl Default for PlanOptions {
             down: 0.0,
             k: None,
             tyrant_u0: None,
+            tyrant_args: Vec::new(),
+            focus_args: Vec::new(),
             rebel: 3,
             sybil: 2,
             thieves: 0,
@@ -96,6 +104,11 @@ fn floats(key: &str, v: &str) -> Result<Vec<f64>, String> {
             _ => Err(format!("{}: '{}' is not a number > 0", key, w)),
         })
         .collect()
+}
+
+/// A list of client arguments; `-` is none.
+fn words(v: &str) -> Vec<String> {
+    v.split(',').filter(|w| !w.is_empty() && *w != "-").map(str::to_string).collect()
 }
 
 fn parsed<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
@@ -123,6 +136,8 @@ impl PlanOptions {
             "down" => self.down = parsed(key, v)?,
             "k" => self.k = if v == "-" { None } else { Some(parsed(key, v)?) },
             "tyrant_u0" => self.tyrant_u0 = if v == "-" { None } else { Some(parsed(key, v)?) },
+            "tyrant_args" => self.tyrant_args = words(v),
+            "focus_args" => self.focus_args = words(v),
             "rebel" => self.rebel = parsed(key, v)?,
             "sybil" => self.sybil = parsed(key, v)?,
             "thieves" => self.thieves = parsed(key, v)?,
