@@ -93,7 +93,7 @@ impl State {
 struct Server {
     cfg: ServerConfig,
     state: Mutex<State>,
-    active: std::sync::atomic::AtomicUsize,
+    open: Mutex<http::Open>,
     /// Keys the UDP connection ids; counted in minutes from `started`.
     secret: u64,
     started: Instant,
@@ -128,7 +128,7 @@ pub fn spawn(cfg: ServerConfig) -> std::io::Result<(SocketAddr, thread::JoinHand
         secret: Rng::new(!cfg.seed).next_u64(),
         started: Instant::now(),
         state: Mutex::new(State { swarms: BTreeMap::new(), rng, last_sweep: Instant::now() }),
-        active: std::sync::atomic::AtomicUsize::new(0),
+        open: Mutex::new(http::Open::default()),
         cfg,
     });
     let s = Arc::clone(&server);

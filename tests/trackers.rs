@@ -16,7 +16,9 @@
 //! at `--max-peers` (2 threads each), so threads <= 2 x max-peers + 16 and VmRSS < 64 MiB.
 //!
 //! Our tracker: a CI-sized run of `bench/tracker_load.rs` (3 s at 200 announces/s, 500 peers
-//! in 10 swarms) with 0 errors, then the malformed requests, then a good announce.
+//! in 10 swarms) with 0 errors, then the malformed requests, then a good announce; and two
+//! slowloris attacks (512 slow closers; 60 slow requests a second) during which >= 99 % of
+//! honest announces must succeed.
 
 mod common;
 
@@ -575,4 +577,138 @@ fn our_tracker_survives_mutated_requests() {
     eprintln!("mutated requests: {} replies, {} closed", replies, closed);
     assert!(tracker.alive(), "tracker died");
     load::good_announce(tracker.addr).expect("good announce after mutated requests");
+}
+
+// ---------------------------------------------------------------------------------------
+// Our tracker under a slowloris (issue 12, point 1).
+
+fn announce_request(peer: u32, left: u64) -> Vec<u8> {
+    let mut id = *b"-TL0001-000000000000";
+    id[8..18].copy_from_slice(format!("{:010}", peer).as_bytes());
+    format!(
+        "GET /announce?info_hash={}&peer_id={}&port={}&uploaded=0&downloaded=0&left={}&compact=1 HTTP/1.0\r\n\r\n",
+        "%5A".repeat(20),
+        id.iter().map(|b| format!("%{:02X}", b)).collect::<String>(),
+        10000 + peer % 50000,
+        left
+    )
+    .into_bytes()
+}
+
+/// `n` honest announces, one every `gap`, each with 5 s to get its reply; how many got one.
+fn honest_announces(addr: SocketAddr, n: u32, gap: Duration) -> u32 {
+    let mut ok = 0;
+    for i in 0..n {
+        let r =
+            load::exchange(addr, &announce_request(900_000 + i, 1), false, Duration::from_secs(5));
+        match r {
+            Ok((200, _)) => ok += 1,
+            other => eprintln!("honest announce {} failed: {:?}", i, other),
+        }
+        thread::sleep(gap);
+    }
+    ok
+}
+
+/// 512 connections that announce, read the reply and then trickle a byte every 5 s into
+/// the tracker's lingering close, reconnecting whenever the tracker hangs up. Before the
+/// close had a deadline they held every slot for as long as they liked (72 of 72 honest
+/// announces failed); now honest announces must succeed >= 99 %.
+#[test]
+fn slow_closers_do_not_lock_our_tracker_out() {
+    let tracker = start_our_tracker();
+    let addr = tracker.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut attackers = Vec::new();
+    for t in 0..8u32 {
+        let stop = Arc::clone(&stop);
+        attackers.push(thread::spawn(move || {
+            let mut socks: Vec<Option<TcpStream>> = (0..64).map(|_| None).collect();
+            let mut n = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                for s in socks.iter_mut() {
+                    if let Some(c) = s {
+                        if c.write_all(b"x").is_ok() {
+                            continue;
+                        }
+                    }
+                    n += 1;
+                    *s = TcpStream::connect(addr).ok().and_then(|mut c| {
+                        c.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+                        c.write_all(&announce_request(t * 100_000 + n, 1)).ok()?;
+                        let mut reply = [0u8; 2048];
+                        c.read(&mut reply).ok().filter(|&r| r > 0)?;
+                        Some(c)
+                    });
+                }
+                thread::sleep(Duration::from_secs(5) / 64);
+            }
+        }));
+    }
+    thread::sleep(Duration::from_secs(3));
+    let ok = honest_announces(addr, 100, Duration::from_millis(150));
+    stop.store(true, Ordering::Relaxed);
+    for a in attackers {
+        let _ = a.join();
+    }
+    assert!(ok >= 99, "only {} of 100 honest announces succeeded", ok);
+}
+
+/// 60 new connections a second, each sending a request one byte a second and never
+/// finishing it: ~600 at once against the tracker's 512 slots. Honest announces must
+/// succeed >= 99 % (before new connections displaced the oldest, 13 of 37 failed).
+#[test]
+fn slow_requests_do_not_lock_our_tracker_out() {
+    let tracker = start_our_tracker();
+    let addr = tracker.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let attacker = {
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || {
+            let req = announce_request(1, 1);
+            let mut socks: Vec<(TcpStream, usize)> = Vec::new();
+            let t0 = Instant::now();
+            let mut opened = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                while opened < (t0.elapsed().as_secs_f64() * 60.0) as u64 {
+                    opened += 1;
+                    if let Ok(c) = TcpStream::connect(addr) {
+                        socks.push((c, 0));
+                    }
+                }
+                // One byte a second per connection, never the whole request.
+                let tick = (t0.elapsed().as_millis() / 1000) as usize;
+                socks.retain_mut(|(c, sent)| {
+                    if *sent >= tick.min(req.len() - 5) {
+                        return true;
+                    }
+                    *sent += 1;
+                    c.write_all(&req[*sent - 1..*sent]).is_ok()
+                });
+                thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    thread::sleep(Duration::from_secs(10));
+    let ok = honest_announces(addr, 100, Duration::from_millis(100));
+    stop.store(true, Ordering::Relaxed);
+    let _ = attacker.join();
+    assert!(ok >= 99, "only {} of 100 honest announces succeeded", ok);
+}
+
+/// The lingering close after a reply has a deadline of its own: a client that keeps
+/// trickling bytes is hung up on within seconds (before, each byte bought another 10 s).
+#[test]
+fn a_slow_closer_is_hung_up_on_within_seconds() {
+    let tracker = start_our_tracker();
+    let mut c = TcpStream::connect(tracker.addr).unwrap();
+    c.write_all(&announce_request(7, 1)).unwrap();
+    let mut reply = [0u8; 2048];
+    assert!(c.read(&mut reply).unwrap() > 0);
+    let t0 = Instant::now();
+    while c.write_all(b"x").is_ok() && t0.elapsed() < Duration::from_secs(30) {
+        thread::sleep(Duration::from_millis(500));
+    }
+    let held = t0.elapsed();
+    assert!(held < Duration::from_secs(6), "held for {:?}", held);
 }

@@ -5,46 +5,59 @@
 
 use super::{unmap, Announce, Server};
 use crate::bencode::{self, Dict, Value};
+use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// Longest request we read: a libtorrent announce is ~400 bytes.
 const MAX_REQUEST: usize = 8 * 1024;
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; more are closed on accept (each costs a thread).
+/// Connections served at once (each costs a thread). At the cap, a new connection
+/// replaces the oldest: an honest announce takes milliseconds, so whoever has held a slot
+/// longest is the likeliest to be a slowloris, and new clients are never locked out.
 const MAX_CONNECTIONS: usize = 512;
 /// The whole request must arrive within this, however slowly it trickles.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+/// The lingering close (below) ends after this, however slowly the client trickles.
+const CLOSE_DEADLINE: Duration = Duration::from_secs(2);
+
+/// The open connections by arrival (ids only grow, so the first is the oldest), each with
+/// a handle to shut it down.
+#[derive(Default)]
+pub(super) struct Open {
+    next: u64,
+    conns: BTreeMap<u64, TcpStream>,
+}
 
 pub(super) fn accept_loop(listener: TcpListener, server: Arc<Server>) {
+    let mut pause = Duration::from_millis(10);
     for conn in listener.incoming() {
-        match conn {
-            Ok(stream) => {
-                use std::sync::atomic::Ordering::SeqCst;
-                if server.active.load(SeqCst) >= MAX_CONNECTIONS {
-                    log::debug!("tracker: {} connections open, refusing one", MAX_CONNECTIONS);
-                    let _ = stream.shutdown(std::net::Shutdown::Both);
-                    continue;
-                }
-                server.active.fetch_add(1, SeqCst);
-                let s = Arc::clone(&server);
-                let spawned = thread::Builder::new().spawn(move || {
-                    s.serve(stream);
-                    s.active.fetch_sub(1, SeqCst);
-                });
-                if let Err(e) = spawned {
-                    server.active.fetch_sub(1, SeqCst);
-                    log::warn!("tracker: cannot start a connection thread: {}", e);
-                }
-            }
+        let stream = match conn {
+            Ok(s) => s,
             Err(e) => {
                 // Out of descriptors (EMFILE) would otherwise make this a busy loop.
-                log::warn!("tracker: accept failed: {}", e);
-                thread::sleep(Duration::from_millis(100));
+                log::warn!("tracker: accept failed: {} (pausing {:?})", e, pause);
+                thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+                continue;
             }
+        };
+        pause = Duration::from_millis(10);
+        let id = match server.admit(&stream) {
+            Some(id) => id,
+            None => continue,
+        };
+        let s = Arc::clone(&server);
+        let spawned = thread::Builder::new().spawn(move || {
+            s.serve(stream);
+            s.lock_open().conns.remove(&id);
+        });
+        if let Err(e) = spawned {
+            server.lock_open().conns.remove(&id);
+            log::warn!("tracker: cannot start a connection thread: {}", e);
         }
     }
 }
@@ -62,6 +75,27 @@ fn failure_body(msg: &str) -> Vec<u8> {
 }
 
 impl Server {
+    fn lock_open(&self) -> std::sync::MutexGuard<'_, Open> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Register a new connection, shutting the oldest one down if we are at the cap.
+    fn admit(&self, stream: &TcpStream) -> Option<u64> {
+        let handle = stream.try_clone().ok()?;
+        let mut open = self.lock_open();
+        if open.conns.len() >= MAX_CONNECTIONS {
+            let oldest = open.conns.keys().next().copied();
+            if let Some(old) = oldest.and_then(|id| open.conns.remove(&id)) {
+                log::debug!("tracker: {} connections open, dropping the oldest", MAX_CONNECTIONS);
+                let _ = old.shutdown(Shutdown::Both);
+            }
+        }
+        let id = open.next;
+        open.next += 1;
+        open.conns.insert(id, handle);
+        Some(id)
+    }
+
     fn serve(&self, mut stream: TcpStream) {
         let src = match stream.peer_addr() {
             Ok(a) => a,
@@ -102,8 +136,12 @@ impl Server {
         // signal EOF and wait for the client to hang up first.
         let _ = stream.shutdown(Shutdown::Write);
         let mut sink = [0u8; 4096];
-        let mut drained = 0;
+        let (mut drained, deadline) = (0, Instant::now() + CLOSE_DEADLINE);
         while drained < 16 * MAX_REQUEST {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+                break;
+            }
             match stream.read(&mut sink) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => drained += n,
