@@ -137,6 +137,12 @@ struct Peer {
     weight: f64,
     /// Blocks queued at our writer for this peer (bounded by MAX_QUEUED_REQUESTS).
     serving: HashSet<Block>,
+    /// When it last asked for a block, or we last unchoked it: a peer that sits on an
+    /// upload slot asking for nothing is the first to make room (chooser/peers.rs).
+    asked_at: Instant,
+    /// Any payload either way, ever.
+    traded: bool,
+    optimistic: bool,
 }
 
 #[derive(Default)]
@@ -150,6 +156,8 @@ struct AddrState {
     /// The peer id that answered here, so we do not dial a peer already connected to us
     /// (its incoming connection comes from another port).
     peer_id: Option<[u8; 20]>,
+    /// When a tracker (or `--peer`) last named it: fresher addresses are dialled first.
+    seen: Option<Instant>,
 }
 
 pub struct Chooser {
@@ -254,10 +262,13 @@ impl Chooser {
         self.round_started = now;
         self.last_second = now;
         for &a in peers {
-            self.addrs.entry(a).or_default();
+            self.addrs.entry(a).or_default().seen = Some(now);
         }
         if self.picker.is_complete() {
             self.download_secs = Some(0.0);
+            if self.set.stop_after_download {
+                self.stop = Some("the data was complete at start".into());
+            }
         }
         self.rechoke(now);
         self.connect_more(now);
@@ -328,7 +339,7 @@ impl Chooser {
                     let seeding = self.picker.is_complete();
                     let views = self.views(now);
                     if let Some(d) = self.strategy.fast_unchoke(&views, id, seeding) {
-                        self.apply(&d);
+                        self.apply(now, &d);
                     }
                 } else {
                     self.refill(now);
@@ -386,6 +397,7 @@ impl Chooser {
                 if !self.picker.have(b.index) {
                     return Err(format!("asked for piece {} which we do not have", b.index));
                 }
+                p.asked_at = now;
                 if !p.am_choking && !p.serving.contains(&b) {
                     // Bounded here, not only in the writer: a peer that floods requests and
                     // never reads would otherwise fill the command channel.
@@ -416,6 +428,7 @@ impl Chooser {
         if let Some(p) = self.peers.get_mut(&id) {
             p.up.add(now, bytes);
             p.up_round += bytes;
+            p.traded = true;
             p.serving.remove(&b);
         }
     }

@@ -16,10 +16,11 @@ use crate::pacer::Pace;
 use crate::peer::{self, Handshake, Message};
 use crate::pieces::{Block, Geometry, BLOCK};
 use crate::storage::Storage;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -89,22 +90,45 @@ pub struct Shared {
     pub events: Sender<Event>,
 }
 
-pub fn spawn(id: u64, target: Target, shared: Arc<Shared>, cmds: Receiver<Cmd>) {
+/// One connection's end of its link to the session: the chooser's commands, and whether
+/// the chooser has dropped the connection already.
+pub struct Line {
+    pub cmds: Receiver<Cmd>,
+    pub gone: Arc<AtomicBool>,
+}
+
+pub fn spawn(id: u64, target: Target, shared: Arc<Shared>, line: Line) {
     let name = format!("peer-{}", id);
     let spawned = thread::Builder::new().name(name).stack_size(128 * 1024).spawn(move || {
-        let events = shared.events.clone();
-        let reason = match reader(id, target, &shared, cmds) {
+        let gone = Arc::clone(&line.gone);
+        let reason = match reader(id, target, &shared, line) {
             Ok(()) => "connection closed".to_string(),
             Err(e) => e.to_string(),
         };
-        let _ = events.send(Event::Closed { id, reason });
+        post(&shared, &gone, Event::Closed { id, reason });
     });
     if let Err(e) = spawned {
         log::error!("cannot start a thread for peer {}: {}", id, e);
     }
 }
 
-fn reader(id: u64, target: Target, sh: &Arc<Shared>, cmds: Receiver<Cmd>) -> io::Result<()> {
+/// Post an event to the chooser, unless it has dropped this connection meanwhile: then
+/// nobody wants the news, and a full event channel (a flood of connections) must not keep
+/// the thread alive. False: stop.
+fn post(sh: &Shared, gone: &AtomicBool, mut ev: Event) -> bool {
+    while !gone.load(Ordering::Relaxed) {
+        match sh.events.send_timeout(ev, Duration::from_millis(100)) {
+            Ok(()) => return true,
+            Err(SendTimeoutError::Timeout(e)) => ev = e,
+            Err(SendTimeoutError::Disconnected(_)) => return false,
+        }
+    }
+    false
+}
+
+fn reader(id: u64, target: Target, sh: &Arc<Shared>, line: Line) -> io::Result<()> {
+    let gone_flag = Arc::clone(&line.gone);
+    let gone = &*gone_flag;
     let mut stream = match target {
         Target::Outgoing(addr) => TcpStream::connect_timeout(&addr, sh.connect_timeout)?,
         Target::Incoming(s) => s,
@@ -112,7 +136,7 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, cmds: Receiver<Cmd>) -> io:
     // Small control messages must not wait for Nagle; shadow refuses turning it *off*,
     // turning it on is fine, so ignore the error either way.
     let _ = stream.set_nodelay(true);
-    if sh.events.send(Event::Connected { id, stream: stream.try_clone()? }).is_err() {
+    if !post(sh, gone, Event::Connected { id, stream: stream.try_clone()? }) {
         return Ok(());
     }
     // One torrent per process, so both sides may send their handshake at once.
@@ -124,7 +148,7 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, cmds: Receiver<Cmd>) -> io:
     if theirs.info_hash != sh.info_hash {
         return Err(invalid_msg("handshake for another torrent (wrong info-hash)"));
     }
-    if sh.events.send(Event::Handshake { id, peer_id: theirs.peer_id }).is_err() {
+    if !post(sh, gone, Event::Handshake { id, peer_id: theirs.peer_id }) {
         return Ok(());
     }
 
@@ -133,7 +157,7 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, cmds: Receiver<Cmd>) -> io:
     thread::Builder::new().name(format!("peer-{}-w", id)).stack_size(128 * 1024).spawn(
         move || {
             let shut = wstream.try_clone();
-            if let Err(e) = writer(id, wstream, &wsh, cmds) {
+            if let Err(e) = writer(id, wstream, &wsh, line) {
                 log::debug!("peer {}: writer stopped: {}", id, e);
                 // Nothing serves this connection any more: end the reader too, so the
                 // chooser hears `Closed` instead of keeping a half-dead peer.
@@ -165,7 +189,7 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, cmds: Receiver<Cmd>) -> io:
             continue;
         }
         let ev = Event::Msgs { id, msgs: std::mem::take(&mut batch) };
-        if sh.events.send(ev).is_err() {
+        if !post(sh, gone, ev) {
             return Ok(());
         }
     }
@@ -200,7 +224,8 @@ fn pay_download(down: &SharedBucket, n: u64) {
     }
 }
 
-fn writer(id: u64, mut stream: TcpStream, sh: &Shared, cmds: Receiver<Cmd>) -> io::Result<()> {
+fn writer(id: u64, mut stream: TcpStream, sh: &Shared, line: Line) -> io::Result<()> {
+    let Line { cmds, gone } = line;
     let mut queue: VecDeque<Block> = VecDeque::new();
     let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut block = Vec::new();
@@ -269,7 +294,7 @@ fn writer(id: u64, mut stream: TcpStream, sh: &Shared, cmds: Receiver<Cmd>) -> i
             block.resize(13 + b.length as usize, 0);
             sh.storage.read(b.index, b.begin, &mut block[13..])?;
             stream.write_all(&block)?;
-            if sh.events.send(Event::Sent { id, block: b }).is_err() {
+            if !post(sh, &gone, Event::Sent { id, block: b }) {
                 return Ok(());
             }
         }

@@ -9,7 +9,7 @@
 
 use crate::choke::Slots;
 use crate::chooser::{Chooser, Out, Settings, Timing};
-use crate::conn::{self, Cmd, Event, Shared, Target};
+use crate::conn::{self, Cmd, Event, Line, Shared, Target};
 use crate::metainfo::Metainfo;
 use crate::meter::{self, MIN_BURST};
 use crate::pacer::{self, Pace, Uplink};
@@ -25,7 +25,7 @@ use crossbeam_channel::{select, Receiver, Sender};
 use std::collections::HashMap;
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -75,6 +75,7 @@ pub struct Outcome {
 struct Link {
     cmd: Sender<Cmd>,
     stream: Option<TcpStream>,
+    gone: Arc<AtomicBool>,
 }
 
 pub struct Torrent {
@@ -336,8 +337,7 @@ impl Torrent {
         let now = Instant::now();
         match ev {
             Event::Incoming(stream) => {
-                let id = stream.peer_addr().ok().and_then(|addr| self.chooser.accept(now, addr));
-                match id {
+                match stream.peer_addr().ok().and_then(|addr| self.chooser.accept(now, addr)) {
                     Some(id) => {
                         let rx = self.link(id);
                         conn::spawn(id, Target::Incoming(stream), Arc::clone(&self.shared), rx);
@@ -363,13 +363,14 @@ impl Torrent {
         }
     }
 
-    fn link(&mut self, id: u64) -> Receiver<Cmd> {
-        let (cmd, rx) = crossbeam_channel::unbounded();
+    fn link(&mut self, id: u64) -> Line {
+        let (cmd, cmds) = crossbeam_channel::unbounded();
         if let Some(p) = &self.shared.pacer {
             let _ = p.send(Pace::Join { id, cmd: cmd.clone() });
         }
-        self.links.insert(id, Link { cmd, stream: None });
-        rx
+        let gone = Arc::new(AtomicBool::new(false));
+        self.links.insert(id, Link { cmd, stream: None, gone: Arc::clone(&gone) });
+        Line { cmds, gone }
     }
 
     /// Shut the peer's socket down (its reader wakes and ends) and drop its command
@@ -378,8 +379,11 @@ impl Torrent {
         if let Some(p) = &self.shared.pacer {
             let _ = p.send(Pace::Leave { id });
         }
-        if let Some(Link { stream: Some(s), .. }) = self.links.remove(&id) {
-            let _ = s.shutdown(Shutdown::Both);
+        if let Some(l) = self.links.remove(&id) {
+            l.gone.store(true, Ordering::Relaxed);
+            if let Some(s) = l.stream {
+                let _ = s.shutdown(Shutdown::Both);
+            }
         }
     }
 

@@ -447,7 +447,7 @@ fn scenarios() -> Vec<Scenario> {
         fake: Some(fake),
         rust_log: "warn,tyrant::chooser=debug,tyrant::torrent=info",
         expect_log: &["INFO", ": 50000 peers"],
-        more_log: &["address book full (10000)", "connecting to 127.0.0."],
+        more_log: &["keeping a random 10000", "connecting to 127.0.0."],
         failing: false,
         // --max-peers 60 (the default): 2 threads per connection, plus a handful.
         bounds: Some((2 * 60 + 16, 64 * 1024)),

@@ -37,11 +37,12 @@ impl Chooser {
     }
 
     /// Apply one decision: the cap first, so the first block after an unchoke is paced.
-    pub(super) fn apply(&mut self, d: &Decision) {
+    pub(super) fn apply(&mut self, now: Instant, d: &Decision) {
         let p = match self.peers.get_mut(&d.id) {
             Some(p) => p,
             None => return,
         };
+        p.optimistic = d.unchoke && d.optimistic;
         if d.unchoke && (p.cap, p.weight) != (d.cap, d.weight) {
             (p.cap, p.weight) = (d.cap, d.weight);
             self.out.push(Out::Share(d.id, d.cap, d.weight));
@@ -49,6 +50,7 @@ impl Chooser {
         if p.am_choking == d.unchoke {
             p.am_choking = !d.unchoke;
             if d.unchoke {
+                p.asked_at = now;
                 self.send(d.id, Message::Unchoke);
             } else {
                 // The writer drops its queue on Choke (BEP 3), so do we.
@@ -64,7 +66,7 @@ impl Chooser {
         let seeding = self.picker.is_complete();
         if let Some(decisions) = self.strategy.refill(&views, seeding, &mut self.rng) {
             for d in &decisions {
-                self.apply(d);
+                self.apply(now, d);
             }
         }
     }
@@ -100,7 +102,7 @@ impl Chooser {
             }
         }
         for d in &decisions {
-            self.apply(d);
+            self.apply(now, d);
         }
         for p in self.peers.values_mut() {
             p.down_round = 0;

@@ -33,6 +33,7 @@ impl Chooser {
         p.down.add(now, len);
         p.down_round += len;
         p.last_block = now;
+        p.traded = true;
         match self.picker.on_block(id, got) {
             BlockResult::Stored { cancel, complete } => {
                 self.pieces.store(index, begin, data, id);

@@ -6,20 +6,47 @@ use super::*;
 
 /// Outgoing connection attempts in flight at once (mainline `max_initiate` spirit).
 const MAX_HALF_OPEN: usize = 16;
+/// Incoming connections still without a handshake, on top of `--max-peers`.
+const MAX_HALF_OPEN_IN: usize = 16;
 /// Most peer addresses remembered (tracker replies and `--peer`).
 const MAX_KNOWN_ADDRS: usize = 10_000;
+/// Failed dials in a row (none reaching a handshake) after which an address is forgotten;
+/// between them we wait 3 s, then 30 s doubling.
+const MAX_FAILURES: u32 = 5;
 
 impl Chooser {
-    /// Addresses from a tracker reply.
-    pub fn on_peers(&mut self, now: Instant, addrs: Vec<SocketAddr>) {
-        for a in addrs {
-            // A hostile tracker may list 50,000 peers: the address book is bounded.
-            if self.addrs.len() >= MAX_KNOWN_ADDRS && !self.addrs.contains_key(&a) {
-                log::debug!("address book full ({}); ignoring the rest", MAX_KNOWN_ADDRS);
-                break;
+    /// Addresses from a tracker reply. The book is bounded, and one hostile reply must not
+    /// fill it for good: a reply is sampled (not taken in order), and when the book is full
+    /// the entries that failed most, then those named longest ago, make room.
+    pub fn on_peers(&mut self, now: Instant, mut addrs: Vec<SocketAddr>) {
+        addrs.retain(|a| !self.is_self_addr(*a));
+        self.rng.shuffle(&mut addrs);
+        if addrs.len() > MAX_KNOWN_ADDRS {
+            log::debug!(
+                "{} peers from the tracker: keeping a random {}",
+                addrs.len(),
+                MAX_KNOWN_ADDRS
+            );
+            addrs.truncate(MAX_KNOWN_ADDRS);
+        }
+        let new = addrs.iter().filter(|a| !self.addrs.contains_key(a)).count();
+        let over = (self.addrs.len() + new).saturating_sub(MAX_KNOWN_ADDRS);
+        if over > 0 {
+            let mut old: Vec<_> = self
+                .addrs
+                .iter()
+                .filter(|(_, s)| !s.connected && !s.banned)
+                .map(|(a, s)| (std::cmp::Reverse(s.failures), s.seen, *a))
+                .collect();
+            old.sort();
+            log::debug!("address book full: forgetting {} addresses", over.min(old.len()));
+            for (_, _, a) in old.into_iter().take(over) {
+                self.addrs.remove(&a);
             }
-            if !self.is_self_addr(a) {
-                self.addrs.entry(a).or_default();
+        }
+        for a in addrs {
+            if self.addrs.len() < MAX_KNOWN_ADDRS || self.addrs.contains_key(&a) {
+                self.addrs.entry(a).or_default().seen = Some(now);
             }
         }
         self.connect_more(now);
@@ -83,20 +110,40 @@ impl Chooser {
             cap: None,
             weight: 1.0,
             serving: HashSet::new(),
+            asked_at: now,
+            traded: false,
+            optimistic: false,
         };
         self.peers.insert(id, peer);
         id
     }
 
-    /// A connection came in from `addr`: its peer id, or `None` to refuse it.
+    /// A connection came in from `addr`: its id, or None to refuse it. At `--max-peers`
+    /// (counting connections without a handshake), the oldest of those goes, however young,
+    /// so churn at any rate leaves room for honest handshakes, which take a round trip; with
+    /// none, the newcomer is let in only if its handshake could replace an idle peer
+    /// (`make_room`). Refusals cost no threads.
     pub fn accept(&mut self, now: Instant, addr: SocketAddr) -> Option<u64> {
-        if self.peers.len() >= self.set.max_peers && !self.evict_half_open(now) {
-            log::debug!("refusing {}: at --max-peers {}", addr, self.set.max_peers);
-            return None;
+        let half_open = self.peers.iter().filter(|(_, p)| !p.outgoing && !p.active);
+        let oldest = half_open.clone().map(|(&id, p)| (p.opened, id)).min().map(|(_, id)| id);
+        let full = self.peers.len() >= self.set.max_peers;
+        match oldest {
+            Some(id) if full || half_open.count() >= MAX_HALF_OPEN_IN => {
+                self.close(now, id, "evicted: no handshake yet, and newer connections wait")
+            }
+            _ if full && self.victim(now, u64::MAX).is_none() => {
+                log::debug!("refusing {}: at --max-peers {}", addr, self.set.max_peers);
+                return None;
+            }
+            _ => {}
         }
         let id = self.new_peer(now, addr, false);
         log::debug!("peer {}: incoming from {}", id, addr);
         Some(id)
+    }
+
+    fn active_count(&self) -> usize {
+        self.peers.values().filter(|p| p.active).count()
     }
 
     /// Dial addresses we know and are not connected to. Seeds dial too (as mainline and
@@ -117,8 +164,10 @@ impl Chooser {
             .filter(|(_, s)| s.next_try.map_or(true, |t| t <= now))
             .map(|(a, _)| *a)
             .collect();
+        // At random, but the most recently announced first: an old address is likelier dead.
         cands.sort();
         self.rng.shuffle(&mut cands);
+        cands.sort_by_key(|a| std::cmp::Reverse(self.addrs.get(a).and_then(|s| s.seen)));
         for a in cands.into_iter().take(budget.min(room)) {
             if let Some(s) = self.addrs.get_mut(&a) {
                 s.connected = true;
@@ -129,25 +178,43 @@ impl Chooser {
         }
     }
 
-    /// At `--max-peers`, make room for a new incoming connection by dropping the oldest
-    /// incoming one that has still not sent its handshake after a second: otherwise a few
-    /// dozen silent sockets would lock honest peers out until the handshake deadline.
-    fn evict_half_open(&mut self, now: Instant) -> bool {
-        let victim = self
-            .peers
-            .iter()
-            .filter(|(_, p)| {
-                !p.outgoing && !p.active && now.duration_since(p.opened) >= Duration::from_secs(1)
-            })
-            .min_by_key(|(_, p)| p.opened)
-            .map(|(&id, _)| id);
-        match victim {
-            Some(id) => {
-                self.close(now, id, "evicted: no handshake yet and we are at --max-peers");
+    /// At `--max-peers`, a newly handshaken peer takes the place of the least useful one,
+    /// as libtorrent's `torrent::disconnect_peers` does, so nobody can hold a full table
+    /// with idle connections: first a peer that has sat on an upload slot for a round
+    /// asking for nothing (its slot is left free for the newcomer, not refilled), then,
+    /// oldest first, one past its first round that has traded nothing and has nothing we
+    /// want. Returns whether there is room now.
+    fn make_room(&mut self, now: Instant, newcomer: u64) -> bool {
+        match self.victim(now, newcomer) {
+            Some((sits, id)) => {
+                if let Some(p) = self.peers.get_mut(&id).filter(|_| sits) {
+                    p.am_choking = true;
+                }
+                self.close(now, id, "evicted at --max-peers for a newcomer: idle");
                 true
             }
             None => false,
         }
+    }
+
+    /// The peer `make_room` would replace, and whether it sits on an upload slot.
+    fn victim(&self, now: Instant, newcomer: u64) -> Option<(bool, u64)> {
+        let round = self.set.timing.round;
+        self.peers
+            .iter()
+            .filter(|(&id, p)| id != newcomer && p.active && now.duration_since(p.opened) > round)
+            .filter_map(|(&id, p)| {
+                let sits = !p.am_choking && p.peer_interested && !p.optimistic;
+                if sits && now.duration_since(p.asked_at) > round {
+                    Some((0, p.opened, id))
+                } else if !p.traded && !p.am_interested {
+                    Some((1, p.opened, id))
+                } else {
+                    None
+                }
+            })
+            .min()
+            .map(|(rank, _, id)| (rank == 0, id))
     }
 
     /// The peer's handshake named our torrent.
@@ -188,6 +255,9 @@ impl Chooser {
         if let Some(a) = self.peers.get(&id).filter(|p| p.outgoing).map(|p| p.addr) {
             self.addrs.entry(a).or_default().peer_id = Some(peer_id);
         }
+        if self.active_count() >= self.set.max_peers && !self.make_room(now, id) {
+            return self.close(now, id, "at --max-peers, and no idle peer to replace");
+        }
         let bitfield = self.strategy.bitfield(self.picker.have_bits());
         let p = match self.peers.get_mut(&id) {
             Some(p) => p,
@@ -215,6 +285,14 @@ impl Chooser {
                 close.push((id, "handshake timed out"));
             } else if p.active && now.duration_since(p.last_recv) > t.idle {
                 close.push((id, "idle for too long"));
+            } else if p.active
+                && now.duration_since(p.asked_at) > t.idle
+                && (!p.am_choking && p.peer_interested || !p.am_interested && !p.peer_interested)
+            {
+                // Keep-alives alone keep no slot: a peer we unchoked that asks for nothing,
+                // or one with nothing to trade either way, goes (a choked peer waiting for
+                // its turn stays).
+                close.push((id, "nothing asked for too long"));
             } else if let Some(oldest) = p.requests.iter().map(|(_, t)| *t).min() {
                 // A request outstanding for longer than the timeout with no block arriving
                 // meanwhile: give those blocks to someone else.
@@ -282,8 +360,20 @@ impl Chooser {
             let st = self.addrs.entry(p.addr).or_default();
             st.connected = false;
             st.failures = if p.active { 0 } else { st.failures + 1 };
-            let backoff = 15u64.saturating_mul(1 << st.failures.min(6));
+            // A busy peer that refused us once is worth asking again soon.
+            let backoff = match st.failures {
+                0 => 15,
+                1 => 3,
+                n => 15 << (n - 1).min(6),
+            };
             st.next_try = Some(now + Duration::from_secs(backoff));
+            if st.failures >= MAX_FAILURES && !st.banned {
+                self.addrs.remove(&p.addr);
+            }
+            if !p.active {
+                // A failed dial frees a half-open slot: use it now, not at the next tick.
+                self.connect_more(now);
+            }
         }
         if !p.requests.is_empty() {
             self.request_all(now);

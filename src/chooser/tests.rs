@@ -499,22 +499,93 @@ fn a_seed_unchokes_the_peers_it_uploads_to_fastest() {
 }
 
 /// Protocol deadlines: no handshake within 20 s (+10 s to connect when we dialled) and
-/// 180 s of silence close the connection; keep-alives keep it.
+/// 180 s of silence close the connection; any message resets the silence clock.
 #[test]
 fn deadlines_close_silent_connections() {
     let mut r = Rig::new(1, &[0], 4, flags());
     let mute = r.c.accept(r.now, addr(1)).unwrap();
     let talker = r.join(2);
+    r.msg(talker, Message::Interested);
     r.tick(19.0);
     assert!(closed(&r.take()).is_empty());
     r.tick(21.0);
     assert_eq!(closed(&r.take()), vec![mute]);
     r.at(170.0);
+    r.msg(talker, Message::Request(Block { index: 0, begin: 0, length: BLOCK }));
     r.msg(talker, Message::KeepAlive);
     r.tick(300.0);
     assert!(closed(&r.take()).is_empty(), "a keep-alive resets the idle clock");
     r.tick(351.0);
     assert_eq!(closed(&r.take()), vec![talker]);
+}
+
+/// Keep-alives alone keep no slot: after the idle time a peer we unchoked that asks for
+/// nothing goes, and so does one with nothing to trade either way; a choked peer waiting for
+/// its turn stays.
+#[test]
+fn keepalives_alone_keep_no_slot() {
+    let mut r = Rig::new(1, &[0], 2, flags());
+    let ids: Vec<u64> = (1..=3).map(|i| r.join(i)).collect();
+    for &id in &ids {
+        r.msg(id, Message::Interested);
+    }
+    let idle = r.join(4);
+    assert_eq!(unchoked(&r.take(), ids[0]), Some(true), "the free regular slot");
+    r.at(100.0);
+    for id in [ids[0], ids[1], ids[2], idle] {
+        r.msg(id, Message::KeepAlive);
+    }
+    r.tick(179.0);
+    assert!(closed(&r.take()).is_empty());
+    r.tick(181.0);
+    assert_eq!(closed(&r.take()), vec![ids[0], idle]);
+}
+
+/// At --max-peers a newcomer's handshake takes the place of the least useful peer: first
+/// one sitting on an upload slot asking for nothing (its slot kept for the newcomer), then
+/// the oldest that has traded nothing and has nothing we want; with neither, the newcomer
+/// is refused at once.
+#[test]
+fn a_full_table_makes_room_for_a_newcomer() {
+    let mut r = Rig::new(2, &[0], 2, flags());
+    r.c.set.max_peers = 4;
+    let a = r.join(1);
+    r.msg(a, Message::Interested);
+    let x = holder(&mut r, 7, &[false, true]);
+    r.msg(x, Message::Interested);
+    let b = holder(&mut r, 2, &[false, true]);
+    let c = r.join(3);
+    assert_eq!((unchoked(&r.take(), a), r.c.peers[&x].am_choking), (Some(true), true));
+    r.at(15.0);
+    let d = r.join(4);
+    assert_eq!(closed(&r.take()), vec![a], "a sat on its slot for a round");
+    r.msg(d, Message::Interested);
+    assert_eq!(unchoked(&r.take(), d), Some(true), "a's slot went to the newcomer");
+    r.at(29.0);
+    r.msg(d, Message::Request(Block { index: 0, begin: 0, length: BLOCK }));
+    r.msg(d, Message::Bitfield(crate::peer::bits_to_bytes(&[false, true])));
+    r.at(30.0);
+    let e = r.join(5);
+    assert_eq!(closed(&r.take()), vec![c], "c traded nothing and has nothing we want");
+    assert_eq!(r.c.accept(r.now, addr(6)), None, "x, b and d are of use, e is new: refused");
+    assert!([x, b, d, e].iter().all(|id| r.c.peers.contains_key(id)));
+}
+
+/// Incoming connections without a handshake are bounded by count, not age: at 16, or at
+/// --max-peers, the oldest goes however young, so churn at any rate leaves room for a
+/// handshake.
+#[test]
+fn half_open_churn_leaves_room_for_handshakes() {
+    let mut r = Rig::new(1, &[0], 4, flags());
+    let first: Vec<u64> = (0..16).map(|i| r.c.accept(r.now, addr(i)).unwrap()).collect();
+    assert!(closed(&r.take()).is_empty());
+    let honest = r.c.accept(r.now, addr(99)).unwrap();
+    assert_eq!(closed(&r.take()), vec![first[0]], "16 at most");
+    r.c.on_handshake(r.now, honest, pid(99));
+    assert!(r.c.peers[&honest].active && closed(&r.take()).is_empty());
+    r.c.set.max_peers = r.c.peers.len();
+    assert!(r.c.accept(r.now, addr(100)).is_some());
+    assert_eq!(closed(&r.take()), vec![first[1]], "at --max-peers");
 }
 
 /// A request for a piece we do not have closes the peer; one while choked is ignored; one
@@ -630,4 +701,68 @@ fn a_seed_dials_leechers_but_not_other_seeds() {
     r.tick(600.0);
     let redials = r.take().iter().filter(|o| matches!(o, Out::Dial(_, a) if *a == addr(2))).count();
     assert_eq!(redials, 0, "never again, however long we wait");
+}
+
+fn dials(outs: &[Out]) -> Vec<(u64, SocketAddr)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Out::Dial(id, a) => Some((*id, *a)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn far(i: u64) -> SocketAddr {
+    SocketAddr::from(([127, 0, (i / 250) as u8 + 1, (i % 250) as u8 + 2], 20000))
+}
+
+/// The address book forgets: a reply of 10,000 dead addresses does not keep out the
+/// seeder named later (it is dialled first, being the freshest), and an address that
+/// failed 5 times in a row is dropped.
+#[test]
+fn the_address_book_makes_room_and_prefers_fresh_addresses() {
+    let mut r = Rig::new(2, &[], 4, flags());
+    r.c.on_peers(r.now, (0..10_000).map(far).collect());
+    let first = dials(&r.take());
+    assert_eq!(first.len(), 16, "the half-open limit");
+    r.at(1.0);
+    r.c.on_peers(r.now, vec![addr(1)]);
+    assert!(r.c.addrs.contains_key(&addr(1)) && r.c.addrs.len() == 10_000);
+    // The next free half-open slot goes to the freshest address.
+    r.c.on_closed(r.now, first[0].0, "connection refused");
+    let next = dials(&r.take());
+    assert_eq!(next.iter().map(|d| d.1).collect::<Vec<_>>(), vec![addr(1)]);
+}
+
+/// An address that failed 5 times in a row (3 s, 30, 60, 120 s apart) is forgotten.
+#[test]
+fn a_dead_address_is_forgotten() {
+    let mut r = Rig::new(2, &[], 4, flags());
+    r.c.on_peers(r.now, vec![addr(1)]);
+    for t in [0.0, 4.0, 35.0, 96.0, 217.0] {
+        r.tick(t);
+        let id = dials(&r.take()).first().map(|d| d.0);
+        let id = id.unwrap_or_else(|| panic!("not redialled at {} s", t));
+        r.c.on_closed(r.now, id, "connection refused");
+    }
+    assert!(r.c.addrs.is_empty(), "forgotten after 5 failures");
+}
+
+/// A peer that refused us once (no handshake) is asked again within seconds; the second
+/// refusal costs 30 s.
+#[test]
+fn a_first_refusal_is_retried_within_seconds() {
+    let mut r = Rig::new(2, &[], 4, flags());
+    r.c.on_peers(r.now, vec![addr(1)]);
+    let (id, _) = dials(&r.take())[0];
+    r.c.on_closed(r.now, id, "refused");
+    r.tick(2.5);
+    assert!(dials(&r.take()).is_empty());
+    r.tick(3.5);
+    let (id, _) = dials(&r.take())[0];
+    r.c.on_closed(r.now, id, "refused");
+    r.tick(30.0);
+    assert!(dials(&r.take()).is_empty());
+    r.tick(34.0);
+    assert_eq!(dials(&r.take()).len(), 1);
 }
