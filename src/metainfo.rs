@@ -99,13 +99,10 @@ impl Metainfo {
             return Err("torrent is empty (total length 0)".into());
         }
         let want = total_length / piece_length + u64::from(total_length % piece_length != 0);
-        if want != pieces.len() as u64 {
+        let got = pieces.len();
+        if want != got as u64 {
             return Err(format!(
-                "{} piece hashes for {} bytes in pieces of {} (want {})",
-                pieces.len(),
-                total_length,
-                piece_length,
-                want
+                "{got} piece hashes for {total_length} bytes in pieces of {piece_length} (want {want})"
             ));
         }
         if want > u64::from(u32::MAX) {

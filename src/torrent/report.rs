@@ -11,13 +11,10 @@ impl Torrent {
         if self.cfg.progress {
             eprintln!();
         }
+        let secs = self.chooser.download_secs().unwrap_or(0.0);
         println!(
             "{}complete: {} in {:.2} s (downloaded {} B, uploaded {} B)",
-            self.cfg.label,
-            self.meta.name,
-            self.chooser.download_secs().unwrap_or(0.0),
-            self.chooser.downloaded,
-            self.chooser.uploaded
+            self.cfg.label, self.meta.name, secs, self.chooser.downloaded, self.chooser.uploaded
         );
         if let Err(e) = self.storage.flush() {
             log::warn!("flush: {}", e);
