@@ -82,8 +82,7 @@ impl<'a> Decoder<'a> {
         match self.peek()? {
             b'i' => {
                 self.pos += 1;
-                let n = self.integer(b'e')?;
-                Ok(Value::Int(n))
+                Ok(Value::Int(self.integer(b'e')?))
             }
             b'l' => {
                 self.pos += 1;
@@ -137,13 +136,11 @@ impl<'a> Decoder<'a> {
         if s.len() != digits.len() && digits == b"0" {
             return Err(self.err("negative zero"));
         }
-        let mut n: i64 = 0;
-        for &c in digits {
-            n = n
-                .checked_mul(10)
-                .and_then(|n| n.checked_add(i64::from(c - b'0')))
-                .ok_or_else(|| self.err("integer overflows 64 bits"))?;
-        }
+        // Only ASCII digits are left, so parsing fails on overflow alone.
+        let n: i64 = std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .ok_or_else(|| self.err("integer overflows 64 bits"))?;
         self.pos = stop + 1;
         Ok(if s.len() != digits.len() { -n } else { n })
     }
@@ -153,8 +150,7 @@ impl<'a> Decoder<'a> {
         if len < 0 {
             return Err(self.err("negative string length"));
         }
-        let len = len as u64;
-        if len > self.max_string as u64 {
+        if len as u64 > self.max_string as u64 {
             return Err(self.err("string longer than allowed"));
         }
         let len = len as usize;
@@ -174,18 +170,10 @@ pub fn encode(v: &Value) -> Vec<u8> {
     out
 }
 
-pub fn encode_into(v: &Value, out: &mut Vec<u8>) {
+fn encode_into(v: &Value, out: &mut Vec<u8>) {
     match v {
-        Value::Int(n) => {
-            out.push(b'i');
-            out.extend_from_slice(n.to_string().as_bytes());
-            out.push(b'e');
-        }
-        Value::Bytes(b) => {
-            out.extend_from_slice(b.len().to_string().as_bytes());
-            out.push(b':');
-            out.extend_from_slice(b);
-        }
+        Value::Int(n) => out.extend_from_slice(format!("i{}e", n).as_bytes()),
+        Value::Bytes(b) => encode_bytes(b, out),
         Value::List(items) => {
             out.push(b'l');
             for i in items {
@@ -196,12 +184,17 @@ pub fn encode_into(v: &Value, out: &mut Vec<u8>) {
         Value::Dict(d) => {
             out.push(b'd');
             for (k, v) in &d.map {
-                encode_into(&Value::Bytes(k.clone()), out);
+                encode_bytes(k, out);
                 encode_into(v, out);
             }
             out.push(b'e');
         }
     }
+}
+
+fn encode_bytes(b: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("{}:", b.len()).as_bytes());
+    out.extend_from_slice(b);
 }
 
 impl Dict {

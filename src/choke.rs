@@ -98,16 +98,12 @@ pub enum Slots {
 
 /// Mainline's upload-slot count for a cap in KiB/s, optimistic slot included.
 pub fn mainline_slots(up_kib: f64) -> usize {
-    if up_kib <= 0.0 {
-        7
-    } else if up_kib < 9.0 {
-        2
-    } else if up_kib < 15.0 {
-        3
-    } else if up_kib < 42.0 {
-        4
-    } else {
-        (up_kib * 0.6).sqrt() as usize
+    match up_kib {
+        u if u <= 0.0 => 7,
+        u if u < 9.0 => 2,
+        u if u < 15.0 => 3,
+        u if u < 42.0 => 4,
+        u => (u * 0.6).sqrt() as usize,
     }
 }
 
@@ -190,12 +186,9 @@ impl Vanilla {
             }
         }
         let state = |id: u64| peers.iter().find(|p| p.id == id);
+        let waiting = |id: &u64| state(*id).map_or(false, |p| p.choked && p.interested);
         if rotate {
-            let first = self
-                .ring
-                .iter()
-                .position(|&id| state(id).map_or(false, |p| p.choked && p.interested));
-            if let Some(i) = first {
+            if let Some(i) = self.ring.iter().position(waiting) {
                 self.ring.rotate_left(i);
             }
         }

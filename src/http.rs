@@ -13,8 +13,8 @@
 
 use crossbeam_channel::{RecvTimeoutError, Sender};
 use std::fmt;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -106,10 +106,7 @@ pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, HttpError> {
         return bad("only http:// tracker URLs are supported");
     }
     let rest = &url["http://".len()..];
-    let rest = match rest.find('#') {
-        Some(i) => &rest[..i],
-        None => rest,
-    };
+    let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
     let (authority, target) = match rest.find(&['/', '?'][..]) {
         Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
         Some(i) => (&rest[..i], rest[i..].to_string()),
@@ -121,30 +118,24 @@ pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, HttpError> {
     if target.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return bad("spaces or control characters in the path");
     }
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        match v6.split_once(']') {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
             Some((h, "")) => (h, None),
             Some((h, p)) => match p.strip_prefix(':') {
                 Some(p) => (h, Some(p)),
                 None => return bad("junk after the IPv6 address"),
             },
             None => return bad("unclosed '[' in host"),
-        }
-    } else {
-        match authority.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
+        },
+        None => authority.split_once(':').map_or((authority, None), |(h, p)| (h, Some(p))),
     };
     if host.is_empty() {
         return bad("no host");
     }
-    let port = match port {
+    let port = match port.map(str::parse::<u16>) {
         None => 80,
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n != 0 => n,
-            _ => return bad("bad port"),
-        },
+        Some(Ok(n)) if n != 0 => n,
+        _ => return bad("bad port"),
     };
     Ok(HttpUrl { host: host.to_string(), port, authority: authority.to_string(), target })
 }
@@ -160,11 +151,7 @@ pub struct HttpReply {
 
 fn remaining(deadline: Instant, timeout: Duration) -> Result<Duration, HttpError> {
     let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        Err(timed_out(timeout))
-    } else {
-        Ok(left)
-    }
+    Some(left).filter(|l| !l.is_zero()).ok_or_else(|| timed_out(timeout))
 }
 
 fn timed_out(timeout: Duration) -> HttpError {
@@ -172,10 +159,9 @@ fn timed_out(timeout: Duration) -> HttpError {
 }
 
 fn connect(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<TcpStream, HttpError> {
-    let addrs: Vec<SocketAddr> = (u.host.as_str(), u.port)
+    let addrs = (u.host.as_str(), u.port)
         .to_socket_addrs()
-        .map_err(|e| HttpError::Io(format!("cannot resolve {}: {}", u.host, e)))?
-        .collect();
+        .map_err(|e| HttpError::Io(format!("cannot resolve {}: {}", u.host, e)))?;
     let mut last = format!("{} resolved to no address", u.host);
     for a in addrs {
         match TcpStream::connect_timeout(&a, remaining(deadline, timeout)?) {
@@ -197,22 +183,18 @@ impl Watchdog {
     fn start(stream: &TcpStream, deadline: Instant) -> Watchdog {
         let fired = Arc::new(AtomicBool::new(false));
         let (cancel, cancelled) = crossbeam_channel::bounded::<()>(0);
-        match stream.try_clone() {
-            Ok(s) => {
-                let flag = Arc::clone(&fired);
-                let spawned =
-                    thread::Builder::new().name("tracker-deadline".to_string()).spawn(move || {
-                        let wait = deadline.saturating_duration_since(Instant::now());
-                        if let Err(RecvTimeoutError::Timeout) = cancelled.recv_timeout(wait) {
-                            flag.store(true, Ordering::SeqCst);
-                            let _ = s.shutdown(Shutdown::Both);
-                        }
-                    });
-                if let Err(e) = spawned {
-                    log::debug!("no tracker deadline thread ({}); relying on read timeout", e);
+        let flag = Arc::clone(&fired);
+        let spawned = stream.try_clone().and_then(|s| {
+            thread::Builder::new().name("tracker-deadline".to_string()).spawn(move || {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                if let Err(RecvTimeoutError::Timeout) = cancelled.recv_timeout(wait) {
+                    flag.store(true, Ordering::SeqCst);
+                    let _ = s.shutdown(Shutdown::Both);
                 }
-            }
-            Err(e) => log::debug!("no tracker deadline ({}); relying on read timeout", e),
+            })
+        });
+        if let Err(e) = spawned {
+            log::debug!("no tracker deadline ({}); relying on read timeout", e);
         }
         Watchdog { _cancel: cancel, fired }
     }
@@ -232,7 +214,7 @@ fn http_get(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<HttpRep
         "GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: tyrant/0.1\r\nConnection: close\r\n\r\n",
         u.target, u.authority
     );
-    let io_err = |e: std::io::Error| match e.kind() {
+    let io_err = |e: io::Error| match e.kind() {
         ErrorKind::WouldBlock | ErrorKind::TimedOut => timed_out(timeout),
         _ => HttpError::Io(format!("{}: {}", u.authority, e)),
     };
@@ -248,16 +230,12 @@ fn http_get(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<HttpRep
 }
 
 /// Read until EOF, the end of a `Content-Length` body, or the size bound.
-fn read_reply(
-    stream: &mut TcpStream,
-    deadline: Instant,
-    timeout: Duration,
-) -> std::io::Result<Vec<u8>> {
+fn read_reply(stream: &mut TcpStream, deadline: Instant, timeout: Duration) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
         if Instant::now() >= deadline {
-            return Err(std::io::Error::new(ErrorKind::TimedOut, format!("{:?} elapsed", timeout)));
+            return Err(io::Error::new(ErrorKind::TimedOut, format!("{:?} elapsed", timeout)));
         }
         let n = match stream.read(&mut chunk) {
             Ok(0) => return Ok(buf),
@@ -267,18 +245,16 @@ fn read_reply(
         };
         buf.extend_from_slice(&chunk[..n]);
         if buf.len() > MAX_HEAD + MAX_BODY {
-            return Err(std::io::Error::new(ErrorKind::InvalidData, "reply larger than 4 MiB"));
+            return Err(io::Error::new(ErrorKind::InvalidData, "reply larger than 4 MiB"));
         }
         // A server that keeps the connection open despite `Connection: close` is done once
         // the declared body has arrived.
-        if let Some((head_len, head)) = split_head(&buf) {
-            if !is_chunked(head) {
-                if let Some(len) = content_length(head) {
-                    if buf.len() - head_len >= len {
-                        return Ok(buf);
-                    }
-                }
-            }
+        let body_done = split_head(&buf).map_or(false, |(head_len, head)| {
+            !is_chunked(head)
+                && content_length(head).map_or(false, |len| buf.len() - head_len >= len)
+        });
+        if body_done {
+            return Ok(buf);
         }
     }
 }
@@ -286,23 +262,17 @@ fn read_reply(
 fn split_head(buf: &[u8]) -> Option<(usize, &[u8])> {
     let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
     let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
-    let end = match (crlf, lf) {
-        (Some(a), Some(b)) => a.min(b),
-        (a, b) => a.or(b)?,
-    };
+    let end = crlf.into_iter().chain(lf).min()?;
     Some((end, &buf[..end]))
 }
 
-fn header_lines(head: &[u8]) -> impl Iterator<Item = (String, String)> + '_ {
-    head.split(|&b| b == b'\n').skip(1).filter_map(|line| {
+/// The value of the first header `name` (lower case) in `head`.
+fn header(head: &[u8], name: &str) -> Option<String> {
+    head.split(|&b| b == b'\n').skip(1).find_map(|line| {
         let line = String::from_utf8_lossy(line);
         let (k, v) = line.split_once(':')?;
-        Some((k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        Some(v.trim().to_string()).filter(|_| k.trim().eq_ignore_ascii_case(name))
     })
-}
-
-fn header(head: &[u8], name: &str) -> Option<String> {
-    header_lines(head).find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
 fn is_chunked(head: &[u8]) -> bool {
@@ -323,19 +293,14 @@ pub(crate) fn parse_http_reply(raw: &[u8]) -> Result<HttpReply, HttpError> {
     if head_len > MAX_HEAD {
         return Err(HttpError::Http("reply headers too long".to_string()));
     }
-    let status_line = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    let status_line = String::from_utf8_lossy(status_line);
-    let mut parts = status_line.trim_end().splitn(3, ' ');
+    let status_line =
+        String::from_utf8_lossy(head.split(|&b| b == b'\n').next().unwrap_or_default());
+    let status_line = status_line.trim_end();
+    let mut parts = status_line.splitn(3, ' ');
     let version = parts.next().unwrap_or_default();
-    let status = parts.next().and_then(|s| s.parse::<u16>().ok());
-    let status = match status {
+    let status = match parts.next().and_then(|s| s.parse::<u16>().ok()) {
         Some(s) if version.starts_with("HTTP/1.") && (100..=999).contains(&s) => s,
-        _ => {
-            return Err(HttpError::Http(format!(
-                "not an HTTP/1.x status line: {:?}",
-                status_line.trim_end()
-            )))
-        }
+        _ => return Err(HttpError::Http(format!("not an HTTP/1.x status line: {status_line:?}"))),
     };
     let reason = parts.next().unwrap_or_default().to_string();
     let mut body = &raw[head_len..];
@@ -343,11 +308,10 @@ pub(crate) fn parse_http_reply(raw: &[u8]) -> Result<HttpReply, HttpError> {
         dechunk(body)?
     } else {
         if let Some(len) = content_length(head) {
-            if body.len() < len {
+            let got = body.len();
+            if got < len {
                 return Err(HttpError::Io(format!(
-                    "connection closed after {} of {} body bytes",
-                    body.len(),
-                    len
+                    "connection closed after {got} of {len} body bytes"
                 )));
             }
             body = &body[..len];

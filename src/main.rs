@@ -6,11 +6,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::exit;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tyrant::choke::Slots;
 use tyrant::chooser::Timing;
-use tyrant::strategy::{sybil, Flags};
-use tyrant::torrent::{Config, Torrent};
+use tyrant::strategy::{opt, sybil, Flags};
+use tyrant::torrent::{Config, Outcome, Torrent};
 use tyrant::{metainfo, trackerd};
 
 const USAGE: &str = "\
@@ -124,9 +124,7 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
     if up < 0.0 || down < 0.0 || !up.is_finite() || !down.is_finite() {
         return Err("--up and --down must be >= 0".into());
     }
-    let k: Option<f64> = opt(&mut args, "--k")?;
-    let slots_n: Option<usize> = opt(&mut args, "--slots")?;
-    let slots = match (k, slots_n) {
+    let slots = match (opt::<f64>(&mut args, "--k")?, opt::<usize>(&mut args, "--slots")?) {
         (Some(_), Some(_)) => return Err("--k and --slots exclude each other".into()),
         (Some(k), None) if k > 0.0 => Slots::K { k, up_kib: up },
         (Some(_), None) => return Err("--k must be > 0".into()),
@@ -180,13 +178,9 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
         return Err(format!("unknown option {} (try --help)", file.display()));
     }
     let meta = metainfo::Metainfo::load(&file)?;
-    let sybil = strategy.sybil;
-    if sybil > meta.num_pieces() {
-        return Err(format!(
-            "--sybil {}: the torrent has only {} pieces",
-            sybil,
-            meta.num_pieces()
-        ));
+    let (sybil, pieces) = (strategy.sybil, meta.num_pieces());
+    if sybil > pieces {
+        return Err(format!("--sybil {sybil}: the torrent has only {pieces} pieces"));
     }
     if sybil > 1 && seed {
         return Err("--sybil splits a download; it does not combine with --seed".into());
@@ -252,7 +246,7 @@ fn run_sybil(meta: metainfo::Metainfo, base: Config, n: u32) -> Result<(), Strin
     }
     let all: Vec<([u8; 20], SocketAddr)> =
         identities.iter().map(|t| (t.peer_id(), t.listen_addr())).collect();
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let mut handles = Vec::new();
     for (i, mut t) in identities.into_iter().enumerate() {
         let others = all.iter().enumerate().filter(|(j, _)| *j != i);
@@ -264,39 +258,25 @@ fn run_sybil(meta: metainfo::Metainfo, base: Config, n: u32) -> Result<(), Strin
             .map_err(|e| e.to_string())?;
         handles.push(h);
     }
-    let secs = |s: Option<f64>| s.map_or("-".into(), |x| format!("{:.3}", x));
-    let (mut downloaded, mut uploaded, mut complete) = (0, 0, true);
-    let mut download_secs = Some(0.0f64);
+    let mut total =
+        Outcome { download_secs: Some(0.0), downloaded: 0, uploaded: 0, complete: true };
     let mut errors = Vec::new();
     for (i, h) in handles.into_iter().enumerate() {
         match h.join() {
             Ok(Ok(s)) => {
-                println!(
-                    "identity {}: download_time={} downloaded={} uploaded={} complete={}",
-                    i,
-                    secs(s.download_secs),
-                    s.downloaded,
-                    s.uploaded,
-                    s.complete
-                );
-                downloaded += s.downloaded;
-                uploaded += s.uploaded;
-                complete &= s.complete;
-                download_secs = download_secs.zip(s.download_secs).map(|(a, b)| a.max(b));
+                println!("identity {}: {}", i, s);
+                total.downloaded += s.downloaded;
+                total.uploaded += s.uploaded;
+                total.complete &= s.complete;
+                total.download_secs =
+                    total.download_secs.zip(s.download_secs).map(|(a, b)| a.max(b));
             }
             Ok(Err(e)) => errors.push(format!("identity {}: {}", i, e)),
             Err(_) => errors.push(format!("identity {}: thread panicked", i)),
         }
     }
-    let line = format!(
-        "done identities={} t={:.2} download_time={} downloaded={} uploaded={} complete={}",
-        n,
-        started.elapsed().as_secs_f64(),
-        secs(download_secs),
-        downloaded,
-        uploaded,
-        complete && errors.is_empty()
-    );
+    total.complete &= errors.is_empty();
+    let line = format!("done identities={} t={:.2} {}", n, started.elapsed().as_secs_f64(), total);
     println!("sybil total: {}", line);
     if let Some(p) = &base.stats {
         std::fs::write(p, format!("{}\n", line))
@@ -331,12 +311,10 @@ fn cmd_make(mut args: pico_args::Arguments) -> Result<(), String> {
         [one] if !one.to_string_lossy().starts_with('-') => PathBuf::from(one),
         _ => return Err("make: give exactly one PATH (try tyrant make --help)".into()),
     };
-    let piece_size = match piece_kib {
-        Some(0) => return Err("--piece-size must be > 0".into()),
-        Some(k) => Some(k * 1024),
-        None => None,
-    };
-    let bytes = metainfo::make_torrent(&path, &announce, piece_size, private)?;
+    if piece_kib == Some(0) {
+        return Err("--piece-size must be > 0".into());
+    }
+    let bytes = metainfo::make_torrent(&path, &announce, piece_kib.map(|k| k * 1024), private)?;
     let meta = metainfo::Metainfo::from_bytes(&bytes)?;
     let out = out.unwrap_or_else(|| PathBuf::from(format!("{}.torrent", meta.name)));
     std::fs::write(&out, &bytes).map_err(|e| format!("cannot write {}: {}", out.display(), e))?;
@@ -367,9 +345,7 @@ fn cmd_tracker(mut args: pico_args::Arguments) -> Result<(), String> {
         cfg.min_interval = cfg.min_interval.min(i);
         cfg.expiry = Duration::from_secs(3 * u64::from(i));
     }
-    if let Some(i) = opt(&mut args, "--min-interval")? {
-        cfg.min_interval = i;
-    }
+    cfg.min_interval = opt(&mut args, "--min-interval")?.unwrap_or(cfg.min_interval);
     if let Some(n) = opt(&mut args, "--max-numwant")? {
         cfg.max_numwant = n;
         cfg.default_numwant = cfg.default_numwant.min(n);
@@ -377,19 +353,14 @@ fn cmd_tracker(mut args: pico_args::Arguments) -> Result<(), String> {
     if let Some(s) = opt::<f64>(&mut args, "--expiry")? {
         cfg.expiry = Duration::from_secs_f64(s.max(1.0));
     }
-    if let Some(s) = opt(&mut args, "--rng-seed")? {
-        cfg.seed = s;
-    }
+    cfg.seed = opt(&mut args, "--rng-seed")?.unwrap_or(cfg.seed);
     // Clients scale the announced interval themselves (tracker.rs), so only our own
     // clock, the expiry of peers that stopped announcing, runs S times faster.
     let scale = time_scale(&mut args)?;
     cfg.expiry = Duration::from_secs_f64((cfg.expiry.as_secs_f64() / scale).max(1.0));
     let free = args.finish();
     if !free.is_empty() {
-        return Err(format!(
-            "tracker: unexpected arguments {:?} (try tyrant tracker --help)",
-            free
-        ));
+        return Err(format!("tracker: unexpected arguments {free:?} (try tyrant tracker --help)"));
     }
     let (addr, handle) = trackerd::spawn(cfg)
         .map_err(|e| format!("tracker: cannot listen on {}:{}: {}", bind, port, e))?;
@@ -415,29 +386,16 @@ fn positive(args: &mut pico_args::Arguments, name: &'static str) -> Result<Optio
     }
 }
 
-/// An option value parsed with `FromStr`, with the option named in the error.
-fn opt<T>(args: &mut pico_args::Arguments, name: &'static str) -> Result<Option<T>, String>
-where
-    T: std::str::FromStr,
-    T::Err: std::fmt::Display,
-{
-    args.opt_value_from_str(name).map_err(|e| format!("{}: {}", name, e))
-}
-
 /// Azureus-style peer id `-TY0100-` + 12 hex digits. It must differ between processes
 /// even with the same --rng-seed (else peers would take each other for themselves), so
 /// it mixes in the pid and the clock; it does not feed any experiment decision.
 fn make_peer_id(port: u16, seed: u64) -> [u8; 20] {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let seed_text = format!("{}:{}:{}:{}", std::process::id(), nanos, port, seed);
-    let hex: String =
-        tyrant::sha1::sha1(seed_text.as_bytes()).iter().map(|b| format!("{:02x}", b)).collect();
-    let mut id = [0u8; 20];
-    id[..8].copy_from_slice(b"-TY0100-");
-    id[8..].copy_from_slice(&hex.as_bytes()[..12]);
+    let hash = tyrant::sha1::sha1(seed_text.as_bytes());
+    let hex: String = hash[..6].iter().map(|b| format!("{:02x}", b)).collect();
+    let mut id = *b"-TY0100-............";
+    id[8..].copy_from_slice(hex.as_bytes());
     id
 }
 

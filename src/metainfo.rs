@@ -7,6 +7,7 @@
 
 use crate::bencode::{self, Dict, Value};
 use crate::pieces::Geometry;
+use crate::sha1::sha1;
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Read;
@@ -58,7 +59,7 @@ impl Metainfo {
         // Hash the bytes as sent: a re-encoding would differ for torrents written with
         // unsorted keys or non-canonical extras, and then no peer would recognise us.
         let (start, end) = top.span("info").ok_or("info dictionary has no byte span")?;
-        let info_hash = crate::storage::sha1(&buf[start..end]);
+        let info_hash = sha1(&buf[start..end]);
 
         let piece_length = match info.get("piece length") {
             None => return Err("piece length is missing".into()),
@@ -75,12 +76,8 @@ impl Metainfo {
         if raw_pieces.len() % 20 != 0 {
             return Err(format!("pieces is {} bytes, not a multiple of 20", raw_pieces.len()));
         }
-        let mut pieces = Vec::with_capacity(raw_pieces.len() / 20);
-        for chunk in raw_pieces.chunks(20) {
-            let mut h = [0u8; 20];
-            h.copy_from_slice(chunk);
-            pieces.push(h);
-        }
+        let pieces: Vec<[u8; 20]> =
+            raw_pieces.chunks_exact(20).map(|h| h.try_into().expect("20 bytes")).collect();
 
         let name = utf8_preferred(info, "name").ok_or("name is missing or not a byte string")?;
         check_component(&name).map_err(|e| format!("name {:?} {}", name, e))?;
@@ -96,21 +93,16 @@ impl Metainfo {
             (None, Some(list)) => (parse_files(&name, list)?, true),
         };
 
-        let total_length = match files.last() {
-            Some(f) => f.offset.checked_add(f.length).ok_or("total length overflows")?,
-            None => 0,
-        };
+        // parse_files has checked that the offsets do not overflow.
+        let total_length = files.last().map_or(0, |f| f.offset + f.length);
         if total_length == 0 {
             return Err("torrent is empty (total length 0)".into());
         }
         let want = total_length / piece_length + u64::from(total_length % piece_length != 0);
-        if want != pieces.len() as u64 {
+        let got = pieces.len();
+        if want != got as u64 {
             return Err(format!(
-                "{} piece hashes for {} bytes in pieces of {} (want {})",
-                pieces.len(),
-                total_length,
-                piece_length,
-                want
+                "{got} piece hashes for {total_length} bytes in pieces of {piece_length} (want {want})"
             ));
         }
         if want > u64::from(u32::MAX) {
@@ -225,8 +217,7 @@ fn parse_files(name: &str, list: &Value) -> Result<Vec<FileEntry>, String> {
                 .as_bytes()
                 .ok_or_else(|| format!("files[{}] path has a non-string component", i))?;
             let p = String::from_utf8_lossy(p).into_owned();
-            check_component(&p)
-                .map_err(|e| format!("files[{}] path component {:?} {}", i, p, e))?;
+            check_component(&p).map_err(|e| format!("files[{i}] path component {p:?} {e}"))?;
             path.push(&p);
             components.push(p);
         }
@@ -241,11 +232,8 @@ fn parse_files(name: &str, list: &Value) -> Result<Vec<FileEntry>, String> {
     for c in &seen {
         for n in 1..c.len() {
             if seen.contains(&c[..n]) {
-                return Err(format!(
-                    "{}/{} is both a file and a directory",
-                    name,
-                    c[..n].join("/")
-                ));
+                let dir = c[..n].join("/");
+                return Err(format!("{name}/{dir} is both a file and a directory"));
             }
         }
     }
@@ -254,11 +242,8 @@ fn parse_files(name: &str, list: &Value) -> Result<Vec<FileEntry>, String> {
 
 /// Lenient on purpose: a malformed tier costs us a tracker, not the whole torrent.
 fn parse_announce_list(top: &Dict) -> Vec<Vec<String>> {
-    let tiers = match top.list("announce-list") {
-        Some(t) => t,
-        None => return Vec::new(),
-    };
-    tiers
+    top.list("announce-list")
+        .unwrap_or_default()
         .iter()
         .filter_map(Value::as_list)
         .map(|tier| {
@@ -298,11 +283,8 @@ pub fn make_torrent(
     private: bool,
 ) -> Result<Vec<u8>, String> {
     let meta = fs::metadata(path).map_err(|e| format!("cannot read {}: {}", path.display(), e))?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| format!("{} has no UTF-8 file name", path.display()))?
-        .to_string();
+    let name =
+        utf8_name(path).ok_or_else(|| format!("{} has no UTF-8 file name", path.display()))?;
 
     // (relative components, length, full path)
     let mut files: Vec<(Vec<String>, u64, PathBuf)> = Vec::new();
@@ -321,10 +303,7 @@ pub fn make_torrent(
     let piece_length = match piece_size {
         None => auto_piece_size(total),
         Some(s) if !s.is_power_of_two() || !(AUTO_MIN_PIECE..=MAX_PIECE_LENGTH).contains(&s) => {
-            return Err(format!(
-                "piece size {} must be a power of two between 16 KiB and 128 MiB",
-                s
-            ))
+            return Err(format!("piece size {s} must be a power of two between 16 KiB and 128 MiB"))
         }
         Some(s) => s,
     };
@@ -336,18 +315,11 @@ pub fn make_torrent(
         .with("piece length", Value::Int(piece_length as i64))
         .with("pieces", Value::Bytes(pieces));
     if meta.is_dir() {
-        let list = files
-            .iter()
-            .map(|(parts, len, _)| {
-                let path = parts.iter().map(|p| Value::str(p)).collect();
-                Value::Dict(
-                    Dict::new()
-                        .with("length", Value::Int(*len as i64))
-                        .with("path", Value::List(path)),
-                )
-            })
-            .collect();
-        info.insert("files", Value::List(list));
+        let entry = |(parts, len, _): &(Vec<String>, u64, PathBuf)| {
+            let path = Value::List(parts.iter().map(|p| Value::str(p)).collect());
+            Value::Dict(Dict::new().with("length", Value::Int(*len as i64)).with("path", path))
+        };
+        info.insert("files", Value::List(files.iter().map(entry).collect()));
     } else {
         info.insert("length", Value::Int(total as i64));
     }
@@ -366,24 +338,25 @@ pub fn make_torrent(
     Ok(bencode::encode(&Value::Dict(top)))
 }
 
+/// The last component of `p`, if it is UTF-8.
+fn utf8_name(p: &Path) -> Option<String> {
+    p.file_name()?.to_str().map(String::from)
+}
+
 fn walk(
     dir: &Path,
     prefix: &mut Vec<String>,
     out: &mut Vec<(Vec<String>, u64, PathBuf)>,
 ) -> Result<(), String> {
-    let rd = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {}", dir.display(), e))?;
+    let cannot = |e: std::io::Error| format!("cannot list {}: {}", dir.display(), e);
     let mut entries = Vec::new();
-    for e in rd {
-        let e = e.map_err(|e| format!("cannot list {}: {}", dir.display(), e))?;
-        entries.push(e.path());
+    for e in fs::read_dir(dir).map_err(cannot)? {
+        entries.push(e.map_err(cannot)?.path());
     }
     entries.sort();
     for p in entries {
-        let name = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| format!("{}: file name is not UTF-8", p.display()))?
-            .to_string();
+        let name =
+            utf8_name(&p).ok_or_else(|| format!("{}: file name is not UTF-8", p.display()))?;
         let meta =
             fs::symlink_metadata(&p).map_err(|e| format!("cannot read {}: {}", p.display(), e))?;
         let ft = meta.file_type();
@@ -409,37 +382,30 @@ fn walk(
 /// torrent that silently disagrees with its own file list.
 fn hash_files(files: &[(Vec<String>, u64, PathBuf)], piece_length: u64) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    let mut piece = Vec::with_capacity(piece_length as usize);
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut piece = vec![0u8; piece_length as usize];
+    let mut filled = 0;
     for (_, len, full) in files {
-        let f =
-            fs::File::open(full).map_err(|e| format!("cannot read {}: {}", full.display(), e))?;
-        let mut f = f.take(*len);
+        let cannot = |e: std::io::Error| format!("cannot read {}: {}", full.display(), e);
+        let mut f = fs::File::open(full).map_err(cannot)?.take(*len);
         let mut got: u64 = 0;
         loop {
-            let n =
-                f.read(&mut buf).map_err(|e| format!("cannot read {}: {}", full.display(), e))?;
+            let n = f.read(&mut piece[filled..]).map_err(cannot)?;
             if n == 0 {
                 break;
             }
             got += n as u64;
-            let mut chunk = &buf[..n];
-            while !chunk.is_empty() {
-                let take = chunk.len().min(piece_length as usize - piece.len());
-                piece.extend_from_slice(&chunk[..take]);
-                chunk = &chunk[take..];
-                if piece.len() as u64 == piece_length {
-                    out.extend_from_slice(&crate::storage::sha1(&piece));
-                    piece.clear();
-                }
+            filled += n;
+            if filled == piece.len() {
+                out.extend_from_slice(&sha1(&piece));
+                filled = 0;
             }
         }
         if got != *len {
             return Err(format!("{} changed size while hashing", full.display()));
         }
     }
-    if !piece.is_empty() {
-        out.extend_from_slice(&crate::storage::sha1(&piece));
+    if filled > 0 {
+        out.extend_from_slice(&sha1(&piece[..filled]));
     }
     Ok(out)
 }

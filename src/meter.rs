@@ -29,21 +29,17 @@ pub struct RateMeter {
     bins: Vec<(u64, u64)>,
 }
 
-fn nanos(d: Duration) -> u128 {
-    d.as_nanos()
-}
-
 impl RateMeter {
     pub fn new(window: Duration, now: Instant) -> RateMeter {
-        let window_bins = nanos(window) / u128::from(BIN_NANOS)
-            + u128::from(nanos(window) % u128::from(BIN_NANOS) != 0);
+        let window_bins = window.as_nanos() / u128::from(BIN_NANOS)
+            + u128::from(window.as_nanos() % u128::from(BIN_NANOS) != 0);
         // +1: a window that is not aligned to bins touches one more bin than it spans.
         let slots = (window_bins.max(1) + 1) as usize;
         RateMeter { start: now, window, bins: vec![(0, 0); slots] }
     }
 
     fn bin_of(&self, now: Instant) -> u64 {
-        (nanos(now.saturating_duration_since(self.start)) / u128::from(BIN_NANOS)) as u64
+        (now.saturating_duration_since(self.start).as_nanos() / u128::from(BIN_NANOS)) as u64
     }
 
     pub fn add(&mut self, now: Instant, bytes: u64) {
@@ -66,8 +62,8 @@ impl RateMeter {
     /// not read as an absurd spike (mainline's `fudge` does the same with 1 s).
     pub fn rate(&self, now: Instant) -> f64 {
         let b = u128::from(BIN_NANOS);
-        let elapsed = nanos(now.saturating_duration_since(self.start));
-        let from = elapsed.saturating_sub(nanos(self.window));
+        let elapsed = now.saturating_duration_since(self.start).as_nanos();
+        let from = elapsed.saturating_sub(self.window.as_nanos());
         let current = elapsed / b;
         let n = self.bins.len() as u128;
         let mut sum = 0.0;
@@ -123,15 +119,6 @@ pub struct TokenBucket {
     last: Instant,
 }
 
-/// Non-finite, zero or negative rates all mean "unlimited".
-fn normalize_rate(rate: f64) -> f64 {
-    if rate.is_finite() && rate > 0.0 {
-        rate
-    } else {
-        0.0
-    }
-}
-
 impl TokenBucket {
     /// rate and burst in bytes/s and bytes; burst is raised to at least [`MIN_BURST`].
     /// The bucket starts full.
@@ -147,7 +134,8 @@ impl TokenBucket {
     pub fn set_rate(&mut self, rate: f64, burst: f64, now: Instant) {
         let was_unlimited = self.is_unlimited();
         self.refill(now);
-        self.rate = normalize_rate(rate);
+        // Non-finite, zero or negative rates all mean "unlimited".
+        self.rate = if rate.is_finite() && rate > 0.0 { rate } else { 0.0 };
         // f64::max ignores a NaN operand, so a NaN burst becomes MIN_BURST.
         self.burst = burst.max(MIN_BURST);
         self.balance = if was_unlimited { self.burst } else { self.balance.min(self.burst) };
@@ -214,10 +202,7 @@ pub fn shared_bucket(rate: f64, burst: f64) -> SharedBucket {
 /// Lock a shared bucket, ignoring poisoning: a bucket is a few numbers that are valid
 /// after any panic, and one crashed writer must not stop every other upload.
 pub fn lock_bucket(b: &SharedBucket) -> MutexGuard<'_, TokenBucket> {
-    match b.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
+    b.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

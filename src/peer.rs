@@ -106,56 +106,40 @@ impl fmt::Display for WireError {
 
 impl std::error::Error for WireError {}
 
-/// Frame length prefix for a payload of `n` bytes after the id. Saturating so a
-/// (never expected) oversized message is rejected by the peer as too long instead of
-/// wrapping into a short, desynchronising frame.
-fn frame_len(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX).saturating_add(1)
-}
-
-fn put_u32(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_be_bytes());
+/// Append one framed message: length prefix, `id`, then `words` big-endian and `bytes`.
+/// The length saturates so a (never expected) oversized message is rejected by the peer as
+/// too long instead of wrapping into a short, desynchronising frame.
+fn frame(out: &mut Vec<u8>, id: u8, words: &[u32], bytes: &[u8]) {
+    let len = u32::try_from(4 * words.len() + bytes.len()).unwrap_or(u32::MAX).saturating_add(1);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.push(id);
+    for w in words {
+        out.extend_from_slice(&w.to_be_bytes());
+    }
+    out.extend_from_slice(bytes);
 }
 
 /// Big-endian u32 at `at`; the caller has already checked the length.
 fn get_u32(b: &[u8], at: usize) -> u32 {
-    let mut x = [0u8; 4];
-    x.copy_from_slice(&b[at..at + 4]);
-    u32::from_be_bytes(x)
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 impl Message {
     /// Append the full framed message (4-byte big-endian length prefix + id + payload).
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
-            Message::KeepAlive => put_u32(out, 0),
-            Message::Choke => out.extend_from_slice(&[0, 0, 0, 1, ID_CHOKE]),
-            Message::Unchoke => out.extend_from_slice(&[0, 0, 0, 1, ID_UNCHOKE]),
-            Message::Interested => out.extend_from_slice(&[0, 0, 0, 1, ID_INTERESTED]),
-            Message::NotInterested => out.extend_from_slice(&[0, 0, 0, 1, ID_NOT_INTERESTED]),
-            Message::Have(index) => {
-                put_u32(out, 5);
-                out.push(ID_HAVE);
-                put_u32(out, *index);
-            }
-            Message::Bitfield(bits) => {
-                put_u32(out, frame_len(bits.len()));
-                out.push(ID_BITFIELD);
-                out.extend_from_slice(bits);
-            }
-            Message::Request(b) => encode_block_ref(out, ID_REQUEST, b),
-            Message::Piece { index, begin, data } => {
-                let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-                out.extend_from_slice(&piece_header(*index, *begin, len));
-                out.extend_from_slice(data);
-            }
-            Message::Cancel(b) => encode_block_ref(out, ID_CANCEL, b),
-            Message::Port(port) => {
-                put_u32(out, 3);
-                out.push(ID_PORT);
-                out.extend_from_slice(&port.to_be_bytes());
-            }
-            Message::Unknown(id) => out.extend_from_slice(&[0, 0, 0, 1, *id]),
+            Message::KeepAlive => out.extend_from_slice(&[0; 4]),
+            Message::Choke => frame(out, ID_CHOKE, &[], &[]),
+            Message::Unchoke => frame(out, ID_UNCHOKE, &[], &[]),
+            Message::Interested => frame(out, ID_INTERESTED, &[], &[]),
+            Message::NotInterested => frame(out, ID_NOT_INTERESTED, &[], &[]),
+            Message::Have(index) => frame(out, ID_HAVE, &[*index], &[]),
+            Message::Bitfield(bits) => frame(out, ID_BITFIELD, &[], bits),
+            Message::Request(b) => frame(out, ID_REQUEST, &[b.index, b.begin, b.length], &[]),
+            Message::Piece { index, begin, data } => frame(out, ID_PIECE, &[*index, *begin], data),
+            Message::Cancel(b) => frame(out, ID_CANCEL, &[b.index, b.begin, b.length], &[]),
+            Message::Port(port) => frame(out, ID_PORT, &[], &port.to_be_bytes()),
+            Message::Unknown(id) => frame(out, *id, &[], &[]),
         }
     }
 
@@ -169,13 +153,7 @@ impl Message {
         };
         let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
         let bad = WireError::BadLength { id, len };
-        let exact = |want: usize| {
-            if frame.len() == want {
-                Ok(())
-            } else {
-                Err(bad.clone())
-            }
-        };
+        let exact = |want: usize| if frame.len() == want { Ok(()) } else { Err(bad.clone()) };
         match id {
             ID_CHOKE => exact(1).map(|_| Message::Choke),
             ID_UNCHOKE => exact(1).map(|_| Message::Unchoke),
@@ -184,16 +162,12 @@ impl Message {
             ID_HAVE => exact(5).map(|_| Message::Have(get_u32(frame, 1))),
             ID_BITFIELD => Ok(Message::Bitfield(frame[1..].to_vec())),
             ID_REQUEST => exact(13).map(|_| Message::Request(block_ref(frame))),
-            ID_PIECE => {
-                if frame.len() < 9 {
-                    return Err(bad);
-                }
-                Ok(Message::Piece {
-                    index: get_u32(frame, 1),
-                    begin: get_u32(frame, 5),
-                    data: frame[9..].to_vec(),
-                })
-            }
+            ID_PIECE if frame.len() >= 9 => Ok(Message::Piece {
+                index: get_u32(frame, 1),
+                begin: get_u32(frame, 5),
+                data: frame[9..].to_vec(),
+            }),
+            ID_PIECE => Err(bad),
             ID_CANCEL => exact(13).map(|_| Message::Cancel(block_ref(frame))),
             ID_PORT => exact(3).map(|_| Message::Port(u16::from_be_bytes([frame[1], frame[2]]))),
             other => Ok(Message::Unknown(other)),
@@ -215,23 +189,10 @@ impl Message {
                 let length = u32::try_from(data.len()).unwrap_or(u32::MAX);
                 check_block(geo, *index, *begin, length)
             }
-            Message::KeepAlive
-            | Message::Choke
-            | Message::Unchoke
-            | Message::Interested
-            | Message::NotInterested
-            | Message::Port(_)
-            | Message::Unknown(_) => Ok(()),
+            // The other messages name no piece.
+            _ => Ok(()),
         }
     }
-}
-
-fn encode_block_ref(out: &mut Vec<u8>, id: u8, b: &Block) {
-    put_u32(out, 13);
-    out.push(id);
-    put_u32(out, b.index);
-    put_u32(out, b.begin);
-    put_u32(out, b.length);
 }
 
 /// The block a 13-byte request or cancel frame names.
@@ -305,7 +266,7 @@ pub fn bytes_to_bits(bytes: &[u8], n: usize) -> Vec<bool> {
 /// send header + data without copying the block into a new Vec.
 pub fn piece_header(index: u32, begin: u32, len: u32) -> [u8; 13] {
     let mut h = [0u8; 13];
-    // Saturating for the same reason as `frame_len`: never emit a wrapped length.
+    // Saturating for the same reason as in `frame`: never emit a wrapped length.
     h[0..4].copy_from_slice(&len.saturating_add(9).to_be_bytes());
     h[4] = ID_PIECE;
     h[5..9].copy_from_slice(&index.to_be_bytes());
@@ -386,10 +347,7 @@ pub fn read_message<R: Read>(r: &mut R, max_frame: u32) -> io::Result<Message> {
                 data: rest,
             });
         }
-        let mut frame = Vec::with_capacity(len as usize);
-        frame.extend_from_slice(&head);
-        frame.extend_from_slice(&rest);
-        return Message::decode(&frame).map_err(invalid);
+        return Message::decode(&[&head[..], &rest].concat()).map_err(invalid);
     }
     let mut frame = vec![0u8; len as usize];
     read_full(r, &mut frame, &mut started)?;

@@ -248,7 +248,6 @@ impl Picker {
     }
 
     fn take_open(&mut self, peer: u64, index: u32, max: usize, out: &mut Vec<Block>) {
-        let mut taken = Vec::new();
         let suspect = self.suspect[index as usize];
         if let Some(p) = self.partial.get_mut(&index) {
             if suspect {
@@ -258,18 +257,15 @@ impl Picker {
                 }
             }
             for (b, blk) in p.blocks.iter_mut().enumerate() {
-                if out.len() + taken.len() >= max {
+                if out.len() >= max {
                     break;
                 }
                 if *blk == Slot::Open {
                     *blk = Slot::Asked(vec![peer]);
-                    taken.push(b);
+                    self.open_blocks -= 1;
+                    out.push(self.geo.block(index, b as u32));
                 }
             }
-        }
-        self.open_blocks -= taken.len();
-        for b in taken {
-            out.push(self.geo.block(index, b as u32));
         }
     }
 

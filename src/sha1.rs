@@ -58,24 +58,13 @@ fn pad_tail(tail: &[u8], total_len: u64, buf: &mut [u8; 128]) -> usize {
 #[cfg(target_arch = "x86_64")]
 mod ni {
     use std::arch::x86_64::*;
-    use std::sync::atomic::{AtomicU8, Ordering};
 
-    /// 0 = not checked yet, 1 = no, 2 = yes.
-    static STATE: AtomicU8 = AtomicU8::new(0);
-
+    /// `is_x86_feature_detected!` asks the CPU once and caches the answer itself.
     pub fn available() -> bool {
-        match STATE.load(Ordering::Relaxed) {
-            2 => true,
-            1 => false,
-            _ => {
-                let yes = is_x86_feature_detected!("sha")
-                    && is_x86_feature_detected!("sse2")
-                    && is_x86_feature_detected!("ssse3")
-                    && is_x86_feature_detected!("sse4.1");
-                STATE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
-                yes
-            }
-        }
+        is_x86_feature_detected!("sha")
+            && is_x86_feature_detected!("sse2")
+            && is_x86_feature_detected!("ssse3")
+            && is_x86_feature_detected!("sse4.1")
     }
 
     /// Caller must make sure the CPU has SHA, SSE2, SSSE3 and SSE4.1 (`available`).
@@ -130,32 +119,19 @@ mod ni {
             let mut prev = *abcd;
             let mut x = *abcd;
             x = _mm_sha1rnds4_epu32(x, _mm_add_epi32(*e, w[0]), 0);
-            macro_rules! four {
-                ($k:expr, $f:literal) => {{
+            // Four rounds per word group `w[k]`; the round function `f` changes every 20
+            // rounds (five groups).
+            macro_rules! rounds {
+                ($f:literal: $($k:literal)*) => {$(
                     let ek = _mm_sha1nexte_epu32(prev, w[$k]);
                     prev = x;
                     x = _mm_sha1rnds4_epu32(x, ek, $f);
-                }};
+                )*};
             }
-            four!(1, 0);
-            four!(2, 0);
-            four!(3, 0);
-            four!(4, 0);
-            four!(5, 1);
-            four!(6, 1);
-            four!(7, 1);
-            four!(8, 1);
-            four!(9, 1);
-            four!(10, 2);
-            four!(11, 2);
-            four!(12, 2);
-            four!(13, 2);
-            four!(14, 2);
-            four!(15, 3);
-            four!(16, 3);
-            four!(17, 3);
-            four!(18, 3);
-            four!(19, 3);
+            rounds!(0: 1 2 3 4);
+            rounds!(1: 5 6 7 8 9);
+            rounds!(2: 10 11 12 13 14);
+            rounds!(3: 15 16 17 18 19);
             *e = _mm_sha1nexte_epu32(prev, e0);
             *abcd = _mm_add_epi32(x, abcd0);
         }

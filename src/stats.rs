@@ -16,36 +16,27 @@ pub struct Sink {
 
 impl Sink {
     pub fn create(path: Option<&Path>) -> Result<Sink, String> {
-        let file = match path {
-            Some(p) => Some(BufWriter::new(
-                File::create(p).map_err(|e| format!("cannot write {}: {}", p.display(), e))?,
-            )),
-            None => None,
-        };
+        let file = path
+            .map(|p| File::create(p).map_err(|e| format!("cannot write {}: {}", p.display(), e)))
+            .transpose()?
+            .map(BufWriter::new);
         Ok(Sink { name: path.map(|p| p.display().to_string()).unwrap_or_default(), file })
     }
 
-    pub fn is_on(&self) -> bool {
-        self.file.is_some()
-    }
-
     pub fn line(&mut self, line: &str) {
-        if let Some(f) = self.file.as_mut() {
-            if let Err(e) = writeln!(f, "{}", line) {
-                log::warn!("cannot write {}: {}; giving up on it", self.name, e);
-                self.file = None;
-            }
-        }
+        self.write(|f| writeln!(f, "{}", line));
     }
 
     /// Flush buffered lines (once per second, and at the end), so a reader tailing the
     /// file sees whole lines.
     pub fn flush(&mut self) {
-        if let Some(f) = self.file.as_mut() {
-            if let Err(e) = f.flush() {
-                log::warn!("cannot write {}: {}; giving up on it", self.name, e);
-                self.file = None;
-            }
+        self.write(|f| f.flush());
+    }
+
+    fn write(&mut self, op: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>) {
+        if let Some(Err(e)) = self.file.as_mut().map(op) {
+            log::warn!("cannot write {}: {}; giving up on it", self.name, e);
+            self.file = None;
         }
     }
 }
@@ -141,7 +132,7 @@ mod tests {
         let mut off = Sink::create(None).unwrap();
         off.line("ignored");
         off.flush();
-        assert!(!off.is_on());
+        assert!(off.file.is_none());
         let p = std::env::temp_dir().join(format!("tyrant-sink-{}", std::process::id()));
         let mut s = Sink::create(Some(&p)).unwrap();
         s.line("a=1");

@@ -47,6 +47,7 @@ impl Storage {
                 return Err(format!("unsafe file path {} in torrent", entry.path.display()));
             }
             let path = dir.join(&entry.path);
+            let shown = path.display();
             let file = if read_only {
                 File::open(&path)
             } else {
@@ -56,40 +57,26 @@ impl Storage {
                 }
                 OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)
             }
-            .map_err(|e| format!("cannot open {}: {}", path.display(), e))?;
-            let meta_data =
-                file.metadata().map_err(|e| format!("cannot stat {}: {}", path.display(), e))?;
+            .map_err(|e| format!("cannot open {shown}: {e}"))?;
+            let meta_data = file.metadata().map_err(|e| format!("cannot stat {shown}: {e}"))?;
             if !meta_data.is_file() {
-                return Err(format!("{} is not a regular file", path.display()));
+                return Err(format!("{shown} is not a regular file"));
             }
-            let have = meta_data.len();
-            if have > entry.length {
+            let (have, want) = (meta_data.len(), entry.length);
+            if have > want {
                 return Err(format!(
-                    "{} is larger than the torrent says ({} > {} bytes)",
-                    path.display(),
-                    have,
-                    entry.length
+                    "{shown} is larger than the torrent says ({have} > {want} bytes)"
                 ));
             }
-            if have < entry.length {
+            if have < want {
                 if read_only {
                     return Err(format!(
-                        "{} is shorter than the torrent says ({} < {} bytes)",
-                        path.display(),
-                        have,
-                        entry.length
+                        "{shown} is shorter than the torrent says ({have} < {want} bytes)"
                     ));
                 }
-                file.set_len(entry.length)
-                    .map_err(|e| format!("cannot extend {}: {}", path.display(), e))?;
+                file.set_len(want).map_err(|e| format!("cannot extend {shown}: {e}"))?;
             }
-            slots.push(Slot {
-                file,
-                path,
-                offset: entry.offset,
-                length: entry.length,
-                existed: have,
-            });
+            slots.push(Slot { file, path, offset: entry.offset, length: want, existed: have });
         }
         Ok(Storage { slots, geo: meta.geometry(), read_only })
     }
@@ -113,13 +100,9 @@ impl Storage {
         if self.read_only {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, "storage is read-only"));
         }
-        if data.len() != self.geo.piece_len(index) as usize {
-            return Err(invalid(format!(
-                "piece {} is {} bytes, got {}",
-                index,
-                self.geo.piece_len(index),
-                data.len()
-            )));
+        let (want, got) = (self.geo.piece_len(index), data.len());
+        if got != want as usize {
+            return Err(invalid(format!("piece {index} is {want} bytes, got {got}")));
         }
         let start = self.check_range(index, 0, data.len())?;
         let mut done = 0;
@@ -156,8 +139,8 @@ impl Storage {
                 Some(_) if skip_fresh && self.never_written(index) => false,
                 Some(h) => {
                     buf.resize(self.geo.piece_len(index) as usize, 0);
-                    match self.verify_into(index, h, &mut buf) {
-                        Ok(ok) => ok,
+                    match self.read(index, 0, &mut buf) {
+                        Ok(()) => sha1(&buf) == *h,
                         Err(e) => {
                             log::debug!("piece {} unreadable, treating as missing: {}", index, e);
                             false
@@ -185,11 +168,6 @@ impl Storage {
         Ok(())
     }
 
-    fn verify_into(&self, index: u32, expected: &[u8; 20], buf: &mut [u8]) -> io::Result<bool> {
-        self.read(index, 0, buf)?;
-        Ok(sha1(buf) == *expected)
-    }
-
     /// Torrent-stream offset of (`index`, `begin`), after checking that `len` bytes from
     /// there stay inside the piece: the values come from peers.
     fn check_range(&self, index: u32, begin: u64, len: usize) -> io::Result<u64> {
@@ -203,8 +181,6 @@ impl Storage {
         Ok(self.geo.offset(index, 0) + begin)
     }
 
-    /// The (file, position in file, byte count) pieces of the stream range
-    /// [`start`, `start + len`), in order; empty files contribute nothing.
     /// Every byte of the piece lies past the end its file had when we opened it.
     fn never_written(&self, index: u32) -> bool {
         let start = self.geo.offset(index, 0);
@@ -212,6 +188,8 @@ impl Storage {
         self.segments(start, len).iter().all(|(slot, file_pos, _)| *file_pos >= slot.existed)
     }
 
+    /// The (file, position in file, byte count) pieces of the stream range
+    /// [`start`, `start + len`), in order; empty files contribute nothing.
     fn segments(&self, start: u64, len: usize) -> Vec<(&Slot, u64, usize)> {
         // Slots are sorted by end offset, so the first one ending after `start` holds it.
         let first = self.slots.partition_point(|s| s.offset + s.length <= start);

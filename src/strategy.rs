@@ -60,11 +60,25 @@ pub struct Flags {
 
 type Args = pico_args::Arguments;
 
-fn opt<T: std::str::FromStr>(args: &mut Args, name: &'static str) -> Result<Option<T>, String>
+/// An option value parsed with `FromStr`, with the option named in the error (main.rs
+/// reads its own options with it too).
+pub fn opt<T: std::str::FromStr>(args: &mut Args, name: &'static str) -> Result<Option<T>, String>
 where
     T::Err: std::fmt::Display,
 {
     args.opt_value_from_str(name).map_err(|e| format!("{}: {}", name, e))
+}
+
+/// The words of `--tyrant-excess`, `--tyrant-rank` and `--tyrant-shape`, as read by `pick`
+/// and written back by `word` in the stats file.
+const EXCESS: &[(&str, Excess)] = &[("give", Excess::Give), ("keep", Excess::Keep)];
+const RANK: &[(&str, Rank)] =
+    &[("ratio", Rank::Ratio), ("rate", Rank::Rate), ("random", Rank::Random)];
+const SHAPE: &[(&str, bool)] = &[("on", true), ("off", false)];
+
+/// The word `words` gives `value`.
+fn word<T: PartialEq>(words: &[(&'static str, T)], value: T) -> &'static str {
+    words.iter().find(|(_, v)| *v == value).map_or("-", |(k, _)| k)
 }
 
 /// One of `words` for `name`, as the enum value beside it.
@@ -94,11 +108,9 @@ impl Flags {
         let tyrant = args.contains("--tyrant");
         let propshare = args.contains("--propshare");
         let u0: Option<f64> = opt(args, "--tyrant-u0")?;
-        let excess =
-            pick(args, "--tyrant-excess", &[("give", Excess::Give), ("keep", Excess::Keep)])?;
-        let ranks = [("ratio", Rank::Ratio), ("rate", Rank::Rate), ("random", Rank::Random)];
-        let rank = pick(args, "--tyrant-rank", &ranks)?;
-        let shape = pick(args, "--tyrant-shape", &[("on", true), ("off", false)])?;
+        let excess = pick(args, "--tyrant-excess", EXCESS)?;
+        let rank = pick(args, "--tyrant-rank", RANK)?;
+        let shape = pick(args, "--tyrant-shape", SHAPE)?;
         let share: Option<f64> = opt(args, "--optimistic-share")?;
         let f = Flags {
             choker: match (tyrant, propshare) {
@@ -120,34 +132,23 @@ impl Flags {
             sybil: opt(args, "--sybil")?.unwrap_or(1),
             min_peers: opt(args, "--min-peers")?.unwrap_or(MIN_PEERS),
         };
-        let name = match f.choker {
-            ChokerFlag::Tyrant { .. } => "tyrant",
-            ChokerFlag::PropShare { .. } => "propshare",
-            ChokerFlag::Vanilla => "",
-        };
-        if !name.is_empty() && up <= 0.0 {
-            return Err(format!(
-                "--{} needs --up: it divides the upload capacity among peers",
-                name
-            ));
+        if (tyrant || propshare) && up <= 0.0 {
+            let name = if tyrant { "tyrant" } else { "propshare" };
+            return Err(format!("--{name} needs --up: it divides the upload capacity among peers"));
         }
         let tyrant_only = u0.is_some() || excess.is_some() || rank.is_some() || shape.is_some();
-        if tyrant_only && name != "tyrant" {
+        if tyrant_only && !tyrant {
             return Err("--tyrant-u0, --tyrant-excess, --tyrant-rank and --tyrant-shape only apply with --tyrant".into());
         }
-        if share.is_some() && name != "propshare" {
+        if share.is_some() && !propshare {
             return Err("--optimistic-share only applies with --propshare".into());
         }
-        match f.choker {
-            ChokerFlag::Tyrant { u0, .. } if !(u0 > 0.0 && u0.is_finite()) => {
-                return Err("--tyrant-u0 must be > 0 (KiB/s)".into())
-            }
-            ChokerFlag::PropShare { optimistic_share }
-                if !(0.0..1.0).contains(&optimistic_share) =>
-            {
-                return Err("--optimistic-share must be in [0, 1)".into())
-            }
-            _ => {}
+        // The defaults are valid, so only a value given on the command line can be wrong.
+        if u0.map_or(false, |k| !(k > 0.0 && (k * 1024.0).is_finite())) {
+            return Err("--tyrant-u0 must be > 0 (KiB/s)".into());
+        }
+        if share.map_or(false, |s| !(0.0..1.0).contains(&s)) {
+            return Err("--optimistic-share must be in [0, 1)".into());
         }
         if f.reveal == Some(0) {
             return Err("--reveal must be at least 1 (0 would never show a piece)".into());
@@ -185,26 +186,27 @@ impl Flags {
         share: Option<(u32, u32)>,
     ) -> Strategy {
         let capacity = up_kib * 1024.0 * scale;
+        let vanilla = Vanilla::new(slots.clone());
+        let d = TyrantParams::default();
         let choker = match self.choker {
-            ChokerFlag::Vanilla => Choker::Vanilla(Vanilla::new(slots.clone())),
+            ChokerFlag::Vanilla => Choker::Vanilla(vanilla),
             ChokerFlag::Tyrant { u0, excess, rank, shape } => Choker::Tyrant(
                 Tyrant::new(TyrantParams {
                     capacity,
                     market_default: u0 * scale,
-                    floor: TyrantParams::default().floor * scale,
-                    patience: TyrantParams::default().patience / scale,
+                    floor: d.floor * scale,
+                    patience: d.patience / scale,
                     scale,
                     excess,
                     rank,
                     shape,
-                    ..TyrantParams::default()
+                    ..d
                 }),
-                Vanilla::new(slots.clone()),
+                vanilla,
             ),
-            ChokerFlag::PropShare { optimistic_share } => Choker::PropShare(
-                PropShare::new(capacity, optimistic_share),
-                Vanilla::new(slots.clone()),
-            ),
+            ChokerFlag::PropShare { optimistic_share } => {
+                Choker::PropShare(PropShare::new(capacity, optimistic_share), vanilla)
+            }
         };
         let mut s = Strategy {
             flags: self.clone(),
@@ -361,29 +363,15 @@ impl Strategy {
     pub fn stats_words(&self) -> String {
         let f = &self.flags;
         let (excess, rank, shape) = match f.choker {
-            ChokerFlag::Tyrant { excess, rank, shape, .. } => (
-                if excess == Excess::Give { "give" } else { "keep" },
-                match rank {
-                    Rank::Ratio => "ratio",
-                    Rank::Rate => "rate",
-                    Rank::Random => "random",
-                },
-                if shape { "on" } else { "off" },
-            ),
+            ChokerFlag::Tyrant { excess, rank, shape, .. } => {
+                (word(EXCESS, excess), word(RANK, rank), word(SHAPE, shape))
+            }
             _ => ("-", "-", "-"),
         };
-        format!(
-            "strategy={} rebel={} thief={} reveal={} share={} tyrant_excess={} tyrant_rank={} tyrant_shape={} min_peers={}",
-            self.name(),
-            f.rebel,
-            f.thief,
-            f.reveal.map_or("-".to_string(), |n| n.to_string()),
-            self.share.map_or("-".to_string(), |(a, b)| format!("{}..{}", a, b)),
-            excess,
-            rank,
-            shape,
-            f.min_peers
-        )
+        let reveal = f.reveal.map_or("-".to_string(), |n| n.to_string());
+        let share = self.share.map_or("-".to_string(), |(a, b)| format!("{}..{}", a, b));
+        let (name, rebel, thief, min_peers) = (self.name(), f.rebel, f.thief, f.min_peers);
+        format!("strategy={name} rebel={rebel} thief={thief} reveal={reveal} share={share} tyrant_excess={excess} tyrant_rank={rank} tyrant_shape={shape} min_peers={min_peers}")
     }
 
     /// BitTyrant's market rate, for the trace.

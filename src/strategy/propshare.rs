@@ -62,11 +62,8 @@ impl PropShare {
         let still_valid = |id: u64| peers.iter().any(|v| v.id == id && candidate(v));
         if rotate || !self.optimistic.map_or(false, still_valid) {
             let pool: Vec<u64> = peers.iter().filter(|v| candidate(v)).map(|v| v.id).collect();
-            self.optimistic = if pool.is_empty() {
-                None
-            } else {
-                Some(pool[rng.below(pool.len() as u64) as usize])
-            };
+            // `below(0)` is 0 and draws nothing: an empty pool leaves no optimistic peer.
+            self.optimistic = pool.get(rng.below(pool.len() as u64) as usize).copied();
         }
 
         let f = self.optimistic_share;

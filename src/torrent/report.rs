@@ -11,13 +11,10 @@ impl Torrent {
         if self.cfg.progress {
             eprintln!();
         }
+        let secs = self.chooser.download_secs().unwrap_or(0.0);
         println!(
             "{}complete: {} in {:.2} s (downloaded {} B, uploaded {} B)",
-            self.cfg.label,
-            self.meta.name,
-            self.chooser.download_secs().unwrap_or(0.0),
-            self.chooser.downloaded,
-            self.chooser.uploaded
+            self.cfg.label, self.meta.name, secs, self.chooser.downloaded, self.chooser.uploaded
         );
         if let Err(e) = self.storage.flush() {
             log::warn!("flush: {}", e);
@@ -46,11 +43,9 @@ impl Torrent {
         self.stats.line("# tyrant stats v1: one line per second; t=seconds since start, bytes and bytes/s, all real (at time_scale S: nominal t = t*S, nominal rate = rate/S)");
         self.stats.line(&line);
         self.stats.flush();
-        if self.trace.is_on() {
-            self.trace
-                .line("# tyrant trace v1: one line per peer per choking round; rates in bytes/s");
-            self.trace.line(&line);
-        }
+        // A sink without a file ignores lines.
+        self.trace.line("# tyrant trace v1: one line per peer per choking round; rates in bytes/s");
+        self.trace.line(&line);
     }
 
     pub(super) fn report(&mut self, now: Instant) {
@@ -88,17 +83,14 @@ impl Torrent {
         if let Err(e) = self.storage.flush() {
             log::warn!("flush: {}", e);
         }
-        let complete = self.chooser.picker().is_complete();
-        let line = format!(
-            "done t={:.2} download_time={} downloaded={} uploaded={} complete={} reason={}",
-            now.duration_since(self.chooser.started_at()).as_secs_f64(),
-            self.chooser.download_secs().map_or("-".to_string(), |s| format!("{:.3}", s)),
-            self.chooser.downloaded,
-            self.chooser.uploaded,
-            complete,
-            stats::word(&why)
-        );
-        self.stats.line(&line);
+        let outcome = Outcome {
+            download_secs: self.chooser.download_secs(),
+            downloaded: self.chooser.downloaded,
+            uploaded: self.chooser.uploaded,
+            complete: self.chooser.picker().is_complete(),
+        };
+        let t = now.duration_since(self.chooser.started_at()).as_secs_f64();
+        self.stats.line(&format!("done t={:.2} {} reason={}", t, outcome, stats::word(&why)));
         self.stats.flush();
         self.trace.flush();
         if self.cfg.progress {
@@ -107,11 +99,16 @@ impl Torrent {
         if why.starts_with("disk write failed") {
             return Err(why);
         }
-        Ok(Outcome {
-            download_secs: self.chooser.download_secs(),
-            downloaded: self.chooser.downloaded,
-            uploaded: self.chooser.uploaded,
-            complete,
-        })
+        Ok(outcome)
+    }
+}
+
+/// `download_time=S downloaded=B uploaded=B complete=BOOL`, the words of a run's result that
+/// the `done` line of the stats file and the BitSybil summary (main.rs) share.
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let time = self.download_secs.map_or("-".to_string(), |s| format!("{:.3}", s));
+        let (down, up, complete) = (self.downloaded, self.uploaded, self.complete);
+        write!(f, "download_time={time} downloaded={down} uploaded={up} complete={complete}")
     }
 }
