@@ -91,6 +91,7 @@ clients given the same --time-scale divide them themselves.
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    tyrant::storage::raise_fd_limit();
     let mut args = pico_args::Arguments::from_env();
     let result = match args.subcommand() {
         Ok(Some(ref s)) if s == "make" => cmd_make(args),

@@ -3,7 +3,12 @@
 //!
 //! There is no resume file: whatever is on disk and matches its piece hash counts as done,
 //! as in mainline's `check_hashes`. Reads and writes are positional (`pread`/`pwrite`) so
-//! one `Arc<Storage>` can be shared by the chooser and the writer threads without a lock.
+//! one `Arc<Storage>` can be shared by the disk thread and the writer threads.
+//!
+//! Files are opened on demand through a small cache of descriptors, as libtorrent's file
+//! pool and transmission's fdlimit do: a torrent of 3,000 files must not need 3,000
+//! descriptors, nor fail under `ulimit -n 1024`. The cache's lock is held only to look a
+//! file up; reads and writes happen outside it.
 
 use crate::metainfo::Metainfo;
 use crate::pieces::Geometry;
@@ -11,11 +16,14 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 pub use crate::sha1::sha1;
 
+/// Files held open at once.
+const OPEN_FILES: usize = 64;
+
 struct Slot {
-    file: File,
     path: PathBuf,
     /// Start of this file in the torrent's byte stream.
     offset: u64,
@@ -29,6 +37,8 @@ pub struct Storage {
     slots: Vec<Slot>,
     geo: Geometry,
     read_only: bool,
+    /// Open files by slot, most recently used last.
+    open: Mutex<Vec<(usize, Arc<File>)>>,
 }
 
 impl Storage {
@@ -76,9 +86,33 @@ impl Storage {
                 }
                 file.set_len(want).map_err(|e| format!("cannot extend {shown}: {e}"))?;
             }
-            slots.push(Slot { file, path, offset: entry.offset, length: want, existed: have });
+            slots.push(Slot { path, offset: entry.offset, length: want, existed: have });
         }
-        Ok(Storage { slots, geo: meta.geometry(), read_only })
+        Ok(Storage { slots, geo: meta.geometry(), read_only, open: Mutex::new(Vec::new()) })
+    }
+
+    /// Slot `i`'s file, from the cache or opened now (closing the least recently used one).
+    fn file(&self, i: usize) -> io::Result<Arc<File>> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(at) = open.iter().position(|(s, _)| *s == i) {
+            let entry = open.remove(at);
+            open.push(entry);
+        } else {
+            let path = &self.slots[i].path;
+            let file = OpenOptions::new().read(true).write(!self.read_only).open(path);
+            let file = Arc::new(file.map_err(|e| annotate(e, path))?);
+            if open.len() >= OPEN_FILES {
+                let (old, f) = open.remove(0);
+                // Closing does not make written data durable; `flush` only sees open files.
+                if !self.read_only {
+                    if let Err(e) = f.sync_data() {
+                        log::warn!("{}", annotate(e, &self.slots[old].path));
+                    }
+                }
+            }
+            open.push((i, file));
+        }
+        Ok(Arc::clone(&open[open.len() - 1].1))
     }
 
     /// Read `buf.len()` bytes of piece `index` from offset `begin`; the range may span
@@ -86,10 +120,10 @@ impl Storage {
     pub fn read(&self, index: u32, begin: u32, buf: &mut [u8]) -> io::Result<()> {
         let start = self.check_range(index, u64::from(begin), buf.len())?;
         let mut done = 0;
-        for (slot, file_pos, n) in self.segments(start, buf.len()) {
-            slot.file
+        for (i, file_pos, n) in self.segments(start, buf.len()) {
+            self.file(i)?
                 .read_exact_at(&mut buf[done..done + n], file_pos)
-                .map_err(|e| annotate(e, &slot.path))?;
+                .map_err(|e| annotate(e, &self.slots[i].path))?;
             done += n;
         }
         Ok(())
@@ -106,10 +140,10 @@ impl Storage {
         }
         let start = self.check_range(index, 0, data.len())?;
         let mut done = 0;
-        for (slot, file_pos, n) in self.segments(start, data.len()) {
-            slot.file
+        for (i, file_pos, n) in self.segments(start, data.len()) {
+            self.file(i)?
                 .write_all_at(&data[done..done + n], file_pos)
-                .map_err(|e| annotate(e, &slot.path))?;
+                .map_err(|e| annotate(e, &self.slots[i].path))?;
             done += n;
         }
         Ok(())
@@ -162,8 +196,9 @@ impl Storage {
         if self.read_only {
             return Ok(());
         }
-        for slot in &self.slots {
-            slot.file.sync_data().map_err(|e| annotate(e, &slot.path))?;
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        for (i, f) in open.iter() {
+            f.sync_data().map_err(|e| annotate(e, &self.slots[*i].path))?;
         }
         Ok(())
     }
@@ -185,18 +220,18 @@ impl Storage {
     fn never_written(&self, index: u32) -> bool {
         let start = self.geo.offset(index, 0);
         let len = self.geo.piece_len(index) as usize;
-        self.segments(start, len).iter().all(|(slot, file_pos, _)| *file_pos >= slot.existed)
+        self.segments(start, len).iter().all(|(i, file_pos, _)| *file_pos >= self.slots[*i].existed)
     }
 
-    /// The (file, position in file, byte count) pieces of the stream range
+    /// The (slot, position in file, byte count) pieces of the stream range
     /// [`start`, `start + len`), in order; empty files contribute nothing.
-    fn segments(&self, start: u64, len: usize) -> Vec<(&Slot, u64, usize)> {
+    fn segments(&self, start: u64, len: usize) -> Vec<(usize, u64, usize)> {
         // Slots are sorted by end offset, so the first one ending after `start` holds it.
         let first = self.slots.partition_point(|s| s.offset + s.length <= start);
         let mut out = Vec::new();
         let mut pos = start;
         let end = start + len as u64;
-        for slot in &self.slots[first..] {
+        for (i, slot) in self.slots.iter().enumerate().skip(first) {
             if pos >= end {
                 break;
             }
@@ -204,10 +239,40 @@ impl Storage {
                 continue;
             }
             let n = (slot.offset + slot.length).min(end) - pos;
-            out.push((slot, pos - slot.offset, n as usize));
+            out.push((i, pos - slot.offset, n as usize));
             pos += n;
         }
         out
+    }
+}
+
+/// Raise the soft limit on open files to the hard limit, as libtorrent and transmission
+/// do at start: peers take descriptors too (a socket each), and 1,024 is a common default.
+/// Best effort; Linux only.
+pub fn raise_fd_limit() {
+    #[cfg(target_os = "linux")]
+    {
+        #[repr(C)]
+        struct Rlimit {
+            cur: std::os::raw::c_ulong,
+            max: std::os::raw::c_ulong,
+        }
+        extern "C" {
+            fn getrlimit(resource: i32, rlim: *mut Rlimit) -> i32;
+            fn setrlimit(resource: i32, rlim: *const Rlimit) -> i32;
+        }
+        const RLIMIT_NOFILE: i32 = 7;
+        let mut r = Rlimit { cur: 0, max: 0 };
+        // SAFETY: both calls only read or write the struct we pass, laid out as C's
+        // `struct rlimit` (two `rlim_t`, unsigned long on Linux).
+        unsafe {
+            if getrlimit(RLIMIT_NOFILE, &mut r) == 0 && r.cur < r.max {
+                r.cur = r.max;
+                if setrlimit(RLIMIT_NOFILE, &r) != 0 {
+                    log::debug!("could not raise the open-files limit");
+                }
+            }
+        }
     }
 }
 

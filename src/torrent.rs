@@ -211,14 +211,22 @@ impl Torrent {
         std::thread::Builder::new()
             .name("acceptor".into())
             .spawn(move || {
+                let mut pause = Duration::from_millis(10);
                 for s in listener.incoming() {
                     match s {
                         Ok(s) => {
+                            pause = Duration::from_millis(10);
                             if acc_tx.send(Event::Incoming(s)).is_err() {
                                 return;
                             }
                         }
-                        Err(e) => log::warn!("accept failed: {}", e),
+                        // Out of descriptors (EMFILE) the same connection fails again at
+                        // once: back off rather than spin.
+                        Err(e) => {
+                            log::warn!("accept failed: {} (pausing {:?})", e, pause);
+                            std::thread::sleep(pause);
+                            pause = (pause * 2).min(Duration::from_secs(1));
+                        }
                     }
                 }
             })

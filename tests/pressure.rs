@@ -62,15 +62,15 @@ fn swarm(tag: &str, announce: &str) -> Swarm {
     Swarm { dir, torrent, data, info_hash, seed, _seeder: seeder }
 }
 
-/// An honest tyrant leecher of `torrent`, told of the seeder with `--peer` unless
-/// `via_tracker`; seconds to a byte-identical copy.
-fn tyrant_leech(s: &Swarm, tag: &str, torrent: &Path, via_tracker: bool) -> f64 {
+/// An honest tyrant leecher of `torrent`, told of `peer` with `--peer` (else it finds
+/// the seeder through the tracker); seconds to a byte-identical copy.
+fn tyrant_leech(s: &Swarm, tag: &str, torrent: &Path, peer: Option<SocketAddr>) -> f64 {
     let d = s.dir.path().join(tag);
     std::fs::create_dir_all(&d).unwrap();
-    let seed = s.seed.to_string();
+    let peer = peer.map(|p| p.to_string()).unwrap_or_default();
     let mut args = vec!["--stop-after-download"];
-    if !via_tracker {
-        args.extend(["--peer", &seed]);
+    if !peer.is_empty() {
+        args.extend(["--peer", &peer]);
     }
     let t0 = Instant::now();
     let mut p = start_peer(tag, torrent, &d, &args);
@@ -121,10 +121,10 @@ fn lt_leech(s: &Swarm, tag: &str) -> Option<f64> {
 /// more than twice its time in peace (+2 s).
 fn check_attack<A>(tag: &str, attack: impl FnOnce(&Swarm) -> A) {
     let s = swarm(tag, "http://127.0.0.1:1/announce");
-    let calm = (tyrant_leech(&s, "calm-tyrant", &s.torrent, false), lt_leech(&s, "calm-lt"));
+    let calm = (tyrant_leech(&s, "calm-tyrant", &s.torrent, Some(s.seed)), lt_leech(&s, "calm-lt"));
     let _attack = attack(&s);
     thread::sleep(Duration::from_secs(12));
-    let hit = (tyrant_leech(&s, "hit-tyrant", &s.torrent, false), lt_leech(&s, "hit-lt"));
+    let hit = (tyrant_leech(&s, "hit-tyrant", &s.torrent, Some(s.seed)), lt_leech(&s, "hit-lt"));
     eprintln!("{}: without the attack {:?} s, with it {:?} s", tag, calm, hit);
     assert!(hit.0 <= 2.0 * calm.0 + 2.0, "{}: tyrant {:.1} s vs {:.1} s", tag, hit.0, calm.0);
     if let (Some(c), Some(h)) = (calm.1, hit.1) {
@@ -286,7 +286,7 @@ fn a_poisoned_address_book_still_finds_the_seeder() {
         let url = fake_tracker(first, [compact(s.seed), dead_peers(100, 50)].concat());
         let t = s.dir.path().join(format!("{}.torrent", tag));
         make_torrent(&s.data, &url, 64, &t);
-        tyrant_leech(&s, tag, &t, true)
+        tyrant_leech(&s, tag, &t, None)
     };
     let calm = run("calm", [compact(s.seed), dead_peers(100, 50)].concat());
     let hit = run("hit", dead_peers(1, 10_000));
@@ -312,4 +312,90 @@ fn stop_after_download_with_complete_data_exits_at_once() {
     assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
     let secs = stats_field(&stats, "done", "download_time").and_then(|t| t.parse::<f64>().ok());
     assert_eq!(secs, Some(0.0), "the `done` line");
+}
+
+/// `tyrant ARGS` under `ulimit -n LIMIT` (soft and hard: no raising it), stderr to
+/// `log`.
+fn limited(limit: u32, args: &[&str], log: &Path) -> Proc {
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+        .arg(bin())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    Proc { child, name: "limited".into() }
+}
+
+/// A torrent of 3,000 small files seeded and downloaded by two peers that may each hold
+/// only 256 descriptors: files are opened on demand through a bounded cache (before, the
+/// seeder could not even start, and a leecher left 1,019 empty files behind).
+#[test]
+fn three_thousand_files_under_ulimit_256() {
+    let dir = TempDir::new("files");
+    let src = dir.path().join("seed/tree");
+    for i in 0..3000 {
+        let d = src.join(format!("d{}", i / 100));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(format!("f{i}")), payload(100 + i % 900, i as u64)).unwrap();
+    }
+    let torrent = dir.path().join("tree.torrent");
+    make_torrent(&src, "http://127.0.0.1:1/announce", 16, &torrent);
+    let t = torrent.to_str().unwrap();
+    let stats = dir.path().join("seed.stats");
+    let (sd, ld) = (dir.path().join("seed"), dir.path().join("leech"));
+    let common = ["--bind", "127.0.0.1", "--port", "0", "-q"];
+    let seed_args = ["--seed", "--dir", sd.to_str().unwrap(), "--stats", stats.to_str().unwrap()];
+    let _seeder =
+        limited(256, &[&common[..], &seed_args, &[t]].concat(), &dir.path().join("s.log"));
+    let seed = listen_addr(&stats).to_string();
+    let leech_args = ["--dir", ld.to_str().unwrap(), "--peer", &seed, "--stop-after-download"];
+    let mut leecher =
+        limited(256, &[&common[..], &leech_args, &[t]].concat(), &dir.path().join("l.log"));
+    let status = leecher.wait_timeout(Duration::from_secs(120));
+    let log = std::fs::read_to_string(dir.path().join("l.log")).unwrap_or_default();
+    assert!(status.map_or(false, |s| s.success()), "leecher: {}", log);
+    for i in (0..3000).step_by(7) {
+        let rel = format!("tree/d{}/f{i}", i / 100);
+        assert!(files_equal(&sd.join(&rel), &ld.join(&rel)), "{} differs", rel);
+    }
+}
+
+/// Out of descriptors, `accept` fails for the same waiting connection again and again: the
+/// acceptor backs off (10 ms doubling to 1 s) instead of logging thousands of failures a
+/// second, and serves again once descriptors are free.
+#[test]
+fn an_acceptor_out_of_descriptors_backs_off() {
+    let s = swarm("emfile", "http://127.0.0.1:1/announce");
+    let dir = s.dir.path();
+    let (stats, seed_dir) = (dir.join("small.stats"), dir.join("seed"));
+    let args = [
+        "--seed",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "-q",
+        "--dir",
+        seed_dir.to_str().unwrap(),
+        "--stats",
+        stats.to_str().unwrap(),
+        "--max-peers",
+        "200",
+        s.torrent.to_str().unwrap(),
+    ];
+    let _small = limited(48, &args, &dir.join("small.log"));
+    let addr = listen_addr(&stats);
+    let hogs: Vec<TcpStream> = (0..100u32).filter_map(|n| hog(addr, &s.info_hash, n)).collect();
+    thread::sleep(Duration::from_secs(4));
+    let log = std::fs::read_to_string(dir.join("small.log")).unwrap_or_default();
+    let failures = log.matches("accept failed").count();
+    assert!(failures > 0, "the limit was never reached: {}", log);
+    assert!(failures <= 30, "{} accept failures logged in 4 s", failures);
+    drop(hogs);
+    thread::sleep(Duration::from_secs(2));
+    tyrant_leech(&s, "after", &s.torrent, Some(addr));
 }
