@@ -1195,16 +1195,18 @@ fn done_upload(stats: &Path) -> (f64, f64) {
     (w("uploaded="), w("download_time="))
 }
 
-/// One swarm for two BitTyrant variants: our tracker, a seeder, the two tyrants from the
-/// start, and six vanilla leechers joining 6 s later with nothing (interested in the
-/// tyrants' pieces, but with none to give: only a third pass serves them at first).
+/// One swarm for two BitTyrant variants: our tracker, a seeder that keeps only two
+/// connections (the tyrants, who come first), the two tyrants from the start, and six vanilla
+/// leechers joining 6 s later with nothing. The seeder refuses them, so whatever they have
+/// came from a tyrant: they stay interested in the tyrants' pieces with few to give, and only
+/// a third pass serves them at first, however late the machine runs the next round.
 fn tyrant_pair(
     tag: &str,
     seed: u64,
     variants: [(&'static str, &'static [&'static str]); 2],
 ) -> Vec<String> {
     let sw = Swarm::new(tag, 1024 * 1024, 32, seed);
-    let _seeder = sw.seeder(&["--up", "48"]);
+    let _seeder = sw.seeder(&["--up", "48", "--max-peers", "2"]);
     let cap = 12.0;
     let mut procs = Vec::new();
     for (name, extra) in variants {
