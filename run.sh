@@ -339,7 +339,7 @@ setup_venv() {
 }
 
 run_tests() {
-    local t0 t failed=() results=() line verdict
+    local t0 t failed=() results=() line verdict crates=1 rpy
     t0=$(date +%s)
     find_cargo
     install_test_packages
@@ -351,8 +351,10 @@ run_tests() {
     if ! fetch_crates; then
         results+=("cargo test --release --workspace: NOT RUN: the crates could not be downloaded (see above)")
         [ -z "$PY" ] || results+=("tests/interop.py: NOT RUN: no client to test")
+        results+=("tests/realclients.py: NOT RUN: no client to test")
         failed+=(build)
         PY=""
+        crates=""
     elif cargo test --release --workspace; then
         results+=("cargo test --release --workspace: passed ($(($(date +%s) - t)) s)")
     else
@@ -370,6 +372,23 @@ run_tests() {
             results+=("tests/interop.py: FAILED: $(tail -n 1 target/interop.out) ($(($(date +%s) - t)) s)")
             failed+=(interop)
         fi
+    fi
+    # Real clients (aria2, transmission, rtorrent, opentracker; libtorrent when .venv has
+    # it): the suite skips, one line each, the scenarios whose client is not installed.
+    rpy=$PY
+    if [ -z "$rpy" ] && command -v python3 > /dev/null; then rpy=python3; fi
+    if [ -n "$crates" ] && [ -n "$rpy" ]; then
+        export TYRANT=$PWD/target/release/tyrant
+        [ -x "$TYRANT" ] || cargo build --release --quiet -p tyrant || true
+        t=$(date +%s)
+        if "$rpy" tests/realclients.py 2>&1 | tee target/realclients.out; then
+            results+=("tests/realclients.py: $(tail -n 1 target/realclients.out) ($(($(date +%s) - t)) s)")
+        else
+            results+=("tests/realclients.py: FAILED: $(tail -n 1 target/realclients.out) ($(($(date +%s) - t)) s)")
+            failed+=(realclients)
+        fi
+    elif [ -n "$crates" ]; then
+        skip "the real-client interop tests: no python3 ($(how python3))"
     fi
     echo
     echo "run.sh test: summary ($(($(date +%s) - t0)) s in all)"
