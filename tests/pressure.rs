@@ -394,7 +394,10 @@ fn an_acceptor_out_of_descriptors_backs_off() {
     let log = std::fs::read_to_string(dir.join("small.log")).unwrap_or_default();
     let failures = log.matches("accept failed").count();
     assert!(failures > 0, "the limit was never reached: {}", log);
-    assert!(failures <= 30, "{} accept failures logged in 4 s", failures);
+    // Without the backoff: ~5,400 in 4 s. With it, each descriptor the seeder frees (it
+    // drops hogs past the half-open limit) lets one accept succeed and restarts the backoff
+    // at 10 ms, so the count depends on the machine: 5..73 seen.
+    assert!(failures <= 300, "{} accept failures logged in 4 s", failures);
     drop(hogs);
     thread::sleep(Duration::from_secs(2));
     tyrant_leech(&s, "after", &s.torrent, Some(addr));
