@@ -13,81 +13,10 @@ use tyrant::strategy::{opt, sybil, Flags};
 use tyrant::torrent::{Config, Outcome, Torrent};
 use tyrant::{metainfo, trackerd};
 
-const USAGE: &str = "\
-tyrant: a BitTorrent client for studying incentive strategies
-
-USAGE:
-  tyrant [OPTIONS] FILE.torrent      download (then seed) or seed one torrent
-  tyrant make PATH --announce URL [--piece-size KiB] [-o OUT.torrent] [--private]
-  tyrant tracker [--port P] [--bind IP] [--interval S] [--max-numwant N] ...
-  tyrant help | --help               this text (also: tyrant make --help, tyrant tracker --help)
-
-OPTIONS:
-  --up N                 upload cap in KiB/s on piece payload (0 = uncapped) [0]
-  --down N               download cap in KiB/s (0 = uncapped) [0]
-  --port P               listen port, 0 = any free port [6881]
-  --bind IP              listen address [0.0.0.0]
-  --announce-ip IP       address to report to the tracker (many peers on 127.0.0.N)
-  --dir D                directory holding the data [.]
-  --seed                 the data is complete: verify it, never write to it, seed
-  --stop-after-download  exit as soon as the download is complete (default: keep seeding)
-  --k K                  floor(K*sqrt(up)) regular upload slots + 1 optimistic
-  --slots N              N upload slots in all, the optimistic one included
-                         (default: mainline's rule from --up)
-  --rng-seed S           seed for every random choice (choking, picking) [1]
-  --max-peers N          most connections at once [60]
-  --numwant N            peers to ask the tracker for [50]
-  --min-peers N          ask the tracker again early while fewer peers are connected [20]
-  --peer IP:PORT         also connect to this peer (repeatable)
-  --stats FILE           per-second key=value statistics and a final `done` line
-  --trace FILE           every choking decision of every round (key=value lines)
-
-STRATEGIES (src/strategy.rs; see README):
-  --tyrant               BitTyrant (Piatek et al. 2007; the released MikesUnchoker): rank by
-                         d_p/u_p, fill --up with u_p in three passes, cap each peer at u_p
-  --tyrant-u0 K          BitTyrant's market rate while <= 2 peers are unchoked, KiB/s [3]
-  --tyrant-excess give|keep     give leftover capacity to the stalest peers (3rd pass)
-                         or keep it [give]
-  --tyrant-rank ratio|rate|random   order by d_p/u_p, by d_p alone, or at random [ratio]
-  --tyrant-shape on|off  cap each unchoked peer at its u_p, or not (one shared bucket) [on]
-  --propshare            PropShare (Levin et al. 2008): capacity in proportion to last
-                         round's bytes received
-  --optimistic-share F   PropShare's optimistic fraction of capacity [0.2]
-  --rebel N              BitRebel: send every HAVE N extra times
-  --sybil N              BitSybil: N identities, each with 1/N of the pieces and of --up
-  --thief                BitThief: never upload, announce nothing, connect to everyone
-  --reveal N             show each neighbour at most N pieces it lacks (most common first)
-  --time-limit S         stop after S seconds (real time)
-  --time-scale S         run S times faster than nominal: --up/--down and tyrant's u0 ×S,
-                         choking rounds, rate windows, request timeout and the tracker
-                         interval ÷S (stats report real seconds and bytes) [1]
-  --handshake-timeout S  drop a connection without a handshake after S s [20]
-  --idle-timeout S       drop a peer that sent nothing for S s [180]
-  --request-timeout S    re-assign requests a peer has not served for S s [60]
-  -q, --quiet            no progress line
-
-Logging goes to stderr and is controlled by RUST_LOG (e.g. RUST_LOG=debug).
-";
-
-const MAKE_USAGE: &str = "\
-USAGE: tyrant make PATH --announce URL [--piece-size KiB] [-o OUT.torrent] [--private]
-
-Writes a .torrent for a file or a directory (multi-file). The piece size defaults to a
-power of two between 16 KiB and 4 MiB giving about 1000-1500 pieces. The output defaults
-to NAME.torrent in the current directory. Prints the info-hash.
-";
-
-const TRACKER_USAGE: &str = "\
-USAGE: tyrant tracker [--port P] [--bind IP] [--interval S] [--min-interval S]
-                      [--max-numwant N] [--expiry S] [--rng-seed S] [--time-scale S]
-
-An HTTP tracker for experiments: many torrents, many peers per IP (peers are told apart by
-peer id and port), compact and dictionary replies, random peer subsets, expiry of silent
-peers. Prints `tracker listening on IP:PORT` and runs until killed. Defaults: port 6969,
-bind 0.0.0.0, interval 60 s, min interval 15 s, max numwant 200, expiry 3 intervals.
---time-scale S divides the expiry by S; the announced intervals stay nominal because
-clients given the same --time-scale divide them themselves.
-";
+// The help texts, as printed (`--help`), in src/usage/.
+const USAGE: &str = include_str!("usage/tyrant.txt");
+const MAKE_USAGE: &str = include_str!("usage/make.txt");
+const TRACKER_USAGE: &str = include_str!("usage/tracker.txt");
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
