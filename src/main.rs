@@ -1,7 +1,7 @@
 //! tyrant: a small BitTorrent client for studying incentive strategies (BitTyrant,
 //! Piatek et al., NSDI 2007). This file owns the command line: `tyrant [options] FILE`
 //! downloads or seeds one torrent, `tyrant make` writes a .torrent, `tyrant tracker` runs
-//! an HTTP tracker for experiments. Everything else lives in the modules below.
+//! an HTTP and UDP (BEP 15) tracker for experiments. Everything else lives in the modules below.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
