@@ -1,8 +1,9 @@
 //! Minimal blocking HTTP/1.0 client (RFC 1945 requests, RFC 7230 replies): exactly what a
 //! BEP 3 tracker announce needs and nothing more. One `GET` per connection with
 //! `Connection: close`; `http://` URLs only (no TLS, no userinfo); status line and headers,
-//! `Content-Length` or read-to-EOF bodies, `Transfer-Encoding: chunked`, up to 3 redirects,
-//! and hard bounds on header and body size.
+//! `Content-Length` or read-to-EOF bodies, up to 3 redirects, and hard bounds on header and
+//! body size. No `Transfer-Encoding: chunked`: a server must not send it in reply to an
+//! HTTP/1.0 request (RFC 7230 §3.3.1).
 //!
 //! The whole exchange (resolve, connect, request, reply, redirects) runs against one deadline.
 //! Deadlines are enforced with a watchdog that shuts the socket down, not only with
@@ -140,7 +141,7 @@ pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, HttpError> {
     Ok(HttpUrl { host: host.to_string(), port, authority: authority.to_string(), target })
 }
 
-/// One reply, body already de-chunked and cut to its `Content-Length`.
+/// One reply, body cut to its `Content-Length`.
 #[derive(Debug)]
 pub struct HttpReply {
     pub status: u16,
@@ -250,8 +251,7 @@ fn read_reply(stream: &mut TcpStream, deadline: Instant, timeout: Duration) -> i
         // A server that keeps the connection open despite `Connection: close` is done once
         // the declared body has arrived.
         let body_done = split_head(&buf).map_or(false, |(head_len, head)| {
-            !is_chunked(head)
-                && content_length(head).map_or(false, |len| buf.len() - head_len >= len)
+            content_length(head).map_or(false, |len| buf.len() - head_len >= len)
         });
         if body_done {
             return Ok(buf);
@@ -273,10 +273,6 @@ fn header(head: &[u8], name: &str) -> Option<String> {
         let (k, v) = line.split_once(':')?;
         Some(v.trim().to_string()).filter(|_| k.trim().eq_ignore_ascii_case(name))
     })
-}
-
-fn is_chunked(head: &[u8]) -> bool {
-    header(head, "transfer-encoding").map_or(false, |v| v.to_ascii_lowercase().contains("chunked"))
 }
 
 fn content_length(head: &[u8]) -> Option<usize> {
@@ -304,50 +300,19 @@ pub(crate) fn parse_http_reply(raw: &[u8]) -> Result<HttpReply, HttpError> {
     };
     let reason = parts.next().unwrap_or_default().to_string();
     let mut body = &raw[head_len..];
-    let body = if is_chunked(head) {
-        dechunk(body)?
-    } else {
-        if let Some(len) = content_length(head) {
-            let got = body.len();
-            if got < len {
-                return Err(HttpError::Io(format!(
-                    "connection closed after {got} of {len} body bytes"
-                )));
-            }
-            body = &body[..len];
+    if let Some(len) = content_length(head) {
+        let got = body.len();
+        if got < len {
+            return Err(HttpError::Io(format!(
+                "connection closed after {got} of {len} body bytes"
+            )));
         }
-        body.to_vec()
-    };
+        body = &body[..len];
+    }
     if body.len() > MAX_BODY {
         return Err(HttpError::Http("reply body larger than 4 MiB".to_string()));
     }
-    Ok(HttpReply { status, reason, location: header(head, "location"), body })
-}
-
-/// `Transfer-Encoding: chunked` (some HTTP/1.1 trackers use it even for a 1.0 request).
-fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, HttpError> {
-    let bad = |why: &str| HttpError::Http(format!("bad chunked body: {}", why));
-    let mut out = Vec::new();
-    loop {
-        let eol =
-            data.iter().position(|&b| b == b'\n').ok_or_else(|| bad("truncated chunk size"))?;
-        let line = String::from_utf8_lossy(&data[..eol]);
-        let size = line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size, 16).map_err(|_| bad("chunk size is not hex"))?;
-        data = &data[eol + 1..];
-        if size == 0 {
-            return Ok(out); // trailers, if any, carry nothing we need
-        }
-        if size > MAX_BODY - out.len().min(MAX_BODY) {
-            return Err(bad("body larger than 4 MiB"));
-        }
-        if data.len() < size {
-            return Err(HttpError::Io("connection closed in the middle of a chunk".to_string()));
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size..];
-        data = data.strip_prefix(b"\r\n").or_else(|| data.strip_prefix(b"\n")).unwrap_or(data);
-    }
+    Ok(HttpReply { status, reason, location: header(head, "location"), body: body.to_vec() })
 }
 
 #[cfg(test)]

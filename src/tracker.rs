@@ -1,6 +1,6 @@
 //! Tracker client: one HTTP/1.0 announce (BEP 3) with compact peer lists (BEP 23) and IPv6
 //! `peers6` (BEP 7): the request, its URL and the reply. The HTTP exchange itself (deadline,
-//! redirects, chunked bodies) is `crate::http`; `udp://` trackers (BEP 15) are
+//! redirects, size bounds) is `crate::http`; `udp://` trackers (BEP 15) are
 //! `tracker/udp.rs`; the thread that announces on schedule over the announce-list tiers
 //! (BEP 12, `http://` and `udp://` mixed) is `tracker/announcer.rs`.
 
