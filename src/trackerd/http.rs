@@ -1,9 +1,9 @@
 //! The tracker's HTTP front end (BEP 3): one thread per connection, bounded in number and
 //! in time, reading one `GET /announce` or `GET /scrape` and answering with a bencoded
-//! dictionary (compact peer lists per BEP 23, `peers6` per BEP 7, or BEP 3's dictionary
-//! list when a client asks for it).
+//! dictionary. Peer lists are always compact (BEP 23, IPv6 peers in `peers6` per BEP 7),
+//! whatever `compact=` says: every client in use reads them.
 
-use super::{unmap, Announce, Server};
+use super::{compact, unmap, Announce, Server};
 use crate::bencode::{self, Dict, Value};
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
@@ -177,47 +177,16 @@ impl Server {
             event: q.text("event")?.unwrap_or_default(),
             numwant: q.text("numwant")?.and_then(|n| n.parse::<usize>().ok()),
         };
-        let compact = q.text("compact")?.as_deref() == Some("1");
-        let no_peer_id = q.text("no_peer_id")?.as_deref() == Some("1");
         let answer = self.announce(&a);
+        let v6 = compact(answer.peers.iter().filter(|a| a.is_ipv6()));
         let mut reply = Dict::new()
             .with("interval", Value::Int(i64::from(self.cfg.interval)))
             .with("min interval", Value::Int(i64::from(self.cfg.min_interval)))
             .with("complete", Value::Int(answer.complete as i64))
-            .with("incomplete", Value::Int(answer.incomplete as i64));
-        if compact {
-            let (mut v4, mut v6) = (Vec::new(), Vec::new());
-            for (_, addr) in &answer.peers {
-                match addr {
-                    SocketAddr::V4(a) => {
-                        v4.extend_from_slice(&a.ip().octets());
-                        v4.extend_from_slice(&a.port().to_be_bytes());
-                    }
-                    SocketAddr::V6(a) => {
-                        v6.extend_from_slice(&a.ip().octets());
-                        v6.extend_from_slice(&a.port().to_be_bytes());
-                    }
-                }
-            }
-            reply.insert("peers", Value::Bytes(v4));
-            if !v6.is_empty() {
-                reply.insert("peers6", Value::Bytes(v6));
-            }
-        } else {
-            let list = answer
-                .peers
-                .iter()
-                .map(|(id, addr)| {
-                    let mut d = Dict::new()
-                        .with("ip", Value::str(&addr.ip().to_string()))
-                        .with("port", Value::Int(i64::from(addr.port())));
-                    if !no_peer_id {
-                        d.insert("peer id", Value::Bytes(id.to_vec()));
-                    }
-                    Value::Dict(d)
-                })
-                .collect();
-            reply.insert("peers", Value::List(list));
+            .with("incomplete", Value::Int(answer.incomplete as i64))
+            .with("peers", Value::Bytes(compact(answer.peers.iter().filter(|a| a.is_ipv4()))));
+        if !v6.is_empty() {
+            reply.insert("peers6", Value::Bytes(v6));
         }
         Ok(bencode::encode(&Value::Dict(reply)))
     }

@@ -8,7 +8,7 @@
 //! Malformed datagrams and unknown ids are dropped with a debug line, never answered: a
 //! reply to a forged source address would reflect traffic at someone else.
 
-use super::{unmap, Announce, Server};
+use super::{compact, unmap, Announce, Server};
 use crate::tracker::udp::{be32, be64, ANNOUNCE, CONNECT, ERROR, PROTOCOL_ID, SCRAPE};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -118,14 +118,7 @@ impl Server {
         }
         // One address family per reply, the one the request came over (BEP 15).
         let v4 = unmap(src.ip()).is_ipv4();
-        for (_, addr) in &answer.peers {
-            match addr.ip() {
-                IpAddr::V4(ip) if v4 => reply.extend_from_slice(&ip.octets()),
-                IpAddr::V6(ip) if !v4 => reply.extend_from_slice(&ip.octets()),
-                _ => continue,
-            }
-            reply.extend_from_slice(&addr.port().to_be_bytes());
-        }
+        reply.extend(compact(answer.peers.iter().filter(|a| a.is_ipv4() == v4)));
         Some(())
     }
 
