@@ -9,11 +9,11 @@
 //! Deadlines are enforced with a watchdog that shuts the socket down, not only with
 //! `SO_RCVTIMEO`: the network simulator the experiments use does not implement it.
 //!
-//! The tracker client is the only caller, so error texts, log lines and the watchdog thread
-//! name still say "tracker" (unchanged from when this code lived in `tracker.rs`).
+//! The tracker client is the only caller, so errors are its `TrackerError`s (`Io`, `Http`,
+//! `BadUrl`), and log lines and the watchdog thread name say "tracker".
 
+use crate::tracker::TrackerError;
 use crossbeam_channel::{RecvTimeoutError, Sender};
-use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,33 +29,9 @@ const MAX_REDIRECTS: usize = 3;
 /// Stand-in for a timeout so large that `now + timeout` overflows `Instant`.
 const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
-/// Why a `get` failed; `tracker` maps each variant onto the `TrackerError` of the same name.
-#[derive(Debug, Clone, PartialEq)]
-pub enum HttpError {
-    /// Resolve, connect, read or write failed, the deadline passed, or the server hung up
-    /// before a complete reply.
-    Io(String),
-    /// The server answered, but not with a usable HTTP reply.
-    Http(String),
-    /// A URL (given, or from a `Location` header) that this client cannot fetch.
-    BadUrl(String),
-}
-
-impl fmt::Display for HttpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HttpError::Io(m) => write!(f, "I/O error: {}", m),
-            HttpError::Http(m) => write!(f, "HTTP error: {}", m),
-            HttpError::BadUrl(m) => write!(f, "bad URL: {}", m),
-        }
-    }
-}
-
-impl std::error::Error for HttpError {}
-
 /// `GET url`, following up to 3 redirects, all within `timeout`. Returns the first reply
 /// that is not a redirect, whatever its status: the caller decides what a 4xx body means.
-pub fn get(url: &str, timeout: Duration) -> Result<HttpReply, HttpError> {
+pub fn get(url: &str, timeout: Duration) -> Result<HttpReply, TrackerError> {
     let start = Instant::now();
     let deadline = start.checked_add(timeout).unwrap_or_else(|| start + MAX_TIMEOUT);
     let mut url = url.to_string();
@@ -65,7 +41,7 @@ pub fn get(url: &str, timeout: Duration) -> Result<HttpReply, HttpError> {
         match reply.status {
             301 | 302 | 303 | 307 | 308 => {
                 let loc = reply.location.ok_or_else(|| {
-                    HttpError::Http(format!("redirect {} without Location", reply.status))
+                    TrackerError::Http(format!("redirect {} without Location", reply.status))
                 })?;
                 url = if loc.starts_with('/') {
                     format!("http://{}{}", u.authority, loc)
@@ -77,7 +53,7 @@ pub fn get(url: &str, timeout: Duration) -> Result<HttpReply, HttpError> {
             _ => return Ok(reply),
         }
     }
-    Err(HttpError::Http(format!("more than {} redirects", MAX_REDIRECTS)))
+    Err(TrackerError::Http(format!("more than {} redirects", MAX_REDIRECTS)))
 }
 
 /// The parts of an `http://` URL needed to send one request.
@@ -92,16 +68,13 @@ pub(crate) struct HttpUrl {
 }
 
 /// Split an `http://` URL into what `http_get` needs; anything else is `BadUrl` naming `url`.
-pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, HttpError> {
-    let bad = |why: &str| Err(HttpError::BadUrl(format!("{}: {}", url, why)));
+pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, TrackerError> {
+    let bad = |why: &str| Err(TrackerError::BadUrl(format!("{}: {}", url, why)));
     let lower = url.to_ascii_lowercase();
     if lower.starts_with("https://") {
         return bad(
             "https trackers are not supported (tyrant has no TLS); use an http:// announce URL",
         );
-    }
-    if lower.starts_with("udp://") {
-        return bad("UDP trackers (BEP 15) are not supported; use an http:// announce URL");
     }
     if !lower.starts_with("http://") {
         return bad("only http:// tracker URLs are supported");
@@ -150,19 +123,19 @@ pub struct HttpReply {
     pub body: Vec<u8>,
 }
 
-fn remaining(deadline: Instant, timeout: Duration) -> Result<Duration, HttpError> {
+fn remaining(deadline: Instant, timeout: Duration) -> Result<Duration, TrackerError> {
     let left = deadline.saturating_duration_since(Instant::now());
     Some(left).filter(|l| !l.is_zero()).ok_or_else(|| timed_out(timeout))
 }
 
-fn timed_out(timeout: Duration) -> HttpError {
-    HttpError::Io(format!("no complete reply within {:?}", timeout))
+fn timed_out(timeout: Duration) -> TrackerError {
+    TrackerError::Io(format!("no complete reply within {:?}", timeout))
 }
 
-fn connect(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<TcpStream, HttpError> {
+fn connect(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<TcpStream, TrackerError> {
     let addrs = (u.host.as_str(), u.port)
         .to_socket_addrs()
-        .map_err(|e| HttpError::Io(format!("cannot resolve {}: {}", u.host, e)))?;
+        .map_err(|e| TrackerError::Io(format!("cannot resolve {}: {}", u.host, e)))?;
     let mut last = format!("{} resolved to no address", u.host);
     for a in addrs {
         match TcpStream::connect_timeout(&a, remaining(deadline, timeout)?) {
@@ -170,7 +143,7 @@ fn connect(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<TcpStrea
             Err(e) => last = format!("connect to {}: {}", a, e),
         }
     }
-    Err(HttpError::Io(last))
+    Err(TrackerError::Io(last))
 }
 
 /// Shuts the socket down at the deadline so a blocked read or write returns even where
@@ -205,7 +178,7 @@ impl Watchdog {
     }
 }
 
-fn http_get(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<HttpReply, HttpError> {
+fn http_get(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<HttpReply, TrackerError> {
     let mut stream = connect(u, deadline, timeout)?;
     // Best effort: fails with ENOPROTOOPT under the simulator, where the watchdog does the job.
     let _ = stream.set_read_timeout(Some(remaining(deadline, timeout)?));
@@ -217,7 +190,7 @@ fn http_get(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<HttpRep
     );
     let io_err = |e: io::Error| match e.kind() {
         ErrorKind::WouldBlock | ErrorKind::TimedOut => timed_out(timeout),
-        _ => HttpError::Io(format!("{}: {}", u.authority, e)),
+        _ => TrackerError::Io(format!("{}: {}", u.authority, e)),
     };
     let raw = stream
         .write_all(request.as_bytes())
@@ -279,15 +252,15 @@ fn content_length(head: &[u8]) -> Option<usize> {
     header(head, "content-length").and_then(|v| v.parse().ok())
 }
 
-pub(crate) fn parse_http_reply(raw: &[u8]) -> Result<HttpReply, HttpError> {
+pub(crate) fn parse_http_reply(raw: &[u8]) -> Result<HttpReply, TrackerError> {
     if raw.is_empty() {
-        return Err(HttpError::Io("connection closed without a reply".to_string()));
+        return Err(TrackerError::Io("connection closed without a reply".to_string()));
     }
     let (head_len, head) = split_head(raw).ok_or_else(|| {
-        HttpError::Io("connection closed in the middle of the reply headers".to_string())
+        TrackerError::Io("connection closed in the middle of the reply headers".to_string())
     })?;
     if head_len > MAX_HEAD {
-        return Err(HttpError::Http("reply headers too long".to_string()));
+        return Err(TrackerError::Http("reply headers too long".to_string()));
     }
     let status_line =
         String::from_utf8_lossy(head.split(|&b| b == b'\n').next().unwrap_or_default());
@@ -296,21 +269,23 @@ pub(crate) fn parse_http_reply(raw: &[u8]) -> Result<HttpReply, HttpError> {
     let version = parts.next().unwrap_or_default();
     let status = match parts.next().and_then(|s| s.parse::<u16>().ok()) {
         Some(s) if version.starts_with("HTTP/1.") && (100..=999).contains(&s) => s,
-        _ => return Err(HttpError::Http(format!("not an HTTP/1.x status line: {status_line:?}"))),
+        _ => {
+            return Err(TrackerError::Http(format!("not an HTTP/1.x status line: {status_line:?}")))
+        }
     };
     let reason = parts.next().unwrap_or_default().to_string();
     let mut body = &raw[head_len..];
     if let Some(len) = content_length(head) {
         let got = body.len();
         if got < len {
-            return Err(HttpError::Io(format!(
+            return Err(TrackerError::Io(format!(
                 "connection closed after {got} of {len} body bytes"
             )));
         }
         body = &body[..len];
     }
     if body.len() > MAX_BODY {
-        return Err(HttpError::Http("reply body larger than 4 MiB".to_string()));
+        return Err(TrackerError::Http("reply body larger than 4 MiB".to_string()));
     }
     Ok(HttpReply { status, reason, location: header(head, "location"), body: body.to_vec() })
 }

@@ -5,7 +5,7 @@
 //! (BEP 12, `http://` and `udp://` mixed) is `tracker/announcer.rs`.
 
 use crate::bencode::{self, Value};
-use crate::http::{self, parse_http_url, HttpError};
+use crate::http::{self, parse_http_url};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -62,9 +62,13 @@ pub struct AnnounceResponse {
 pub enum TrackerError {
     /// The tracker's own `failure reason`.
     Failure(String),
+    /// The server answered, but not with a usable HTTP reply.
     Http(String),
+    /// Resolve, connect, read or write failed, the deadline passed, or the server hung up
+    /// before a complete reply.
     Io(String),
     BadReply(String),
+    /// A URL (given, or from a `Location` header) that this client cannot fetch.
     BadUrl(String),
 }
 
@@ -81,16 +85,6 @@ impl fmt::Display for TrackerError {
 }
 
 impl std::error::Error for TrackerError {}
-
-impl From<HttpError> for TrackerError {
-    fn from(e: HttpError) -> TrackerError {
-        match e {
-            HttpError::Io(m) => TrackerError::Io(m),
-            HttpError::Http(m) => TrackerError::Http(m),
-            HttpError::BadUrl(m) => TrackerError::BadUrl(m),
-        }
-    }
-}
 
 /// Percent-encode everything but RFC 3986 unreserved characters; info_hash and peer_id are
 /// raw bytes, and trackers compare them byte for byte after decoding.
