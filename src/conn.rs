@@ -13,7 +13,7 @@
 use crate::chooser::MAX_QUEUED_REQUESTS;
 use crate::meter::{lock_bucket, SharedBucket};
 use crate::pacer::Pace;
-use crate::peer::{self, Handshake, Message};
+use crate::peer::{self, invalid, Handshake, Message};
 use crate::pieces::{Block, Geometry, BLOCK};
 use crate::storage::Storage;
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
@@ -146,7 +146,7 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, line: Line) -> io::Result<(
     stream.read_exact(&mut buf)?;
     let theirs = Handshake::decode(&buf).map_err(invalid)?;
     if theirs.info_hash != sh.info_hash {
-        return Err(invalid_msg("handshake for another torrent (wrong info-hash)"));
+        return Err(invalid("handshake for another torrent (wrong info-hash)"));
     }
     if !post(sh, gone, Event::Handshake { id, peer_id: theirs.peer_id }) {
         return Ok(());
@@ -178,7 +178,7 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, line: Line) -> io::Result<(
             // We only ever request blocks of at most BLOCK bytes; anything larger is junk,
             // and refusing it bounds what the event queue can hold per message.
             if data.len() > BLOCK as usize {
-                return Err(invalid_msg("piece larger than any block we request"));
+                return Err(invalid("piece larger than any block we request"));
             }
             if let Some(down) = &sh.down {
                 pay_download(down, data.len() as u64);
@@ -299,12 +299,4 @@ fn writer(id: u64, mut stream: TcpStream, sh: &Shared, line: Line) -> io::Result
             }
         }
     }
-}
-
-fn invalid(e: peer::WireError) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, e)
-}
-
-fn invalid_msg(s: &'static str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, s)
 }

@@ -274,7 +274,9 @@ pub fn piece_header(index: u32, begin: u32, len: u32) -> [u8; 13] {
     h
 }
 
-fn invalid(e: WireError) -> io::Error {
+/// A protocol violation (a `WireError`, or a reason in words) as the I/O error that ends
+/// the connection.
+pub(crate) fn invalid(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
