@@ -198,7 +198,7 @@ impl Server {
         for raw in q.all("info_hash") {
             let h = percent_decode(raw)
                 .ok_or_else(|| tell("malformed percent-encoding in info_hash"))?;
-            wanted.push(to_id20(&h).ok_or_else(|| tell("info_hash must be 20 bytes"))?);
+            wanted.push(h[..].try_into().map_err(|_| tell("info_hash must be 20 bytes"))?);
         }
         let mut files = Dict::new();
         for (h, complete, downloaded, incomplete) in self.scrape(&wanted) {
@@ -295,17 +295,8 @@ impl<'a> Query<'a> {
 
     fn id20(&self, key: &str) -> Result<[u8; 20], BadRequest> {
         let b = self.bytes(key)?.ok_or_else(|| tell(&format!("missing {}", key)))?;
-        to_id20(&b).ok_or_else(|| tell(&format!("{} must be 20 bytes, got {}", key, b.len())))
+        b[..].try_into().map_err(|_| tell(&format!("{} must be 20 bytes, got {}", key, b.len())))
     }
-}
-
-fn to_id20(b: &[u8]) -> Option<[u8; 20]> {
-    let mut id = [0u8; 20];
-    if b.len() != 20 {
-        return None;
-    }
-    id.copy_from_slice(b);
-    Some(id)
 }
 
 /// `%XX` only. BitTorrent clients send binary as `%XX` and a literal `+` as `%2B`, so a
