@@ -147,7 +147,7 @@ pub fn announce_url(base: &str, req: &AnnounceRequest) -> Result<String, Tracker
 /// Parse a bencoded announce reply. Never panics; a `failure reason` wins over everything
 /// else, and a reply without one must carry `interval`.
 pub fn parse_response(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
-    let v = bencode::decode_limited(body, http::MAX_BODY).map_err(|e| {
+    let v = bencode::decode(body).map_err(|e| {
         TrackerError::BadReply(format!("not bencode ({}), starts {}", e, preview(body)))
     })?;
     let d = v
