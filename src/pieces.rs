@@ -225,11 +225,7 @@ pub fn spawn_disk(
 
 /// Every block's SHA-1, only when asked for (it costs a second pass over the piece).
 fn block_hashes(want: bool, data: &[u8]) -> Option<Vec<[u8; 20]>> {
-    if want {
-        Some(data.chunks(BLOCK as usize).map(sha1).collect())
-    } else {
-        None
-    }
+    want.then(|| data.chunks(BLOCK as usize).map(sha1).collect())
 }
 
 /// Hash one piece and, if it verifies, write it.

@@ -117,29 +117,24 @@ pub fn announce_url(base: &str, req: &AnnounceRequest) -> Result<String, Tracker
     } else if !url.ends_with('?') && !url.ends_with('&') {
         url.push('&');
     }
-    url.push_str("info_hash=");
-    url.push_str(&percent_encode(&req.info_hash));
-    url.push_str("&peer_id=");
-    url.push_str(&percent_encode(&req.peer_id));
+    url.push_str(&format!("info_hash={}", percent_encode(&req.info_hash)));
+    url.push_str(&format!("&peer_id={}", percent_encode(&req.peer_id)));
     url.push_str(&format!(
         "&port={}&uploaded={}&downloaded={}&left={}&compact=1&numwant={}",
         req.port, req.uploaded, req.downloaded, req.left, req.numwant
     ));
     if let Some(ev) = req.event.param() {
-        url.push_str("&event=");
-        url.push_str(ev);
+        url.push_str(&format!("&event={}", ev));
     }
     if let Some(ip) = &req.ip {
-        url.push_str("&ip=");
-        url.push_str(&percent_encode(ip.as_bytes()));
+        url.push_str(&format!("&ip={}", percent_encode(ip.as_bytes())));
     }
     if let Some(key) = req.key {
         // Hex, as libtorrent and mainline send it.
         url.push_str(&format!("&key={:08x}", key));
     }
     if let Some(id) = &req.tracker_id {
-        url.push_str("&trackerid=");
-        url.push_str(&percent_encode(id));
+        url.push_str(&format!("&trackerid={}", percent_encode(id)));
     }
     Ok(url)
 }
