@@ -31,30 +31,16 @@ pub enum Event {
     /// The acceptor took a connection; the chooser decides whether to keep it.
     Incoming(TcpStream),
     /// TCP is up; `stream` is the chooser's handle for `shutdown()`.
-    Connected {
-        id: u64,
-        stream: TcpStream,
-    },
+    Connected { id: u64, stream: TcpStream },
     /// The peer's handshake arrived and named our torrent.
-    Handshake {
-        id: u64,
-        peer_id: [u8; 20],
-    },
+    Handshake { id: u64, peer_id: [u8; 20] },
     /// The messages that were already buffered together (at most one read buffer's
     /// worth): the chooser wakes once for them, not once per block.
-    Msgs {
-        id: u64,
-        msgs: Vec<Message>,
-    },
+    Msgs { id: u64, msgs: Vec<Message> },
     /// A block went out on the wire.
-    Sent {
-        id: u64,
-        block: Block,
-    },
-    Closed {
-        id: u64,
-        reason: String,
-    },
+    Sent { id: u64, block: Block },
+    /// The connection ended; `reason` says why, in one line.
+    Closed { id: u64, reason: String },
 }
 
 /// Chooser → one writer.

@@ -59,28 +59,17 @@ pub enum Message {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireError {
     /// Length prefix above the limit; rejected before allocating anything.
-    TooLong {
-        len: u32,
-        max: u32,
-    },
+    TooLong { len: u32, max: u32 },
     /// Wrong length for the id (`len` counts the id byte, i.e. it is the length prefix).
-    BadLength {
-        id: u8,
-        len: u32,
-    },
+    BadLength { id: u8, len: u32 },
+    /// Not a BEP 3 handshake.
     BadHandshake(&'static str),
-    BadIndex {
-        index: u32,
-        num_pieces: u32,
-    },
+    /// A piece index past the torrent's last piece.
+    BadIndex { index: u32, num_pieces: u32 },
     /// Wrong byte length or spare bits set.
     BadBitfield(&'static str),
     /// Out of piece bounds, zero length, or longer than [`MAX_REQUEST`].
-    BadBlock {
-        index: u32,
-        begin: u32,
-        length: u32,
-    },
+    BadBlock { index: u32, begin: u32, length: u32 },
 }
 
 impl fmt::Display for WireError {

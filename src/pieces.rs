@@ -94,20 +94,12 @@ pub enum Done {
 #[derive(Debug, PartialEq)]
 pub enum Verdict {
     /// The piece is ours; `liars` sent blocks that differed in an earlier failed attempt.
-    Verified {
-        index: u32,
-        liars: Vec<u64>,
-    },
+    Verified { index: u32, liars: Vec<u64> },
     /// The piece is missing again. `strike` is its only sender, if it had one; with
     /// several senders nobody is blamed until the piece verifies (smart ban).
-    Failed {
-        index: u32,
-        strike: Option<u64>,
-    },
-    WriteError {
-        index: u32,
-        error: String,
-    },
+    Failed { index: u32, strike: Option<u64> },
+    /// The piece verified but could not be written; `error` names the file.
+    WriteError { index: u32, error: String },
 }
 
 /// Assembly buffers, pieces at the disk thread, and the evidence of failed pieces.

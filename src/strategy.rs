@@ -30,19 +30,13 @@ const MIN_PEERS: usize = 20;
 /// Which choker runs while we download.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ChokerFlag {
+    /// Mainline's tit-for-tat (`choke.rs`).
     Vanilla,
     /// BitTyrant: the market rate while 2 or fewer peers are unchoked (bytes/s, nominal)
     /// and its switches.
-    Tyrant {
-        u0: f64,
-        excess: Excess,
-        rank: Rank,
-        shape: bool,
-    },
+    Tyrant { u0: f64, excess: Excess, rank: Rank, shape: bool },
     /// PropShare with this optimistic fraction of capacity.
-    PropShare {
-        optimistic_share: f64,
-    },
+    PropShare { optimistic_share: f64 },
 }
 
 /// The strategy flags of one process, checked.
