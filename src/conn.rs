@@ -19,7 +19,7 @@ use crate::storage::Storage;
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -81,6 +81,28 @@ pub struct Shared {
 pub struct Line {
     pub cmds: Receiver<Cmd>,
     pub gone: Arc<AtomicBool>,
+}
+
+/// Hand each connection `listener` accepts to `take` until `take` returns false; `who`
+/// prefixes the log line. Out of descriptors (EMFILE) the same accept fails again at once:
+/// back off rather than spin.
+pub fn accept_each(listener: TcpListener, who: &str, mut take: impl FnMut(TcpStream) -> bool) {
+    let mut pause = Duration::from_millis(10);
+    for s in listener.incoming() {
+        match s {
+            Ok(s) => {
+                if !take(s) {
+                    return;
+                }
+                pause = Duration::from_millis(10);
+            }
+            Err(e) => {
+                log::warn!("{}accept failed: {} (pausing {:?})", who, e, pause);
+                thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
 }
 
 pub fn spawn(id: u64, target: Target, shared: Arc<Shared>, line: Line) {

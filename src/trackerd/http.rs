@@ -5,6 +5,7 @@
 
 use super::{compact, unmap, Announce, Server};
 use crate::bencode::{self, Dict, Value};
+use crate::conn::accept_each;
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -33,33 +34,20 @@ pub(super) struct Open {
 }
 
 pub(super) fn accept_loop(listener: TcpListener, server: Arc<Server>) {
-    let mut pause = Duration::from_millis(10);
-    for conn in listener.incoming() {
-        let stream = match conn {
-            Ok(s) => s,
-            Err(e) => {
-                // Out of descriptors (EMFILE) would otherwise make this a busy loop.
-                log::warn!("tracker: accept failed: {} (pausing {:?})", e, pause);
-                thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_secs(1));
-                continue;
+    accept_each(listener, "tracker: ", |stream| {
+        if let Some(id) = server.admit(&stream) {
+            let s = Arc::clone(&server);
+            let spawned = thread::Builder::new().spawn(move || {
+                s.serve(stream);
+                s.lock_open().conns.remove(&id);
+            });
+            if let Err(e) = spawned {
+                server.lock_open().conns.remove(&id);
+                log::warn!("tracker: cannot start a connection thread: {}", e);
             }
-        };
-        pause = Duration::from_millis(10);
-        let id = match server.admit(&stream) {
-            Some(id) => id,
-            None => continue,
-        };
-        let s = Arc::clone(&server);
-        let spawned = thread::Builder::new().spawn(move || {
-            s.serve(stream);
-            s.lock_open().conns.remove(&id);
-        });
-        if let Err(e) = spawned {
-            server.lock_open().conns.remove(&id);
-            log::warn!("tracker: cannot start a connection thread: {}", e);
         }
-    }
+        true
+    })
 }
 
 /// Why a request got no regular answer.
