@@ -63,37 +63,38 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
         (None, None) => Slots::Auto { up_kib: up },
     };
     let strategy = Flags::parse(&mut args, up)?;
-    let port: u16 = opt(&mut args, "--port")?.unwrap_or(6881);
-    let bind_ip: IpAddr = opt(&mut args, "--bind")?.unwrap_or_else(|| IpAddr::from([0, 0, 0, 0]));
-    let announce_ip: Option<IpAddr> = opt(&mut args, "--announce-ip")?;
-    let dir: PathBuf = opt(&mut args, "--dir")?.unwrap_or_else(|| PathBuf::from("."));
-    let seed = args.contains("--seed");
-    let stop_after_download = args.contains("--stop-after-download");
-    let rng_seed: u64 = opt(&mut args, "--rng-seed")?.unwrap_or(1);
     let (max_peers, numwant) = strategy.peer_set();
-    let max_peers: usize = opt(&mut args, "--max-peers")?.unwrap_or(max_peers);
-    let numwant: u32 = opt(&mut args, "--numwant")?.unwrap_or(numwant);
-    let stats: Option<PathBuf> = opt(&mut args, "--stats")?;
-    let trace: Option<PathBuf> = opt(&mut args, "--trace")?;
-    let time_limit: Option<f64> = opt(&mut args, "--time-limit")?;
     let time_scale = time_scale(&mut args)?;
-    let mut timing = Timing::scaled(time_scale);
-    let secs = Duration::from_secs_f64;
-    if let Some(s) = positive(&mut args, "--handshake-timeout")? {
-        timing.handshake = secs(s);
-        timing.connect = timing.connect.min(secs(s));
+    let mut base = Config {
+        port: opt(&mut args, "--port")?.unwrap_or(6881),
+        bind_ip: opt(&mut args, "--bind")?.unwrap_or_else(|| IpAddr::from([0, 0, 0, 0])),
+        announce_ip: opt::<IpAddr>(&mut args, "--announce-ip")?.map(|ip| ip.to_string()),
+        dir: opt(&mut args, "--dir")?.unwrap_or_else(|| PathBuf::from(".")),
+        up_kib: up,
+        down_kib: down,
+        seed: args.contains("--seed"),
+        stop_after_download: args.contains("--stop-after-download"),
+        slots,
+        rng_seed: opt(&mut args, "--rng-seed")?.unwrap_or(1),
+        max_peers: opt(&mut args, "--max-peers")?.unwrap_or(max_peers).max(1),
+        numwant: opt(&mut args, "--numwant")?.unwrap_or(numwant),
+        stats: opt(&mut args, "--stats")?,
+        trace: opt(&mut args, "--trace")?,
+        peers: args.values_from_str("--peer").map_err(|e| format!("--peer: {}", e))?,
+        time_limit: opt(&mut args, "--time-limit")?.map(Duration::from_secs_f64),
+        time_scale,
+        timing: timing(&mut args, time_scale)?,
+        peer_id: [0; 20],
+        progress: !args.contains(["-q", "--quiet"]) && stderr_is_terminal(),
+        strategy,
+        share: None,
+        label: String::new(),
+    };
+    // Tell the tracker where we listen when bound to a specific address.
+    if base.announce_ip.is_none() && !base.bind_ip.is_unspecified() {
+        base.announce_ip = Some(base.bind_ip.to_string());
     }
-    if let Some(s) = positive(&mut args, "--idle-timeout")? {
-        timing.idle = secs(s);
-        // keep-alives must come well before the other side's idle deadline
-        timing.keepalive = timing.keepalive.min(secs(s / 3.0));
-    }
-    if let Some(s) = positive(&mut args, "--request-timeout")? {
-        timing.request_timeout = secs(s);
-    }
-    let quiet = args.contains(["-q", "--quiet"]);
-    let peers: Vec<SocketAddr> =
-        args.values_from_str("--peer").map_err(|e| format!("--peer: {}", e))?;
+    base.peer_id = make_peer_id(base.port, base.rng_seed);
     let free = args.finish();
     let file = match free.as_slice() {
         [one] => PathBuf::from(one),
@@ -108,41 +109,13 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
         return Err(format!("unknown option {} (try --help)", file.display()));
     }
     let meta = metainfo::Metainfo::load(&file)?;
-    let (sybil, pieces) = (strategy.sybil, meta.num_pieces());
+    let (sybil, pieces) = (base.strategy.sybil, meta.num_pieces());
     if sybil > pieces {
         return Err(format!("--sybil {sybil}: the torrent has only {pieces} pieces"));
     }
-    if sybil > 1 && seed {
+    if sybil > 1 && base.seed {
         return Err("--sybil splits a download; it does not combine with --seed".into());
     }
-    let base = Config {
-        dir,
-        bind_ip,
-        port,
-        // Tell the tracker where we listen when bound to a specific address.
-        announce_ip: announce_ip
-            .or(Some(bind_ip).filter(|ip| !ip.is_unspecified()))
-            .map(|ip| ip.to_string()),
-        up_kib: up,
-        down_kib: down,
-        seed,
-        stop_after_download,
-        slots,
-        rng_seed,
-        max_peers: max_peers.max(1),
-        numwant,
-        stats,
-        trace,
-        peers,
-        time_limit: time_limit.map(Duration::from_secs_f64),
-        time_scale,
-        timing,
-        peer_id: make_peer_id(port, rng_seed),
-        progress: !quiet && stderr_is_terminal(),
-        strategy,
-        share: None,
-        label: String::new(),
-    };
     if sybil > 1 {
         return run_sybil(meta, base, sybil);
     }
@@ -306,6 +279,25 @@ fn time_scale(args: &mut pico_args::Arguments) -> Result<f64, String> {
         Some(s) if s.is_finite() && (0.01..=1000.0).contains(&s) => Ok(s),
         Some(s) => Err(format!("--time-scale {} must be in [0.01, 1000]", s)),
     }
+}
+
+/// The protocol clocks, scaled, with the `--*-timeout` options applied.
+fn timing(args: &mut pico_args::Arguments, time_scale: f64) -> Result<Timing, String> {
+    let mut timing = Timing::scaled(time_scale);
+    let secs = Duration::from_secs_f64;
+    if let Some(s) = positive(args, "--handshake-timeout")? {
+        timing.handshake = secs(s);
+        timing.connect = timing.connect.min(secs(s));
+    }
+    if let Some(s) = positive(args, "--idle-timeout")? {
+        timing.idle = secs(s);
+        // keep-alives must come well before the other side's idle deadline
+        timing.keepalive = timing.keepalive.min(secs(s / 3.0));
+    }
+    if let Some(s) = positive(args, "--request-timeout")? {
+        timing.request_timeout = secs(s);
+    }
+    Ok(timing)
 }
 
 /// An optional number of seconds that must be > 0.
