@@ -10,12 +10,13 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+/// The discriminants are BEP 15's event numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AnnounceEvent {
-    None,
-    Started,
-    Completed,
-    Stopped,
+    None = 0,
+    Completed = 1,
+    Started = 2,
+    Stopped = 3,
 }
 
 impl AnnounceEvent {
