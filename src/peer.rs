@@ -31,22 +31,28 @@ const ID_PIECE: u8 = 7;
 const ID_CANCEL: u8 = 8;
 const ID_PORT: u8 = 9;
 
-/// One peer wire message. `KeepAlive` is the zero-length frame.
+/// One peer wire message (BEP 3 "peer messages").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
+    /// The zero-length frame.
     KeepAlive,
+    /// The sender will not serve the receiver's requests until it unchokes it.
     Choke,
+    /// The receiver may request blocks.
     Unchoke,
+    /// The sender wants pieces the receiver has.
     Interested,
+    /// The sender wants none of them any more.
     NotInterested,
+    /// The sender has verified this piece.
     Have(u32),
+    /// The sender's pieces, piece 0 in the high bit of byte 0.
     Bitfield(Vec<u8>),
+    /// Send this block, please.
     Request(Block),
-    Piece {
-        index: u32,
-        begin: u32,
-        data: Vec<u8>,
-    },
+    /// One block of data.
+    Piece { index: u32, begin: u32, data: Vec<u8> },
+    /// Never mind that request.
     Cancel(Block),
     /// BEP 5 DHT port. Decoded so that DHT-capable peers are not dropped, then ignored.
     Port(u16),
