@@ -232,7 +232,9 @@ fn read_reply(stream: &mut TcpStream, deadline: Instant, timeout: Duration) -> i
     }
 }
 
-fn split_head(buf: &[u8]) -> Option<(usize, &[u8])> {
+/// The length of the status line and headers up to and including the blank line (CRLF or
+/// bare LF line ends), and those bytes.
+pub(crate) fn split_head(buf: &[u8]) -> Option<(usize, &[u8])> {
     let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
     let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
     let end = crlf.into_iter().chain(lf).min()?;

@@ -6,6 +6,7 @@
 use super::{compact, unmap, Announce, Server};
 use crate::bencode::{self, Dict, Value};
 use crate::conn::accept_each;
+use crate::http::split_head;
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -212,11 +213,8 @@ fn read_request(stream: &mut TcpStream) -> Result<String, BadRequest> {
     let mut chunk = [0u8; 2048];
     let deadline = Instant::now() + REQUEST_DEADLINE;
     let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        if let Some(i) = buf.windows(2).position(|w| w == b"\n\n") {
-            break i;
+        if let Some((end, _)) = split_head(&buf) {
+            break end;
         }
         if buf.len() > MAX_REQUEST {
             return Err(BadRequest::Tell(400, "request too large".to_string()));
