@@ -12,7 +12,8 @@
 //! announce is a real HTTP/1.0 GET on a fresh connection for one of `--peers` simulated peers
 //! (peer i is in swarm i mod `--swarms`, listens on port 10000 + i) with events in plausible
 //! proportions (started on a peer's first announce and after it stopped; then mostly none,
-//! some completed, some stopped), compact=1 for 90 % and dictionary replies for 10 %.
+//! some completed, some stopped), compact=1 for 90 % and compact=0 for 10 % (the tracker answers
+//! compact to both).
 //!
 //! An error is a failed connection, a status other than 200, a `failure reason`, a reply
 //! `tracker::parse_response` rejects, or peers that cannot be right (more than numwant, an
@@ -67,7 +68,7 @@ pub struct LoadReport {
     /// started, none, completed, stopped
     pub events: [u64; 4],
     pub compact: u64,
-    pub dict: u64,
+    pub compact0: u64,
     pub peers_returned: u64,
     /// Largest delay between an announce's due time and its start (workers falling behind).
     pub max_lag_ms: f64,
@@ -90,7 +91,7 @@ impl LoadReport {
     pub fn summary(&self) -> String {
         format!(
             "announces={} secs={:.1} rate={:.1}/s errors={} p50_ms={:.3} p99_ms={:.3} max_ms={:.3} \
-             max_lag_ms={:.1} started={} none={} completed={} stopped={} compact={} dict={} \
+             max_lag_ms={:.1} started={} none={} completed={} stopped={} compact={} compact0={} \
              peers_returned={}",
             self.done,
             self.secs,
@@ -105,7 +106,7 @@ impl LoadReport {
             self.events[2],
             self.events[3],
             self.compact,
-            self.dict,
+            self.compact0,
             self.peers_returned
         )
     }
@@ -227,7 +228,7 @@ struct Worker {
     samples: Vec<String>,
     events: [u64; 4],
     compact: u64,
-    dict: u64,
+    compact0: u64,
     peers: u64,
     max_lag: Duration,
 }
@@ -241,7 +242,7 @@ impl Sim {
             samples: Vec::new(),
             events: [0; 4],
             compact: 0,
-            dict: 0,
+            compact0: 0,
             peers: 0,
             max_lag: Duration::ZERO,
         };
@@ -265,7 +266,7 @@ impl Sim {
             if compact {
                 out.compact += 1;
             } else {
-                out.dict += 1;
+                out.compact0 += 1;
             }
             let t = Instant::now();
             let res = get(self.addr, &target);
@@ -284,7 +285,7 @@ impl Sim {
     }
 
     /// The announce target for peer `i` and its next event (0 started, 1 none, 2 completed,
-    /// 3 stopped), with numwant and the reply format.
+    /// 3 stopped), with numwant and whether it asks for a compact reply.
     fn request(&self, i: usize, r: u64) -> (String, usize, usize, bool) {
         let st = &self.state[i];
         let roll = r % 1000;
@@ -316,9 +317,7 @@ impl Sim {
             left,
             i
         );
-        if compact {
-            q.push_str("&compact=1");
-        }
+        q.push_str(if compact { "&compact=1" } else { "&compact=0" });
         if let Some(n) = numwant {
             q.push_str(&format!("&numwant={}", n));
         }
@@ -386,7 +385,7 @@ pub fn run_load(addr: SocketAddr, cfg: LoadConfig) -> LoadReport {
             *a += b;
         }
         rep.compact += w.compact;
-        rep.dict += w.dict;
+        rep.compact0 += w.compact0;
         rep.peers_returned += w.peers;
         rep.max_lag_ms = rep.max_lag_ms.max(w.max_lag.as_secs_f64() * 1000.0);
     }

@@ -2,8 +2,9 @@
 //!
 //! The decoder follows mainline's `bencode.py` (dispatch on the first byte, strict integers
 //! and lengths, trailing bytes rejected) and adds what a client facing hostile input needs:
-//! a nesting-depth bound, a string-length bound, and the raw byte span of every dictionary
-//! value, so the info-hash is SHA-1 of the bytes as they were sent, never of a re-encoding.
+//! a nesting-depth bound, string lengths checked against the input before allocating, and
+//! the raw byte span of every dictionary value, so the info-hash is SHA-1 of the bytes as
+//! they were sent, never of a re-encoding.
 //! Dictionary keys are accepted in any order on read (real tools write unsorted keys);
 //! duplicate keys are rejected because two readers could disagree about them.
 
@@ -43,10 +44,9 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Decode exactly one value that fills the whole buffer. `max_string` bounds every byte
-/// string (so a hostile length prefix cannot make us allocate gigabytes).
-pub fn decode_limited(buf: &[u8], max_string: usize) -> Result<Value, Error> {
-    let mut d = Decoder { buf, pos: 0, max_string };
+/// Decode exactly one value that fills the whole buffer.
+pub fn decode(buf: &[u8]) -> Result<Value, Error> {
+    let mut d = Decoder { buf, pos: 0 };
     let v = d.value(0)?;
     if d.pos != buf.len() {
         return Err(d.err("trailing bytes after value"));
@@ -54,16 +54,9 @@ pub fn decode_limited(buf: &[u8], max_string: usize) -> Result<Value, Error> {
     Ok(v)
 }
 
-/// `decode_limited` with a string bound of the whole buffer (a string cannot be longer
-/// than its input anyway; the bound matters for callers that stream).
-pub fn decode(buf: &[u8]) -> Result<Value, Error> {
-    decode_limited(buf, buf.len())
-}
-
 struct Decoder<'a> {
     buf: &'a [u8],
     pos: usize,
-    max_string: usize,
 }
 
 impl<'a> Decoder<'a> {
@@ -150,13 +143,11 @@ impl<'a> Decoder<'a> {
         if len < 0 {
             return Err(self.err("negative string length"));
         }
-        if len as u64 > self.max_string as u64 {
-            return Err(self.err("string longer than allowed"));
-        }
-        let len = len as usize;
-        if self.buf.len() - self.pos < len {
+        // Checked before allocating, so a hostile length prefix costs nothing.
+        if len as u64 > (self.buf.len() - self.pos) as u64 {
             return Err(self.err("string runs past end of input"));
         }
+        let len = len as usize;
         let s = self.buf[self.pos..self.pos + len].to_vec();
         self.pos += len;
         Ok(s)
@@ -357,12 +348,6 @@ mod tests {
         let mut ok = vec![b'l'; MAX_DEPTH];
         ok.extend(vec![b'e'; MAX_DEPTH]);
         assert!(decode(&ok).is_ok());
-    }
-
-    #[test]
-    fn string_length_is_bounded() {
-        assert!(decode_limited(b"5:hello", 4).is_err());
-        assert!(decode_limited(b"5:hello", 5).is_ok());
     }
 
     #[test]

@@ -13,13 +13,13 @@
 use crate::chooser::MAX_QUEUED_REQUESTS;
 use crate::meter::{lock_bucket, SharedBucket};
 use crate::pacer::Pace;
-use crate::peer::{self, Handshake, Message};
+use crate::peer::{self, invalid, Handshake, Message};
 use crate::pieces::{Block, Geometry, BLOCK};
 use crate::storage::Storage;
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -31,30 +31,16 @@ pub enum Event {
     /// The acceptor took a connection; the chooser decides whether to keep it.
     Incoming(TcpStream),
     /// TCP is up; `stream` is the chooser's handle for `shutdown()`.
-    Connected {
-        id: u64,
-        stream: TcpStream,
-    },
+    Connected { id: u64, stream: TcpStream },
     /// The peer's handshake arrived and named our torrent.
-    Handshake {
-        id: u64,
-        peer_id: [u8; 20],
-    },
+    Handshake { id: u64, peer_id: [u8; 20] },
     /// The messages that were already buffered together (at most one read buffer's
     /// worth): the chooser wakes once for them, not once per block.
-    Msgs {
-        id: u64,
-        msgs: Vec<Message>,
-    },
+    Msgs { id: u64, msgs: Vec<Message> },
     /// A block went out on the wire.
-    Sent {
-        id: u64,
-        block: Block,
-    },
-    Closed {
-        id: u64,
-        reason: String,
-    },
+    Sent { id: u64, block: Block },
+    /// The connection ended; `reason` says why, in one line.
+    Closed { id: u64, reason: String },
 }
 
 /// Chooser → one writer.
@@ -95,6 +81,28 @@ pub struct Shared {
 pub struct Line {
     pub cmds: Receiver<Cmd>,
     pub gone: Arc<AtomicBool>,
+}
+
+/// Hand each connection `listener` accepts to `take` until `take` returns false; `who`
+/// prefixes the log line. Out of descriptors (EMFILE) the same accept fails again at once:
+/// back off rather than spin.
+pub fn accept_each(listener: TcpListener, who: &str, mut take: impl FnMut(TcpStream) -> bool) {
+    let mut pause = Duration::from_millis(10);
+    for s in listener.incoming() {
+        match s {
+            Ok(s) => {
+                if !take(s) {
+                    return;
+                }
+                pause = Duration::from_millis(10);
+            }
+            Err(e) => {
+                log::warn!("{}accept failed: {} (pausing {:?})", who, e, pause);
+                thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
 }
 
 pub fn spawn(id: u64, target: Target, shared: Arc<Shared>, line: Line) {
@@ -146,7 +154,7 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, line: Line) -> io::Result<(
     stream.read_exact(&mut buf)?;
     let theirs = Handshake::decode(&buf).map_err(invalid)?;
     if theirs.info_hash != sh.info_hash {
-        return Err(invalid_msg("handshake for another torrent (wrong info-hash)"));
+        return Err(invalid("handshake for another torrent (wrong info-hash)"));
     }
     if !post(sh, gone, Event::Handshake { id, peer_id: theirs.peer_id }) {
         return Ok(());
@@ -178,7 +186,7 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, line: Line) -> io::Result<(
             // We only ever request blocks of at most BLOCK bytes; anything larger is junk,
             // and refusing it bounds what the event queue can hold per message.
             if data.len() > BLOCK as usize {
-                return Err(invalid_msg("piece larger than any block we request"));
+                return Err(invalid("piece larger than any block we request"));
             }
             if let Some(down) = &sh.down {
                 pay_download(down, data.len() as u64);
@@ -200,13 +208,8 @@ const READ_BUFFER: usize = 64 * 1024;
 
 /// Does `buf` start with a complete frame? Then reading it will not block.
 fn whole_frame_buffered(buf: &[u8]) -> bool {
-    match buf.get(..4) {
-        Some(p) => {
-            let len = u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize;
-            buf.len() - 4 >= len
-        }
-        None => false,
-    }
+    let len = buf.get(..4).map(|p| u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize);
+    len.map_or(false, |len| buf.len() - 4 >= len)
 }
 
 /// Download cap: charge `n` bytes and sleep off any debt. While a reader sleeps it stops
@@ -299,12 +302,4 @@ fn writer(id: u64, mut stream: TcpStream, sh: &Shared, line: Line) -> io::Result
             }
         }
     }
-}
-
-fn invalid(e: peer::WireError) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, e)
-}
-
-fn invalid_msg(s: &'static str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, s)
 }

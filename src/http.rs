@@ -1,18 +1,19 @@
 //! Minimal blocking HTTP/1.0 client (RFC 1945 requests, RFC 7230 replies): exactly what a
 //! BEP 3 tracker announce needs and nothing more. One `GET` per connection with
 //! `Connection: close`; `http://` URLs only (no TLS, no userinfo); status line and headers,
-//! `Content-Length` or read-to-EOF bodies, `Transfer-Encoding: chunked`, up to 3 redirects,
-//! and hard bounds on header and body size.
+//! `Content-Length` or read-to-EOF bodies, up to 3 redirects, and hard bounds on header and
+//! body size. No `Transfer-Encoding: chunked`: a server must not send it in reply to an
+//! HTTP/1.0 request (RFC 7230 §3.3.1).
 //!
 //! The whole exchange (resolve, connect, request, reply, redirects) runs against one deadline.
 //! Deadlines are enforced with a watchdog that shuts the socket down, not only with
 //! `SO_RCVTIMEO`: the network simulator the experiments use does not implement it.
 //!
-//! The tracker client is the only caller, so error texts, log lines and the watchdog thread
-//! name still say "tracker" (unchanged from when this code lived in `tracker.rs`).
+//! The tracker client is the only caller, so errors are its `TrackerError`s (`Io`, `Http`,
+//! `BadUrl`), and log lines and the watchdog thread name say "tracker".
 
+use crate::tracker::TrackerError;
 use crossbeam_channel::{RecvTimeoutError, Sender};
-use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,33 +29,9 @@ const MAX_REDIRECTS: usize = 3;
 /// Stand-in for a timeout so large that `now + timeout` overflows `Instant`.
 const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
-/// Why a `get` failed; `tracker` maps each variant onto the `TrackerError` of the same name.
-#[derive(Debug, Clone, PartialEq)]
-pub enum HttpError {
-    /// Resolve, connect, read or write failed, the deadline passed, or the server hung up
-    /// before a complete reply.
-    Io(String),
-    /// The server answered, but not with a usable HTTP reply.
-    Http(String),
-    /// A URL (given, or from a `Location` header) that this client cannot fetch.
-    BadUrl(String),
-}
-
-impl fmt::Display for HttpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HttpError::Io(m) => write!(f, "I/O error: {}", m),
-            HttpError::Http(m) => write!(f, "HTTP error: {}", m),
-            HttpError::BadUrl(m) => write!(f, "bad URL: {}", m),
-        }
-    }
-}
-
-impl std::error::Error for HttpError {}
-
 /// `GET url`, following up to 3 redirects, all within `timeout`. Returns the first reply
 /// that is not a redirect, whatever its status: the caller decides what a 4xx body means.
-pub fn get(url: &str, timeout: Duration) -> Result<HttpReply, HttpError> {
+pub fn get(url: &str, timeout: Duration) -> Result<HttpReply, TrackerError> {
     let start = Instant::now();
     let deadline = start.checked_add(timeout).unwrap_or_else(|| start + MAX_TIMEOUT);
     let mut url = url.to_string();
@@ -64,7 +41,7 @@ pub fn get(url: &str, timeout: Duration) -> Result<HttpReply, HttpError> {
         match reply.status {
             301 | 302 | 303 | 307 | 308 => {
                 let loc = reply.location.ok_or_else(|| {
-                    HttpError::Http(format!("redirect {} without Location", reply.status))
+                    TrackerError::Http(format!("redirect {} without Location", reply.status))
                 })?;
                 url = if loc.starts_with('/') {
                     format!("http://{}{}", u.authority, loc)
@@ -76,7 +53,7 @@ pub fn get(url: &str, timeout: Duration) -> Result<HttpReply, HttpError> {
             _ => return Ok(reply),
         }
     }
-    Err(HttpError::Http(format!("more than {} redirects", MAX_REDIRECTS)))
+    Err(TrackerError::Http(format!("more than {} redirects", MAX_REDIRECTS)))
 }
 
 /// The parts of an `http://` URL needed to send one request.
@@ -91,16 +68,13 @@ pub(crate) struct HttpUrl {
 }
 
 /// Split an `http://` URL into what `http_get` needs; anything else is `BadUrl` naming `url`.
-pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, HttpError> {
-    let bad = |why: &str| Err(HttpError::BadUrl(format!("{}: {}", url, why)));
+pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, TrackerError> {
+    let bad = |why: &str| Err(TrackerError::BadUrl(format!("{}: {}", url, why)));
     let lower = url.to_ascii_lowercase();
     if lower.starts_with("https://") {
         return bad(
             "https trackers are not supported (tyrant has no TLS); use an http:// announce URL",
         );
-    }
-    if lower.starts_with("udp://") {
-        return bad("UDP trackers (BEP 15) are not supported; use an http:// announce URL");
     }
     if !lower.starts_with("http://") {
         return bad("only http:// tracker URLs are supported");
@@ -140,7 +114,7 @@ pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, HttpError> {
     Ok(HttpUrl { host: host.to_string(), port, authority: authority.to_string(), target })
 }
 
-/// One reply, body already de-chunked and cut to its `Content-Length`.
+/// One reply, body cut to its `Content-Length`.
 #[derive(Debug)]
 pub struct HttpReply {
     pub status: u16,
@@ -149,19 +123,19 @@ pub struct HttpReply {
     pub body: Vec<u8>,
 }
 
-fn remaining(deadline: Instant, timeout: Duration) -> Result<Duration, HttpError> {
+fn remaining(deadline: Instant, timeout: Duration) -> Result<Duration, TrackerError> {
     let left = deadline.saturating_duration_since(Instant::now());
     Some(left).filter(|l| !l.is_zero()).ok_or_else(|| timed_out(timeout))
 }
 
-fn timed_out(timeout: Duration) -> HttpError {
-    HttpError::Io(format!("no complete reply within {:?}", timeout))
+fn timed_out(timeout: Duration) -> TrackerError {
+    TrackerError::Io(format!("no complete reply within {:?}", timeout))
 }
 
-fn connect(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<TcpStream, HttpError> {
+fn connect(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<TcpStream, TrackerError> {
     let addrs = (u.host.as_str(), u.port)
         .to_socket_addrs()
-        .map_err(|e| HttpError::Io(format!("cannot resolve {}: {}", u.host, e)))?;
+        .map_err(|e| TrackerError::Io(format!("cannot resolve {}: {}", u.host, e)))?;
     let mut last = format!("{} resolved to no address", u.host);
     for a in addrs {
         match TcpStream::connect_timeout(&a, remaining(deadline, timeout)?) {
@@ -169,7 +143,7 @@ fn connect(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<TcpStrea
             Err(e) => last = format!("connect to {}: {}", a, e),
         }
     }
-    Err(HttpError::Io(last))
+    Err(TrackerError::Io(last))
 }
 
 /// Shuts the socket down at the deadline so a blocked read or write returns even where
@@ -204,7 +178,7 @@ impl Watchdog {
     }
 }
 
-fn http_get(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<HttpReply, HttpError> {
+fn http_get(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<HttpReply, TrackerError> {
     let mut stream = connect(u, deadline, timeout)?;
     // Best effort: fails with ENOPROTOOPT under the simulator, where the watchdog does the job.
     let _ = stream.set_read_timeout(Some(remaining(deadline, timeout)?));
@@ -216,7 +190,7 @@ fn http_get(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<HttpRep
     );
     let io_err = |e: io::Error| match e.kind() {
         ErrorKind::WouldBlock | ErrorKind::TimedOut => timed_out(timeout),
-        _ => HttpError::Io(format!("{}: {}", u.authority, e)),
+        _ => TrackerError::Io(format!("{}: {}", u.authority, e)),
     };
     let raw = stream
         .write_all(request.as_bytes())
@@ -250,8 +224,7 @@ fn read_reply(stream: &mut TcpStream, deadline: Instant, timeout: Duration) -> i
         // A server that keeps the connection open despite `Connection: close` is done once
         // the declared body has arrived.
         let body_done = split_head(&buf).map_or(false, |(head_len, head)| {
-            !is_chunked(head)
-                && content_length(head).map_or(false, |len| buf.len() - head_len >= len)
+            content_length(head).map_or(false, |len| buf.len() - head_len >= len)
         });
         if body_done {
             return Ok(buf);
@@ -259,7 +232,9 @@ fn read_reply(stream: &mut TcpStream, deadline: Instant, timeout: Duration) -> i
     }
 }
 
-fn split_head(buf: &[u8]) -> Option<(usize, &[u8])> {
+/// The length of the status line and headers up to and including the blank line (CRLF or
+/// bare LF line ends), and those bytes.
+pub(crate) fn split_head(buf: &[u8]) -> Option<(usize, &[u8])> {
     let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
     let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
     let end = crlf.into_iter().chain(lf).min()?;
@@ -275,23 +250,19 @@ fn header(head: &[u8], name: &str) -> Option<String> {
     })
 }
 
-fn is_chunked(head: &[u8]) -> bool {
-    header(head, "transfer-encoding").map_or(false, |v| v.to_ascii_lowercase().contains("chunked"))
-}
-
 fn content_length(head: &[u8]) -> Option<usize> {
     header(head, "content-length").and_then(|v| v.parse().ok())
 }
 
-pub(crate) fn parse_http_reply(raw: &[u8]) -> Result<HttpReply, HttpError> {
+pub(crate) fn parse_http_reply(raw: &[u8]) -> Result<HttpReply, TrackerError> {
     if raw.is_empty() {
-        return Err(HttpError::Io("connection closed without a reply".to_string()));
+        return Err(TrackerError::Io("connection closed without a reply".to_string()));
     }
     let (head_len, head) = split_head(raw).ok_or_else(|| {
-        HttpError::Io("connection closed in the middle of the reply headers".to_string())
+        TrackerError::Io("connection closed in the middle of the reply headers".to_string())
     })?;
     if head_len > MAX_HEAD {
-        return Err(HttpError::Http("reply headers too long".to_string()));
+        return Err(TrackerError::Http("reply headers too long".to_string()));
     }
     let status_line =
         String::from_utf8_lossy(head.split(|&b| b == b'\n').next().unwrap_or_default());
@@ -300,54 +271,25 @@ pub(crate) fn parse_http_reply(raw: &[u8]) -> Result<HttpReply, HttpError> {
     let version = parts.next().unwrap_or_default();
     let status = match parts.next().and_then(|s| s.parse::<u16>().ok()) {
         Some(s) if version.starts_with("HTTP/1.") && (100..=999).contains(&s) => s,
-        _ => return Err(HttpError::Http(format!("not an HTTP/1.x status line: {status_line:?}"))),
+        _ => {
+            return Err(TrackerError::Http(format!("not an HTTP/1.x status line: {status_line:?}")))
+        }
     };
     let reason = parts.next().unwrap_or_default().to_string();
     let mut body = &raw[head_len..];
-    let body = if is_chunked(head) {
-        dechunk(body)?
-    } else {
-        if let Some(len) = content_length(head) {
-            let got = body.len();
-            if got < len {
-                return Err(HttpError::Io(format!(
-                    "connection closed after {got} of {len} body bytes"
-                )));
-            }
-            body = &body[..len];
+    if let Some(len) = content_length(head) {
+        let got = body.len();
+        if got < len {
+            return Err(TrackerError::Io(format!(
+                "connection closed after {got} of {len} body bytes"
+            )));
         }
-        body.to_vec()
-    };
+        body = &body[..len];
+    }
     if body.len() > MAX_BODY {
-        return Err(HttpError::Http("reply body larger than 4 MiB".to_string()));
+        return Err(TrackerError::Http("reply body larger than 4 MiB".to_string()));
     }
-    Ok(HttpReply { status, reason, location: header(head, "location"), body })
-}
-
-/// `Transfer-Encoding: chunked` (some HTTP/1.1 trackers use it even for a 1.0 request).
-fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, HttpError> {
-    let bad = |why: &str| HttpError::Http(format!("bad chunked body: {}", why));
-    let mut out = Vec::new();
-    loop {
-        let eol =
-            data.iter().position(|&b| b == b'\n').ok_or_else(|| bad("truncated chunk size"))?;
-        let line = String::from_utf8_lossy(&data[..eol]);
-        let size = line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size, 16).map_err(|_| bad("chunk size is not hex"))?;
-        data = &data[eol + 1..];
-        if size == 0 {
-            return Ok(out); // trailers, if any, carry nothing we need
-        }
-        if size > MAX_BODY - out.len().min(MAX_BODY) {
-            return Err(bad("body larger than 4 MiB"));
-        }
-        if data.len() < size {
-            return Err(HttpError::Io("connection closed in the middle of a chunk".to_string()));
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size..];
-        data = data.strip_prefix(b"\r\n").or_else(|| data.strip_prefix(b"\n")).unwrap_or(data);
-    }
+    Ok(HttpReply { status, reason, location: header(head, "location"), body: body.to_vec() })
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! tyrant: a small BitTorrent client for studying incentive strategies (BitTyrant,
 //! Piatek et al., NSDI 2007). This file owns the command line: `tyrant [options] FILE`
 //! downloads or seeds one torrent, `tyrant make` writes a .torrent, `tyrant tracker` runs
-//! an HTTP tracker for experiments. Everything else lives in the modules below.
+//! an HTTP and UDP (BEP 15) tracker for experiments. Everything else lives in the modules below.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -13,81 +13,10 @@ use tyrant::strategy::{opt, sybil, Flags};
 use tyrant::torrent::{Config, Outcome, Torrent};
 use tyrant::{metainfo, trackerd};
 
-const USAGE: &str = "\
-tyrant: a BitTorrent client for studying incentive strategies
-
-USAGE:
-  tyrant [OPTIONS] FILE.torrent      download (then seed) or seed one torrent
-  tyrant make PATH --announce URL [--piece-size KiB] [-o OUT.torrent] [--private]
-  tyrant tracker [--port P] [--bind IP] [--interval S] [--max-numwant N] ...
-  tyrant help | --help               this text (also: tyrant make --help, tyrant tracker --help)
-
-OPTIONS:
-  --up N                 upload cap in KiB/s on piece payload (0 = uncapped) [0]
-  --down N               download cap in KiB/s (0 = uncapped) [0]
-  --port P               listen port, 0 = any free port [6881]
-  --bind IP              listen address [0.0.0.0]
-  --announce-ip IP       address to report to the tracker (many peers on 127.0.0.N)
-  --dir D                directory holding the data [.]
-  --seed                 the data is complete: verify it, never write to it, seed
-  --stop-after-download  exit as soon as the download is complete (default: keep seeding)
-  --k K                  floor(K*sqrt(up)) regular upload slots + 1 optimistic
-  --slots N              N upload slots in all, the optimistic one included
-                         (default: mainline's rule from --up)
-  --rng-seed S           seed for every random choice (choking, picking) [1]
-  --max-peers N          most connections at once [60]
-  --numwant N            peers to ask the tracker for [50]
-  --min-peers N          ask the tracker again early while fewer peers are connected [20]
-  --peer IP:PORT         also connect to this peer (repeatable)
-  --stats FILE           per-second key=value statistics and a final `done` line
-  --trace FILE           every choking decision of every round (key=value lines)
-
-STRATEGIES (src/strategy.rs; see README):
-  --tyrant               BitTyrant (Piatek et al. 2007; the released MikesUnchoker): rank by
-                         d_p/u_p, fill --up with u_p in three passes, cap each peer at u_p
-  --tyrant-u0 K          BitTyrant's market rate while <= 2 peers are unchoked, KiB/s [3]
-  --tyrant-excess give|keep     give leftover capacity to the stalest peers (3rd pass)
-                         or keep it [give]
-  --tyrant-rank ratio|rate|random   order by d_p/u_p, by d_p alone, or at random [ratio]
-  --tyrant-shape on|off  cap each unchoked peer at its u_p, or not (one shared bucket) [on]
-  --propshare            PropShare (Levin et al. 2008): capacity in proportion to last
-                         round's bytes received
-  --optimistic-share F   PropShare's optimistic fraction of capacity [0.2]
-  --rebel N              BitRebel: send every HAVE N extra times
-  --sybil N              BitSybil: N identities, each with 1/N of the pieces and of --up
-  --thief                BitThief: never upload, announce nothing, connect to everyone
-  --reveal N             show each neighbour at most N pieces it lacks (most common first)
-  --time-limit S         stop after S seconds (real time)
-  --time-scale S         run S times faster than nominal: --up/--down and tyrant's u0 ×S,
-                         choking rounds, rate windows, request timeout and the tracker
-                         interval ÷S (stats report real seconds and bytes) [1]
-  --handshake-timeout S  drop a connection without a handshake after S s [20]
-  --idle-timeout S       drop a peer that sent nothing for S s [180]
-  --request-timeout S    re-assign requests a peer has not served for S s [60]
-  -q, --quiet            no progress line
-
-Logging goes to stderr and is controlled by RUST_LOG (e.g. RUST_LOG=debug).
-";
-
-const MAKE_USAGE: &str = "\
-USAGE: tyrant make PATH --announce URL [--piece-size KiB] [-o OUT.torrent] [--private]
-
-Writes a .torrent for a file or a directory (multi-file). The piece size defaults to a
-power of two between 16 KiB and 4 MiB giving about 1000-1500 pieces. The output defaults
-to NAME.torrent in the current directory. Prints the info-hash.
-";
-
-const TRACKER_USAGE: &str = "\
-USAGE: tyrant tracker [--port P] [--bind IP] [--interval S] [--min-interval S]
-                      [--max-numwant N] [--expiry S] [--rng-seed S] [--time-scale S]
-
-An HTTP tracker for experiments: many torrents, many peers per IP (peers are told apart by
-peer id and port), compact and dictionary replies, random peer subsets, expiry of silent
-peers. Prints `tracker listening on IP:PORT` and runs until killed. Defaults: port 6969,
-bind 0.0.0.0, interval 60 s, min interval 15 s, max numwant 200, expiry 3 intervals.
---time-scale S divides the expiry by S; the announced intervals stay nominal because
-clients given the same --time-scale divide them themselves.
-";
+// The help texts, as printed (`--help`), in src/usage/.
+const USAGE: &str = include_str!("usage/tyrant.txt");
+const MAKE_USAGE: &str = include_str!("usage/make.txt");
+const TRACKER_USAGE: &str = include_str!("usage/tracker.txt");
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
@@ -134,37 +63,38 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
         (None, None) => Slots::Auto { up_kib: up },
     };
     let strategy = Flags::parse(&mut args, up)?;
-    let port: u16 = opt(&mut args, "--port")?.unwrap_or(6881);
-    let bind_ip: IpAddr = opt(&mut args, "--bind")?.unwrap_or_else(|| IpAddr::from([0, 0, 0, 0]));
-    let announce_ip: Option<IpAddr> = opt(&mut args, "--announce-ip")?;
-    let dir: PathBuf = opt(&mut args, "--dir")?.unwrap_or_else(|| PathBuf::from("."));
-    let seed = args.contains("--seed");
-    let stop_after_download = args.contains("--stop-after-download");
-    let rng_seed: u64 = opt(&mut args, "--rng-seed")?.unwrap_or(1);
     let (max_peers, numwant) = strategy.peer_set();
-    let max_peers: usize = opt(&mut args, "--max-peers")?.unwrap_or(max_peers);
-    let numwant: u32 = opt(&mut args, "--numwant")?.unwrap_or(numwant);
-    let stats: Option<PathBuf> = opt(&mut args, "--stats")?;
-    let trace: Option<PathBuf> = opt(&mut args, "--trace")?;
-    let time_limit: Option<f64> = opt(&mut args, "--time-limit")?;
     let time_scale = time_scale(&mut args)?;
-    let mut timing = Timing::scaled(time_scale);
-    let secs = Duration::from_secs_f64;
-    if let Some(s) = positive(&mut args, "--handshake-timeout")? {
-        timing.handshake = secs(s);
-        timing.connect = timing.connect.min(secs(s));
+    let mut base = Config {
+        port: opt(&mut args, "--port")?.unwrap_or(6881),
+        bind_ip: opt(&mut args, "--bind")?.unwrap_or_else(|| IpAddr::from([0, 0, 0, 0])),
+        announce_ip: opt::<IpAddr>(&mut args, "--announce-ip")?.map(|ip| ip.to_string()),
+        dir: opt(&mut args, "--dir")?.unwrap_or_else(|| PathBuf::from(".")),
+        up_kib: up,
+        down_kib: down,
+        seed: args.contains("--seed"),
+        stop_after_download: args.contains("--stop-after-download"),
+        slots,
+        rng_seed: opt(&mut args, "--rng-seed")?.unwrap_or(1),
+        max_peers: opt(&mut args, "--max-peers")?.unwrap_or(max_peers).max(1),
+        numwant: opt(&mut args, "--numwant")?.unwrap_or(numwant),
+        stats: opt(&mut args, "--stats")?,
+        trace: opt(&mut args, "--trace")?,
+        peers: args.values_from_str("--peer").map_err(|e| format!("--peer: {}", e))?,
+        time_limit: opt(&mut args, "--time-limit")?.map(Duration::from_secs_f64),
+        time_scale,
+        timing: timing(&mut args, time_scale)?,
+        peer_id: [0; 20],
+        progress: !args.contains(["-q", "--quiet"]) && stderr_is_terminal(),
+        strategy,
+        share: None,
+        label: String::new(),
+    };
+    // Tell the tracker where we listen when bound to a specific address.
+    if base.announce_ip.is_none() && !base.bind_ip.is_unspecified() {
+        base.announce_ip = Some(base.bind_ip.to_string());
     }
-    if let Some(s) = positive(&mut args, "--idle-timeout")? {
-        timing.idle = secs(s);
-        // keep-alives must come well before the other side's idle deadline
-        timing.keepalive = timing.keepalive.min(secs(s / 3.0));
-    }
-    if let Some(s) = positive(&mut args, "--request-timeout")? {
-        timing.request_timeout = secs(s);
-    }
-    let quiet = args.contains(["-q", "--quiet"]);
-    let peers: Vec<SocketAddr> =
-        args.values_from_str("--peer").map_err(|e| format!("--peer: {}", e))?;
+    base.peer_id = make_peer_id(base.port, base.rng_seed);
     let free = args.finish();
     let file = match free.as_slice() {
         [one] => PathBuf::from(one),
@@ -179,41 +109,13 @@ fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), Stri
         return Err(format!("unknown option {} (try --help)", file.display()));
     }
     let meta = metainfo::Metainfo::load(&file)?;
-    let (sybil, pieces) = (strategy.sybil, meta.num_pieces());
+    let (sybil, pieces) = (base.strategy.sybil, meta.num_pieces());
     if sybil > pieces {
         return Err(format!("--sybil {sybil}: the torrent has only {pieces} pieces"));
     }
-    if sybil > 1 && seed {
+    if sybil > 1 && base.seed {
         return Err("--sybil splits a download; it does not combine with --seed".into());
     }
-    let base = Config {
-        dir,
-        bind_ip,
-        port,
-        // Tell the tracker where we listen when bound to a specific address.
-        announce_ip: announce_ip
-            .or(Some(bind_ip).filter(|ip| !ip.is_unspecified()))
-            .map(|ip| ip.to_string()),
-        up_kib: up,
-        down_kib: down,
-        seed,
-        stop_after_download,
-        slots,
-        rng_seed,
-        max_peers: max_peers.max(1),
-        numwant,
-        stats,
-        trace,
-        peers,
-        time_limit: time_limit.map(Duration::from_secs_f64),
-        time_scale,
-        timing,
-        peer_id: make_peer_id(port, rng_seed),
-        progress: !quiet && stderr_is_terminal(),
-        strategy,
-        share: None,
-        label: String::new(),
-    };
     if sybil > 1 {
         return run_sybil(meta, base, sybil);
     }
@@ -377,6 +279,25 @@ fn time_scale(args: &mut pico_args::Arguments) -> Result<f64, String> {
         Some(s) if s.is_finite() && (0.01..=1000.0).contains(&s) => Ok(s),
         Some(s) => Err(format!("--time-scale {} must be in [0.01, 1000]", s)),
     }
+}
+
+/// The protocol clocks, scaled, with the `--*-timeout` options applied.
+fn timing(args: &mut pico_args::Arguments, time_scale: f64) -> Result<Timing, String> {
+    let mut timing = Timing::scaled(time_scale);
+    let secs = Duration::from_secs_f64;
+    if let Some(s) = positive(args, "--handshake-timeout")? {
+        timing.handshake = secs(s);
+        timing.connect = timing.connect.min(secs(s));
+    }
+    if let Some(s) = positive(args, "--idle-timeout")? {
+        timing.idle = secs(s);
+        // keep-alives must come well before the other side's idle deadline
+        timing.keepalive = timing.keepalive.min(secs(s / 3.0));
+    }
+    if let Some(s) = positive(args, "--request-timeout")? {
+        timing.request_timeout = secs(s);
+    }
+    Ok(timing)
 }
 
 /// An optional number of seconds that must be > 0.

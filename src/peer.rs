@@ -31,22 +31,28 @@ const ID_PIECE: u8 = 7;
 const ID_CANCEL: u8 = 8;
 const ID_PORT: u8 = 9;
 
-/// One peer wire message. `KeepAlive` is the zero-length frame.
+/// One peer wire message (BEP 3 "peer messages").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
+    /// The zero-length frame.
     KeepAlive,
+    /// The sender will not serve the receiver's requests until it unchokes it.
     Choke,
+    /// The receiver may request blocks.
     Unchoke,
+    /// The sender wants pieces the receiver has.
     Interested,
+    /// The sender wants none of them any more.
     NotInterested,
+    /// The sender has verified this piece.
     Have(u32),
+    /// The sender's pieces, piece 0 in the high bit of byte 0.
     Bitfield(Vec<u8>),
+    /// Send this block, please.
     Request(Block),
-    Piece {
-        index: u32,
-        begin: u32,
-        data: Vec<u8>,
-    },
+    /// One block of data.
+    Piece { index: u32, begin: u32, data: Vec<u8> },
+    /// Never mind that request.
     Cancel(Block),
     /// BEP 5 DHT port. Decoded so that DHT-capable peers are not dropped, then ignored.
     Port(u16),
@@ -59,28 +65,17 @@ pub enum Message {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireError {
     /// Length prefix above the limit; rejected before allocating anything.
-    TooLong {
-        len: u32,
-        max: u32,
-    },
+    TooLong { len: u32, max: u32 },
     /// Wrong length for the id (`len` counts the id byte, i.e. it is the length prefix).
-    BadLength {
-        id: u8,
-        len: u32,
-    },
+    BadLength { id: u8, len: u32 },
+    /// Not a BEP 3 handshake.
     BadHandshake(&'static str),
-    BadIndex {
-        index: u32,
-        num_pieces: u32,
-    },
+    /// A piece index past the torrent's last piece.
+    BadIndex { index: u32, num_pieces: u32 },
     /// Wrong byte length or spare bits set.
     BadBitfield(&'static str),
     /// Out of piece bounds, zero length, or longer than [`MAX_REQUEST`].
-    BadBlock {
-        index: u32,
-        begin: u32,
-        length: u32,
-    },
+    BadBlock { index: u32, begin: u32, length: u32 },
 }
 
 impl fmt::Display for WireError {
@@ -274,7 +269,9 @@ pub fn piece_header(index: u32, begin: u32, len: u32) -> [u8; 13] {
     h
 }
 
-fn invalid(e: WireError) -> io::Error {
+/// A protocol violation (a `WireError`, or a reason in words) as the I/O error that ends
+/// the connection.
+pub(crate) fn invalid(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 

@@ -169,12 +169,6 @@ impl Picker {
         }
     }
 
-    pub fn peer_added(&mut self, has: &[bool]) {
-        for (a, &h) in self.avail.iter_mut().zip(has) {
-            *a += u32::from(h);
-        }
-    }
-
     pub fn peer_removed(&mut self, has: &[bool]) {
         for (a, &h) in self.avail.iter_mut().zip(has) {
             *a -= u32::from(h);

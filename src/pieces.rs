@@ -94,20 +94,12 @@ pub enum Done {
 #[derive(Debug, PartialEq)]
 pub enum Verdict {
     /// The piece is ours; `liars` sent blocks that differed in an earlier failed attempt.
-    Verified {
-        index: u32,
-        liars: Vec<u64>,
-    },
+    Verified { index: u32, liars: Vec<u64> },
     /// The piece is missing again. `strike` is its only sender, if it had one; with
     /// several senders nobody is blamed until the piece verifies (smart ban).
-    Failed {
-        index: u32,
-        strike: Option<u64>,
-    },
-    WriteError {
-        index: u32,
-        error: String,
-    },
+    Failed { index: u32, strike: Option<u64> },
+    /// The piece verified but could not be written; `error` names the file.
+    WriteError { index: u32, error: String },
 }
 
 /// Assembly buffers, pieces at the disk thread, and the evidence of failed pieces.
@@ -225,11 +217,7 @@ pub fn spawn_disk(
 
 /// Every block's SHA-1, only when asked for (it costs a second pass over the piece).
 fn block_hashes(want: bool, data: &[u8]) -> Option<Vec<[u8; 20]>> {
-    if want {
-        Some(data.chunks(BLOCK as usize).map(sha1).collect())
-    } else {
-        None
-    }
+    want.then(|| data.chunks(BLOCK as usize).map(sha1).collect())
 }
 
 /// Hash one piece and, if it verifies, write it.

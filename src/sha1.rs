@@ -26,17 +26,6 @@ fn portable(data: &[u8]) -> [u8; 20] {
     sha1_smol::Sha1::from(data).digest().bytes()
 }
 
-/// Which implementation [`sha1`] uses on this machine, for logs and benchmarks.
-pub fn implementation() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if ni::available() {
-            return "sha-ni";
-        }
-    }
-    "sha1_smol"
-}
-
 const INIT: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
 
 /// The final one or two blocks: the tail of the message, 0x80, zeros, and the message
@@ -145,6 +134,17 @@ mod tests {
 
     fn hex(d: &[u8; 20]) -> String {
         d.iter().map(|b| format!("{:02x}", b)).collect()
+    }
+
+    /// Which implementation [`sha1`] uses on this machine.
+    fn implementation() -> &'static str {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if ni::available() {
+                return "sha-ni";
+            }
+        }
+        "sha1_smol"
     }
 
     #[test]

@@ -119,12 +119,10 @@ impl Storage {
     /// files but not leave the piece.
     pub fn read(&self, index: u32, begin: u32, buf: &mut [u8]) -> io::Result<()> {
         let start = self.check_range(index, u64::from(begin), buf.len())?;
-        let mut done = 0;
-        for (i, file_pos, n) in self.segments(start, buf.len()) {
+        for (i, file_pos, at, n) in self.segments(start, buf.len()) {
             self.file(i)?
-                .read_exact_at(&mut buf[done..done + n], file_pos)
+                .read_exact_at(&mut buf[at..at + n], file_pos)
                 .map_err(|e| annotate(e, &self.slots[i].path))?;
-            done += n;
         }
         Ok(())
     }
@@ -139,12 +137,10 @@ impl Storage {
             return Err(invalid(format!("piece {index} is {want} bytes, got {got}")));
         }
         let start = self.check_range(index, 0, data.len())?;
-        let mut done = 0;
-        for (i, file_pos, n) in self.segments(start, data.len()) {
+        for (i, file_pos, at, n) in self.segments(start, data.len()) {
             self.file(i)?
-                .write_all_at(&data[done..done + n], file_pos)
+                .write_all_at(&data[at..at + n], file_pos)
                 .map_err(|e| annotate(e, &self.slots[i].path))?;
-            done += n;
         }
         Ok(())
     }
@@ -220,12 +216,14 @@ impl Storage {
     fn never_written(&self, index: u32) -> bool {
         let start = self.geo.offset(index, 0);
         let len = self.geo.piece_len(index) as usize;
-        self.segments(start, len).iter().all(|(i, file_pos, _)| *file_pos >= self.slots[*i].existed)
+        self.segments(start, len)
+            .iter()
+            .all(|(i, file_pos, ..)| *file_pos >= self.slots[*i].existed)
     }
 
-    /// The (slot, position in file, byte count) pieces of the stream range
-    /// [`start`, `start + len`), in order; empty files contribute nothing.
-    fn segments(&self, start: u64, len: usize) -> Vec<(usize, u64, usize)> {
+    /// The (slot, position in file, position in the range, byte count) pieces of the
+    /// stream range [`start`, `start + len`), in order; empty files contribute nothing.
+    fn segments(&self, start: u64, len: usize) -> Vec<(usize, u64, usize, usize)> {
         // Slots are sorted by end offset, so the first one ending after `start` holds it.
         let first = self.slots.partition_point(|s| s.offset + s.length <= start);
         let mut out = Vec::new();
@@ -239,7 +237,7 @@ impl Storage {
                 continue;
             }
             let n = (slot.offset + slot.length).min(end) - pos;
-            out.push((i, pos - slot.offset, n as usize));
+            out.push((i, pos - slot.offset, (pos - start) as usize, n as usize));
             pos += n;
         }
         out

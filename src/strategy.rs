@@ -30,19 +30,13 @@ const MIN_PEERS: usize = 20;
 /// Which choker runs while we download.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ChokerFlag {
+    /// Mainline's tit-for-tat (`choke.rs`).
     Vanilla,
     /// BitTyrant: the market rate while 2 or fewer peers are unchoked (bytes/s, nominal)
     /// and its switches.
-    Tyrant {
-        u0: f64,
-        excess: Excess,
-        rank: Rank,
-        shape: bool,
-    },
+    Tyrant { u0: f64, excess: Excess, rank: Rank, shape: bool },
     /// PropShare with this optimistic fraction of capacity.
-    PropShare {
-        optimistic_share: f64,
-    },
+    PropShare { optimistic_share: f64 },
 }
 
 /// The strategy flags of one process, checked.
@@ -273,14 +267,23 @@ impl Strategy {
         round_secs: f64,
         rng: &mut Rng,
     ) -> Vec<Decision> {
+        if let Some(c) = self.vanilla(seeding) {
+            return c.rechoke(peers, seeding, rng);
+        }
         match &mut self.choker {
-            Choker::Vanilla(c) => c.rechoke(peers, seeding, rng),
-            Choker::Tyrant(_, c) | Choker::PropShare(_, c) if seeding => {
-                c.rechoke(peers, true, rng)
-            }
             Choker::Tyrant(c, _) => c.rechoke(peers, rng),
             Choker::PropShare(c, _) => c.rechoke(peers, round_secs, rng),
-            Choker::Never => peers.iter().map(|v| Decision::choke(v.id)).collect(),
+            _ => peers.iter().map(|v| Decision::choke(v.id)).collect(),
+        }
+    }
+
+    /// The vanilla choker when it is the one deciding: always for vanilla, and for
+    /// BitTyrant and PropShare once we seed.
+    fn vanilla(&mut self, seeding: bool) -> Option<&mut Vanilla> {
+        match &mut self.choker {
+            Choker::Vanilla(c) => Some(c),
+            Choker::Tyrant(_, c) | Choker::PropShare(_, c) if seeding => Some(c),
+            _ => None,
         }
     }
 
@@ -288,13 +291,13 @@ impl Strategy {
     /// choker has room for it (vanilla: a free regular slot, rain's FastUnchoke; BitTyrant:
     /// its u_p still fits; PropShare: the optimistic slot is empty).
     pub fn fast_unchoke(&mut self, peers: &[PeerView], id: u64, seeding: bool) -> Option<Decision> {
+        if let Some(c) = self.vanilla(seeding) {
+            return c.fast_unchoke(peers, id);
+        }
         match &mut self.choker {
-            Choker::Vanilla(c) => c.fast_unchoke(peers, id),
-            Choker::Tyrant(_, c) | Choker::PropShare(_, c) if seeding => c.fast_unchoke(peers, id),
-            // The released BitTyrant unchokes nobody between rounds.
-            Choker::Tyrant(..) => None,
             Choker::PropShare(c, _) => c.fast_unchoke(peers, id),
-            Choker::Never => None,
+            // The released BitTyrant unchokes nobody between rounds; BitThief nobody ever.
+            _ => None,
         }
     }
 
@@ -307,13 +310,7 @@ impl Strategy {
         seeding: bool,
         rng: &mut Rng,
     ) -> Option<Vec<Decision>> {
-        match &mut self.choker {
-            Choker::Vanilla(c) => Some(c.refill(peers, seeding, rng)),
-            Choker::Tyrant(_, c) | Choker::PropShare(_, c) if seeding => {
-                Some(c.refill(peers, true, rng))
-            }
-            _ => None,
-        }
+        self.vanilla(seeding).map(|c| c.refill(peers, seeding, rng))
     }
 
     /// The bitfield to send after the handshake, if any (BEP 3 makes it optional).

@@ -211,24 +211,7 @@ impl Torrent {
         std::thread::Builder::new()
             .name("acceptor".into())
             .spawn(move || {
-                let mut pause = Duration::from_millis(10);
-                for s in listener.incoming() {
-                    match s {
-                        Ok(s) => {
-                            pause = Duration::from_millis(10);
-                            if acc_tx.send(Event::Incoming(s)).is_err() {
-                                return;
-                            }
-                        }
-                        // Out of descriptors (EMFILE) the same connection fails again at
-                        // once: back off rather than spin.
-                        Err(e) => {
-                            log::warn!("accept failed: {} (pausing {:?})", e, pause);
-                            std::thread::sleep(pause);
-                            pause = (pause * 2).min(Duration::from_secs(1));
-                        }
-                    }
-                }
+                conn::accept_each(listener, "", |s| acc_tx.send(Event::Incoming(s)).is_ok())
             })
             .map_err(|e| e.to_string())?;
         if let Some((rx, rate, burst, burst_secs)) = self.pacing.take() {

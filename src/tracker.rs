@@ -1,21 +1,22 @@
 //! Tracker client: one HTTP/1.0 announce (BEP 3) with compact peer lists (BEP 23) and IPv6
 //! `peers6` (BEP 7): the request, its URL and the reply. The HTTP exchange itself (deadline,
-//! redirects, chunked bodies) is `crate::http`; `udp://` trackers (BEP 15) are
+//! redirects, size bounds) is `crate::http`; `udp://` trackers (BEP 15) are
 //! `tracker/udp.rs`; the thread that announces on schedule over the announce-list tiers
 //! (BEP 12, `http://` and `udp://` mixed) is `tracker/announcer.rs`.
 
 use crate::bencode::{self, Value};
-use crate::http::{self, parse_http_url, HttpError};
+use crate::http::{self, parse_http_url};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+/// The discriminants are BEP 15's event numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AnnounceEvent {
-    None,
-    Started,
-    Completed,
-    Stopped,
+    None = 0,
+    Completed = 1,
+    Started = 2,
+    Stopped = 3,
 }
 
 impl AnnounceEvent {
@@ -62,9 +63,13 @@ pub struct AnnounceResponse {
 pub enum TrackerError {
     /// The tracker's own `failure reason`.
     Failure(String),
+    /// The server answered, but not with a usable HTTP reply.
     Http(String),
+    /// Resolve, connect, read or write failed, the deadline passed, or the server hung up
+    /// before a complete reply.
     Io(String),
     BadReply(String),
+    /// A URL (given, or from a `Location` header) that this client cannot fetch.
     BadUrl(String),
 }
 
@@ -81,16 +86,6 @@ impl fmt::Display for TrackerError {
 }
 
 impl std::error::Error for TrackerError {}
-
-impl From<HttpError> for TrackerError {
-    fn from(e: HttpError) -> TrackerError {
-        match e {
-            HttpError::Io(m) => TrackerError::Io(m),
-            HttpError::Http(m) => TrackerError::Http(m),
-            HttpError::BadUrl(m) => TrackerError::BadUrl(m),
-        }
-    }
-}
 
 /// Percent-encode everything but RFC 3986 unreserved characters; info_hash and peer_id are
 /// raw bytes, and trackers compare them byte for byte after decoding.
@@ -123,29 +118,24 @@ pub fn announce_url(base: &str, req: &AnnounceRequest) -> Result<String, Tracker
     } else if !url.ends_with('?') && !url.ends_with('&') {
         url.push('&');
     }
-    url.push_str("info_hash=");
-    url.push_str(&percent_encode(&req.info_hash));
-    url.push_str("&peer_id=");
-    url.push_str(&percent_encode(&req.peer_id));
+    url.push_str(&format!("info_hash={}", percent_encode(&req.info_hash)));
+    url.push_str(&format!("&peer_id={}", percent_encode(&req.peer_id)));
     url.push_str(&format!(
         "&port={}&uploaded={}&downloaded={}&left={}&compact=1&numwant={}",
         req.port, req.uploaded, req.downloaded, req.left, req.numwant
     ));
     if let Some(ev) = req.event.param() {
-        url.push_str("&event=");
-        url.push_str(ev);
+        url.push_str(&format!("&event={}", ev));
     }
     if let Some(ip) = &req.ip {
-        url.push_str("&ip=");
-        url.push_str(&percent_encode(ip.as_bytes()));
+        url.push_str(&format!("&ip={}", percent_encode(ip.as_bytes())));
     }
     if let Some(key) = req.key {
         // Hex, as libtorrent and mainline send it.
         url.push_str(&format!("&key={:08x}", key));
     }
     if let Some(id) = &req.tracker_id {
-        url.push_str("&trackerid=");
-        url.push_str(&percent_encode(id));
+        url.push_str(&format!("&trackerid={}", percent_encode(id)));
     }
     Ok(url)
 }
@@ -153,7 +143,7 @@ pub fn announce_url(base: &str, req: &AnnounceRequest) -> Result<String, Tracker
 /// Parse a bencoded announce reply. Never panics; a `failure reason` wins over everything
 /// else, and a reply without one must carry `interval`.
 pub fn parse_response(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
-    let v = bencode::decode_limited(body, http::MAX_BODY).map_err(|e| {
+    let v = bencode::decode(body).map_err(|e| {
         TrackerError::BadReply(format!("not bencode ({}), starts {}", e, preview(body)))
     })?;
     let d = v

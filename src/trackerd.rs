@@ -112,7 +112,7 @@ pub(crate) struct Announce {
 
 /// What the swarm says back: a random subset of the other peers, and the counts.
 pub(crate) struct Answer {
-    pub peers: Vec<([u8; 20], SocketAddr)>,
+    pub peers: Vec<SocketAddr>,
     pub complete: u64,
     pub incomplete: u64,
 }
@@ -179,11 +179,11 @@ impl Server {
             numwant
         };
         // Never the requester, not even under an old peer id from the same address.
-        let mut others: Vec<([u8; 20], SocketAddr)> = swarm
+        let mut others: Vec<SocketAddr> = swarm
             .peers
             .iter()
             .filter(|(id, p)| **id != a.peer_id && p.addr != a.addr)
-            .map(|(id, p)| (*id, p.addr))
+            .map(|(_, p)| p.addr)
             .collect();
         // Partial Fisher-Yates: a uniform random subset of `numwant`.
         let take = numwant.min(others.len());
@@ -240,6 +240,19 @@ fn unmap(ip: IpAddr) -> IpAddr {
         },
         v4 => v4,
     }
+}
+
+/// BEP 23's compact form: each address as its IP's bytes, then the port, big-endian.
+fn compact<'a>(addrs: impl Iterator<Item = &'a SocketAddr>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for a in addrs {
+        match a.ip() {
+            IpAddr::V4(ip) => out.extend_from_slice(&ip.octets()),
+            IpAddr::V6(ip) => out.extend_from_slice(&ip.octets()),
+        }
+        out.extend_from_slice(&a.port().to_be_bytes());
+    }
+    out
 }
 
 fn hex(b: &[u8]) -> String {

@@ -8,7 +8,7 @@
 //!   `Decoder` (random chunkings), `read_message` over a `Cursor` (the two must agree), and
 //!   `Message::check` with a torrent `Geometry`;
 //! - `tracker`: `tracker::parse_response` (compact, dictionary, peers6, failure replies);
-//! - `http`: HTTP replies (Content-Length, read-to-EOF, chunked, LF-only, error statuses)
+//! - `http`: HTTP replies (Content-Length, read-to-EOF, LF-only, error statuses)
 //!   through the public `http::get` from a loopback server, since `http::parse_http_reply`
 //!   is crate-private (one connection per case: 2,000 cases in CI).
 //!
@@ -760,8 +760,6 @@ fn bencode_target(input: &[u8], _rng: &mut Rng) -> bool {
             }
         }
     }
-    // The string bound is enforced before allocating.
-    let _ = bencode::decode_limited(input, 16);
     accepted
 }
 
@@ -1041,14 +1039,6 @@ fn http_corpus() -> Vec<Vec<u8>> {
     let mut to_eof = b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\n".to_vec();
     to_eof.extend_from_slice(body);
     c.push(to_eof);
-    let (a, b) = body.split_at(body.len() / 2);
-    let mut chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-    chunked.extend_from_slice(format!("{:x};ext=1\r\n", a.len()).as_bytes());
-    chunked.extend_from_slice(a);
-    chunked.extend_from_slice(format!("\r\n{:X}\r\n", b.len()).as_bytes());
-    chunked.extend_from_slice(b);
-    chunked.extend_from_slice(b"\r\n0\r\nTrailer: t\r\n\r\n");
-    c.push(chunked);
     let small = b"d8:intervali60e5:peers6:\x7f\x00\x00\x01\x1a\xe1e";
     let mut lf = format!("HTTP/1.0 200 OK\nContent-Length: {}\n\n", small.len()).into_bytes();
     lf.extend_from_slice(small);

@@ -501,7 +501,7 @@ fn our_tracker_under_small_load() {
     assert!(rep.done >= 540, "only {} announces", rep.done);
     assert!(rep.rate() > 150.0, "only {:.0} announces/s", rep.rate());
     assert!(rep.events.iter().all(|&n| n > 0), "events {:?}", rep.events);
-    assert!(rep.compact > 0 && rep.dict > 0);
+    assert!(rep.compact > 0 && rep.compact0 > 0);
     assert!(tracker.alive(), "tracker died");
     load::good_announce(tracker.addr).expect("good announce after load");
 }

@@ -14,6 +14,15 @@ fn all(n: usize) -> Vec<bool> {
     vec![true; n]
 }
 
+impl Picker {
+    /// A peer with bitfield `has` joins (the chooser adds pieces one by one instead).
+    fn peer_added(&mut self, has: &[bool]) {
+        for (a, &h) in self.avail.iter_mut().zip(has) {
+            *a += u32::from(h);
+        }
+    }
+}
+
 #[test]
 fn blocks_cover_every_piece_exactly_including_a_short_last_piece() {
     // 3 pieces of 40000 bytes, last one 20000: blocks 16384,16384,7232 and 16384,3616.

@@ -9,7 +9,7 @@
 //! (scaled) before the next tracker of the tier order is asked; the announcer's back-off
 //! (15 s doubling to 30 min) then plays the role of the long schedule.
 
-use super::{compact_peers, AnnounceEvent, AnnounceRequest, AnnounceResponse, TrackerError};
+use super::{compact_peers, AnnounceRequest, AnnounceResponse, TrackerError};
 use crate::rng::Rng;
 use std::collections::hash_map::{Entry, HashMap};
 use std::io::ErrorKind;
@@ -172,12 +172,6 @@ impl UdpClient {
 
 /// BEP 15's 98-byte announce, without the transaction id (`exchange` inserts it).
 fn announce_packet(conn: u64, r: &AnnounceRequest) -> Vec<u8> {
-    let event: u32 = match r.event {
-        AnnounceEvent::None => 0,
-        AnnounceEvent::Completed => 1,
-        AnnounceEvent::Started => 2,
-        AnnounceEvent::Stopped => 3,
-    };
     // Only an IPv4 `--announce-ip` fits the field; 0 means "the source address".
     let ip =
         r.ip.as_deref().and_then(|s| s.parse::<Ipv4Addr>().ok()).unwrap_or(Ipv4Addr::UNSPECIFIED);
@@ -189,7 +183,7 @@ fn announce_packet(conn: u64, r: &AnnounceRequest) -> Vec<u8> {
     for n in [r.downloaded, r.left, r.uploaded] {
         p.extend_from_slice(&n.to_be_bytes());
     }
-    p.extend_from_slice(&event.to_be_bytes());
+    p.extend_from_slice(&(r.event as u32).to_be_bytes());
     p.extend_from_slice(&ip.octets());
     p.extend_from_slice(&r.key.unwrap_or(0).to_be_bytes());
     p.extend_from_slice(&r.numwant.min(i32::MAX as u32).to_be_bytes());

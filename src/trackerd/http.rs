@@ -1,10 +1,12 @@
 //! The tracker's HTTP front end (BEP 3): one thread per connection, bounded in number and
 //! in time, reading one `GET /announce` or `GET /scrape` and answering with a bencoded
-//! dictionary (compact peer lists per BEP 23, `peers6` per BEP 7, or BEP 3's dictionary
-//! list when a client asks for it).
+//! dictionary. Peer lists are always compact (BEP 23, IPv6 peers in `peers6` per BEP 7),
+//! whatever `compact=` says: every client in use reads them.
 
-use super::{unmap, Announce, Server};
+use super::{compact, unmap, Announce, Server};
 use crate::bencode::{self, Dict, Value};
+use crate::conn::accept_each;
+use crate::http::split_head;
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -33,33 +35,20 @@ pub(super) struct Open {
 }
 
 pub(super) fn accept_loop(listener: TcpListener, server: Arc<Server>) {
-    let mut pause = Duration::from_millis(10);
-    for conn in listener.incoming() {
-        let stream = match conn {
-            Ok(s) => s,
-            Err(e) => {
-                // Out of descriptors (EMFILE) would otherwise make this a busy loop.
-                log::warn!("tracker: accept failed: {} (pausing {:?})", e, pause);
-                thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_secs(1));
-                continue;
+    accept_each(listener, "tracker: ", |stream| {
+        if let Some(id) = server.admit(&stream) {
+            let s = Arc::clone(&server);
+            let spawned = thread::Builder::new().spawn(move || {
+                s.serve(stream);
+                s.lock_open().conns.remove(&id);
+            });
+            if let Err(e) = spawned {
+                server.lock_open().conns.remove(&id);
+                log::warn!("tracker: cannot start a connection thread: {}", e);
             }
-        };
-        pause = Duration::from_millis(10);
-        let id = match server.admit(&stream) {
-            Some(id) => id,
-            None => continue,
-        };
-        let s = Arc::clone(&server);
-        let spawned = thread::Builder::new().spawn(move || {
-            s.serve(stream);
-            s.lock_open().conns.remove(&id);
-        });
-        if let Err(e) = spawned {
-            server.lock_open().conns.remove(&id);
-            log::warn!("tracker: cannot start a connection thread: {}", e);
         }
-    }
+        true
+    })
 }
 
 /// Why a request got no regular answer.
@@ -177,47 +166,16 @@ impl Server {
             event: q.text("event")?.unwrap_or_default(),
             numwant: q.text("numwant")?.and_then(|n| n.parse::<usize>().ok()),
         };
-        let compact = q.text("compact")?.as_deref() == Some("1");
-        let no_peer_id = q.text("no_peer_id")?.as_deref() == Some("1");
         let answer = self.announce(&a);
+        let v6 = compact(answer.peers.iter().filter(|a| a.is_ipv6()));
         let mut reply = Dict::new()
             .with("interval", Value::Int(i64::from(self.cfg.interval)))
             .with("min interval", Value::Int(i64::from(self.cfg.min_interval)))
             .with("complete", Value::Int(answer.complete as i64))
-            .with("incomplete", Value::Int(answer.incomplete as i64));
-        if compact {
-            let (mut v4, mut v6) = (Vec::new(), Vec::new());
-            for (_, addr) in &answer.peers {
-                match addr {
-                    SocketAddr::V4(a) => {
-                        v4.extend_from_slice(&a.ip().octets());
-                        v4.extend_from_slice(&a.port().to_be_bytes());
-                    }
-                    SocketAddr::V6(a) => {
-                        v6.extend_from_slice(&a.ip().octets());
-                        v6.extend_from_slice(&a.port().to_be_bytes());
-                    }
-                }
-            }
-            reply.insert("peers", Value::Bytes(v4));
-            if !v6.is_empty() {
-                reply.insert("peers6", Value::Bytes(v6));
-            }
-        } else {
-            let list = answer
-                .peers
-                .iter()
-                .map(|(id, addr)| {
-                    let mut d = Dict::new()
-                        .with("ip", Value::str(&addr.ip().to_string()))
-                        .with("port", Value::Int(i64::from(addr.port())));
-                    if !no_peer_id {
-                        d.insert("peer id", Value::Bytes(id.to_vec()));
-                    }
-                    Value::Dict(d)
-                })
-                .collect();
-            reply.insert("peers", Value::List(list));
+            .with("incomplete", Value::Int(answer.incomplete as i64))
+            .with("peers", Value::Bytes(compact(answer.peers.iter().filter(|a| a.is_ipv4()))));
+        if !v6.is_empty() {
+            reply.insert("peers6", Value::Bytes(v6));
         }
         Ok(bencode::encode(&Value::Dict(reply)))
     }
@@ -229,7 +187,7 @@ impl Server {
         for raw in q.all("info_hash") {
             let h = percent_decode(raw)
                 .ok_or_else(|| tell("malformed percent-encoding in info_hash"))?;
-            wanted.push(to_id20(&h).ok_or_else(|| tell("info_hash must be 20 bytes"))?);
+            wanted.push(h[..].try_into().map_err(|_| tell("info_hash must be 20 bytes"))?);
         }
         let mut files = Dict::new();
         for (h, complete, downloaded, incomplete) in self.scrape(&wanted) {
@@ -255,11 +213,8 @@ fn read_request(stream: &mut TcpStream) -> Result<String, BadRequest> {
     let mut chunk = [0u8; 2048];
     let deadline = Instant::now() + REQUEST_DEADLINE;
     let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        if let Some(i) = buf.windows(2).position(|w| w == b"\n\n") {
-            break i;
+        if let Some((end, _)) = split_head(&buf) {
+            break end;
         }
         if buf.len() > MAX_REQUEST {
             return Err(BadRequest::Tell(400, "request too large".to_string()));
@@ -326,17 +281,8 @@ impl<'a> Query<'a> {
 
     fn id20(&self, key: &str) -> Result<[u8; 20], BadRequest> {
         let b = self.bytes(key)?.ok_or_else(|| tell(&format!("missing {}", key)))?;
-        to_id20(&b).ok_or_else(|| tell(&format!("{} must be 20 bytes, got {}", key, b.len())))
+        b[..].try_into().map_err(|_| tell(&format!("{} must be 20 bytes, got {}", key, b.len())))
     }
-}
-
-fn to_id20(b: &[u8]) -> Option<[u8; 20]> {
-    let mut id = [0u8; 20];
-    if b.len() != 20 {
-        return None;
-    }
-    id.copy_from_slice(b);
-    Some(id)
 }
 
 /// `%XX` only. BitTorrent clients send binary as `%XX` and a literal `+` as `%2B`, so a

@@ -8,7 +8,7 @@
 //! Malformed datagrams and unknown ids are dropped with a debug line, never answered: a
 //! reply to a forged source address would reflect traffic at someone else.
 
-use super::{unmap, Announce, Server};
+use super::{compact, unmap, Announce, Server};
 use crate::tracker::udp::{be32, be64, ANNOUNCE, CONNECT, ERROR, PROTOCOL_ID, SCRAPE};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -62,11 +62,7 @@ impl Server {
                 let wanted: Vec<[u8; 20]> = p[16..]
                     .chunks_exact(20)
                     .take(MAX_SCRAPE)
-                    .map(|c| {
-                        let mut h = [0u8; 20];
-                        h.copy_from_slice(c);
-                        h
-                    })
+                    .filter_map(|c| c.try_into().ok())
                     .collect();
                 for (_, complete, downloaded, incomplete) in self.scrape(&wanted) {
                     for n in [complete, downloaded, incomplete] {
@@ -82,11 +78,7 @@ impl Server {
     /// Appends the announce reply's body to `reply` (action and transaction id already in
     /// it), or turns `reply` into an error reply.
     fn udp_announce(&self, p: &[u8], src: SocketAddr, reply: &mut Vec<u8>) -> Option<()> {
-        let id20 = |at: usize| {
-            let mut h = [0u8; 20];
-            h.copy_from_slice(&p[at..at + 20]);
-            h
-        };
+        let id20 = |at: usize| p[at..at + 20].try_into().ok();
         let event = match be32(&p[80..84]) {
             0 => "",
             1 => "completed",
@@ -105,8 +97,8 @@ impl Server {
         };
         let numwant = be32(&p[92..96]) as i32;
         let a = Announce {
-            info_hash: id20(16),
-            peer_id: id20(36),
+            info_hash: id20(16)?,
+            peer_id: id20(36)?,
             addr: SocketAddr::new(ip, port),
             seed: be64(&p[64..72]) == 0,
             event: event.to_string(),
@@ -118,14 +110,7 @@ impl Server {
         }
         // One address family per reply, the one the request came over (BEP 15).
         let v4 = unmap(src.ip()).is_ipv4();
-        for (_, addr) in &answer.peers {
-            match addr.ip() {
-                IpAddr::V4(ip) if v4 => reply.extend_from_slice(&ip.octets()),
-                IpAddr::V6(ip) if !v4 => reply.extend_from_slice(&ip.octets()),
-                _ => continue,
-            }
-            reply.extend_from_slice(&addr.port().to_be_bytes());
-        }
+        reply.extend(compact(answer.peers.iter().filter(|a| a.is_ipv4() == v4)));
         Some(())
     }
 

@@ -2,7 +2,7 @@
 //! datagrams, stray replies, errors) and against `tyrant tracker`'s UDP front end.
 
 use super::*;
-use crate::tracker::{spawn_announcer, TrackerConfig, TrackerCtl, TransferCounters};
+use crate::tracker::{spawn_announcer, AnnounceEvent, TrackerConfig, TrackerCtl, TransferCounters};
 use crate::trackerd;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
