@@ -9,6 +9,8 @@ import subprocess, sys
 
 # (unit test under src/, file, text to replace, planted text, the bug in words)
 P = [
+ ("the_pipeline_grows_within_a_second_of_an_unchoke","src/chooser/download.rs",
+  "let rate = p.recent.rate(now);","let rate = p.down.rate(now);","pipeline sized from the 20 s meter"),
  ("endgame_duplicates_the_last_blocks_and_cancels_the_losers","src/picker.rs",
   "self.unstarted == 0 && self.open_blocks == 0 && !self.is_complete()","false","endgame never starts"),
  ("endgame_duplicates_the_last_blocks_and_cancels_the_losers","src/chooser/download.rs",

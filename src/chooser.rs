@@ -31,7 +31,9 @@ mod peers;
 const MAX_STRIKES: u32 = 3;
 /// Minimum requests in flight per peer (Cohen §2.3: "about 5").
 const PIPELINE_MIN: usize = 5;
-const PIPELINE_MAX: usize = 128;
+/// Most requests in flight per peer: BEP 10's default `reqq`, what a peer that does not
+/// say otherwise queues without dropping any.
+const PIPELINE_MAX: usize = 250;
 /// Most requests we queue for one peer; more are dropped. libtorrent's own limit
 /// (`max_allowed_in_request_queue`) is 2000 and its leechers do keep hundreds in flight at
 /// loopback speeds: a smaller cap silently stalls them.
@@ -120,6 +122,9 @@ struct Peer {
     shown: Vec<bool>,
     requests: Vec<(Block, Instant)>,
     down: RateMeter,
+    /// The download rate over the last 2 s, for the request pipeline: the 20 s meter lags
+    /// a peer that has just unchoked us by tens of seconds, and the pipeline with it.
+    recent: RateMeter,
     up: RateMeter,
     /// HAVE announcements × piece length (duplicates included, as Azureus counted them).
     haves: RateMeter,

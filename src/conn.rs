@@ -148,13 +148,18 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, line: Line) -> io::Result<(
         return Ok(());
     }
     // One torrent per process, so both sides may send their handshake at once.
-    let ours = Handshake { reserved: [0; 8], info_hash: sh.info_hash, peer_id: sh.peer_id };
+    let ours =
+        Handshake { reserved: peer::EXTENSION_BIT, info_hash: sh.info_hash, peer_id: sh.peer_id };
     stream.write_all(&ours.encode())?;
     let mut buf = [0u8; 68];
     stream.read_exact(&mut buf)?;
     let theirs = Handshake::decode(&buf).map_err(invalid)?;
     if theirs.info_hash != sh.info_hash {
         return Err(invalid("handshake for another torrent (wrong info-hash)"));
+    }
+    if theirs.reserved[5] & 0x10 != 0 {
+        // Before the chooser hears of the peer, so nothing else writes to it yet.
+        stream.write_all(&peer::extension_handshake(MAX_QUEUED_REQUESTS))?;
     }
     if !post(sh, gone, Event::Handshake { id, peer_id: theirs.peer_id }) {
         return Ok(());

@@ -56,8 +56,8 @@ pub enum Message {
     Cancel(Block),
     /// BEP 5 DHT port. Decoded so that DHT-capable peers are not dropped, then ignored.
     Port(u16),
-    /// Any other id (fast extension, BEP 10, ...). We advertise none of them in the
-    /// reserved bits, so a peer sending one is misbehaving only mildly: skip, don't drop.
+    /// Any other id (fast extension, BEP 10's handshake, ...): skipped, not dropped. Of BEP 10
+    /// we send only the handshake, with no extension messages in it.
     Unknown(u8),
 }
 
@@ -385,6 +385,22 @@ impl Handshake {
         h.peer_id.copy_from_slice(&buf[48..68]);
         Ok(h)
     }
+}
+
+/// The one extension we speak, BEP 10's handshake, and only to tell a peer `reqq`, how many
+/// requests we queue for it: a client told nothing keeps as many in flight as its rate
+/// suggests (transmission: ten seconds' worth, thousands on loopback), and those past our
+/// bound would be dropped, for the peer to time out 90 s later. `m` is empty, so no
+/// extension message may follow. The bit goes in our handshake's reserved bytes.
+pub const EXTENSION_BIT: [u8; 8] = [0, 0, 0, 0, 0, 0x10, 0, 0];
+
+/// Our BEP 10 handshake (message 20, extended id 0), for a peer that set the extension bit.
+pub fn extension_handshake(reqq: usize) -> Vec<u8> {
+    let payload = format!("d1:mde4:reqqi{}ee", reqq);
+    let mut b = (payload.len() as u32 + 2).to_be_bytes().to_vec();
+    b.extend_from_slice(&[20, 0]);
+    b.extend_from_slice(payload.as_bytes());
+    b
 }
 
 #[cfg(test)]

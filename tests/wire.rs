@@ -257,3 +257,30 @@ fn silent_connection_is_dropped_after_the_handshake_deadline() {
     assert_eq!(got, 68, "the seeder sends its handshake and nothing else");
     assert!(secs > 15.0 && secs < 40.0, "closed after {:.1} s", secs);
 }
+
+/// A peer that sets BEP 10's bit gets our extension handshake before anything else, saying
+/// how many requests we queue (`reqq`, transmission otherwise keeps thousands in flight and
+/// times out the ones we drop); one that does not set it gets none, the bitfield first.
+#[test]
+fn the_extension_handshake_goes_only_to_peers_that_ask_for_it() {
+    let s = start_seeder();
+    let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let reserved = [0, 0, 0, 0, 0, 0x10, 0, 0];
+    c.write_all(&Handshake { reserved, info_hash: s.meta.info_hash, peer_id: [9; 20] }.encode())
+        .unwrap();
+    let mut hs = [0u8; 68];
+    c.read_exact(&mut hs).unwrap();
+    assert_eq!(Handshake::decode(&hs).unwrap().reserved, reserved, "our extension bit");
+    let mut head = [0u8; 6];
+    c.read_exact(&mut head).unwrap();
+    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    assert_eq!((head[4], head[5]), (20, 0), "an extension handshake first");
+    let mut dict = vec![0u8; len - 2];
+    c.read_exact(&mut dict).unwrap();
+    assert_eq!(dict, b"d1:mde4:reqqi2000ee".to_vec());
+    assert!(matches!(read_message(&mut c, 1 << 20).unwrap(), Message::Bitfield(_)));
+    // Without the bit: the bitfield comes first (handshake_and_bitfield checks it).
+    let mut plain = connect(&s, s.meta.info_hash, 2);
+    handshake_and_bitfield(&s, &mut plain);
+}

@@ -31,6 +31,7 @@ impl Chooser {
             }
         };
         p.down.add(now, len);
+        p.recent.add(now, len);
         p.down_round += len;
         p.last_block = now;
         p.traded = true;
@@ -163,7 +164,7 @@ impl Chooser {
         // libtorrent's request_queue_time: with one second, a peer that serves its queue in
         // batches (transmission) never sends more than we asked in the last second, so the
         // rate never grows (38 s for 8 MiB from transmission against 22 s with three).
-        let rate = p.down.rate(now);
+        let rate = p.recent.rate(now);
         let depth = ((3.0 * rate / f64::from(BLOCK)) as usize).clamp(PIPELINE_MIN, PIPELINE_MAX);
         if p.requests.len() >= depth {
             return;

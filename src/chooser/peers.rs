@@ -98,6 +98,7 @@ impl Chooser {
             shown: vec![false; n],
             requests: Vec::new(),
             down: RateMeter::new(t.rate_window, now),
+            recent: RateMeter::new(Duration::from_secs(2), now),
             up: RateMeter::new(t.rate_window, now),
             haves: RateMeter::new(t.have_window, now),
             last_recv: now,

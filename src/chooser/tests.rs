@@ -766,3 +766,24 @@ fn a_first_refusal_is_retried_within_seconds() {
     r.tick(34.0);
     assert_eq!(dials(&r.take()).len(), 1);
 }
+
+/// The pipeline follows the last seconds' rate: a second after a seed that kept us choked
+/// for 10 s unchokes us and answers at 1 MiB/s, about three seconds' worth is in flight. The
+/// 20 s meter would still read a tenth of the rate, and a peer that serves in batches
+/// (transmission) would stay at that crawl.
+#[test]
+fn the_pipeline_grows_within_a_second_of_an_unchoke() {
+    let mut r = Rig::new(400, &[], 4, flags());
+    let s = seed(&mut r, 1);
+    r.take();
+    r.at(10.0);
+    r.msg(s, Message::Unchoke);
+    let mut queue: std::collections::VecDeque<(u32, u32)> = requests(&r.take(), s).into();
+    for k in 0..64 {
+        r.at(10.0 + f64::from(k) / 64.0);
+        let (index, begin) = queue.pop_front().expect("a request in flight");
+        r.block(s, index, begin);
+        queue.extend(requests(&r.take(), s));
+    }
+    assert!(queue.len() >= 60, "{} requests in flight after 1 s at 1 MiB/s", queue.len());
+}

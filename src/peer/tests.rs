@@ -400,3 +400,17 @@ fn bitfield_bytes_round_trip_msb_first() {
     assert_eq!(bytes_to_bits(&bytes, 9), bits);
     assert_eq!(bytes_to_bits(&[], 3), vec![false; 3]);
 }
+
+#[test]
+fn extension_handshake_says_reqq_and_nothing_else() {
+    let b = extension_handshake(2000);
+    assert_eq!(b, b"\x00\x00\x00\x15\x14\x00d1:mde4:reqqi2000ee".to_vec());
+    let dict = crate::bencode::decode(&b[6..]).unwrap();
+    let d = dict.as_dict().unwrap();
+    assert_eq!(d.int("reqq"), Some(2000));
+    assert_eq!(d.get("m").and_then(|m| m.as_dict()).map(|m| m.get("ut_pex")), Some(None));
+    // We read it back as what it is to us: a message to skip.
+    let m = read_message(&mut Cursor::new(&b), 1 << 16).unwrap();
+    assert_eq!(m, Message::Unknown(20));
+    assert_eq!(EXTENSION_BIT[5] & 0x10, 0x10);
+}
