@@ -12,16 +12,18 @@ USAGE: tyrant-lab plan PRESET [KEY=VALUE ...] [-o MANIFEST]
        tyrant-lab check MANIFEST
        tyrant-lab run MANIFEST [--out DIR] [--jobs J] [--exec TEMPLATE] [--only TEXT]
                                [--keep-data] [--collect CMD] [--tyrant PATH] [-q]
+                               [--ignore-thread-limit]
        tyrant-lab report DIR [--no-figures]
 
 plan writes the manifest of an experiment: every peer's address, port, role, strategy,
 caps, start time and exact command line, the tracker, the torrent and the seed (format in
 README, \"Experiment harness\"). PRESET is single | all | rebel | sybil | propshare | thief;
 KEY=VALUE overrides: peers caps reps seed time_scale dist seeders size_mib piece_kib
-duration stagger closed_loop down k tyrant_u0 tyrant_args focus_args rebel sybil thieves numwant
-tracker_interval tracker_port base_port trace name hosts (e.g. `tyrant-lab plan single
-peers=30 caps=20,100 reps=5 time_scale=4`; hosts=h0@10.0.0.1,h1@10.0.0.2 spreads the peers
-over hosts). check parses a manifest and prints a summary.
+duration stagger closed_loop down k max_peers tyrant_u0 tyrant_args focus_args rebel sybil
+thieves numwant tracker_interval tracker_port base_port trace name hosts (e.g. `tyrant-lab
+plan single peers=30 caps=20,100 reps=5 time_scale=4`; hosts=h0@10.0.0.1,h1@10.0.0.2
+spreads the peers over hosts). check parses a manifest and prints a summary, with the
+most threads a run's processes may hold at once.
 
 run executes a manifest: the tracker and every peer as separate tyrant processes in DIR
 [swarm-out/NAME], one CSV row per download in DIR/results.csv; runs already done in DIR are
@@ -34,7 +36,9 @@ a killed ssh hangs up its remote process). --collect CMD runs once per remote ho
 each run ({host}, {dir}, {run} replaced), e.g. 'rsync -a {host}:{dir}/runs/{run}/
 {dir}/runs/{run}/' when the nodes share no directory. Every process also gets
 --time-limit at the run's end, so none outlives it. Ctrl-C kills every process the run
-started and exits.
+started and exits. A run whose processes may need more threads at once than the machine
+allows (kernel.pid_max, kernel.threads-max, the cgroup's pids.max, ulimit -u) is refused
+before anything starts, unless --ignore-thread-limit (not checked behind an ssh --exec).
 
 report prints, per variant and cap, n, median, mean, p10/p90 of the nominal download times
 and, for paired variants, median(baseline)/median(strategy) with a bootstrap 95 % CI;
@@ -63,6 +67,7 @@ fn cli() -> Result<(), String> {
     let collect: Option<String> = opt(&mut args, "--collect")?;
     let tyrant: Option<PathBuf> = opt(&mut args, "--tyrant")?;
     let quiet = args.contains(["-q", "--quiet"]);
+    let ignore_thread_limit = args.contains("--ignore-thread-limit");
     let words: Vec<String> =
         args.finish().into_iter().map(|w| w.to_string_lossy().into_owned()).collect();
     match words.split_first() {
@@ -87,8 +92,10 @@ fn cli() -> Result<(), String> {
         Some((cmd, [file])) if cmd == "check" => {
             let m = read_manifest(file)?;
             let peers: usize = m.runs.iter().map(|r| r.peers.len()).sum();
+            let runs: Vec<&manifest::Run> = m.runs.iter().collect();
             println!(
-                "{}: preset {} seed {} runs {} peers {} torrent {} ({} bytes, {} KiB pieces)",
+                "{}: preset {} seed {} runs {} peers {} torrent {} ({} bytes, {} KiB pieces), \
+                 up to {} threads per run",
                 file,
                 m.preset,
                 m.seed,
@@ -96,7 +103,8 @@ fn cli() -> Result<(), String> {
                 peers,
                 m.torrent.file,
                 m.torrent.size,
-                m.torrent.piece_kib
+                m.torrent.piece_kib,
+                runner::threads::need(&runs, 1, &runner::threads::max_peers)
             );
             Ok(())
         }
@@ -111,6 +119,7 @@ fn cli() -> Result<(), String> {
                 keep_data,
                 collect,
                 verbose: !quiet,
+                ignore_thread_limit,
             };
             runner::install_stop_handler();
             let t0 = std::time::Instant::now();

@@ -267,6 +267,10 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
                             push(&k.to_string());
                         }
                     }
+                    if let Some(n) = o.max_peers.filter(|_| !given("--max-peers")) {
+                        push("--max-peers");
+                        push(&n.to_string());
+                    }
                     for f in &flags {
                         push(f);
                     }

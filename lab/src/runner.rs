@@ -6,7 +6,7 @@
 //! row per download to `results.csv`. The runner owns only processes it spawned: Ctrl-C
 //! kills exactly those. This file owns the experiment as a whole (runs, lanes, payload,
 //! results.csv); one run's processes are in runner/run.rs, what a run reads back in
-//! runner/observe.rs.
+//! runner/observe.rs, whether the machine has threads enough for it in runner/threads.rs.
 //!
 //! Layout of the output directory (the processes' working directory):
 //! `manifest.txt`, `seed/PAYLOAD`, `swarm.torrent`, `results.csv`, and per run
@@ -25,6 +25,7 @@ use tyrant::rng::Rng;
 
 mod observe;
 mod run;
+pub mod threads;
 use run::{run_one, RunOutcome};
 
 /// The CSV header; `tyrant-lab report` (study.rs) reads exactly this.
@@ -51,6 +52,8 @@ pub struct RunOptions {
     pub collect: Option<String>,
     /// Progress lines on stdout.
     pub verbose: bool,
+    /// Start even when the processes may need more threads than the machine allows.
+    pub ignore_thread_limit: bool,
 }
 
 /// What `run_manifest` did.
@@ -113,6 +116,15 @@ pub fn run_manifest(m: &Manifest, o: &RunOptions) -> Result<Totals, String> {
     if jobs > 1 && m.runs.iter().any(|r| r.peers.iter().any(|p| !is_loopback(p.addr))) {
         return Err("run: --jobs > 1 needs every peer on 127.0.0.0/16".into());
     }
+    let wanted = |r: &&Run| o.only.as_ref().map_or(true, |s| r.name.contains(s.as_str()));
+    // Before anything is written or started: past a thread limit a run fails partway, in odd
+    // ways (threads.rs). Processes behind ssh hold their threads on other machines.
+    let ssh = o.exec.as_deref().map_or(false, |t| t.trim_start().starts_with("ssh"));
+    if !o.ignore_thread_limit && !ssh {
+        if let Some(limit) = threads::tightest() {
+            threads::verdict(&m.runs.iter().filter(wanted).collect::<Vec<_>>(), jobs, &limit)?;
+        }
+    }
     fs::create_dir_all(&o.out).map_err(|e| format!("cannot create {}: {}", o.out.display(), e))?;
     let out = fs::canonicalize(&o.out).map_err(|e| format!("{}: {}", o.out.display(), e))?;
     let text = m.to_text();
@@ -135,7 +147,7 @@ pub fn run_manifest(m: &Manifest, o: &RunOptions) -> Result<Totals, String> {
     let todo: Vec<&Run> = m
         .runs
         .iter()
-        .filter(|r| o.only.as_ref().map_or(true, |s| r.name.contains(s.as_str())))
+        .filter(wanted)
         .filter(|r| {
             let done = out.join("runs").join(&r.name).join("done").exists();
             if done {

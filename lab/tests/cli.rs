@@ -1,6 +1,7 @@
 //! `tyrant-lab` as a command: `plan` writes a manifest that `check` reads back (the same
 //! seed gives the same bytes), errors are one line with exit status 1, and `run` says in one
-//! line when it cannot find the client binary it is to execute.
+//! line when it cannot find the client binary it is to execute or when its processes may
+//! need more threads than the machine allows.
 
 mod common;
 use common::*;
@@ -69,4 +70,32 @@ fn run_without_a_client_binary_fails_in_one_line() {
         assert!(err.contains(want), "want {:?} in {}", want, err);
         assert!(!d.join("out").exists(), "{}: output directory created", want);
     }
+}
+
+/// A run that needs more threads than any Linux allows (kernel.pid_max is at most 2^22:
+/// 1,500 leechers of 6 + 2·1,502 threads) is refused in one line before the output
+/// directory exists; --ignore-thread-limit goes past the check (to the next refusal here:
+/// an output directory of another manifest, so that nothing starts).
+#[test]
+fn run_past_the_thread_limit_is_refused_in_one_line() {
+    let dir = TempDir::new("threads");
+    let d = dir.path();
+    let plan = ["plan", "single", "peers=1500", "caps=20", "max_peers=2000", "-o", "m.txt"];
+    assert!(lab_in(d, &plan).status.success());
+    let o = lab_in(d, &["run", "m.txt", "--out", "out"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{}", err);
+    assert_eq!(err.trim_end().lines().count(), 1, "{}", err);
+    assert!(
+        err.starts_with("tyrant-lab: run: needs up to 4524543 threads at once, but "),
+        "{}",
+        err
+    );
+    assert!(err.trim_end().ends_with(", or pass --ignore-thread-limit"), "{}", err);
+    assert!(!d.join("out").exists());
+    std::fs::create_dir_all(d.join("out")).unwrap();
+    std::fs::write(d.join("out/manifest.txt"), "another manifest\n").unwrap();
+    let o = lab_in(d, &["run", "m.txt", "--out", "out", "--ignore-thread-limit"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("holds a different manifest"), "{}", err);
 }

@@ -366,6 +366,7 @@ fn plan_options_and_errors() {
         ("single dist=zipf", "unknown capacity distribution"),
         ("single time_scale=0", "time_scale"),
         ("single sybil=1", "sybil >= 2"),
+        ("single max_peers=0", "max_peers must be > 0"),
         ("single peers=400 base_port=32500", "ephemeral range"),
         ("single tracker_port=20001", "tracker port lies among the peer ports"),
         ("thief thieves=11", "thieves=11 exceeds peers=10"),
@@ -416,4 +417,11 @@ fn switches_reach_every_tyrant_and_the_focus_peer_only() {
     // Vanilla peers get no tyrant switch.
     let vanilla = m.runs.iter().find(|r| r.variant == "vanilla-in-vanilla").unwrap();
     assert!(leechers(vanilla).iter().all(|p| count(p, "--tyrant-excess") == 0));
+    // max_peers reaches every peer, seeders and thieves too, once: the focus keeps its own.
+    let m = plan("thief peers=4 max_peers=40 focus_args=--max-peers,200", &PlanOptions::default());
+    for p in &m.unwrap().runs[0].peers {
+        assert_eq!(count(p, "--max-peers"), 1, "{:?}", p.args);
+        let want = if p.focus { ["--max-peers", "200"] } else { ["--max-peers", "40"] };
+        assert!(p.args.windows(2).any(|w| w == want), "{:?}", p.args);
+    }
 }

@@ -34,6 +34,10 @@ pub struct PlanOptions {
     pub down: f64,
     /// `--k K` for every peer, seeders included (downpour: 0.42–0.44 or 1); None = mainline.
     pub k: Option<f64>,
+    /// `--max-peers N` for every peer whose flags do not set it, thieves included: the bound
+    /// on connections, hence on threads (two per connection); None = the client's default
+    /// (60, BitThief 1000).
+    pub max_peers: Option<usize>,
     /// `--tyrant-u0` for tyrants; None = tyrant's default (3).
     pub tyrant_u0: Option<f64>,
     /// More client flags for every BitTyrant peer: the ablation switches, e.g.
@@ -80,6 +84,7 @@ impl Default for PlanOptions {
             closed_loop: true,
             down: 0.0,
             k: None,
+            max_peers: None,
             tyrant_u0: None,
             tyrant_args: Vec::new(),
             focus_args: Vec::new(),
@@ -117,8 +122,8 @@ fn parsed<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
 
 impl PlanOptions {
     /// Set one option by name, as in a plan spec (`single peers=60 caps=20,100`); the CLI
-    /// can map its flags here. Keys are the field names; lists are comma-separated; `k`
-    /// and `tyrant_u0` take `-` for "not given".
+    /// can map its flags here. Keys are the field names; lists are comma-separated; `k`,
+    /// `max_peers` and `tyrant_u0` take `-` for "not given".
     pub fn set(&mut self, key: &str, v: &str) -> Result<(), String> {
         match key {
             "peers" => self.peers = parsed(key, v)?,
@@ -135,6 +140,7 @@ impl PlanOptions {
             "closed_loop" => self.closed_loop = parsed(key, v)?,
             "down" => self.down = parsed(key, v)?,
             "k" => self.k = if v == "-" { None } else { Some(parsed(key, v)?) },
+            "max_peers" => self.max_peers = if v == "-" { None } else { Some(parsed(key, v)?) },
             "tyrant_u0" => self.tyrant_u0 = if v == "-" { None } else { Some(parsed(key, v)?) },
             "tyrant_args" => self.tyrant_args = words(v),
             "focus_args" => self.focus_args = words(v),
@@ -187,8 +193,8 @@ impl PlanOptions {
         if !self.caps.iter().chain(&self.seeders).all(|&c| pos(c)) {
             return Err("plan: caps and seeder caps must be > 0 KiB/s".into());
         }
-        if self.piece_kib == 0 || self.rebel == 0 || self.sybil < 2 {
-            return Err("plan: piece_kib and rebel must be > 0, sybil >= 2".into());
+        if self.piece_kib == 0 || self.rebel == 0 || self.sybil < 2 || self.max_peers == Some(0) {
+            return Err("plan: piece_kib, rebel and max_peers must be > 0, sybil >= 2".into());
         }
         if self.k.map_or(false, |k| !pos(k)) || self.tyrant_u0.map_or(false, |u| !pos(u)) {
             return Err("plan: k and tyrant_u0 must be > 0".into());
