@@ -92,26 +92,32 @@ pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, TrackerError> {
     if target.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return bad("spaces or control characters in the path");
     }
+    let (host, port) = match host_port(authority, Some(80)) {
+        Ok(hp) => hp,
+        Err(why) => return bad(why),
+    };
+    Ok(HttpUrl { host: host.to_string(), port, authority: authority.to_string(), target })
+}
+
+/// `host[:port]` or `[v6][:port]`, as in the authority of an `http://` or `udp://` tracker
+/// URL; `default` stands in for a missing port (`None`: the port is required).
+pub(crate) fn host_port(authority: &str, default: Option<u16>) -> Result<(&str, u16), &str> {
     let (host, port) = match authority.strip_prefix('[') {
         Some(v6) => match v6.split_once(']') {
             Some((h, "")) => (h, None),
-            Some((h, p)) => match p.strip_prefix(':') {
-                Some(p) => (h, Some(p)),
-                None => return bad("junk after the IPv6 address"),
-            },
-            None => return bad("unclosed '[' in host"),
+            Some((h, p)) => (h, Some(p.strip_prefix(':').ok_or("junk after the IPv6 address")?)),
+            None => return Err("unclosed '[' in host"),
         },
         None => authority.split_once(':').map_or((authority, None), |(h, p)| (h, Some(p))),
     };
     if host.is_empty() {
-        return bad("no host");
+        return Err("no host");
     }
-    let port = match port.map(str::parse::<u16>) {
-        None => 80,
-        Some(Ok(n)) if n != 0 => n,
-        _ => return bad("bad port"),
-    };
-    Ok(HttpUrl { host: host.to_string(), port, authority: authority.to_string(), target })
+    match port.map(str::parse::<u16>) {
+        None => default.map(|p| (host, p)).ok_or("no port"),
+        Some(Ok(n)) if n != 0 => Ok((host, n)),
+        _ => Err("bad port"),
+    }
 }
 
 /// One reply, body cut to its `Content-Length`.

@@ -19,16 +19,8 @@ pub enum AnnounceEvent {
     Stopped = 3,
 }
 
-impl AnnounceEvent {
-    fn param(self) -> Option<&'static str> {
-        match self {
-            AnnounceEvent::None => None,
-            AnnounceEvent::Started => Some("started"),
-            AnnounceEvent::Completed => Some("completed"),
-            AnnounceEvent::Stopped => Some("stopped"),
-        }
-    }
-}
+/// BEP 3's `event=` words by BEP 15 number ("": no parameter), for client and server.
+pub(crate) const EVENT_WORDS: [&str; 4] = ["", "completed", "started", "stopped"];
 
 #[derive(Debug, Clone)]
 pub struct AnnounceRequest {
@@ -124,8 +116,8 @@ pub fn announce_url(base: &str, req: &AnnounceRequest) -> Result<String, Tracker
         "&port={}&uploaded={}&downloaded={}&left={}&compact=1&numwant={}",
         req.port, req.uploaded, req.downloaded, req.left, req.numwant
     ));
-    if let Some(ev) = req.event.param() {
-        url.push_str(&format!("&event={}", ev));
+    if req.event != AnnounceEvent::None {
+        url.push_str(&format!("&event={}", EVENT_WORDS[req.event as usize]));
     }
     if let Some(ip) = &req.ip {
         url.push_str(&format!("&ip={}", percent_encode(ip.as_bytes())));

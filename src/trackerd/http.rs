@@ -183,12 +183,8 @@ impl Server {
     /// The standard scrape reply: `files` maps each info hash to its counts. No
     /// `info_hash` parameter means every swarm.
     fn http_scrape(&self, q: &Query) -> Result<Vec<u8>, BadRequest> {
-        let mut wanted = Vec::new();
-        for raw in q.all("info_hash") {
-            let h = percent_decode(raw)
-                .ok_or_else(|| tell("malformed percent-encoding in info_hash"))?;
-            wanted.push(h[..].try_into().map_err(|_| tell("info_hash must be 20 bytes"))?);
-        }
+        let wanted =
+            q.all("info_hash").map(|v| id20("info_hash", v)).collect::<Result<Vec<_>, _>>()?;
         let mut files = Dict::new();
         for (h, complete, downloaded, incomplete) in self.scrape(&wanted) {
             let entry = Dict::new()
@@ -266,23 +262,29 @@ impl<'a> Query<'a> {
     }
 
     /// First occurrence wins when a parameter is repeated.
-    fn bytes(&self, key: &str) -> Result<Option<Vec<u8>>, BadRequest> {
-        match self.pairs.iter().find(|(k, _)| *k == key) {
-            None => Ok(None),
-            Some((_, v)) => percent_decode(v)
-                .map(Some)
-                .ok_or_else(|| tell(&format!("malformed percent-encoding in {}", key))),
-        }
+    fn first(&self, key: &str) -> Option<&'a str> {
+        self.pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
     }
 
     fn text(&self, key: &str) -> Result<Option<String>, BadRequest> {
-        Ok(self.bytes(key)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+        let text = |v| decoded(key, v).map(|b| String::from_utf8_lossy(&b).into_owned());
+        self.first(key).map(text).transpose()
     }
 
     fn id20(&self, key: &str) -> Result<[u8; 20], BadRequest> {
-        let b = self.bytes(key)?.ok_or_else(|| tell(&format!("missing {}", key)))?;
-        b[..].try_into().map_err(|_| tell(&format!("{} must be 20 bytes, got {}", key, b.len())))
+        id20(key, self.first(key).ok_or_else(|| tell(&format!("missing {}", key)))?)
     }
+}
+
+/// The value `v` of parameter `key`, percent-decoded.
+fn decoded(key: &str, v: &str) -> Result<Vec<u8>, BadRequest> {
+    percent_decode(v).ok_or_else(|| tell(&format!("malformed percent-encoding in {}", key)))
+}
+
+/// An info hash or peer id: 20 bytes once decoded.
+fn id20(key: &str, v: &str) -> Result<[u8; 20], BadRequest> {
+    let b = decoded(key, v)?;
+    b[..].try_into().map_err(|_| tell(&format!("{} must be 20 bytes, got {}", key, b.len())))
 }
 
 /// `%XX` only. BitTorrent clients send binary as `%XX` and a literal `+` as `%2B`, so a
