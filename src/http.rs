@@ -187,7 +187,6 @@ impl Watchdog {
 fn http_get(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<HttpReply, TrackerError> {
     let mut stream = connect(u, deadline, timeout)?;
     // Best effort: fails with ENOPROTOOPT under the simulator, where the watchdog does the job.
-    let _ = stream.set_read_timeout(Some(remaining(deadline, timeout)?));
     let _ = stream.set_write_timeout(Some(remaining(deadline, timeout)?));
     let watchdog = Watchdog::start(&stream, deadline);
     let request = format!(
@@ -200,8 +199,8 @@ fn http_get(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<HttpRep
     };
     let raw = stream
         .write_all(request.as_bytes())
-        .map_err(io_err)
-        .and_then(|_| read_reply(&mut stream, deadline, timeout).map_err(io_err));
+        .and_then(|_| read_until(&mut stream, deadline, MAX_HEAD + MAX_BODY, body_done))
+        .map_err(io_err);
     // A shutdown by the watchdog looks like EOF, which would pass for a complete reply.
     if watchdog.fired() {
         return Err(timed_out(timeout));
@@ -209,33 +208,46 @@ fn http_get(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<HttpRep
     parse_http_reply(&raw?)
 }
 
-/// Read until EOF, the end of a `Content-Length` body, or the size bound.
-fn read_reply(stream: &mut TcpStream, deadline: Instant, timeout: Duration) -> io::Result<Vec<u8>> {
+/// Read until `done` says the message is complete or the other side hangs up, whichever
+/// comes first; an error past `max` bytes or the deadline. The tracker server reads its
+/// requests with this too.
+pub(crate) fn read_until(
+    stream: &mut TcpStream,
+    deadline: Instant,
+    max: usize,
+    done: impl Fn(&[u8]) -> bool,
+) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
-        if Instant::now() >= deadline {
-            return Err(io::Error::new(ErrorKind::TimedOut, format!("{:?} elapsed", timeout)));
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(ErrorKind::TimedOut, "deadline passed"));
         }
-        let n = match stream.read(&mut chunk) {
+        // Best effort (the simulator refuses it); the deadline check above still holds for
+        // every byte that does arrive.
+        let _ = stream.set_read_timeout(Some(left));
+        match stream.read(&mut chunk) {
             Ok(0) => return Ok(buf),
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.len() > MAX_HEAD + MAX_BODY {
-            return Err(io::Error::new(ErrorKind::InvalidData, "reply larger than 4 MiB"));
         }
-        // A server that keeps the connection open despite `Connection: close` is done once
-        // the declared body has arrived.
-        let body_done = split_head(&buf).map_or(false, |(head_len, head)| {
-            content_length(head).map_or(false, |len| buf.len() - head_len >= len)
-        });
-        if body_done {
+        if done(&buf) {
             return Ok(buf);
         }
+        if buf.len() > max {
+            return Err(io::Error::new(ErrorKind::InvalidData, format!("over {} bytes", max)));
+        }
     }
+}
+
+/// A server that keeps the connection open despite `Connection: close` is done once the
+/// declared body has arrived.
+fn body_done(buf: &[u8]) -> bool {
+    split_head(buf).map_or(false, |(head_len, head)| {
+        content_length(head).map_or(false, |len| buf.len() - head_len >= len)
+    })
 }
 
 /// The length of the status line and headers up to and including the blank line (CRLF or

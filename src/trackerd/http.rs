@@ -6,9 +6,9 @@
 use super::{compact, unmap, Announce, Server};
 use crate::bencode::{self, Dict, Value};
 use crate::conn::accept_each;
-use crate::http::split_head;
+use crate::http::{read_until, split_head};
 use std::collections::BTreeMap;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, PoisonError};
 use std::thread;
@@ -124,17 +124,11 @@ impl Server {
         // the kernel send RST, which can destroy the reply before the client reads it. So
         // signal EOF and wait for the client to hang up first.
         let _ = stream.shutdown(Shutdown::Write);
-        let mut sink = [0u8; 4096];
-        let (mut drained, deadline) = (0, Instant::now() + CLOSE_DEADLINE);
-        while drained < 16 * MAX_REQUEST {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-                break;
-            }
-            match stream.read(&mut sink) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => drained += n,
-            }
+        if stream.set_read_timeout(Some(CLOSE_DEADLINE)).is_ok() {
+            let _ =
+                read_until(&mut stream, Instant::now() + CLOSE_DEADLINE, 16 * MAX_REQUEST, |_| {
+                    false
+                });
         }
     }
 
@@ -205,30 +199,15 @@ fn tell(msg: &str) -> BadRequest {
 /// the request line: closing with unread bytes makes the kernel send RST, which can
 /// destroy our reply before the client reads it.
 fn read_request(stream: &mut TcpStream) -> Result<String, BadRequest> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 2048];
     let deadline = Instant::now() + REQUEST_DEADLINE;
-    let head_end = loop {
-        if let Some((end, _)) = split_head(&buf) {
-            break end;
-        }
-        if buf.len() > MAX_REQUEST {
-            return Err(BadRequest::Tell(400, "request too large".to_string()));
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left == Duration::from_secs(0) {
-            return Err(BadRequest::Silent);
-        }
-        // Best effort (a simulator may refuse it); the deadline check above still holds
-        // for every byte that does arrive.
-        let _ = stream.set_read_timeout(Some(left));
-        match stream.read(&mut chunk) {
-            Ok(0) => return Err(BadRequest::Silent),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return Err(BadRequest::Silent),
-        }
-    };
+    let buf = read_until(stream, deadline, MAX_REQUEST, |b| split_head(b).is_some()).map_err(
+        |e| match e.kind() {
+            ErrorKind::InvalidData => BadRequest::Tell(400, "request too large".to_string()),
+            // Nothing usable arrived (closed, timed out).
+            _ => BadRequest::Silent,
+        },
+    )?;
+    let head_end = split_head(&buf).ok_or(BadRequest::Silent)?.0;
     let head = String::from_utf8_lossy(&buf[..head_end]);
     let line = head.lines().next().unwrap_or_default();
     let mut parts = line.split_whitespace();
