@@ -7,7 +7,7 @@
 use crate::bencode::{self, Value};
 use crate::http::{self, parse_http_url};
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// The discriminants are BEP 15's event numbers.
@@ -191,16 +191,10 @@ fn compact_peers(b: &[u8], width: usize, key: &str) -> Result<Vec<SocketAddr>, T
     let mut out = Vec::with_capacity(b.len() / width);
     for c in b.chunks_exact(width) {
         let (ip, port) = c.split_at(width - 2);
-        let port = u16::from_be_bytes([port[0], port[1]]);
-        let ip = if width == 6 {
-            IpAddr::V4(Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]))
-        } else {
-            let mut o = [0u8; 16];
-            o.copy_from_slice(ip);
-            IpAddr::V6(Ipv6Addr::from(o))
-        };
+        let v4 = <[u8; 4]>::try_from(ip).map(IpAddr::from);
+        let ip = v4.or_else(|_| <[u8; 16]>::try_from(ip).map(IpAddr::from));
         // Port 0 cannot be connected to; dropping it beats failing the whole reply.
-        if port != 0 {
+        if let (Ok(ip), port @ 1..=u16::MAX) = (ip, u16::from_be_bytes([port[0], port[1]])) {
             out.push(SocketAddr::new(ip, port));
         }
     }
