@@ -82,15 +82,12 @@ impl std::error::Error for TrackerError {}
 /// Percent-encode everything but RFC 3986 unreserved characters; info_hash and peer_id are
 /// raw bytes, and trackers compare them byte for byte after decoding.
 fn percent_encode(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut s = String::with_capacity(bytes.len() * 3);
     for &b in bytes {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             s.push(b as char);
         } else {
-            s.push('%');
-            s.push(HEX[usize::from(b >> 4)] as char);
-            s.push(HEX[usize::from(b & 15)] as char);
+            s.push_str(&format!("%{:02X}", b));
         }
     }
     s
@@ -101,10 +98,7 @@ fn percent_encode(bytes: &[u8]) -> String {
 pub fn announce_url(base: &str, req: &AnnounceRequest) -> Result<String, TrackerError> {
     parse_http_url(base)?;
     // A fragment would swallow our query if we appended after it.
-    let mut url = match base.find('#') {
-        Some(i) => base[..i].to_string(),
-        None => base.to_string(),
-    };
+    let mut url = base.split_once('#').map_or(base, |(b, _)| b).to_string();
     if !url.contains('?') {
         url.push('?');
     } else if !url.ends_with('?') && !url.ends_with('&') {
@@ -240,15 +234,12 @@ pub fn announce(
 ) -> Result<AnnounceResponse, TrackerError> {
     let url = announce_url(base, req)?;
     let reply = http::get(&url, timeout)?;
-    match reply.status {
-        200 => parse_response(&reply.body),
-        status => {
-            // Some trackers send their failure reason with an error status.
-            if let Err(TrackerError::Failure(r)) = parse_response(&reply.body) {
-                return Err(TrackerError::Failure(r));
-            }
-            Err(TrackerError::Http(format!("status {} {}", status, reply.reason)))
-        }
+    let parsed = parse_response(&reply.body);
+    match parsed {
+        _ if reply.status == 200 => parsed,
+        // Some trackers send their failure reason with an error status.
+        Err(TrackerError::Failure(_)) => parsed,
+        _ => Err(TrackerError::Http(format!("status {} {}", reply.status, reply.reason))),
     }
 }
 
