@@ -39,7 +39,7 @@ pub struct AnnounceRequest {
     pub tracker_id: Option<Vec<u8>>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct AnnounceResponse {
     pub interval: Duration,
     pub min_interval: Option<Duration>,

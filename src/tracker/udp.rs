@@ -104,12 +104,10 @@ impl UdpClient {
         let width = if addr.is_ipv4() { 6 } else { 18 };
         Ok(AnnounceResponse {
             interval: Duration::from_secs(u64::from(be32(&reply[8..12]))),
-            min_interval: None,
             peers: compact_peers(&reply[20..], width, "peers")?,
-            warning: None,
-            tracker_id: None,
             complete: Some(u64::from(be32(&reply[16..20]))),
             incomplete: Some(u64::from(be32(&reply[12..16]))),
+            ..AnnounceResponse::default()
         })
     }
 
