@@ -16,8 +16,6 @@ use crate::tracker::TrackerError;
 use crossbeam_channel::{RecvTimeoutError, Sender};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -153,42 +151,28 @@ fn connect(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<TcpStrea
 }
 
 /// Shuts the socket down at the deadline so a blocked read or write returns even where
-/// read timeouts are unsupported. Dropping the guard cancels it.
-struct Watchdog {
-    _cancel: Sender<()>,
-    fired: Arc<AtomicBool>,
-}
-
-impl Watchdog {
-    fn start(stream: &TcpStream, deadline: Instant) -> Watchdog {
-        let fired = Arc::new(AtomicBool::new(false));
-        let (cancel, cancelled) = crossbeam_channel::bounded::<()>(0);
-        let flag = Arc::clone(&fired);
-        let spawned = stream.try_clone().and_then(|s| {
-            thread::Builder::new().name("tracker-deadline".to_string()).spawn(move || {
-                let wait = deadline.saturating_duration_since(Instant::now());
-                if let Err(RecvTimeoutError::Timeout) = cancelled.recv_timeout(wait) {
-                    flag.store(true, Ordering::SeqCst);
-                    let _ = s.shutdown(Shutdown::Both);
-                }
-            })
-        });
-        if let Err(e) = spawned {
-            log::debug!("no tracker deadline ({}); relying on read timeout", e);
-        }
-        Watchdog { _cancel: cancel, fired }
+/// read timeouts are unsupported. Dropping the returned guard cancels it.
+fn watchdog(stream: &TcpStream, deadline: Instant) -> Sender<()> {
+    let (cancel, cancelled) = crossbeam_channel::bounded::<()>(0);
+    let spawned = stream.try_clone().and_then(|s| {
+        thread::Builder::new().name("tracker-deadline".to_string()).spawn(move || {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            if let Err(RecvTimeoutError::Timeout) = cancelled.recv_timeout(wait) {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        })
+    });
+    if let Err(e) = spawned {
+        log::debug!("no tracker deadline ({}); relying on read timeout", e);
     }
-
-    fn fired(&self) -> bool {
-        self.fired.load(Ordering::SeqCst)
-    }
+    cancel
 }
 
 fn http_get(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<HttpReply, TrackerError> {
     let mut stream = connect(u, deadline, timeout)?;
     // Best effort: fails with ENOPROTOOPT under the simulator, where the watchdog does the job.
     let _ = stream.set_write_timeout(Some(remaining(deadline, timeout)?));
-    let watchdog = Watchdog::start(&stream, deadline);
+    let _watchdog = watchdog(&stream, deadline);
     let request = format!(
         "GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: tyrant/0.1\r\nConnection: close\r\n\r\n",
         u.target, u.authority
@@ -202,7 +186,7 @@ fn http_get(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<HttpRep
         .and_then(|_| read_until(&mut stream, deadline, MAX_HEAD + MAX_BODY, body_done))
         .map_err(io_err);
     // A shutdown by the watchdog looks like EOF, which would pass for a complete reply.
-    if watchdog.fired() {
+    if Instant::now() >= deadline {
         return Err(timed_out(timeout));
     }
     parse_http_reply(&raw?)
