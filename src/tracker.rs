@@ -199,11 +199,7 @@ fn compact_peers(b: &[u8], width: usize, key: &str) -> Result<Vec<SocketAddr>, T
 /// peer should not cost us the others.
 fn dict_peers(list: &[Value]) -> Vec<SocketAddr> {
     let mut out = Vec::new();
-    for v in list {
-        let d = match v.as_dict() {
-            Some(d) => d,
-            None => continue,
-        };
+    for d in list.iter().filter_map(Value::as_dict) {
         let ip = d
             .bytes("ip")
             .and_then(|b| std::str::from_utf8(b).ok())

@@ -233,22 +233,18 @@ impl<'a> Query<'a> {
         Query { pairs }
     }
 
-    fn all(&self, key: &'a str) -> impl Iterator<Item = &'a str> + '_ {
+    /// Every value of `key`, in order; the first wins where only one is read.
+    fn all<'k>(&'k self, key: &'k str) -> impl Iterator<Item = &'a str> + 'k {
         self.pairs.iter().filter(move |(k, _)| *k == key).map(|(_, v)| *v)
-    }
-
-    /// First occurrence wins when a parameter is repeated.
-    fn first(&self, key: &str) -> Option<&'a str> {
-        self.pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
     }
 
     fn text(&self, key: &str) -> Result<Option<String>, BadRequest> {
         let text = |v| decoded(key, v).map(|b| String::from_utf8_lossy(&b).into_owned());
-        self.first(key).map(text).transpose()
+        self.all(key).next().map(text).transpose()
     }
 
     fn id20(&self, key: &str) -> Result<[u8; 20], BadRequest> {
-        id20(key, self.first(key).ok_or_else(|| tell(&format!("missing {}", key)))?)
+        id20(key, self.all(key).next().ok_or_else(|| tell(&format!("missing {}", key)))?)
     }
 }
 
