@@ -148,12 +148,10 @@ impl Metainfo {
 
     /// BEP 12: `announce-list` replaces `announce` when it has any tracker.
     pub fn trackers(&self) -> Vec<Vec<String>> {
-        if !self.announce_list.is_empty() {
-            self.announce_list.clone()
-        } else if let Some(a) = &self.announce {
-            vec![vec![a.clone()]]
+        if self.announce_list.is_empty() {
+            self.announce.iter().map(|a| vec![a.clone()]).collect()
         } else {
-            Vec::new()
+            self.announce_list.clone()
         }
     }
 
