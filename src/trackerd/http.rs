@@ -59,10 +59,6 @@ enum BadRequest {
     Tell(u16, String),
 }
 
-fn failure_body(msg: &str) -> Vec<u8> {
-    bencode::encode(&Value::Dict(Dict::new().with("failure reason", Value::str(msg))))
-}
-
 impl Server {
     fn lock_open(&self) -> std::sync::MutexGuard<'_, Open> {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
@@ -98,7 +94,8 @@ impl Server {
             Err(BadRequest::Silent) => return,
             Err(BadRequest::Tell(status, msg)) => {
                 log::debug!("tracker: bad request from {}: {}", src, msg);
-                (status, failure_body(&msg))
+                let reply = Dict::new().with("failure reason", Value::str(&msg));
+                (status, bencode::encode(&Value::Dict(reply)))
             }
         };
         let reasons = [(200, "OK"), (404, "Not Found")];
