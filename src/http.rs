@@ -16,8 +16,6 @@ use crate::tracker::TrackerError;
 use crossbeam_channel::{RecvTimeoutError, Sender};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -92,26 +90,32 @@ pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, TrackerError> {
     if target.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return bad("spaces or control characters in the path");
     }
+    let (host, port) = match host_port(authority, Some(80)) {
+        Ok(hp) => hp,
+        Err(why) => return bad(why),
+    };
+    Ok(HttpUrl { host: host.to_string(), port, authority: authority.to_string(), target })
+}
+
+/// `host[:port]` or `[v6][:port]`, as in the authority of an `http://` or `udp://` tracker
+/// URL; `default` stands in for a missing port (`None`: the port is required).
+pub(crate) fn host_port(authority: &str, default: Option<u16>) -> Result<(&str, u16), &str> {
     let (host, port) = match authority.strip_prefix('[') {
         Some(v6) => match v6.split_once(']') {
             Some((h, "")) => (h, None),
-            Some((h, p)) => match p.strip_prefix(':') {
-                Some(p) => (h, Some(p)),
-                None => return bad("junk after the IPv6 address"),
-            },
-            None => return bad("unclosed '[' in host"),
+            Some((h, p)) => (h, Some(p.strip_prefix(':').ok_or("junk after the IPv6 address")?)),
+            None => return Err("unclosed '[' in host"),
         },
         None => authority.split_once(':').map_or((authority, None), |(h, p)| (h, Some(p))),
     };
     if host.is_empty() {
-        return bad("no host");
+        return Err("no host");
     }
-    let port = match port.map(str::parse::<u16>) {
-        None => 80,
-        Some(Ok(n)) if n != 0 => n,
-        _ => return bad("bad port"),
-    };
-    Ok(HttpUrl { host: host.to_string(), port, authority: authority.to_string(), target })
+    match port.map(str::parse::<u16>) {
+        None => default.map(|p| (host, p)).ok_or("no port"),
+        Some(Ok(n)) if n != 0 => Ok((host, n)),
+        _ => Err("bad port"),
+    }
 }
 
 /// One reply, body cut to its `Content-Length`.
@@ -147,43 +151,28 @@ fn connect(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<TcpStrea
 }
 
 /// Shuts the socket down at the deadline so a blocked read or write returns even where
-/// read timeouts are unsupported. Dropping the guard cancels it.
-struct Watchdog {
-    _cancel: Sender<()>,
-    fired: Arc<AtomicBool>,
-}
-
-impl Watchdog {
-    fn start(stream: &TcpStream, deadline: Instant) -> Watchdog {
-        let fired = Arc::new(AtomicBool::new(false));
-        let (cancel, cancelled) = crossbeam_channel::bounded::<()>(0);
-        let flag = Arc::clone(&fired);
-        let spawned = stream.try_clone().and_then(|s| {
-            thread::Builder::new().name("tracker-deadline".to_string()).spawn(move || {
-                let wait = deadline.saturating_duration_since(Instant::now());
-                if let Err(RecvTimeoutError::Timeout) = cancelled.recv_timeout(wait) {
-                    flag.store(true, Ordering::SeqCst);
-                    let _ = s.shutdown(Shutdown::Both);
-                }
-            })
-        });
-        if let Err(e) = spawned {
-            log::debug!("no tracker deadline ({}); relying on read timeout", e);
-        }
-        Watchdog { _cancel: cancel, fired }
+/// read timeouts are unsupported. Dropping the returned guard cancels it.
+fn watchdog(stream: &TcpStream, deadline: Instant) -> Sender<()> {
+    let (cancel, cancelled) = crossbeam_channel::bounded::<()>(0);
+    let spawned = stream.try_clone().and_then(|s| {
+        thread::Builder::new().name("tracker-deadline".to_string()).spawn(move || {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            if let Err(RecvTimeoutError::Timeout) = cancelled.recv_timeout(wait) {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        })
+    });
+    if let Err(e) = spawned {
+        log::debug!("no tracker deadline ({}); relying on read timeout", e);
     }
-
-    fn fired(&self) -> bool {
-        self.fired.load(Ordering::SeqCst)
-    }
+    cancel
 }
 
 fn http_get(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<HttpReply, TrackerError> {
     let mut stream = connect(u, deadline, timeout)?;
     // Best effort: fails with ENOPROTOOPT under the simulator, where the watchdog does the job.
-    let _ = stream.set_read_timeout(Some(remaining(deadline, timeout)?));
     let _ = stream.set_write_timeout(Some(remaining(deadline, timeout)?));
-    let watchdog = Watchdog::start(&stream, deadline);
+    let _watchdog = watchdog(&stream, deadline);
     let request = format!(
         "GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: tyrant/0.1\r\nConnection: close\r\n\r\n",
         u.target, u.authority
@@ -194,42 +183,55 @@ fn http_get(u: &HttpUrl, deadline: Instant, timeout: Duration) -> Result<HttpRep
     };
     let raw = stream
         .write_all(request.as_bytes())
-        .map_err(io_err)
-        .and_then(|_| read_reply(&mut stream, deadline, timeout).map_err(io_err));
+        .and_then(|_| read_until(&mut stream, deadline, MAX_HEAD + MAX_BODY, body_done))
+        .map_err(io_err);
     // A shutdown by the watchdog looks like EOF, which would pass for a complete reply.
-    if watchdog.fired() {
+    if Instant::now() >= deadline {
         return Err(timed_out(timeout));
     }
     parse_http_reply(&raw?)
 }
 
-/// Read until EOF, the end of a `Content-Length` body, or the size bound.
-fn read_reply(stream: &mut TcpStream, deadline: Instant, timeout: Duration) -> io::Result<Vec<u8>> {
+/// Read until `done` says the message is complete or the other side hangs up, whichever
+/// comes first; an error past `max` bytes or the deadline. The tracker server reads its
+/// requests with this too.
+pub(crate) fn read_until(
+    stream: &mut TcpStream,
+    deadline: Instant,
+    max: usize,
+    done: impl Fn(&[u8]) -> bool,
+) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
-        if Instant::now() >= deadline {
-            return Err(io::Error::new(ErrorKind::TimedOut, format!("{:?} elapsed", timeout)));
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(ErrorKind::TimedOut, "deadline passed"));
         }
-        let n = match stream.read(&mut chunk) {
+        // Best effort (the simulator refuses it); the deadline check above still holds for
+        // every byte that does arrive.
+        let _ = stream.set_read_timeout(Some(left));
+        match stream.read(&mut chunk) {
             Ok(0) => return Ok(buf),
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.len() > MAX_HEAD + MAX_BODY {
-            return Err(io::Error::new(ErrorKind::InvalidData, "reply larger than 4 MiB"));
         }
-        // A server that keeps the connection open despite `Connection: close` is done once
-        // the declared body has arrived.
-        let body_done = split_head(&buf).map_or(false, |(head_len, head)| {
-            content_length(head).map_or(false, |len| buf.len() - head_len >= len)
-        });
-        if body_done {
+        if done(&buf) {
             return Ok(buf);
         }
+        if buf.len() > max {
+            return Err(io::Error::new(ErrorKind::InvalidData, format!("over {} bytes", max)));
+        }
     }
+}
+
+/// A server that keeps the connection open despite `Connection: close` is done once the
+/// declared body has arrived.
+fn body_done(buf: &[u8]) -> bool {
+    split_head(buf).map_or(false, |(head_len, head)| {
+        content_length(head).map_or(false, |len| buf.len() - head_len >= len)
+    })
 }
 
 /// The length of the status line and headers up to and including the blank line (CRLF or

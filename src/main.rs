@@ -3,6 +3,7 @@
 //! downloads or seeds one torrent, `tyrant make` writes a .torrent, `tyrant tracker` runs
 //! an HTTP and UDP (BEP 15) tracker for experiments. Everything else lives in the modules below.
 
+use pico_args::Arguments as Args;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::exit;
@@ -21,16 +22,20 @@ const TRACKER_USAGE: &str = include_str!("usage/tracker.txt");
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     tyrant::storage::raise_fd_limit();
-    let mut args = pico_args::Arguments::from_env();
+    let mut args = Args::from_env();
     let result = match args.subcommand() {
-        Ok(Some(ref s)) if s == "make" => cmd_make(args),
-        Ok(Some(ref s)) if s == "tracker" => cmd_tracker(args),
+        Ok(Some(ref s)) if s == "make" => command(args, MAKE_USAGE, cmd_make),
+        Ok(Some(ref s)) if s == "tracker" => command(args, TRACKER_USAGE, cmd_tracker),
         Ok(Some(ref s)) if s == "help" => {
-            print!("{}", USAGE);
-            Ok(())
+            command(Args::from_vec(vec!["-h".into()]), USAGE, cmd_run)
         }
-        Ok(Some(file)) => cmd_run(args, Some(file)),
-        Ok(None) => cmd_run(args, None),
+        // For the main command the first free argument, taken as a "subcommand" by
+        // pico-args, is the torrent file: put it back in front.
+        Ok(first) => {
+            let mut rest: Vec<std::ffi::OsString> = first.into_iter().map(Into::into).collect();
+            rest.extend(args.finish());
+            command(Args::from_vec(rest), USAGE, cmd_run)
+        }
         Err(e) => Err(e.to_string()),
     };
     if let Err(e) = result {
@@ -39,16 +44,16 @@ fn main() {
     }
 }
 
-/// The first free argument was taken as a "subcommand" by pico-args; for the main command
-/// it may be an option, so put it back in front.
-fn cmd_run(args: pico_args::Arguments, first: Option<String>) -> Result<(), String> {
-    let mut rest: Vec<std::ffi::OsString> = first.into_iter().map(Into::into).collect();
-    rest.extend(args.finish());
-    let mut args = pico_args::Arguments::from_vec(rest);
+/// `-h`/`--help` prints the command's `usage`; anything else runs it.
+fn command(mut args: Args, usage: &str, cmd: fn(Args) -> Result<(), String>) -> Result<(), String> {
     if args.contains(["-h", "--help"]) {
-        print!("{}", USAGE);
+        print!("{}", usage);
         return Ok(());
     }
+    cmd(args)
+}
+
+fn cmd_run(mut args: Args) -> Result<(), String> {
     let up: f64 = opt(&mut args, "--up")?.unwrap_or(0.0);
     let down: f64 = opt(&mut args, "--down")?.unwrap_or(0.0);
     if up < 0.0 || down < 0.0 || !up.is_finite() || !down.is_finite() {
@@ -199,11 +204,7 @@ fn suffixed(p: &std::path::Path, i: u32) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn cmd_make(mut args: pico_args::Arguments) -> Result<(), String> {
-    if args.contains(["-h", "--help"]) {
-        print!("{}", MAKE_USAGE);
-        return Ok(());
-    }
+fn cmd_make(mut args: Args) -> Result<(), String> {
     let announce: String =
         opt(&mut args, "--announce")?.ok_or("make: --announce URL is required")?;
     let piece_kib: Option<u64> = opt(&mut args, "--piece-size")?;
@@ -232,11 +233,7 @@ fn cmd_make(mut args: pico_args::Arguments) -> Result<(), String> {
     Ok(())
 }
 
-fn cmd_tracker(mut args: pico_args::Arguments) -> Result<(), String> {
-    if args.contains(["-h", "--help"]) {
-        print!("{}", TRACKER_USAGE);
-        return Ok(());
-    }
+fn cmd_tracker(mut args: Args) -> Result<(), String> {
     let port: u16 = opt(&mut args, "--port")?.unwrap_or(6969);
     let bind: IpAddr = opt(&mut args, "--bind")?.unwrap_or_else(|| IpAddr::from([0, 0, 0, 0]));
     let mut cfg = trackerd::ServerConfig::new(SocketAddr::new(bind, port));
@@ -273,7 +270,7 @@ fn cmd_tracker(mut args: pico_args::Arguments) -> Result<(), String> {
 }
 
 /// `--time-scale S` (issue 4 item 4): rates ×S, policy rounds and intervals ÷S.
-fn time_scale(args: &mut pico_args::Arguments) -> Result<f64, String> {
+fn time_scale(args: &mut Args) -> Result<f64, String> {
     match opt::<f64>(args, "--time-scale")? {
         None => Ok(1.0),
         Some(s) if s.is_finite() && (0.01..=1000.0).contains(&s) => Ok(s),
@@ -282,7 +279,7 @@ fn time_scale(args: &mut pico_args::Arguments) -> Result<f64, String> {
 }
 
 /// The protocol clocks, scaled, with the `--*-timeout` options applied.
-fn timing(args: &mut pico_args::Arguments, time_scale: f64) -> Result<Timing, String> {
+fn timing(args: &mut Args, time_scale: f64) -> Result<Timing, String> {
     let mut timing = Timing::scaled(time_scale);
     let secs = Duration::from_secs_f64;
     if let Some(s) = positive(args, "--handshake-timeout")? {
@@ -301,7 +298,7 @@ fn timing(args: &mut pico_args::Arguments, time_scale: f64) -> Result<Timing, St
 }
 
 /// An optional number of seconds that must be > 0.
-fn positive(args: &mut pico_args::Arguments, name: &'static str) -> Result<Option<f64>, String> {
+fn positive(args: &mut Args, name: &'static str) -> Result<Option<f64>, String> {
     match opt::<f64>(args, name)? {
         Some(x) if !(x > 0.0 && x.is_finite()) => Err(format!("{} must be > 0 seconds", name)),
         v => Ok(v),

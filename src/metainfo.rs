@@ -148,12 +148,10 @@ impl Metainfo {
 
     /// BEP 12: `announce-list` replaces `announce` when it has any tracker.
     pub fn trackers(&self) -> Vec<Vec<String>> {
-        if !self.announce_list.is_empty() {
-            self.announce_list.clone()
-        } else if let Some(a) = &self.announce {
-            vec![vec![a.clone()]]
+        if self.announce_list.is_empty() {
+            self.announce.iter().map(|a| vec![a.clone()]).collect()
         } else {
-            Vec::new()
+            self.announce_list.clone()
         }
     }
 
@@ -172,17 +170,13 @@ fn utf8_preferred(d: &Dict, key: &str) -> Option<String> {
 /// A path component must name something inside the download directory; anything else
 /// (`..`, separators, NUL) would let a torrent write outside it.
 fn check_component(c: &str) -> Result<(), &'static str> {
-    if c.is_empty() {
-        Err("is empty")
-    } else if c == "." || c == ".." {
-        Err("is a relative directory reference")
-    } else if c.contains('/') || c.contains('\\') {
-        Err("contains a path separator")
-    } else if c.contains('\0') {
-        Err("contains a NUL byte")
-    } else {
-        Ok(())
-    }
+    let rules = [
+        (c.is_empty(), "is empty"),
+        (c == "." || c == "..", "is a relative directory reference"),
+        (c.contains('/') || c.contains('\\'), "contains a path separator"),
+        (c.contains('\0'), "contains a NUL byte"),
+    ];
+    rules.iter().find(|r| r.0).map_or(Ok(()), |r| Err(r.1))
 }
 
 fn length_of(v: &Value) -> Result<u64, String> {
@@ -286,8 +280,7 @@ pub fn make_torrent(
     let name =
         utf8_name(path).ok_or_else(|| format!("{} has no UTF-8 file name", path.display()))?;
 
-    // (relative components, length, full path)
-    let mut files: Vec<(Vec<String>, u64, PathBuf)> = Vec::new();
+    let mut files: Vec<Found> = Vec::new();
     if meta.is_dir() {
         walk(path, &mut Vec::new(), &mut files)?;
     } else if meta.is_file() {
@@ -315,7 +308,7 @@ pub fn make_torrent(
         .with("piece length", Value::Int(piece_length as i64))
         .with("pieces", Value::Bytes(pieces));
     if meta.is_dir() {
-        let entry = |(parts, len, _): &(Vec<String>, u64, PathBuf)| {
+        let entry = |(parts, len, _): &Found| {
             let path = Value::List(parts.iter().map(|p| Value::str(p)).collect());
             Value::Dict(Dict::new().with("length", Value::Int(*len as i64)).with("path", path))
         };
@@ -338,16 +331,15 @@ pub fn make_torrent(
     Ok(bencode::encode(&Value::Dict(top)))
 }
 
+/// A file `make_torrent` found: its path components below the top, length, full path.
+type Found = (Vec<String>, u64, PathBuf);
+
 /// The last component of `p`, if it is UTF-8.
 fn utf8_name(p: &Path) -> Option<String> {
     p.file_name()?.to_str().map(String::from)
 }
 
-fn walk(
-    dir: &Path,
-    prefix: &mut Vec<String>,
-    out: &mut Vec<(Vec<String>, u64, PathBuf)>,
-) -> Result<(), String> {
+fn walk(dir: &Path, prefix: &mut Vec<String>, out: &mut Vec<Found>) -> Result<(), String> {
     let cannot = |e: std::io::Error| format!("cannot list {}: {}", dir.display(), e);
     let mut entries = Vec::new();
     for e in fs::read_dir(dir).map_err(cannot)? {
@@ -380,7 +372,7 @@ fn walk(
 /// Hash the concatenation of `files` in pieces of `piece_length`, reading each file for
 /// exactly the length we recorded so a file that changes meanwhile is an error, not a
 /// torrent that silently disagrees with its own file list.
-fn hash_files(files: &[(Vec<String>, u64, PathBuf)], piece_length: u64) -> Result<Vec<u8>, String> {
+fn hash_files(files: &[Found], piece_length: u64) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     let mut piece = vec![0u8; piece_length as usize];
     let mut filled = 0;

@@ -161,11 +161,8 @@ impl TokenBucket {
     /// Zero if a send may start now (balance >= 0 after refilling), otherwise how long
     /// until it may.
     pub fn wait_time(&mut self, now: Instant) -> Duration {
-        if self.is_unlimited() {
-            return Duration::ZERO;
-        }
         self.refill(now);
-        if self.balance >= -EPSILON_BYTES {
+        if self.is_unlimited() || self.balance >= -EPSILON_BYTES {
             return Duration::ZERO;
         }
         let secs = (-self.balance / self.rate).min(MAX_WAIT_SECS);
@@ -173,20 +170,15 @@ impl TokenBucket {
         Duration::from_nanos((secs * 1e9).ceil() as u64)
     }
 
-    /// Charge n bytes (balance may go negative). No-op when unlimited.
+    /// Charge n bytes (balance may go negative). While unlimited the balance means nothing
+    /// (`set_rate` starts it full when a cap comes), so charging it then is harmless.
     pub fn take(&mut self, now: Instant, n: u64) {
-        if self.is_unlimited() {
-            return;
-        }
         self.refill(now);
         self.balance -= n as f64;
     }
 
     /// Give back bytes taken for a send that did not happen (never above the burst).
     pub fn refund(&mut self, now: Instant, n: u64) {
-        if self.is_unlimited() {
-            return;
-        }
         self.refill(now);
         self.balance = (self.balance + n as f64).min(self.burst);
     }

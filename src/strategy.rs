@@ -81,16 +81,10 @@ fn pick<T: Copy>(
     name: &'static str,
     words: &[(&str, T)],
 ) -> Result<Option<T>, String> {
-    match opt::<String>(args, name)? {
-        None => Ok(None),
-        Some(w) => match words.iter().find(|(k, _)| *k == w) {
-            Some(&(_, v)) => Ok(Some(v)),
-            None => {
-                let all: Vec<&str> = words.iter().map(|(k, _)| *k).collect();
-                Err(format!("{} must be one of {}", name, all.join(", ")))
-            }
-        },
-    }
+    let all: Vec<&str> = words.iter().map(|(k, _)| *k).collect();
+    let value = |w: String| words.iter().find(|(k, _)| *k == w).map(|(_, v)| *v);
+    let bad = || format!("{} must be one of {}", name, all.join(", "));
+    opt::<String>(args, name)?.map(|w| value(w).ok_or_else(bad)).transpose()
 }
 
 impl Flags {

@@ -7,7 +7,7 @@
 use crate::bencode::{self, Value};
 use crate::http::{self, parse_http_url};
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// The discriminants are BEP 15's event numbers.
@@ -19,16 +19,8 @@ pub enum AnnounceEvent {
     Stopped = 3,
 }
 
-impl AnnounceEvent {
-    fn param(self) -> Option<&'static str> {
-        match self {
-            AnnounceEvent::None => None,
-            AnnounceEvent::Started => Some("started"),
-            AnnounceEvent::Completed => Some("completed"),
-            AnnounceEvent::Stopped => Some("stopped"),
-        }
-    }
-}
+/// BEP 3's `event=` words by BEP 15 number ("": no parameter), for client and server.
+pub(crate) const EVENT_WORDS: [&str; 4] = ["", "completed", "started", "stopped"];
 
 #[derive(Debug, Clone)]
 pub struct AnnounceRequest {
@@ -47,7 +39,7 @@ pub struct AnnounceRequest {
     pub tracker_id: Option<Vec<u8>>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct AnnounceResponse {
     pub interval: Duration,
     pub min_interval: Option<Duration>,
@@ -90,15 +82,12 @@ impl std::error::Error for TrackerError {}
 /// Percent-encode everything but RFC 3986 unreserved characters; info_hash and peer_id are
 /// raw bytes, and trackers compare them byte for byte after decoding.
 fn percent_encode(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut s = String::with_capacity(bytes.len() * 3);
     for &b in bytes {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             s.push(b as char);
         } else {
-            s.push('%');
-            s.push(HEX[usize::from(b >> 4)] as char);
-            s.push(HEX[usize::from(b & 15)] as char);
+            s.push_str(&format!("%{:02X}", b));
         }
     }
     s
@@ -109,10 +98,7 @@ fn percent_encode(bytes: &[u8]) -> String {
 pub fn announce_url(base: &str, req: &AnnounceRequest) -> Result<String, TrackerError> {
     parse_http_url(base)?;
     // A fragment would swallow our query if we appended after it.
-    let mut url = match base.find('#') {
-        Some(i) => base[..i].to_string(),
-        None => base.to_string(),
-    };
+    let mut url = base.split_once('#').map_or(base, |(b, _)| b).to_string();
     if !url.contains('?') {
         url.push('?');
     } else if !url.ends_with('?') && !url.ends_with('&') {
@@ -124,8 +110,8 @@ pub fn announce_url(base: &str, req: &AnnounceRequest) -> Result<String, Tracker
         "&port={}&uploaded={}&downloaded={}&left={}&compact=1&numwant={}",
         req.port, req.uploaded, req.downloaded, req.left, req.numwant
     ));
-    if let Some(ev) = req.event.param() {
-        url.push_str(&format!("&event={}", ev));
+    if req.event != AnnounceEvent::None {
+        url.push_str(&format!("&event={}", EVENT_WORDS[req.event as usize]));
     }
     if let Some(ip) = &req.ip {
         url.push_str(&format!("&ip={}", percent_encode(ip.as_bytes())));
@@ -199,16 +185,10 @@ fn compact_peers(b: &[u8], width: usize, key: &str) -> Result<Vec<SocketAddr>, T
     let mut out = Vec::with_capacity(b.len() / width);
     for c in b.chunks_exact(width) {
         let (ip, port) = c.split_at(width - 2);
-        let port = u16::from_be_bytes([port[0], port[1]]);
-        let ip = if width == 6 {
-            IpAddr::V4(Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]))
-        } else {
-            let mut o = [0u8; 16];
-            o.copy_from_slice(ip);
-            IpAddr::V6(Ipv6Addr::from(o))
-        };
+        let v4 = <[u8; 4]>::try_from(ip).map(IpAddr::from);
+        let ip = v4.or_else(|_| <[u8; 16]>::try_from(ip).map(IpAddr::from));
         // Port 0 cannot be connected to; dropping it beats failing the whole reply.
-        if port != 0 {
+        if let (Ok(ip), port @ 1..=u16::MAX) = (ip, u16::from_be_bytes([port[0], port[1]])) {
             out.push(SocketAddr::new(ip, port));
         }
     }
@@ -219,11 +199,7 @@ fn compact_peers(b: &[u8], width: usize, key: &str) -> Result<Vec<SocketAddr>, T
 /// peer should not cost us the others.
 fn dict_peers(list: &[Value]) -> Vec<SocketAddr> {
     let mut out = Vec::new();
-    for v in list {
-        let d = match v.as_dict() {
-            Some(d) => d,
-            None => continue,
-        };
+    for d in list.iter().filter_map(Value::as_dict) {
         let ip = d
             .bytes("ip")
             .and_then(|b| std::str::from_utf8(b).ok())
@@ -254,15 +230,12 @@ pub fn announce(
 ) -> Result<AnnounceResponse, TrackerError> {
     let url = announce_url(base, req)?;
     let reply = http::get(&url, timeout)?;
-    match reply.status {
-        200 => parse_response(&reply.body),
-        status => {
-            // Some trackers send their failure reason with an error status.
-            if let Err(TrackerError::Failure(r)) = parse_response(&reply.body) {
-                return Err(TrackerError::Failure(r));
-            }
-            Err(TrackerError::Http(format!("status {} {}", status, reply.reason)))
-        }
+    let parsed = parse_response(&reply.body);
+    match parsed {
+        _ if reply.status == 200 => parsed,
+        // Some trackers send their failure reason with an error status.
+        Err(TrackerError::Failure(_)) => parsed,
+        _ => Err(TrackerError::Http(format!("status {} {}", reply.status, reply.reason))),
     }
 }
 

@@ -22,7 +22,8 @@ const MIN_WAIT_SECS: f64 = 0.01;
 const MAX_WAIT_SECS: f64 = 7.0 * 24.0 * 3600.0;
 
 pub struct TrackerConfig {
-    /// Announce-list tiers (BEP 12), or `[[announce]]`.
+    /// Announce-list tiers (BEP 12), or `[[announce]]`. The announcer's working copy:
+    /// BEP 12 moves a URL that answered to the front of its tier.
     pub tiers: Vec<Vec<String>>,
     pub info_hash: [u8; 20],
     pub peer_id: [u8; 20],
@@ -73,14 +74,12 @@ pub fn spawn_announcer(
     replies: Sender<TrackerReply>,
 ) -> thread::JoinHandle<()> {
     thread::spawn(move || {
-        let tiers = cfg.tiers.clone();
-        if tiers.iter().all(Vec::is_empty) {
+        if cfg.tiers.iter().all(Vec::is_empty) {
             log::warn!("no tracker URLs configured; nothing will be announced");
         }
         Announcer {
             counters,
             replies,
-            tiers,
             started: false,
             completed_pending: false,
             tracker_id: None,
@@ -102,8 +101,6 @@ struct Announcer {
     cfg: TrackerConfig,
     counters: Arc<TransferCounters>,
     replies: Sender<TrackerReply>,
-    /// Our working copy of the tiers: BEP 12 moves a URL that answered to the front.
-    tiers: Vec<Vec<String>>,
     /// Some tracker accepted `started`; until then every announce is `started`.
     started: bool,
     /// `Completed` was asked for and no tracker has accepted it yet.
@@ -207,27 +204,22 @@ impl Announcer {
     /// Returns whether one did.
     fn round(&mut self, event: AnnounceEvent) -> Result<bool, Gone> {
         let req = self.request(event);
-        for t in 0..self.tiers.len() {
-            for i in 0..self.tiers[t].len() {
-                let url = self.tiers[t][i].clone();
+        for t in 0..self.cfg.tiers.len() {
+            for i in 0..self.cfg.tiers[t].len() {
+                let url = self.cfg.tiers[t][i].clone();
                 let result = self.announce(&url, &req, self.cfg.timeout);
-                let ok = match &result {
-                    Ok(r) => {
-                        self.accept(r, event, &url);
-                        true
-                    }
-                    Err(e) => {
-                        log::warn!("announce ({:?}) to {} failed: {}", event, url, e);
-                        false
-                    }
-                };
+                match &result {
+                    Ok(r) => self.accept(r, event, &url),
+                    Err(e) => log::warn!("announce ({:?}) to {} failed: {}", event, url, e),
+                }
+                let ok = result.is_ok();
                 let reply = TrackerReply { url: url.clone(), result };
                 if self.replies.send(reply).is_err() {
                     return Err(Gone);
                 }
                 if ok {
-                    let u = self.tiers[t].remove(i);
-                    self.tiers[t].insert(0, u);
+                    let u = self.cfg.tiers[t].remove(i);
+                    self.cfg.tiers[t].insert(0, u);
                     return Ok(true);
                 }
             }

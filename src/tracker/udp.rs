@@ -10,6 +10,7 @@
 //! (15 s doubling to 30 min) then plays the role of the long schedule.
 
 use super::{compact_peers, AnnounceRequest, AnnounceResponse, TrackerError};
+use crate::http::host_port;
 use crate::rng::Rng;
 use std::collections::hash_map::{Entry, HashMap};
 use std::io::ErrorKind;
@@ -103,12 +104,10 @@ impl UdpClient {
         let width = if addr.is_ipv4() { 6 } else { 18 };
         Ok(AnnounceResponse {
             interval: Duration::from_secs(u64::from(be32(&reply[8..12]))),
-            min_interval: None,
             peers: compact_peers(&reply[20..], width, "peers")?,
-            warning: None,
-            tracker_id: None,
             complete: Some(u64::from(be32(&reply[16..20]))),
             incomplete: Some(u64::from(be32(&reply[12..16]))),
+            ..AnnounceResponse::default()
         })
     }
 
@@ -198,14 +197,7 @@ fn resolve(url: &str) -> Result<SocketAddr, TrackerError> {
     let rest = url.get(6..).filter(|_| url[..6].eq_ignore_ascii_case("udp://"));
     let rest = rest.ok_or_else(|| bad("not a udp:// URL"))?;
     let authority = rest.split(&['/', '?', '#'][..]).next().unwrap_or("");
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => v6.split_once("]:").ok_or_else(|| bad("no port after the IPv6 address"))?,
-        None => authority.rsplit_once(':').ok_or_else(|| bad("no port"))?,
-    };
-    let port = port.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("bad port"))?;
-    if host.is_empty() {
-        return Err(bad("no host"));
-    }
+    let (host, port) = host_port(authority, None).map_err(bad)?;
     let mut addrs =
         (host, port).to_socket_addrs().map_err(|e| TrackerError::Io(format!("{}: {}", host, e)))?;
     addrs.next().ok_or_else(|| TrackerError::Io(format!("{} has no address", host)))

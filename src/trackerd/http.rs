@@ -6,9 +6,9 @@
 use super::{compact, unmap, Announce, Server};
 use crate::bencode::{self, Dict, Value};
 use crate::conn::accept_each;
-use crate::http::split_head;
+use crate::http::{read_until, split_head};
 use std::collections::BTreeMap;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, PoisonError};
 use std::thread;
@@ -59,10 +59,6 @@ enum BadRequest {
     Tell(u16, String),
 }
 
-fn failure_body(msg: &str) -> Vec<u8> {
-    bencode::encode(&Value::Dict(Dict::new().with("failure reason", Value::str(msg))))
-}
-
 impl Server {
     fn lock_open(&self) -> std::sync::MutexGuard<'_, Open> {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
@@ -98,14 +94,12 @@ impl Server {
             Err(BadRequest::Silent) => return,
             Err(BadRequest::Tell(status, msg)) => {
                 log::debug!("tracker: bad request from {}: {}", src, msg);
-                (status, failure_body(&msg))
+                let reply = Dict::new().with("failure reason", Value::str(&msg));
+                (status, bencode::encode(&Value::Dict(reply)))
             }
         };
-        let reason = match status {
-            200 => "OK",
-            404 => "Not Found",
-            _ => "Bad Request",
-        };
+        let reasons = [(200, "OK"), (404, "Not Found")];
+        let reason = reasons.iter().find(|r| r.0 == status).map_or("Bad Request", |r| r.1);
         let head = format!(
             "HTTP/1.0 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             status,
@@ -124,17 +118,11 @@ impl Server {
         // the kernel send RST, which can destroy the reply before the client reads it. So
         // signal EOF and wait for the client to hang up first.
         let _ = stream.shutdown(Shutdown::Write);
-        let mut sink = [0u8; 4096];
-        let (mut drained, deadline) = (0, Instant::now() + CLOSE_DEADLINE);
-        while drained < 16 * MAX_REQUEST {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-                break;
-            }
-            match stream.read(&mut sink) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => drained += n,
-            }
+        if stream.set_read_timeout(Some(CLOSE_DEADLINE)).is_ok() {
+            let _ =
+                read_until(&mut stream, Instant::now() + CLOSE_DEADLINE, 16 * MAX_REQUEST, |_| {
+                    false
+                });
         }
     }
 
@@ -183,12 +171,8 @@ impl Server {
     /// The standard scrape reply: `files` maps each info hash to its counts. No
     /// `info_hash` parameter means every swarm.
     fn http_scrape(&self, q: &Query) -> Result<Vec<u8>, BadRequest> {
-        let mut wanted = Vec::new();
-        for raw in q.all("info_hash") {
-            let h = percent_decode(raw)
-                .ok_or_else(|| tell("malformed percent-encoding in info_hash"))?;
-            wanted.push(h[..].try_into().map_err(|_| tell("info_hash must be 20 bytes"))?);
-        }
+        let wanted =
+            q.all("info_hash").map(|v| id20("info_hash", v)).collect::<Result<Vec<_>, _>>()?;
         let mut files = Dict::new();
         for (h, complete, downloaded, incomplete) in self.scrape(&wanted) {
             let entry = Dict::new()
@@ -209,30 +193,15 @@ fn tell(msg: &str) -> BadRequest {
 /// the request line: closing with unread bytes makes the kernel send RST, which can
 /// destroy our reply before the client reads it.
 fn read_request(stream: &mut TcpStream) -> Result<String, BadRequest> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 2048];
     let deadline = Instant::now() + REQUEST_DEADLINE;
-    let head_end = loop {
-        if let Some((end, _)) = split_head(&buf) {
-            break end;
-        }
-        if buf.len() > MAX_REQUEST {
-            return Err(BadRequest::Tell(400, "request too large".to_string()));
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left == Duration::from_secs(0) {
-            return Err(BadRequest::Silent);
-        }
-        // Best effort (a simulator may refuse it); the deadline check above still holds
-        // for every byte that does arrive.
-        let _ = stream.set_read_timeout(Some(left));
-        match stream.read(&mut chunk) {
-            Ok(0) => return Err(BadRequest::Silent),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return Err(BadRequest::Silent),
-        }
-    };
+    let buf = read_until(stream, deadline, MAX_REQUEST, |b| split_head(b).is_some()).map_err(
+        |e| match e.kind() {
+            ErrorKind::InvalidData => BadRequest::Tell(400, "request too large".to_string()),
+            // Nothing usable arrived (closed, timed out).
+            _ => BadRequest::Silent,
+        },
+    )?;
+    let head_end = split_head(&buf).ok_or(BadRequest::Silent)?.0;
     let head = String::from_utf8_lossy(&buf[..head_end]);
     let line = head.lines().next().unwrap_or_default();
     let mut parts = line.split_whitespace();
@@ -261,28 +230,30 @@ impl<'a> Query<'a> {
         Query { pairs }
     }
 
-    fn all(&self, key: &'a str) -> impl Iterator<Item = &'a str> + '_ {
+    /// Every value of `key`, in order; the first wins where only one is read.
+    fn all<'k>(&'k self, key: &'k str) -> impl Iterator<Item = &'a str> + 'k {
         self.pairs.iter().filter(move |(k, _)| *k == key).map(|(_, v)| *v)
     }
 
-    /// First occurrence wins when a parameter is repeated.
-    fn bytes(&self, key: &str) -> Result<Option<Vec<u8>>, BadRequest> {
-        match self.pairs.iter().find(|(k, _)| *k == key) {
-            None => Ok(None),
-            Some((_, v)) => percent_decode(v)
-                .map(Some)
-                .ok_or_else(|| tell(&format!("malformed percent-encoding in {}", key))),
-        }
-    }
-
     fn text(&self, key: &str) -> Result<Option<String>, BadRequest> {
-        Ok(self.bytes(key)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+        let text = |v| decoded(key, v).map(|b| String::from_utf8_lossy(&b).into_owned());
+        self.all(key).next().map(text).transpose()
     }
 
     fn id20(&self, key: &str) -> Result<[u8; 20], BadRequest> {
-        let b = self.bytes(key)?.ok_or_else(|| tell(&format!("missing {}", key)))?;
-        b[..].try_into().map_err(|_| tell(&format!("{} must be 20 bytes, got {}", key, b.len())))
+        id20(key, self.all(key).next().ok_or_else(|| tell(&format!("missing {}", key)))?)
     }
+}
+
+/// The value `v` of parameter `key`, percent-decoded.
+fn decoded(key: &str, v: &str) -> Result<Vec<u8>, BadRequest> {
+    percent_decode(v).ok_or_else(|| tell(&format!("malformed percent-encoding in {}", key)))
+}
+
+/// An info hash or peer id: 20 bytes once decoded.
+fn id20(key: &str, v: &str) -> Result<[u8; 20], BadRequest> {
+    let b = decoded(key, v)?;
+    b[..].try_into().map_err(|_| tell(&format!("{} must be 20 bytes, got {}", key, b.len())))
 }
 
 /// `%XX` only. BitTorrent clients send binary as `%XX` and a literal `+` as `%2B`, so a

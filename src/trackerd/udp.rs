@@ -10,6 +10,7 @@
 
 use super::{compact, unmap, Announce, Server};
 use crate::tracker::udp::{be32, be64, ANNOUNCE, CONNECT, ERROR, PROTOCOL_ID, SCRAPE};
+use crate::tracker::EVENT_WORDS;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,12 +80,9 @@ impl Server {
     /// it), or turns `reply` into an error reply.
     fn udp_announce(&self, p: &[u8], src: SocketAddr, reply: &mut Vec<u8>) -> Option<()> {
         let id20 = |at: usize| p[at..at + 20].try_into().ok();
-        let event = match be32(&p[80..84]) {
-            0 => "",
-            1 => "completed",
-            2 => "started",
-            3 => "stopped",
-            _ => return self.udp_error(reply, "unknown event"),
+        let event = match EVENT_WORDS.get(be32(&p[80..84]) as usize) {
+            Some(e) => e,
+            None => return self.udp_error(reply, "unknown event"),
         };
         let port = u16::from_be_bytes([p[96], p[97]]);
         if port == 0 {
