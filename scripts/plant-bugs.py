@@ -10,7 +10,7 @@ import subprocess, sys
 # (unit test under src/, file, text to replace, planted text, the bug in words)
 P = [
  ("endgame_duplicates_the_last_blocks_and_cancels_the_losers","src/picker.rs",
-  "self.unstarted == 0 && self.open_blocks == 0 && !self.is_complete()","false","endgame never starts"),
+  "!open && !unstarted && !self.is_complete()","false","endgame never starts"),
  ("endgame_duplicates_the_last_blocks_and_cancels_the_losers","src/chooser/download.rs",
   "self.send(other, Message::Cancel(got));","","no cancel to the losers"),
  ("smart_ban_strikes_only_the_sender_of_the_bad_block","src/pieces.rs",
@@ -100,7 +100,7 @@ P = [
  ("random_first_until_exactly_four_pieces","src/picker.rs",
   "const RANDOM_FIRST: u32 = 4;","const RANDOM_FIRST: u32 = 3;","random first until 3 pieces"),
  ("random_first_until_exactly_four_pieces","src/picker.rs",
-  "        let random = self.order == Order::Random || self.have_count < RANDOM_FIRST;","        let random = self.order == Order::Random;","no random first"),
+  "        let random = self.order == Order::Random || self.have_count() < RANDOM_FIRST;","        let random = self.order == Order::Random;","no random first"),
  ("rarest_first_among_the_pieces_this_peer_has","src/picker.rs",
   "            if !h || self.have[i] || self.started[i] || !self.wanted[i] {","            if self.have[i] || self.started[i] || !self.wanted[i] {","rarest over every piece, not the peer's"),
  ("a_seed_gets_interest_requests_and_the_piece_goes_to_be_hashed","src/chooser/download.rs",
