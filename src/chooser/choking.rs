@@ -43,8 +43,8 @@ impl Chooser {
             None => return,
         };
         p.optimistic = d.unchoke && d.optimistic;
-        if d.unchoke && (p.cap, p.weight) != (d.cap, d.weight) {
-            (p.cap, p.weight) = (d.cap, d.weight);
+        if d.unchoke && p.share != (d.cap, d.weight) {
+            p.share = (d.cap, d.weight);
             self.out.push(Out::Share(d.id, d.cap, d.weight));
         }
         if p.am_choking == d.unchoke {
@@ -107,7 +107,7 @@ impl Chooser {
         for p in self.peers.values_mut() {
             p.down_round = 0;
             p.up_round = 0;
-            p.unchoked_us = !p.peer_choking;
+            p.unchoked_us = p.unchoking_us.is_some();
         }
     }
 }
