@@ -356,9 +356,7 @@ impl Torrent {
 
     fn link(&mut self, id: u64) -> Line {
         let (cmd, cmds) = crossbeam_channel::unbounded();
-        if let Some(p) = &self.shared.pacer {
-            let _ = p.send(Pace::Join { id, cmd: cmd.clone() });
-        }
+        tell(&self.shared.pacer, Pace::Join { id, cmd: cmd.clone() });
         let gone = Arc::new(AtomicBool::new(false));
         self.links.insert(id, Link { cmd, stream: None, gone: Arc::clone(&gone) });
         Line { cmds, gone }
@@ -367,9 +365,7 @@ impl Torrent {
     /// Shut the peer's socket down (its reader wakes and ends) and drop its command
     /// sender (its writer ends).
     fn unlink(&mut self, id: u64) {
-        if let Some(p) = &self.shared.pacer {
-            let _ = p.send(Pace::Leave { id });
-        }
+        tell(&self.shared.pacer, Pace::Leave { id });
         if let Some(l) = self.links.remove(&id) {
             l.gone.store(true, Ordering::Relaxed);
             if let Some(s) = l.stream {
@@ -401,16 +397,10 @@ impl Torrent {
                     }
                     Out::Close(id) => self.unlink(id),
                     Out::Share(id, cap, weight) => {
-                        if let Some(p) = &self.shared.pacer {
-                            let _ = p.send(Pace::Share { id, cap, weight });
-                        }
+                        tell(&self.shared.pacer, Pace::Share { id, cap, weight })
                     }
                     Out::Verify(job) => self.verify(job),
-                    Out::Tracker(ctl) => {
-                        if let Some(t) = &self.tracker {
-                            let _ = t.send(ctl);
-                        }
-                    }
+                    Out::Tracker(ctl) => tell(&self.tracker, ctl),
                     Out::Complete => self.on_complete(),
                     Out::Trace(line) => self.trace.line(&line),
                 }
@@ -438,5 +428,12 @@ impl Torrent {
         c.downloaded.store(self.chooser.downloaded, Ordering::Relaxed);
         c.uploaded.store(self.chooser.uploaded, Ordering::Relaxed);
         c.left.store(self.chooser.picker().left_bytes(), Ordering::Relaxed);
+    }
+}
+
+/// Send to a thread that may not exist (no upload cap, no tracker) or may have ended.
+fn tell<T>(to: &Option<Sender<T>>, m: T) {
+    if let Some(tx) = to {
+        let _ = tx.send(m);
     }
 }
