@@ -112,11 +112,12 @@ impl Torrent {
             picker.restrict(start, end);
         }
         let show = cfg.progress;
-        let verified = storage.verify(&meta.pieces, &mut |done, total| {
+        let mut progress = |done, total| {
             if show {
                 eprint!("\rchecking {}/{} pieces", done, total);
             }
-        });
+        };
+        let verified = storage.verify(&meta.pieces, &mut progress, true);
         if show {
             eprintln!();
         }
