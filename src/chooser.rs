@@ -327,22 +327,16 @@ impl Chooser {
                 p.unchoked_us = true;
                 self.request_more(now, id);
             }
-            Message::Interested => {
-                p.peer_interested = true;
-                if p.am_choking {
+            Message::Interested | Message::NotInterested => {
+                p.peer_interested = matches!(msg, Message::Interested);
+                if !p.am_choking {
+                    self.refill(now);
+                } else if p.peer_interested {
                     let seeding = self.picker.is_complete();
                     let views = self.views(now);
                     if let Some(d) = self.strategy.fast_unchoke(&views, id, seeding) {
                         self.apply(now, &d);
                     }
-                } else {
-                    self.refill(now);
-                }
-            }
-            Message::NotInterested => {
-                p.peer_interested = false;
-                if !p.am_choking {
-                    self.refill(now);
                 }
             }
             Message::Have(i) => {

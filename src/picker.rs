@@ -43,9 +43,14 @@ enum Slot {
 
 struct Partial {
     blocks: Vec<Slot>,
-    got: usize,
     /// For a piece that already failed its hash: the one peer allowed to fetch it now.
     owner: Option<u64>,
+}
+
+impl Partial {
+    fn complete(&self) -> bool {
+        self.blocks.iter().all(|b| *b == Slot::Got)
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -197,7 +202,7 @@ impl Picker {
                 None => break,
             };
             let n = self.geo.blocks(index) as usize;
-            let fresh = Partial { blocks: vec![Slot::Open; n], got: 0, owner: None };
+            let fresh = Partial { blocks: vec![Slot::Open; n], owner: None };
             self.partial.insert(index, fresh);
             self.started[index as usize] = true;
             self.take_open(peer, index, max, &mut out);
@@ -287,14 +292,13 @@ impl Picker {
             Slot::Open => Vec::new(),
             Slot::Asked(who) => who.into_iter().filter(|&w| w != peer).collect(),
         };
-        p.got += 1;
-        BlockResult::Stored { cancel, complete: p.got == p.blocks.len() }
+        BlockResult::Stored { cancel, complete: p.complete() }
     }
 
     /// The piece has every block and goes to be hashed: it is no longer open to requests,
     /// and stays started until `set_have` or `hash_failed`.
     pub fn assembled(&mut self, index: u32) -> bool {
-        let done = self.partial.get(&index).map_or(false, |p| p.got == p.blocks.len());
+        let done = self.partial.get(&index).map_or(false, Partial::complete);
         if done {
             self.partial.remove(&index);
         }
@@ -328,7 +332,6 @@ impl Picker {
                 for blk in p.blocks.iter_mut().filter(|b| **b == Slot::Got) {
                     *blk = Slot::Open;
                 }
-                p.got = 0;
                 p.owner = None;
             }
         }
