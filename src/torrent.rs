@@ -330,10 +330,7 @@ impl Torrent {
         match ev {
             Event::Incoming(stream) => {
                 match stream.peer_addr().ok().and_then(|addr| self.chooser.accept(now, addr)) {
-                    Some(id) => {
-                        let rx = self.link(id);
-                        conn::spawn(id, Target::Incoming(stream), Arc::clone(&self.shared), rx);
-                    }
+                    Some(id) => self.link(id, Target::Incoming(stream)),
                     None => {
                         let _ = stream.shutdown(Shutdown::Both);
                     }
@@ -355,12 +352,13 @@ impl Torrent {
         }
     }
 
-    fn link(&mut self, id: u64) -> Line {
+    /// Start peer `id`'s connection threads, linked to the session and the pacer.
+    fn link(&mut self, id: u64, target: Target) {
         let (cmd, cmds) = crossbeam_channel::unbounded();
         tell(&self.shared.pacer, Pace::Join { id, cmd: cmd.clone() });
         let gone = Arc::new(AtomicBool::new(false));
         self.links.insert(id, Link { cmd, stream: None, gone: Arc::clone(&gone) });
-        Line { cmds, gone }
+        conn::spawn(id, target, Arc::clone(&self.shared), Line { cmds, gone });
     }
 
     /// Shut the peer's socket down (its reader wakes and ends) and drop its command
@@ -392,10 +390,7 @@ impl Torrent {
                             let _ = l.cmd.send(cmd);
                         }
                     }
-                    Out::Dial(id, addr) => {
-                        let rx = self.link(id);
-                        conn::spawn(id, Target::Outgoing(addr), Arc::clone(&self.shared), rx);
-                    }
+                    Out::Dial(id, addr) => self.link(id, Target::Outgoing(addr)),
                     Out::Close(id) => self.unlink(id),
                     Out::Share(id, cap, weight) => {
                         tell(&self.shared.pacer, Pace::Share { id, cap, weight })
