@@ -291,6 +291,11 @@ impl Chooser {
         }
     }
 
+    /// The peers that pass `f`, for loops that may change the peer table.
+    fn ids(&self, f: impl Fn(&Peer) -> bool) -> Vec<u64> {
+        self.peers.iter().filter(|(_, p)| f(p)).map(|(&id, _)| id).collect()
+    }
+
     fn send(&mut self, id: u64, m: Message) {
         self.out.push(Out::Send(id, Cmd::Send(m)));
     }

@@ -64,10 +64,8 @@ impl Chooser {
     pub(super) fn refill(&mut self, now: Instant) {
         let views = self.views(now);
         let seeding = self.picker.is_complete();
-        if let Some(decisions) = self.strategy.refill(&views, seeding, &mut self.rng) {
-            for d in &decisions {
-                self.apply(now, d);
-            }
+        for d in self.strategy.refill(&views, seeding, &mut self.rng).unwrap_or_default() {
+            self.apply(now, &d);
         }
     }
 

@@ -92,8 +92,7 @@ impl Chooser {
                     self.strike(now, liar);
                 }
                 self.picker.set_have(index);
-                let ids: Vec<u64> = self.peers.keys().copied().collect();
-                for id in ids {
+                for id in self.ids(|_| true) {
                     self.show(id, Some(index));
                     self.update_interest(id);
                 }
@@ -129,9 +128,7 @@ impl Chooser {
             self.out.push(Out::Tracker(TrackerCtl::Completed));
         }
         // Seeds have no use for connections to other seeds.
-        let seeds: Vec<u64> =
-            self.peers.iter().filter(|(_, p)| !p.has.contains(&false)).map(|(&i, _)| i).collect();
-        for id in seeds {
+        for id in self.ids(|p| !p.has.contains(&false)) {
             self.dialled(id, |s| s.seed = true);
             self.close(now, id, "both of us are seeds");
         }
@@ -141,8 +138,7 @@ impl Chooser {
     }
 
     pub(super) fn request_all(&mut self, now: Instant) {
-        let ids: Vec<u64> = self.peers.keys().copied().collect();
-        for id in ids {
+        for id in self.ids(|_| true) {
             self.request_more(now, id);
         }
     }

@@ -318,9 +318,8 @@ impl Chooser {
         if !stalled.is_empty() {
             // The other peers ask first, so the blocks really move; a staller that is the
             // only source still gets them back.
-            let ids: Vec<u64> = self.peers.keys().copied().collect();
             let (slow, others): (Vec<u64>, Vec<u64>) =
-                ids.iter().partition(|i| stalled.contains(i));
+                self.ids(|_| true).iter().partition(|i| stalled.contains(i));
             for id in others.into_iter().chain(slow) {
                 self.request_more(now, id);
             }
@@ -336,8 +335,7 @@ impl Chooser {
     }
 
     pub fn close_all(&mut self, now: Instant, why: &str) {
-        let ids: Vec<u64> = self.peers.keys().copied().collect();
-        for id in ids {
+        for id in self.ids(|_| true) {
             self.close(now, id, why);
         }
     }
