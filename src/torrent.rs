@@ -111,14 +111,13 @@ impl Torrent {
         if let Some((start, end)) = strategy.share() {
             picker.restrict(start, end);
         }
-        let show = cfg.progress;
         let mut progress = |done, total| {
-            if show {
+            if cfg.progress {
                 eprint!("\rchecking {}/{} pieces", done, total);
             }
         };
         let verified = storage.verify(&meta.pieces, &mut progress, true);
-        if show {
+        if cfg.progress {
             eprintln!();
         }
         for (i, ok) in verified.iter().enumerate() {
@@ -221,16 +220,15 @@ impl Torrent {
                 .spawn(move || pacer::run(rx, Uplink::new(rate, burst, burst_secs, Instant::now())))
                 .map_err(|e| format!("cannot start the upload pacer: {}", e))?;
         }
-        let mut disk_done = crossbeam_channel::never();
-        let mut disk_thread = None;
-        if !self.cfg.seed {
+        let (disk_done, disk_thread) = if self.cfg.seed {
+            (crossbeam_channel::never(), None)
+        } else {
             let queue = pieces::queue_len(self.meta.geometry().piece_length);
             let (jobs, done, h) = pieces::spawn_disk(Arc::clone(&self.storage), queue)
                 .map_err(|e| format!("cannot start the disk thread: {}", e))?;
             self.disk = Some(jobs);
-            disk_done = done;
-            disk_thread = Some(h);
-        }
+            (done, Some(h))
+        };
         let (mut tr_rx, tracker_thread) = self.start_tracker();
         self.write_stats_header();
         let started = Instant::now();
@@ -262,10 +260,8 @@ impl Torrent {
                         last_sec = now;
                         self.report(now);
                     }
-                    if let Some(limit) = self.cfg.time_limit {
-                        if now.duration_since(started) >= limit {
-                            self.chooser.stop = Some("time limit reached".into());
-                        }
+                    if self.cfg.time_limit.map_or(false, |l| now.duration_since(started) >= l) {
+                        self.chooser.stop = Some("time limit reached".into());
                     }
                 }
             }
@@ -274,10 +270,8 @@ impl Torrent {
         // Let the disk thread finish what is queued (a verified piece is never dropped) and
         // count its verdicts before the `done` line.
         self.disk = None;
-        if let Some(h) = disk_thread {
-            if h.join().is_err() {
-                log::error!("the disk thread panicked");
-            }
+        if disk_thread.map_or(false, |h| h.join().is_err()) {
+            log::error!("the disk thread panicked");
         }
         while let Ok(d) = disk_done.try_recv() {
             self.chooser.on_verdict(Instant::now(), d);
