@@ -349,7 +349,7 @@ impl Torrent {
     /// Start peer `id`'s connection threads, linked to the session and the pacer.
     fn link(&mut self, id: u64, target: Target) {
         let (cmd, cmds) = crossbeam_channel::unbounded();
-        tell(&self.shared.pacer, Pace::Join { id, cmd: cmd.clone() });
+        tell(self.shared.pacer.as_ref(), Pace::Join { id, cmd: cmd.clone() });
         let gone = Arc::new(AtomicBool::new(false));
         self.links.insert(id, Link { cmd, stream: None, gone: Arc::clone(&gone) });
         conn::spawn(id, target, Arc::clone(&self.shared), Line { cmds, gone });
@@ -358,7 +358,7 @@ impl Torrent {
     /// Shut the peer's socket down (its reader wakes and ends) and drop its command
     /// sender (its writer ends).
     fn unlink(&mut self, id: u64) {
-        tell(&self.shared.pacer, Pace::Leave { id });
+        tell(self.shared.pacer.as_ref(), Pace::Leave { id });
         if let Some(l) = self.links.remove(&id) {
             l.gone.store(true, Ordering::Relaxed);
             if let Some(s) = l.stream {
@@ -379,18 +379,14 @@ impl Torrent {
             self.update_counters();
             for out in outs.drain(..) {
                 match out {
-                    Out::Send(id, cmd) => {
-                        if let Some(l) = self.links.get(&id) {
-                            let _ = l.cmd.send(cmd);
-                        }
-                    }
+                    Out::Send(id, cmd) => tell(self.links.get(&id).map(|l| &l.cmd), cmd),
                     Out::Dial(id, addr) => self.link(id, Target::Outgoing(addr)),
                     Out::Close(id) => self.unlink(id),
                     Out::Share(id, cap, weight) => {
-                        tell(&self.shared.pacer, Pace::Share { id, cap, weight })
+                        tell(self.shared.pacer.as_ref(), Pace::Share { id, cap, weight })
                     }
                     Out::Verify(job) => self.verify(job),
-                    Out::Tracker(ctl) => tell(&self.tracker, ctl),
+                    Out::Tracker(ctl) => tell(self.tracker.as_ref(), ctl),
                     Out::Complete => self.on_complete(),
                     Out::Trace(line) => self.trace.line(&line),
                 }
@@ -421,8 +417,9 @@ impl Torrent {
     }
 }
 
-/// Send to a thread that may not exist (no upload cap, no tracker) or may have ended.
-fn tell<T>(to: &Option<Sender<T>>, m: T) {
+/// Send to a thread that may not exist (no upload cap, no tracker, a closed peer) or may
+/// have ended.
+fn tell<T>(to: Option<&Sender<T>>, m: T) {
     if let Some(tx) = to {
         let _ = tx.send(m);
     }
