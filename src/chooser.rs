@@ -362,10 +362,7 @@ impl Chooser {
                 // added, and after the first news they count as HAVEs.
                 let told = p.has.contains(&true);
                 let bits = bytes_to_bits(&bytes, self.geo.num_pieces as usize);
-                for (i, had) in p.has.iter_mut().enumerate() {
-                    if !bits[i] || *had {
-                        continue;
-                    }
+                for (i, had) in p.has.iter_mut().enumerate().filter(|(i, had)| bits[*i] && !**had) {
                     *had = true;
                     self.picker.peer_has(i as u32);
                     if told {

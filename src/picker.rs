@@ -186,13 +186,11 @@ impl Picker {
             return out;
         }
         // 1. Strict priority: finish what is started.
-        let started: Vec<u32> = self.partial.keys().copied().collect();
+        let started: Vec<u32> = self.partial.keys().copied().filter(|&i| has[i as usize]).collect();
         for index in started {
-            if has[index as usize] {
-                self.take_open(peer, index, max, &mut out);
-                if out.len() >= max {
-                    return out;
-                }
+            self.take_open(peer, index, max, &mut out);
+            if out.len() >= max {
+                return out;
             }
         }
         // 2–3. Start new pieces.

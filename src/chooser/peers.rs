@@ -305,10 +305,9 @@ impl Chooser {
             self.close(now, id, why);
         }
         for &id in &stalled {
-            let reqs = match self.peers.get_mut(&id) {
-                Some(p) => std::mem::take(&mut p.requests),
-                None => continue,
-            };
+            // Still there: closing other peers above removes nobody else.
+            let reqs =
+                self.peers.get_mut(&id).map_or_else(Vec::new, |p| std::mem::take(&mut p.requests));
             log::debug!("peer {}: {} requests stalled, re-assigning", id, reqs.len());
             for (r, _) in reqs {
                 self.send(id, Message::Cancel(r));
