@@ -96,8 +96,7 @@ impl Storage {
     fn file(&self, i: usize) -> io::Result<Arc<File>> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(at) = open.iter().position(|(s, _)| *s == i) {
-            let entry = open.remove(at);
-            open.push(entry);
+            open[at..].rotate_left(1);
         } else {
             let path = &self.slots[i].path;
             let file = OpenOptions::new().read(true).write(!self.read_only).open(path);
