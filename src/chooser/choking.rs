@@ -14,12 +14,9 @@ impl Chooser {
             Some(p) if p.active => p,
             _ => return,
         };
-        let haves = self.strategy.haves(new, &self.picker, &p.has, &p.shown);
-        for &i in &haves {
+        for i in self.strategy.haves(new, &self.picker, &p.has, &p.shown) {
             p.shown[i as usize] = true;
-        }
-        for i in haves {
-            self.send(id, Message::Have(i));
+            self.out.push(Out::Send(id, Cmd::Send(Message::Have(i))));
         }
     }
 
