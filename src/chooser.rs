@@ -114,10 +114,8 @@ struct Peer {
     opened: Instant,
     am_choking: bool,
     am_interested: bool,
-    peer_choking: bool,
     peer_interested: bool,
     has: Vec<bool>,
-    has_count: u32,
     /// Pieces we announced to this peer.
     shown: Vec<bool>,
     requests: Vec<(Block, Instant)>,
@@ -130,16 +128,15 @@ struct Peer {
     haves: RateMeter,
     last_recv: Instant,
     last_block: Instant,
-    /// When the peer last unchoked us.
-    unchoked_us_at: Instant,
+    /// Since when the peer unchokes us; None while it chokes us.
+    unchoking_us: Option<Instant>,
     strikes: u32,
     /// Per-round counters for the strategies, reset at every rechoke.
     down_round: u64,
     up_round: u64,
     unchoked_us: bool,
     /// Per-peer upload cap and pacer weight last sent to the pacer.
-    cap: Option<f64>,
-    weight: f64,
+    share: (Option<f64>, f64),
     /// Blocks queued at our writer for this peer (bounded by MAX_QUEUED_REQUESTS).
     serving: HashSet<Block>,
     /// When it last asked for a block, or we last unchoked it: a peer that sits on an
@@ -299,6 +296,11 @@ impl Chooser {
         }
     }
 
+    /// The peers that pass `f`, for loops that may change the peer table.
+    fn ids(&self, f: impl Fn(&Peer) -> bool) -> Vec<u64> {
+        self.peers.iter().filter(|(_, p)| f(p)).map(|(&id, _)| id).collect()
+    }
+
     fn send(&mut self, id: u64, m: Message) {
         self.out.push(Out::Send(id, Cmd::Send(m)));
     }
@@ -325,42 +327,32 @@ impl Chooser {
         match msg {
             Message::KeepAlive | Message::Port(_) | Message::Unknown(_) => {}
             Message::Choke => {
-                p.peer_choking = true;
+                p.unchoking_us = None;
                 for (r, _) in std::mem::take(&mut p.requests) {
                     self.picker.release(id, r);
                 }
             }
             Message::Unchoke => {
-                if p.peer_choking {
-                    p.unchoked_us_at = now;
-                }
-                p.peer_choking = false;
+                p.unchoking_us.get_or_insert(now);
                 p.unchoked_us = true;
                 self.request_more(now, id);
             }
-            Message::Interested => {
-                p.peer_interested = true;
-                if p.am_choking {
+            Message::Interested | Message::NotInterested => {
+                p.peer_interested = matches!(msg, Message::Interested);
+                if !p.am_choking {
+                    self.refill(now);
+                } else if p.peer_interested {
                     let seeding = self.picker.is_complete();
                     let views = self.views(now);
                     if let Some(d) = self.strategy.fast_unchoke(&views, id, seeding) {
                         self.apply(now, &d);
                     }
-                } else {
-                    self.refill(now);
-                }
-            }
-            Message::NotInterested => {
-                p.peer_interested = false;
-                if !p.am_choking {
-                    self.refill(now);
                 }
             }
             Message::Have(i) => {
                 p.haves.add(now, u64::from(self.geo.piece_length));
                 if !p.has[i as usize] {
                     p.has[i as usize] = true;
-                    p.has_count += 1;
                     self.picker.peer_has(i);
                     if !self.picker.have(i) {
                         self.update_interest(id);
@@ -373,24 +365,17 @@ impl Chooser {
                 // Not only first: aria2 sends a bitfield instead of HAVEs whenever it is the
                 // shorter message (DefaultBtInteractive::checkHave). Pieces are only ever
                 // added, and after the first news they count as HAVEs.
-                let told = p.has_count > 0;
+                let told = p.has.contains(&true);
                 let bits = bytes_to_bits(&bytes, self.geo.num_pieces as usize);
-                for (i, had) in p.has.iter_mut().enumerate() {
-                    if !bits[i] || *had {
-                        continue;
-                    }
+                for (i, had) in p.has.iter_mut().enumerate().filter(|(i, had)| bits[*i] && !**had) {
                     *had = true;
-                    p.has_count += 1;
                     self.picker.peer_has(i as u32);
                     if told {
                         p.haves.add(now, u64::from(self.geo.piece_length));
                     }
                 }
-                if self.picker.is_complete() && p.has_count == self.geo.num_pieces {
-                    if p.outgoing {
-                        let a = p.addr;
-                        self.addrs.entry(a).or_default().seed = true;
-                    }
+                if self.picker.is_complete() && !p.has.contains(&false) {
+                    self.dialled(id, |s| s.seed = true);
                     return Err("both of us are seeds".into());
                 }
                 self.update_interest(id);
@@ -450,7 +435,7 @@ impl Chooser {
             up_rate: self.up_total.rate(now),
             peers: self.peers.values().filter(|p| p.active).count(),
             unchoked: self.peers.values().filter(|p| !p.am_choking).count(),
-            unchoking_us: self.peers.values().filter(|p| !p.peer_choking).count(),
+            unchoking_us: self.peers.values().filter(|p| p.unchoking_us.is_some()).count(),
             wasted: self.wasted,
             hash_fails: self.hash_fails,
         }
@@ -469,15 +454,13 @@ impl Chooser {
                 snubbed: now.duration_since(p.last_block) > self.set.timing.snub,
                 down_rate: p.down.rate(now),
                 up_rate: p.up.rate(now),
-                peer_choking: p.peer_choking,
+                peer_choking: p.unchoking_us.is_none(),
                 down_round: p.down_round,
                 up_round: p.up_round,
-                unchoked_us: p.unchoked_us || !p.peer_choking,
-                unchoked_us_secs: if p.peer_choking {
-                    0.0
-                } else {
-                    now.duration_since(p.unchoked_us_at).as_secs_f64()
-                },
+                unchoked_us: p.unchoked_us || p.unchoking_us.is_some(),
+                unchoked_us_secs: p
+                    .unchoking_us
+                    .map_or(0.0, |t| now.duration_since(t).as_secs_f64()),
                 have_rate: p.haves.rate(now),
             })
             .collect()

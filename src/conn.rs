@@ -109,10 +109,8 @@ pub fn spawn(id: u64, target: Target, shared: Arc<Shared>, line: Line) {
     let name = format!("peer-{}", id);
     let spawned = thread::Builder::new().name(name).stack_size(128 * 1024).spawn(move || {
         let gone = Arc::clone(&line.gone);
-        let reason = match reader(id, target, &shared, line) {
-            Ok(()) => "connection closed".to_string(),
-            Err(e) => e.to_string(),
-        };
+        let ended = reader(id, target, &shared, line);
+        let reason = ended.map_or_else(|e| e.to_string(), |()| "connection closed".into());
         post(&shared, &gone, Event::Closed { id, reason });
     });
     if let Err(e) = spawned {
@@ -221,15 +219,11 @@ fn whole_frame_buffered(buf: &[u8]) -> bool {
 /// reading, and TCP's flow control slows the sender down.
 fn pay_download(down: &SharedBucket, n: u64) {
     let now = Instant::now();
-    let wait = {
-        let mut g = lock_bucket(down);
-        let w = g.wait_time(now);
-        g.take(now, n);
-        w
-    };
-    if !wait.is_zero() {
-        thread::sleep(wait);
-    }
+    let mut bucket = lock_bucket(down);
+    let wait = bucket.wait_time(now);
+    bucket.take(now, n);
+    drop(bucket);
+    thread::sleep(wait);
 }
 
 fn writer(id: u64, mut stream: TcpStream, sh: &Shared, line: Line) -> io::Result<()> {

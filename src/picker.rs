@@ -43,9 +43,14 @@ enum Slot {
 
 struct Partial {
     blocks: Vec<Slot>,
-    got: usize,
     /// For a piece that already failed its hash: the one peer allowed to fetch it now.
     owner: Option<u64>,
+}
+
+impl Partial {
+    fn complete(&self) -> bool {
+        self.blocks.iter().all(|b| *b == Slot::Got)
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -61,19 +66,12 @@ pub struct Picker {
     geo: Geometry,
     order: Order,
     have: Vec<bool>,
-    have_count: u32,
     avail: Vec<u32>,
     /// Requested at least once and not yet verified (also while at the disk thread).
     started: Vec<bool>,
     partial: BTreeMap<u32, Partial>,
-    /// Missing wanted pieces with no block requested yet.
-    unstarted: u32,
-    /// Open blocks across all started pieces.
-    open_blocks: usize,
     /// Pieces this client is responsible for (all, except for a BitSybil identity).
     wanted: Vec<bool>,
-    wanted_count: u32,
-    have_wanted: u32,
     /// Bytes of wanted pieces not yet verified (the tracker's `left`).
     left: u64,
     suspect: Vec<bool>,
@@ -86,15 +84,10 @@ impl Picker {
             geo,
             order,
             have: vec![false; n],
-            have_count: 0,
             avail: vec![0; n],
             started: vec![false; n],
             partial: BTreeMap::new(),
-            unstarted: geo.num_pieces,
-            open_blocks: 0,
             wanted: vec![true; n],
-            wanted_count: geo.num_pieces,
-            have_wanted: 0,
             left: geo.total_length,
             suspect: vec![false; n],
         }
@@ -109,7 +102,7 @@ impl Picker {
     }
 
     pub fn have_count(&self) -> u32 {
-        self.have_count
+        self.have.iter().filter(|&&h| h).count() as u32
     }
 
     pub fn have_bits(&self) -> &[bool] {
@@ -118,7 +111,12 @@ impl Picker {
 
     /// Every wanted piece is verified.
     pub fn is_complete(&self) -> bool {
-        self.have_wanted == self.wanted_count
+        !(0..self.have.len()).any(|i| self.missing(i))
+    }
+
+    /// A wanted piece we do not have.
+    fn missing(&self, i: usize) -> bool {
+        self.wanted[i] && !self.have[i]
     }
 
     /// Fetch only pieces `start..end` (a BitSybil identity's share); before any request.
@@ -126,12 +124,8 @@ impl Picker {
         for (i, w) in self.wanted.iter_mut().enumerate() {
             *w = (start..end).contains(&(i as u32));
         }
-        let count = |f: &dyn Fn(usize) -> bool| (0..self.have.len()).filter(|&i| f(i)).count();
-        self.wanted_count = count(&|i| self.wanted[i]) as u32;
-        self.have_wanted = count(&|i| self.wanted[i] && self.have[i]) as u32;
-        self.unstarted = count(&|i| self.wanted[i] && !self.have[i] && !self.started[i]) as u32;
         self.left = (0..self.num_pieces())
-            .filter(|&i| !self.have[i as usize] && self.wanted[i as usize])
+            .filter(|&i| self.missing(i as usize))
             .map(|i| u64::from(self.geo.piece_len(i)))
             .sum();
     }
@@ -154,19 +148,13 @@ impl Picker {
         if self.have[i] {
             return;
         }
-        if let Some(p) = self.partial.remove(&index) {
-            self.open_blocks -= p.blocks.iter().filter(|b| **b == Slot::Open).count();
-        } else if !self.started[i] && self.wanted[i] {
-            self.unstarted -= 1;
+        if self.wanted[i] {
+            self.left -= u64::from(self.geo.piece_len(index));
         }
+        self.partial.remove(&index);
         self.started[i] = false;
         self.suspect[i] = false;
         self.have[i] = true;
-        self.have_count += 1;
-        if self.wanted[i] {
-            self.have_wanted += 1;
-            self.left -= u64::from(self.geo.piece_len(index));
-        }
     }
 
     pub fn peer_removed(&mut self, has: &[bool]) {
@@ -184,8 +172,11 @@ impl Picker {
         has.iter().zip(&self.have).zip(&self.wanted).any(|((&h, &mine), &w)| h && !mine && w)
     }
 
+    /// Every missing block is requested: no open block, no missing piece unstarted.
     fn in_endgame(&self) -> bool {
-        self.unstarted == 0 && self.open_blocks == 0 && !self.is_complete()
+        let open = self.partial.values().any(|p| p.blocks.contains(&Slot::Open));
+        let unstarted = (0..self.have.len()).any(|i| self.missing(i) && !self.started[i]);
+        !open && !unstarted && !self.is_complete()
     }
 
     /// Up to `max` new requests for `peer`, whose bitfield is `has`.
@@ -195,27 +186,23 @@ impl Picker {
             return out;
         }
         // 1. Strict priority: finish what is started.
-        let started: Vec<u32> = self.partial.keys().copied().collect();
+        let started: Vec<u32> = self.partial.keys().copied().filter(|&i| has[i as usize]).collect();
         for index in started {
-            if has[index as usize] {
-                self.take_open(peer, index, max, &mut out);
-                if out.len() >= max {
-                    return out;
-                }
+            self.take_open(peer, index, max, &mut out);
+            if out.len() >= max {
+                return out;
             }
         }
         // 2–3. Start new pieces.
-        while out.len() < max && self.unstarted > 0 {
+        while out.len() < max {
             let index = match self.choose_new(has, rng) {
                 Some(i) => i,
                 None => break,
             };
             let n = self.geo.blocks(index) as usize;
-            let fresh = Partial { blocks: vec![Slot::Open; n], got: 0, owner: None };
+            let fresh = Partial { blocks: vec![Slot::Open; n], owner: None };
             self.partial.insert(index, fresh);
             self.started[index as usize] = true;
-            self.unstarted -= 1;
-            self.open_blocks += n;
             self.take_open(peer, index, max, &mut out);
         }
         // 4. Endgame: everything missing is requested somewhere; duplicate requests.
@@ -256,7 +243,6 @@ impl Picker {
                 }
                 if *blk == Slot::Open {
                     *blk = Slot::Asked(vec![peer]);
-                    self.open_blocks -= 1;
                     out.push(self.geo.block(index, b as u32));
                 }
             }
@@ -264,7 +250,7 @@ impl Picker {
     }
 
     fn choose_new(&self, has: &[bool], rng: &mut Rng) -> Option<u32> {
-        let random = self.order == Order::Random || self.have_count < RANDOM_FIRST;
+        let random = self.order == Order::Random || self.have_count() < RANDOM_FIRST;
         let mut best: Option<u32> = None;
         let mut best_avail = u32::MAX;
         let mut ties = 0u64;
@@ -301,20 +287,16 @@ impl Picker {
         }
         let cancel = match std::mem::replace(&mut p.blocks[b], Slot::Got) {
             Slot::Got => return BlockResult::NotWanted,
-            Slot::Open => {
-                self.open_blocks -= 1;
-                Vec::new()
-            }
+            Slot::Open => Vec::new(),
             Slot::Asked(who) => who.into_iter().filter(|&w| w != peer).collect(),
         };
-        p.got += 1;
-        BlockResult::Stored { cancel, complete: p.got == p.blocks.len() }
+        BlockResult::Stored { cancel, complete: p.complete() }
     }
 
     /// The piece has every block and goes to be hashed: it is no longer open to requests,
     /// and stays started until `set_have` or `hash_failed`.
     pub fn assembled(&mut self, index: u32) -> bool {
-        let done = self.partial.get(&index).map_or(false, |p| p.got == p.blocks.len());
+        let done = self.partial.get(&index).map_or(false, Partial::complete);
         if done {
             self.partial.remove(&index);
         }
@@ -325,13 +307,8 @@ impl Picker {
     pub fn hash_failed(&mut self, index: u32) {
         let i = index as usize;
         self.suspect[i] = !self.have[i];
-        if let Some(p) = self.partial.remove(&index) {
-            self.open_blocks -= p.blocks.iter().filter(|b| **b == Slot::Open).count();
-        }
-        if !self.have[i] && self.started[i] {
-            self.started[i] = false;
-            self.unstarted += 1;
-        }
+        self.partial.remove(&index);
+        self.started[i] = false;
     }
 
     /// A request to `peer` is void (choked, cancelled, timed out, disconnected): the block
@@ -343,7 +320,6 @@ impl Picker {
                 who.retain(|&w| w != peer);
                 if who.is_empty() {
                     p.blocks[b] = Slot::Open;
-                    self.open_blocks += 1;
                 }
             }
             // A suspect piece whose one fetcher stopped (choked us, left, stalled) starts
@@ -351,13 +327,9 @@ impl Picker {
             let asked_by_owner =
                 p.blocks.iter().any(|blk| matches!(blk, Slot::Asked(w) if w.contains(&peer)));
             if p.owner == Some(peer) && !asked_by_owner {
-                for blk in p.blocks.iter_mut() {
-                    if *blk == Slot::Got {
-                        *blk = Slot::Open;
-                        self.open_blocks += 1;
-                    }
+                for blk in p.blocks.iter_mut().filter(|b| **b == Slot::Got) {
+                    *blk = Slot::Open;
                 }
-                p.got = 0;
                 p.owner = None;
             }
         }

@@ -122,8 +122,7 @@ impl Pieces {
     pub fn store(&mut self, index: u32, begin: u32, data: &[u8], from: u64) {
         let geo = self.geo;
         let (buf, senders) = self.buffers.entry(index).or_insert_with(|| {
-            let len = geo.piece_len(index) as usize;
-            (vec![0; len], vec![0; geo.blocks(index) as usize])
+            (vec![0; geo.piece_len(index) as usize], vec![0; geo.blocks(index) as usize])
         });
         let at = begin as usize;
         if let Some(dst) = buf.get_mut(at..at + data.len()) {
@@ -135,16 +134,10 @@ impl Pieces {
     /// The job for a piece whose every block is in (the picker says so).
     pub fn job(&mut self, index: u32, expected: [u8; 20]) -> Option<Job> {
         let (data, from) = self.buffers.remove(&index)?;
-        let several = from.iter().any(|&s| s != from[0]);
-        let job = Job {
-            index,
-            data,
-            expected,
-            blocks_if_ok: self.suspects.contains_key(&index),
-            blocks_if_bad: several,
-        };
+        let blocks_if_ok = self.suspects.contains_key(&index);
+        let blocks_if_bad = from.iter().any(|&s| s != from[0]);
         self.verifying.insert(index, from);
-        Some(job)
+        Some(Job { index, data, expected, blocks_if_ok, blocks_if_bad })
     }
 
     /// Read the disk thread's answer; record the evidence of a multi-sender failure and
@@ -224,15 +217,12 @@ fn block_hashes(want: bool, data: &[u8]) -> Option<Vec<[u8; 20]>> {
 pub fn hash_and_write(storage: &Storage, job: Job) -> Done {
     let index = job.index;
     if sha1(&job.data) != job.expected {
-        let blocks = block_hashes(job.blocks_if_bad, &job.data);
-        return Done::Failed { index, blocks };
+        return Done::Failed { index, blocks: block_hashes(job.blocks_if_bad, &job.data) };
     }
     if let Err(e) = storage.write_piece(index, &job.data) {
-        let error = e.to_string();
-        return Done::WriteError { index, error };
+        return Done::WriteError { index, error: e.to_string() };
     }
-    let blocks = block_hashes(job.blocks_if_ok, &job.data);
-    Done::Verified { index, blocks }
+    Done::Verified { index, blocks: block_hashes(job.blocks_if_ok, &job.data) }
 }
 
 #[cfg(test)]

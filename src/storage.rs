@@ -14,6 +14,7 @@ use crate::metainfo::Metainfo;
 use crate::pieces::Geometry;
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -95,8 +96,7 @@ impl Storage {
     fn file(&self, i: usize) -> io::Result<Arc<File>> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(at) = open.iter().position(|(s, _)| *s == i) {
-            let entry = open.remove(at);
-            open.push(entry);
+            open[at..].rotate_left(1);
         } else {
             let path = &self.slots[i].path;
             let file = OpenOptions::new().read(true).write(!self.read_only).open(path);
@@ -118,13 +118,8 @@ impl Storage {
     /// Read `buf.len()` bytes of piece `index` from offset `begin`; the range may span
     /// files but not leave the piece.
     pub fn read(&self, index: u32, begin: u32, buf: &mut [u8]) -> io::Result<()> {
-        let start = self.check_range(index, u64::from(begin), buf.len())?;
-        for (i, file_pos, at, n) in self.segments(start, buf.len()) {
-            self.file(i)?
-                .read_exact_at(&mut buf[at..at + n], file_pos)
-                .map_err(|e| annotate(e, &self.slots[i].path))?;
-        }
-        Ok(())
+        let len = buf.len();
+        self.each_file(index, begin, len, |f, pos, part| f.read_exact_at(&mut buf[part], pos))
     }
 
     /// Write one whole piece; the caller has already checked its hash.
@@ -136,25 +131,16 @@ impl Storage {
         if got != want as usize {
             return Err(invalid(format!("piece {index} is {want} bytes, got {got}")));
         }
-        let start = self.check_range(index, 0, data.len())?;
-        for (i, file_pos, at, n) in self.segments(start, data.len()) {
-            self.file(i)?
-                .write_all_at(&data[at..at + n], file_pos)
-                .map_err(|e| annotate(e, &self.slots[i].path))?;
-        }
-        Ok(())
+        self.each_file(index, 0, data.len(), |f, pos, part| f.write_all_at(&data[part], pos))
     }
 
     /// Resume: which pieces on disk already match `hashes`. An unreadable piece is simply
-    /// not verified (we will download it again), so this never fails as a whole. Pieces
-    /// that lie wholly in space `open` itself allocated are missing without being read: a
-    /// fresh download does not hash gigabytes of zeros before its first request.
+    /// not verified (we will download it again), so this never fails as a whole. With
+    /// `skip_fresh`, pieces that lie wholly in space `open` itself allocated are missing
+    /// without being read: a fresh download does not hash gigabytes of zeros before its
+    /// first request.
     /// `progress(done, total)` is called about every 1% and once at the end.
-    pub fn verify(&self, hashes: &[[u8; 20]], progress: &mut dyn FnMut(u32, u32)) -> Vec<bool> {
-        self.check(hashes, progress, true)
-    }
-
-    fn check(
+    pub fn verify(
         &self,
         hashes: &[[u8; 20]],
         progress: &mut dyn FnMut(u32, u32),
@@ -199,17 +185,26 @@ impl Storage {
         Ok(())
     }
 
-    /// Torrent-stream offset of (`index`, `begin`), after checking that `len` bytes from
-    /// there stay inside the piece: the values come from peers.
-    fn check_range(&self, index: u32, begin: u64, len: usize) -> io::Result<u64> {
-        let plen = u64::from(self.geo.piece_len(index));
-        if index >= self.geo.num_pieces || begin.saturating_add(len as u64) > plen {
-            return Err(invalid(format!(
-                "range {}+{} outside piece {} ({} bytes, {} pieces)",
-                begin, len, index, plen, self.geo.num_pieces
-            )));
+    /// Do `io` on each file's part of the `len` bytes of piece `index` from `begin`, given
+    /// the file, the position in it and the part of the range, after checking that the
+    /// range stays inside the piece: the values come from peers.
+    fn each_file(
+        &self,
+        index: u32,
+        begin: u32,
+        len: usize,
+        mut io: impl FnMut(&File, u64, Range<usize>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let (plen, n) = (u64::from(self.geo.piece_len(index)), self.geo.num_pieces);
+        if index >= n || u64::from(begin) + len as u64 > plen {
+            let why =
+                format!("range {begin}+{len} outside piece {index} ({plen} bytes, {n} pieces)");
+            return Err(invalid(why));
         }
-        Ok(self.geo.offset(index, 0) + begin)
+        for (i, pos, at, n) in self.segments(self.geo.offset(index, begin), len) {
+            io(&*self.file(i)?, pos, at..at + n).map_err(|e| annotate(e, &self.slots[i].path))?;
+        }
+        Ok(())
     }
 
     /// Every byte of the piece lies past the end its file had when we opened it.

@@ -111,13 +111,13 @@ impl Torrent {
         if let Some((start, end)) = strategy.share() {
             picker.restrict(start, end);
         }
-        let show = cfg.progress;
-        let verified = storage.verify(&meta.pieces, &mut |done, total| {
-            if show {
+        let mut progress = |done, total| {
+            if cfg.progress {
                 eprint!("\rchecking {}/{} pieces", done, total);
             }
-        });
-        if show {
+        };
+        let verified = storage.verify(&meta.pieces, &mut progress, true);
+        if cfg.progress {
             eprintln!();
         }
         for (i, ok) in verified.iter().enumerate() {
@@ -220,16 +220,15 @@ impl Torrent {
                 .spawn(move || pacer::run(rx, Uplink::new(rate, burst, burst_secs, Instant::now())))
                 .map_err(|e| format!("cannot start the upload pacer: {}", e))?;
         }
-        let mut disk_done = crossbeam_channel::never();
-        let mut disk_thread = None;
-        if !self.cfg.seed {
+        let (disk_done, disk_thread) = if self.cfg.seed {
+            (crossbeam_channel::never(), None)
+        } else {
             let queue = pieces::queue_len(self.meta.geometry().piece_length);
             let (jobs, done, h) = pieces::spawn_disk(Arc::clone(&self.storage), queue)
                 .map_err(|e| format!("cannot start the disk thread: {}", e))?;
             self.disk = Some(jobs);
-            disk_done = done;
-            disk_thread = Some(h);
-        }
+            (done, Some(h))
+        };
         let (mut tr_rx, tracker_thread) = self.start_tracker();
         self.write_stats_header();
         let started = Instant::now();
@@ -261,10 +260,8 @@ impl Torrent {
                         last_sec = now;
                         self.report(now);
                     }
-                    if let Some(limit) = self.cfg.time_limit {
-                        if now.duration_since(started) >= limit {
-                            self.chooser.stop = Some("time limit reached".into());
-                        }
+                    if self.cfg.time_limit.map_or(false, |l| now.duration_since(started) >= l) {
+                        self.chooser.stop = Some("time limit reached".into());
                     }
                 }
             }
@@ -273,10 +270,8 @@ impl Torrent {
         // Let the disk thread finish what is queued (a verified piece is never dropped) and
         // count its verdicts before the `done` line.
         self.disk = None;
-        if let Some(h) = disk_thread {
-            if h.join().is_err() {
-                log::error!("the disk thread panicked");
-            }
+        if disk_thread.map_or(false, |h| h.join().is_err()) {
+            log::error!("the disk thread panicked");
         }
         while let Ok(d) = disk_done.try_recv() {
             self.chooser.on_verdict(Instant::now(), d);
@@ -329,10 +324,7 @@ impl Torrent {
         match ev {
             Event::Incoming(stream) => {
                 match stream.peer_addr().ok().and_then(|addr| self.chooser.accept(now, addr)) {
-                    Some(id) => {
-                        let rx = self.link(id);
-                        conn::spawn(id, Target::Incoming(stream), Arc::clone(&self.shared), rx);
-                    }
+                    Some(id) => self.link(id, Target::Incoming(stream)),
                     None => {
                         let _ = stream.shutdown(Shutdown::Both);
                     }
@@ -354,22 +346,19 @@ impl Torrent {
         }
     }
 
-    fn link(&mut self, id: u64) -> Line {
+    /// Start peer `id`'s connection threads, linked to the session and the pacer.
+    fn link(&mut self, id: u64, target: Target) {
         let (cmd, cmds) = crossbeam_channel::unbounded();
-        if let Some(p) = &self.shared.pacer {
-            let _ = p.send(Pace::Join { id, cmd: cmd.clone() });
-        }
+        tell(self.shared.pacer.as_ref(), Pace::Join { id, cmd: cmd.clone() });
         let gone = Arc::new(AtomicBool::new(false));
         self.links.insert(id, Link { cmd, stream: None, gone: Arc::clone(&gone) });
-        Line { cmds, gone }
+        conn::spawn(id, target, Arc::clone(&self.shared), Line { cmds, gone });
     }
 
     /// Shut the peer's socket down (its reader wakes and ends) and drop its command
     /// sender (its writer ends).
     fn unlink(&mut self, id: u64) {
-        if let Some(p) = &self.shared.pacer {
-            let _ = p.send(Pace::Leave { id });
-        }
+        tell(self.shared.pacer.as_ref(), Pace::Leave { id });
         if let Some(l) = self.links.remove(&id) {
             l.gone.store(true, Ordering::Relaxed);
             if let Some(s) = l.stream {
@@ -390,27 +379,14 @@ impl Torrent {
             self.update_counters();
             for out in outs.drain(..) {
                 match out {
-                    Out::Send(id, cmd) => {
-                        if let Some(l) = self.links.get(&id) {
-                            let _ = l.cmd.send(cmd);
-                        }
-                    }
-                    Out::Dial(id, addr) => {
-                        let rx = self.link(id);
-                        conn::spawn(id, Target::Outgoing(addr), Arc::clone(&self.shared), rx);
-                    }
+                    Out::Send(id, cmd) => tell(self.links.get(&id).map(|l| &l.cmd), cmd),
+                    Out::Dial(id, addr) => self.link(id, Target::Outgoing(addr)),
                     Out::Close(id) => self.unlink(id),
                     Out::Share(id, cap, weight) => {
-                        if let Some(p) = &self.shared.pacer {
-                            let _ = p.send(Pace::Share { id, cap, weight });
-                        }
+                        tell(self.shared.pacer.as_ref(), Pace::Share { id, cap, weight })
                     }
                     Out::Verify(job) => self.verify(job),
-                    Out::Tracker(ctl) => {
-                        if let Some(t) = &self.tracker {
-                            let _ = t.send(ctl);
-                        }
-                    }
+                    Out::Tracker(ctl) => tell(self.tracker.as_ref(), ctl),
                     Out::Complete => self.on_complete(),
                     Out::Trace(line) => self.trace.line(&line),
                 }
@@ -438,5 +414,13 @@ impl Torrent {
         c.downloaded.store(self.chooser.downloaded, Ordering::Relaxed);
         c.uploaded.store(self.chooser.uploaded, Ordering::Relaxed);
         c.left.store(self.chooser.picker().left_bytes(), Ordering::Relaxed);
+    }
+}
+
+/// Send to a thread that may not exist (no upload cap, no tracker, a closed peer) or may
+/// have ended.
+fn tell<T>(to: Option<&Sender<T>>, m: T) {
+    if let Some(tx) = to {
+        let _ = tx.send(m);
     }
 }

@@ -14,12 +14,9 @@ impl Chooser {
             Some(p) if p.active => p,
             _ => return,
         };
-        let haves = self.strategy.haves(new, &self.picker, &p.has, &p.shown);
-        for &i in &haves {
+        for i in self.strategy.haves(new, &self.picker, &p.has, &p.shown) {
             p.shown[i as usize] = true;
-        }
-        for i in haves {
-            self.send(id, Message::Have(i));
+            self.out.push(Out::Send(id, Cmd::Send(Message::Have(i))));
         }
     }
 
@@ -43,8 +40,8 @@ impl Chooser {
             None => return,
         };
         p.optimistic = d.unchoke && d.optimistic;
-        if d.unchoke && (p.cap, p.weight) != (d.cap, d.weight) {
-            (p.cap, p.weight) = (d.cap, d.weight);
+        if d.unchoke && p.share != (d.cap, d.weight) {
+            p.share = (d.cap, d.weight);
             self.out.push(Out::Share(d.id, d.cap, d.weight));
         }
         if p.am_choking == d.unchoke {
@@ -64,10 +61,8 @@ impl Chooser {
     pub(super) fn refill(&mut self, now: Instant) {
         let views = self.views(now);
         let seeding = self.picker.is_complete();
-        if let Some(decisions) = self.strategy.refill(&views, seeding, &mut self.rng) {
-            for d in &decisions {
-                self.apply(now, d);
-            }
+        for d in self.strategy.refill(&views, seeding, &mut self.rng).unwrap_or_default() {
+            self.apply(now, &d);
         }
     }
 
@@ -107,7 +102,7 @@ impl Chooser {
         for p in self.peers.values_mut() {
             p.down_round = 0;
             p.up_round = 0;
-            p.unchoked_us = !p.peer_choking;
+            p.unchoked_us = p.unchoking_us.is_some();
         }
     }
 }

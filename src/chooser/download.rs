@@ -93,8 +93,7 @@ impl Chooser {
                     self.strike(now, liar);
                 }
                 self.picker.set_have(index);
-                let ids: Vec<u64> = self.peers.keys().copied().collect();
-                for id in ids {
+                for id in self.ids(|_| true) {
                     self.show(id, Some(index));
                     self.update_interest(id);
                 }
@@ -119,10 +118,7 @@ impl Chooser {
         if let Some(pid) = p.peer_id {
             self.banned_ids.push(pid);
         }
-        if p.outgoing {
-            let a = p.addr;
-            self.addrs.entry(a).or_default().banned = true;
-        }
+        self.dialled(id, |s| s.banned = true);
         self.close(now, id, "banned: sent data that failed hash checks");
     }
 
@@ -133,14 +129,8 @@ impl Chooser {
             self.out.push(Out::Tracker(TrackerCtl::Completed));
         }
         // Seeds have no use for connections to other seeds.
-        let n = self.geo.num_pieces;
-        let seeds: Vec<u64> =
-            self.peers.iter().filter(|(_, p)| p.has_count == n).map(|(&i, _)| i).collect();
-        for id in seeds {
-            if let Some(p) = self.peers.get(&id).filter(|p| p.outgoing) {
-                let a = p.addr;
-                self.addrs.entry(a).or_default().seed = true;
-            }
+        for id in self.ids(|p| !p.has.contains(&false)) {
+            self.dialled(id, |s| s.seed = true);
             self.close(now, id, "both of us are seeds");
         }
         if self.set.stop_after_download {
@@ -149,15 +139,14 @@ impl Chooser {
     }
 
     pub(super) fn request_all(&mut self, now: Instant) {
-        let ids: Vec<u64> = self.peers.keys().copied().collect();
-        for id in ids {
+        for id in self.ids(|_| true) {
             self.request_more(now, id);
         }
     }
 
     pub(super) fn request_more(&mut self, now: Instant, id: u64) {
         let p = match self.peers.get_mut(&id) {
-            Some(p) if !p.peer_choking && p.am_interested => p,
+            Some(p) if p.unchoking_us.is_some() && p.am_interested => p,
             _ => return,
         };
         // Enough requests in flight to cover about three seconds of this peer's rate, as

@@ -91,10 +91,8 @@ impl Chooser {
             opened: now,
             am_choking: true,
             am_interested: false,
-            peer_choking: true,
             peer_interested: false,
             has: vec![false; n],
-            has_count: 0,
             shown: vec![false; n],
             requests: Vec::new(),
             down: RateMeter::new(t.rate_window, now),
@@ -103,13 +101,12 @@ impl Chooser {
             haves: RateMeter::new(t.have_window, now),
             last_recv: now,
             last_block: now,
-            unchoked_us_at: now,
+            unchoking_us: None,
             strikes: 0,
             down_round: 0,
             up_round: 0,
             unchoked_us: false,
-            cap: None,
-            weight: 1.0,
+            share: (None, 1.0),
             serving: HashSet::new(),
             asked_at: now,
             traded: false,
@@ -141,6 +138,14 @@ impl Chooser {
         let id = self.new_peer(now, addr, false);
         log::debug!("peer {}: incoming from {}", id, addr);
         Some(id)
+    }
+
+    /// Update the address book's entry for peer `id`'s address, if we dialled it: an
+    /// incoming connection's address is an ephemeral port, nothing to remember.
+    pub(super) fn dialled(&mut self, id: u64, f: impl FnOnce(&mut AddrState)) {
+        if let Some(p) = self.peers.get(&id).filter(|p| p.outgoing) {
+            f(self.addrs.entry(p.addr).or_default());
+        }
     }
 
     fn active_count(&self) -> usize {
@@ -223,10 +228,7 @@ impl Chooser {
         if peer_id == self.set.peer_id {
             // Never dial our own address again; an incoming connection's address is an
             // ephemeral port (or an impostor's), not something to remember.
-            if let Some(p) = self.peers.get(&id).filter(|p| p.outgoing) {
-                let a = p.addr;
-                self.addrs.entry(a).or_default().banned = true;
-            }
+            self.dialled(id, |s| s.banned = true);
             return self.close(now, id, "connected to ourselves");
         }
         if self.banned_ids.contains(&peer_id) {
@@ -253,9 +255,7 @@ impl Chooser {
                 return self.close(now, id, "duplicate connection");
             }
         }
-        if let Some(a) = self.peers.get(&id).filter(|p| p.outgoing).map(|p| p.addr) {
-            self.addrs.entry(a).or_default().peer_id = Some(peer_id);
-        }
+        self.dialled(id, |s| s.peer_id = Some(peer_id));
         if self.active_count() >= self.set.max_peers && !self.make_room(now, id) {
             return self.close(now, id, "at --max-peers, and no idle peer to replace");
         }
@@ -306,10 +306,9 @@ impl Chooser {
             self.close(now, id, why);
         }
         for &id in &stalled {
-            let reqs = match self.peers.get_mut(&id) {
-                Some(p) => std::mem::take(&mut p.requests),
-                None => continue,
-            };
+            // Still there: closing other peers above removes nobody else.
+            let reqs =
+                self.peers.get_mut(&id).map_or_else(Vec::new, |p| std::mem::take(&mut p.requests));
             log::debug!("peer {}: {} requests stalled, re-assigning", id, reqs.len());
             for (r, _) in reqs {
                 self.send(id, Message::Cancel(r));
@@ -319,9 +318,8 @@ impl Chooser {
         if !stalled.is_empty() {
             // The other peers ask first, so the blocks really move; a staller that is the
             // only source still gets them back.
-            let ids: Vec<u64> = self.peers.keys().copied().collect();
             let (slow, others): (Vec<u64>, Vec<u64>) =
-                ids.iter().partition(|i| stalled.contains(i));
+                self.ids(|_| true).iter().partition(|i| stalled.contains(i));
             for id in others.into_iter().chain(slow) {
                 self.request_more(now, id);
             }
@@ -337,8 +335,7 @@ impl Chooser {
     }
 
     pub fn close_all(&mut self, now: Instant, why: &str) {
-        let ids: Vec<u64> = self.peers.keys().copied().collect();
-        for id in ids {
+        for id in self.ids(|_| true) {
             self.close(now, id, why);
         }
     }

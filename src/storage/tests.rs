@@ -29,7 +29,7 @@ fn regenerated_payloads_verify_and_corruption_is_found() {
         let st = Storage::open(&m, &dir.0, true).unwrap();
         assert_eq!(st.geo, m.geometry());
         let mut calls = Vec::new();
-        let ok = st.check(&m.pieces, &mut |d, t| calls.push((d, t)), false);
+        let ok = st.verify(&m.pieces, &mut |d, t| calls.push((d, t)), false);
         assert!(ok.iter().all(|&b| b), "{}: {:?}", row.file, ok);
         assert_eq!(calls.last(), Some(&(m.num_pieces(), m.num_pieces())));
 
@@ -42,7 +42,7 @@ fn regenerated_payloads_verify_and_corruption_is_found() {
         let mut b = [0u8; 1];
         f.read_exact_at(&mut b, pos_in_file).unwrap();
         f.write_all_at(&[b[0] ^ 0xff], pos_in_file).unwrap();
-        let ok = st.check(&m.pieces, &mut |_, _| {}, false);
+        let ok = st.verify(&m.pieces, &mut |_, _| {}, false);
         let bad: Vec<usize> = (0..ok.len()).filter(|&i| !ok[i]).collect();
         assert_eq!(bad, vec![piece], "{}", row.file);
         f.write_all_at(&b, pos_in_file).unwrap();
@@ -82,17 +82,17 @@ fn fresh_space_is_not_hashed_at_open_but_old_data_is() {
     let (m, data) = layout();
     let st = Storage::open(&m, &dir.0, false).unwrap();
     // nothing existed: every piece is missing, without reading
-    assert!(st.verify(&m.pieces, &mut |_, _| {}).iter().all(|&b| !b));
+    assert!(st.verify(&m.pieces, &mut |_, _| {}, true).iter().all(|&b| !b));
     for i in 0..st.geo.num_pieces {
         let start = st.geo.offset(i, 0) as usize;
         let len = st.geo.piece_len(i) as usize;
         st.write_piece(i, &data[start..start + len]).unwrap();
     }
     // the same Storage checks everything on demand
-    assert!(st.check(&m.pieces, &mut |_, _| {}, false).iter().all(|&b| b));
+    assert!(st.verify(&m.pieces, &mut |_, _| {}, false).iter().all(|&b| b));
     drop(st);
     let st = Storage::open(&m, &dir.0, false).unwrap();
-    assert!(st.verify(&m.pieces, &mut |_, _| {}).iter().all(|&b| b));
+    assert!(st.verify(&m.pieces, &mut |_, _| {}, true).iter().all(|&b| b));
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn reads_and_writes_cross_file_boundaries() {
             }
         }
     }
-    assert!(st.check(&m.pieces, &mut |_, _| {}, false).iter().all(|&b| b));
+    assert!(st.verify(&m.pieces, &mut |_, _| {}, false).iter().all(|&b| b));
 
     let mut buf = [0u8; 2];
     assert!(st.read(4, 0, &mut buf).is_err(), "past the last piece's end");
@@ -198,7 +198,7 @@ fn missing_file_is_created_and_its_pieces_fail() {
     fs::remove_file(dir.0.join("t/b")).unwrap();
     let st = Storage::open(&m, &dir.0, false).unwrap();
     assert_eq!(fs::metadata(dir.0.join("t/b")).unwrap().len(), 7);
-    let ok = st.check(&m.pieces, &mut |_, _| {}, false);
+    let ok = st.verify(&m.pieces, &mut |_, _| {}, false);
     assert_eq!(ok, vec![false, false, true, true, true]);
 }
 
@@ -228,7 +228,7 @@ fn resume_finds_exactly_the_written_pieces() {
     assert_eq!(n, 19);
     {
         let st = Storage::open(&m, &dir.0, false).unwrap();
-        assert!(st.check(&pieces, &mut |_, _| {}, false).iter().all(|&b| !b));
+        assert!(st.verify(&pieces, &mut |_, _| {}, false).iter().all(|&b| !b));
         for i in (0..n).filter(|i| i % 2 == 1) {
             let s = (u64::from(i) * pl) as usize;
             let e = (s + pl as usize).min(payload_data.len());
@@ -238,12 +238,12 @@ fn resume_finds_exactly_the_written_pieces() {
     }
     let st = Storage::open(&m, &dir.0, false).unwrap();
     let mut last = (0, 0);
-    let ok = st.check(&pieces, &mut |d, t| last = (d, t), false);
+    let ok = st.verify(&pieces, &mut |d, t| last = (d, t), false);
     let want: Vec<bool> = (0..n).map(|i| i % 2 == 1).collect();
     assert_eq!(ok, want);
     assert_eq!(last, (n, n));
     // too few hashes: the rest count as unverified instead of panicking
-    let ok = st.check(&pieces[..3], &mut |_, _| {}, false);
+    let ok = st.verify(&pieces[..3], &mut |_, _| {}, false);
     assert_eq!(ok.len(), n as usize);
     assert_eq!(&ok[..4], &[false, true, false, false]);
 }
@@ -287,5 +287,5 @@ fn many_files_go_through_a_bounded_descriptor_cache() {
     st.flush().unwrap();
     drop(st);
     let ro = Storage::open(&m, &dir.0, true).unwrap();
-    assert!(ro.verify(&m.pieces, &mut |_, _| {}).iter().all(|&b| b));
+    assert!(ro.verify(&m.pieces, &mut |_, _| {}, true).iter().all(|&b| b));
 }
