@@ -19,7 +19,7 @@ use crate::storage::Storage;
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -73,6 +73,8 @@ pub struct Shared {
     pub down: Option<SharedBucket>,
     pub keepalive: Duration,
     pub connect_timeout: Duration,
+    /// The IPv4 address we listen on (`--bind`), which our dials come from too.
+    pub bind: Option<Ipv4Addr>,
     pub events: Sender<Event>,
 }
 
@@ -132,11 +134,52 @@ fn post(sh: &Shared, gone: &AtomicBool, mut ev: Event) -> bool {
     false
 }
 
+/// Dial `to` from the address we listen on. std dials from the host's default address
+/// (127.0.0.1 on loopback), so every tyrant of a one-machine swarm would look like one host,
+/// and clients that know peers by IP take them for one: transmission refuses a second
+/// "127.0.0.1" once the first is a seed. std has no bind-before-connect, so this asks libc;
+/// SO_SNDTIMEO bounds connect() on Linux, and is cleared after, as writes must block.
+fn dial(from: Option<Ipv4Addr>, to: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    if let (Some(from), SocketAddr::V4(to)) = (from, to) {
+        use std::os::unix::io::FromRawFd;
+        #[repr(C)]
+        struct SockaddrIn(u16, u16, [u8; 4], [u8; 8]);
+        #[repr(C)]
+        struct Timeval(i64, i64);
+        extern "C" {
+            fn socket(domain: i32, kind: i32, protocol: i32) -> i32;
+            fn bind(fd: i32, addr: *const SockaddrIn, len: u32) -> i32;
+            fn connect(fd: i32, addr: *const SockaddrIn, len: u32) -> i32;
+            fn setsockopt(fd: i32, level: i32, name: i32, value: *const Timeval, len: u32) -> i32;
+        }
+        let sa = |ip: Ipv4Addr, port: u16| SockaddrIn(2, port.to_be(), ip.octets(), [0; 8]);
+        let tv = Timeval(timeout.as_secs() as i64, i64::from(timeout.subsec_micros()));
+        let (sol_socket, so_sndtimeo) = (1, 21);
+        // SAFETY: the structs are laid out as C's sockaddr_in and (64-bit) timeval; a valid
+        // fd is owned by `s` at once, so every return closes it unless it is handed out.
+        unsafe {
+            let fd = socket(2, 1 | 0o2000000, 0); // AF_INET, SOCK_STREAM | SOCK_CLOEXEC
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let s = TcpStream::from_raw_fd(fd);
+            let ok = setsockopt(fd, sol_socket, so_sndtimeo, &tv, 16) == 0
+                && bind(fd, &sa(from, 0), 16) == 0
+                && connect(fd, &sa(*to.ip(), to.port()), 16) == 0
+                && setsockopt(fd, sol_socket, so_sndtimeo, &Timeval(0, 0), 16) == 0;
+            return if ok { Ok(s) } else { Err(io::Error::last_os_error()) };
+        }
+    }
+    let _ = from;
+    TcpStream::connect_timeout(&to, timeout)
+}
+
 fn reader(id: u64, target: Target, sh: &Arc<Shared>, line: Line) -> io::Result<()> {
     let gone_flag = Arc::clone(&line.gone);
     let gone = &*gone_flag;
     let mut stream = match target {
-        Target::Outgoing(addr) => TcpStream::connect_timeout(&addr, sh.connect_timeout)?,
+        Target::Outgoing(addr) => dial(sh.bind, addr, sh.connect_timeout)?,
         Target::Incoming(s) => s,
     };
     // Small control messages must not wait for Nagle; shadow refuses turning it *off*,

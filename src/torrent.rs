@@ -157,6 +157,10 @@ impl Torrent {
             down: rate(cfg.down_kib).map(|r| meter::shared_bucket(r, MIN_BURST.max(r * burst))),
             keepalive: cfg.timing.keepalive,
             connect_timeout: cfg.timing.connect,
+            bind: match listen.ip() {
+                std::net::IpAddr::V4(ip) if !ip.is_unspecified() => Some(ip),
+                _ => None,
+            },
             events: ev_tx,
         });
         let settings = Settings {

@@ -284,3 +284,30 @@ fn the_extension_handshake_goes_only_to_peers_that_ask_for_it() {
     let mut plain = connect(&s, s.meta.info_hash, 2);
     handshake_and_bitfield(&s, &mut plain);
 }
+
+/// A leecher dials from the address it listens on (`--bind`), not from the host's default:
+/// a one-machine swarm gives every peer its own 127.0.x.y, and clients that know peers by IP
+/// must see them apart (transmission refused every tyrant after the first once all of them
+/// dialled from 127.0.0.1).
+#[test]
+fn dials_come_from_the_bind_address() {
+    let dir = TempDir::new("bind");
+    let src = dir.path().join("b.bin");
+    std::fs::write(&src, payload(40_000, 9)).unwrap();
+    let t = dir.path().join("b.torrent");
+    make_torrent(&src, "http://127.0.0.1:1/announce", 16, &t);
+    let peer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = peer.local_addr().unwrap().to_string();
+    let leech = dir.path().join("leech");
+    std::fs::create_dir_all(&leech).unwrap();
+    let child = std::process::Command::new(bin())
+        .args(["--bind", "127.0.0.7", "--port", "0", "-q", "--peer", &at, "--dir"])
+        .arg(&leech)
+        .arg(&t)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _proc = Proc { child, name: "leech".into() };
+    let (_conn, from) = peer.accept().unwrap();
+    assert_eq!(from.ip().to_string(), "127.0.0.7");
+}
