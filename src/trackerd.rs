@@ -10,6 +10,7 @@
 //! torrent state.
 
 use crate::rng::Rng;
+use crate::sha1::hex;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -248,10 +249,6 @@ fn compact<'a>(addrs: impl Iterator<Item = &'a SocketAddr>) -> Vec<u8> {
         out.extend_from_slice(&a.port().to_be_bytes());
     }
     out
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{:02x}", x)).collect()
 }
 
 #[cfg(test)]
