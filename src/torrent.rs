@@ -242,7 +242,6 @@ impl Torrent {
         // up to one tick: at S = 4 a 0.5 s tick made rounds 10–20 % longer than nominal.
         let tick_every = Duration::from_secs_f64((0.5 / self.cfg.time_scale.max(1.0)).max(0.05));
         let tick = crossbeam_channel::tick(tick_every);
-        let mut last_sec = started;
         let events = self.events.clone();
         while self.chooser.stop.is_none() {
             select! {
@@ -259,9 +258,7 @@ impl Torrent {
                 },
                 recv(tick) -> _ => {
                     let now = Instant::now();
-                    self.chooser.tick(now);
-                    if now.duration_since(last_sec) >= Duration::from_secs(1) {
-                        last_sec = now;
+                    if self.chooser.tick(now) {
                         self.report(now);
                     }
                     if self.cfg.time_limit.map_or(false, |l| now.duration_since(started) >= l) {
