@@ -186,13 +186,9 @@ impl Server {
             .filter(|(id, p)| **id != a.peer_id && p.addr != a.addr)
             .map(|(_, p)| p.addr)
             .collect();
-        // Partial Fisher-Yates: a uniform random subset of `numwant`.
-        let take = numwant.min(others.len());
-        for i in 0..take {
-            let j = i + rng.below((others.len() - i) as u64) as usize;
-            others.swap(i, j);
-        }
-        others.truncate(take);
+        // A uniform random subset of `numwant`.
+        rng.shuffle(&mut others);
+        others.truncate(numwant);
         let (complete, incomplete) = swarm.counts();
         log::debug!(
             "announce {} from {} event={:?} seed={} -> {} peers ({} seeds, {} leechers)",
