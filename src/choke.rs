@@ -76,15 +76,6 @@ impl Decision {
     }
 }
 
-/// Bytes over a round → bytes/s (0 for a degenerate round length).
-pub fn per_sec(bytes: u64, round_secs: f64) -> f64 {
-    if round_secs > 0.0 {
-        bytes as f64 / round_secs
-    } else {
-        0.0
-    }
-}
-
 /// How many upload slots to open.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Slots {

@@ -277,8 +277,9 @@ impl Chooser {
     }
 
     /// The session's clock tick (a fraction of a second): deadlines, rounds on a fixed
-    /// grid, and once a second the dialler and the tracker.
-    pub fn tick(&mut self, now: Instant) {
+    /// grid, and once a second the dialler and the tracker. Returns whether a second passed
+    /// (the session reports then).
+    pub fn tick(&mut self, now: Instant) -> bool {
         self.check_deadlines(now);
         if now.duration_since(self.last_round) >= self.set.timing.round {
             // On a fixed grid, so rounds keep their nominal length on average; after a long
@@ -289,11 +290,13 @@ impl Chooser {
             }
             self.rechoke(now);
         }
-        if now.duration_since(self.last_second) >= Duration::from_secs(1) {
-            self.last_second = now;
-            self.connect_more(now);
-            self.want_peers();
+        if now.duration_since(self.last_second) < Duration::from_secs(1) {
+            return false;
         }
+        self.last_second = now;
+        self.connect_more(now);
+        self.want_peers();
+        true
     }
 
     /// The peers that pass `f`, for loops that may change the peer table.

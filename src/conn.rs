@@ -145,19 +145,18 @@ fn dial(from: Option<Ipv4Addr>, to: SocketAddr, timeout: Duration) -> io::Result
         use std::os::unix::io::FromRawFd;
         #[repr(C)]
         struct SockaddrIn(u16, u16, [u8; 4], [u8; 8]);
-        #[repr(C)]
-        struct Timeval(i64, i64);
         extern "C" {
             fn socket(domain: i32, kind: i32, protocol: i32) -> i32;
             fn bind(fd: i32, addr: *const SockaddrIn, len: u32) -> i32;
             fn connect(fd: i32, addr: *const SockaddrIn, len: u32) -> i32;
-            fn setsockopt(fd: i32, level: i32, name: i32, value: *const Timeval, len: u32) -> i32;
+            fn setsockopt(fd: i32, level: i32, name: i32, value: *const [i64; 2], len: u32) -> i32;
         }
         let sa = |ip: Ipv4Addr, port: u16| SockaddrIn(2, port.to_be(), ip.octets(), [0; 8]);
-        let tv = Timeval(timeout.as_secs() as i64, i64::from(timeout.subsec_micros()));
+        let tv = [timeout.as_secs() as i64, i64::from(timeout.subsec_micros())]; // timeval
         let (sol_socket, so_sndtimeo) = (1, 21);
-        // SAFETY: the structs are laid out as C's sockaddr_in and (64-bit) timeval; a valid
-        // fd is owned by `s` at once, so every return closes it unless it is handed out.
+        // SAFETY: `SockaddrIn` and `[i64; 2]` are laid out as C's sockaddr_in and (64-bit)
+        // timeval; a valid fd is owned by `s` at once, so every return closes it unless it
+        // is handed out.
         unsafe {
             let fd = socket(2, 1 | 0o2000000, 0); // AF_INET, SOCK_STREAM | SOCK_CLOEXEC
             if fd < 0 {
@@ -167,7 +166,7 @@ fn dial(from: Option<Ipv4Addr>, to: SocketAddr, timeout: Duration) -> io::Result
             let ok = setsockopt(fd, sol_socket, so_sndtimeo, &tv, 16) == 0
                 && bind(fd, &sa(from, 0), 16) == 0
                 && connect(fd, &sa(*to.ip(), to.port()), 16) == 0
-                && setsockopt(fd, sol_socket, so_sndtimeo, &Timeval(0, 0), 16) == 0;
+                && setsockopt(fd, sol_socket, so_sndtimeo, &[0, 0], 16) == 0;
             return if ok { Ok(s) } else { Err(io::Error::last_os_error()) };
         }
     }

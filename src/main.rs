@@ -225,7 +225,7 @@ fn cmd_make(mut args: Args) -> Result<(), String> {
     println!(
         "{} info_hash={} pieces={} piece_length={} total={}",
         out.display(),
-        meta.info_hash_hex(),
+        tyrant::sha1::hex(&meta.info_hash),
         meta.num_pieces(),
         meta.piece_length,
         meta.total_length
@@ -312,9 +312,8 @@ fn make_peer_id(port: u16, seed: u64) -> [u8; 20] {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let seed_text = format!("{}:{}:{}:{}", std::process::id(), nanos, port, seed);
     let hash = tyrant::sha1::sha1(seed_text.as_bytes());
-    let hex: String = hash[..6].iter().map(|b| format!("{:02x}", b)).collect();
     let mut id = *b"-TY0100-............";
-    id[8..].copy_from_slice(hex.as_bytes());
+    id[8..].copy_from_slice(tyrant::sha1::hex(&hash[..6]).as_bytes());
     id
 }
 

@@ -154,10 +154,6 @@ impl Metainfo {
             self.announce_list.clone()
         }
     }
-
-    pub fn info_hash_hex(&self) -> String {
-        self.info_hash.iter().map(|b| format!("{:02x}", b)).collect()
-    }
 }
 
 /// BEP 3 lets `name.utf-8`/`path.utf-8` carry the real name when the plain key was written

@@ -8,6 +8,11 @@
 //! schedule four words at a time with `sha1msg1`/`sha1msg2`. The CPU is checked at run
 //! time; everywhere else, and as the reference in the tests, `sha1_smol` does the work.
 
+/// Lower-case hex, as info-hashes and digests are shown.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{:02x}", b)).collect()
+}
+
 /// SHA-1 of `data`.
 pub fn sha1(data: &[u8]) -> [u8; 20] {
     #[cfg(target_arch = "x86_64")]
@@ -131,10 +136,6 @@ mod ni {
 mod tests {
     use super::*;
     use crate::rng::Rng;
-
-    fn hex(d: &[u8; 20]) -> String {
-        d.iter().map(|b| format!("{:02x}", b)).collect()
-    }
 
     /// Which implementation [`sha1`] uses on this machine.
     fn implementation() -> &'static str {

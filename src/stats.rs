@@ -60,21 +60,9 @@ pub struct Tick {
 
 impl Tick {
     pub fn line(&self) -> String {
-        format!(
-            "tick t={:.1} have={} pieces={} downloaded={} uploaded={} down_rate={:.0} up_rate={:.0} peers={} unchoked={} unchoking_us={} wasted={} hash_fails={}",
-            self.t,
-            self.have,
-            self.pieces,
-            self.downloaded,
-            self.uploaded,
-            self.down_rate,
-            self.up_rate,
-            self.peers,
-            self.unchoked,
-            self.unchoking_us,
-            self.wasted,
-            self.hash_fails
-        )
+        let Tick { t, have, pieces, downloaded, uploaded, down_rate, up_rate, .. } = self;
+        let Tick { peers, unchoked, unchoking_us, wasted, hash_fails, .. } = self;
+        format!("tick t={t:.1} have={have} pieces={pieces} downloaded={downloaded} uploaded={uploaded} down_rate={down_rate:.0} up_rate={up_rate:.0} peers={peers} unchoked={unchoked} unchoking_us={unchoking_us} wasted={wasted} hash_fails={hash_fails}")
     }
 
     pub fn progress(&self, label: &str) -> String {

@@ -242,7 +242,6 @@ impl Torrent {
         // up to one tick: at S = 4 a 0.5 s tick made rounds 10–20 % longer than nominal.
         let tick_every = Duration::from_secs_f64((0.5 / self.cfg.time_scale.max(1.0)).max(0.05));
         let tick = crossbeam_channel::tick(tick_every);
-        let mut last_sec = started;
         let events = self.events.clone();
         while self.chooser.stop.is_none() {
             select! {
@@ -259,9 +258,7 @@ impl Torrent {
                 },
                 recv(tick) -> _ => {
                     let now = Instant::now();
-                    self.chooser.tick(now);
-                    if now.duration_since(last_sec) >= Duration::from_secs(1) {
-                        last_sec = now;
+                    if self.chooser.tick(now) {
                         self.report(now);
                     }
                     if self.cfg.time_limit.map_or(false, |l| now.duration_since(started) >= l) {
@@ -294,18 +291,21 @@ impl Torrent {
         let (rep_tx, rep_rx) = crossbeam_channel::unbounded();
         let cfg = TrackerConfig {
             tiers,
-            info_hash: self.meta.info_hash,
-            peer_id: self.cfg.peer_id,
-            port: self.listen.port(),
-            ip: self.cfg.announce_ip.clone(),
-            numwant: self.cfg.numwant,
+            request: tracker::AnnounceRequest {
+                info_hash: self.meta.info_hash,
+                peer_id: id,
+                port: self.listen.port(),
+                ip: self.cfg.announce_ip.clone(),
+                numwant: self.cfg.numwant,
+                // The key only tells a tracker our announces apart; the peer id is unique
+                // enough, and taking it from there leaves the chooser's RNG to the experiment.
+                key: Some(u32::from_be_bytes([id[8], id[9], id[10], id[11]])),
+                ..tracker::AnnounceRequest::default()
+            },
             timeout: Duration::from_secs(15),
             retry_min: Duration::from_secs(15),
             retry_max: Duration::from_secs(1800),
             time_scale: self.cfg.time_scale,
-            // The key only tells a tracker our announces apart; the peer id is unique enough,
-            // and taking it from there leaves the chooser's RNG to the experiment.
-            key: u32::from_be_bytes([id[8], id[9], id[10], id[11]]),
         };
         self.update_counters();
         let h = tracker::spawn_announcer(cfg, Arc::clone(&self.counters), ctl_rx, rep_tx);

@@ -11,8 +11,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// The discriminants are BEP 15's event numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AnnounceEvent {
+    #[default]
     None = 0,
     Completed = 1,
     Started = 2,
@@ -22,7 +23,7 @@ pub enum AnnounceEvent {
 /// BEP 3's `event=` words by BEP 15 number ("": no parameter), for client and server.
 pub(crate) const EVENT_WORDS: [&str; 4] = ["", "completed", "started", "stopped"];
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AnnounceRequest {
     pub info_hash: [u8; 20],
     pub peer_id: [u8; 20],

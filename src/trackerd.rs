@@ -10,6 +10,7 @@
 //! torrent state.
 
 use crate::rng::Rng;
+use crate::sha1::hex;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -185,13 +186,9 @@ impl Server {
             .filter(|(id, p)| **id != a.peer_id && p.addr != a.addr)
             .map(|(_, p)| p.addr)
             .collect();
-        // Partial Fisher-Yates: a uniform random subset of `numwant`.
-        let take = numwant.min(others.len());
-        for i in 0..take {
-            let j = i + rng.below((others.len() - i) as u64) as usize;
-            others.swap(i, j);
-        }
-        others.truncate(take);
+        // A uniform random subset of `numwant`.
+        rng.shuffle(&mut others);
+        others.truncate(numwant);
         let (complete, incomplete) = swarm.counts();
         log::debug!(
             "announce {} from {} event={:?} seed={} -> {} peers ({} seeds, {} leechers)",
@@ -248,10 +245,6 @@ fn compact<'a>(addrs: impl Iterator<Item = &'a SocketAddr>) -> Vec<u8> {
         out.extend_from_slice(&a.port().to_be_bytes());
     }
     out
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{:02x}", x)).collect()
 }
 
 #[cfg(test)]

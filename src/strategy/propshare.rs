@@ -15,7 +15,7 @@
 //! (work-conserving). The paper's text we could check does not say how its implementation
 //! spent an unused share; this is our reading, in docs/strategies.md, "PropShare".
 
-use crate::choke::{per_sec, Decision, PeerView, OPTIMISTIC_ROUNDS};
+use crate::choke::{Decision, PeerView, OPTIMISTIC_ROUNDS};
 use crate::rng::Rng;
 
 /// The default optimistic share f: mainline's one optimistic slot in five.
@@ -78,23 +78,22 @@ impl PropShare {
             unchoke: true,
             optimistic,
             u_p: cap(rate),
-            d_p: Some(per_sec(v.down_round, round_secs)),
             weight: rate / self.capacity,
             ..Decision::choke(v.id)
         };
+        // d_p for the trace: bytes over the round → bytes/s (0 for a degenerate round).
+        let per_sec = |b: u64| if round_secs > 0.0 { b as f64 / round_secs } else { 0.0 };
         peers
             .iter()
             .map(|v| {
-                if reciprocal(v) {
+                let d = if reciprocal(v) {
                     unchoke(v, c_r * (v.down_round as f64 / sum_b as f64), false)
                 } else if Some(v.id) == self.optimistic {
                     unchoke(v, c_opt, true)
                 } else {
-                    Decision {
-                        d_p: Some(per_sec(v.down_round, round_secs)),
-                        ..Decision::choke(v.id)
-                    }
-                }
+                    Decision::choke(v.id)
+                };
+                Decision { d_p: Some(per_sec(v.down_round)), ..d }
             })
             .collect()
     }

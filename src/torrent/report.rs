@@ -26,7 +26,7 @@ impl Torrent {
         let c = &self.cfg;
         let line = format!(
             "start info_hash={} name={} pieces={} piece_length={} total={} listen={} peer_id={} rng_seed={} up_kib={} down_kib={} {} resumed={} time_scale={}",
-            m.info_hash_hex(),
+            crate::sha1::hex(&m.info_hash),
             stats::word(&m.name),
             m.num_pieces(),
             m.piece_length,

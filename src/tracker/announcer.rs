@@ -25,11 +25,9 @@ pub struct TrackerConfig {
     /// Announce-list tiers (BEP 12), or `[[announce]]`. The announcer's working copy:
     /// BEP 12 moves a URL that answered to the front of its tier.
     pub tiers: Vec<Vec<String>>,
-    pub info_hash: [u8; 20],
-    pub peer_id: [u8; 20],
-    pub port: u16,
-    pub ip: Option<String>,
-    pub numwant: u32,
+    /// Every announce's torrent, identity, port, `ip`, `numwant` and `key` (the announcer
+    /// fills in the counters, the event and the tracker id).
+    pub request: AnnounceRequest,
     /// Per announce (connect, request, reply, redirects); not time-scaled.
     pub timeout: Duration,
     /// Exponential backoff bounds when every tracker fails (e.g. 15 s .. 30 min).
@@ -38,7 +36,6 @@ pub struct TrackerConfig {
     /// Divides the tracker's interval / min interval and the backoff (experiments run
     /// time-scaled; 1.0 = real time).
     pub time_scale: f64,
-    pub key: u32,
 }
 
 /// Counters the announcer reads when it announces; the chooser stores them (Relaxed atomics).
@@ -87,7 +84,7 @@ pub fn spawn_announcer(
             min_interval: Duration::ZERO,
             last_ok: None,
             failures: 0,
-            udp: UdpClient::new(u64::from(cfg.key), cfg.time_scale),
+            udp: UdpClient::new(u64::from(cfg.request.key.unwrap_or(0)), cfg.time_scale),
             cfg,
         }
         .run(ctl)
@@ -169,18 +166,14 @@ impl Announcer {
     fn request(&self, event: AnnounceEvent) -> AnnounceRequest {
         let c = &self.counters;
         AnnounceRequest {
-            info_hash: self.cfg.info_hash,
-            peer_id: self.cfg.peer_id,
-            port: self.cfg.port,
             uploaded: c.uploaded.load(Ordering::Relaxed),
             downloaded: c.downloaded.load(Ordering::Relaxed),
             left: c.left.load(Ordering::Relaxed),
             event,
             // A stopping peer wants no peers.
-            numwant: if event == AnnounceEvent::Stopped { 0 } else { self.cfg.numwant },
-            ip: self.cfg.ip.clone(),
-            key: Some(self.cfg.key),
+            numwant: if event == AnnounceEvent::Stopped { 0 } else { self.cfg.request.numwant },
             tracker_id: self.tracker_id.clone(),
+            ..self.cfg.request.clone()
         }
     }
 

@@ -328,16 +328,19 @@ fn http_connection_refused() {
 fn config(tiers: Vec<Vec<String>>) -> TrackerConfig {
     TrackerConfig {
         tiers,
-        info_hash: [7; 20],
-        peer_id: *b"-TY0001-announcer001",
-        port: 7001,
-        ip: Some("127.0.0.9".to_string()),
-        numwant: 30,
+        request: AnnounceRequest {
+            info_hash: [7; 20],
+            peer_id: *b"-TY0001-announcer001",
+            port: 7001,
+            ip: Some("127.0.0.9".to_string()),
+            numwant: 30,
+            key: Some(0x1234),
+            ..AnnounceRequest::default()
+        },
         timeout: Duration::from_secs(2),
         retry_min: Duration::from_millis(20),
         retry_max: Duration::from_secs(60),
         time_scale: 1.0,
-        key: 0x1234,
     }
 }
 

@@ -118,11 +118,9 @@ impl Server {
         // the kernel send RST, which can destroy the reply before the client reads it. So
         // signal EOF and wait for the client to hang up first.
         let _ = stream.shutdown(Shutdown::Write);
+        let until = Instant::now() + CLOSE_DEADLINE;
         if stream.set_read_timeout(Some(CLOSE_DEADLINE)).is_ok() {
-            let _ =
-                read_until(&mut stream, Instant::now() + CLOSE_DEADLINE, 16 * MAX_REQUEST, |_| {
-                    false
-                });
+            let _ = read_until(&mut stream, until, 16 * MAX_REQUEST, |_| false);
         }
     }
 

@@ -274,16 +274,19 @@ fn announcer_walks_mixed_tiers_and_promotes_the_udp_tracker() {
     ];
     let cfg = TrackerConfig {
         tiers,
-        info_hash: [7; 20],
-        peer_id: [3; 20],
-        port: 7001,
-        ip: None,
-        numwant: 30,
+        request: AnnounceRequest {
+            info_hash: [7; 20],
+            peer_id: [3; 20],
+            port: 7001,
+            ip: None,
+            numwant: 30,
+            key: Some(1),
+            ..AnnounceRequest::default()
+        },
         timeout: Duration::from_millis(300),
         retry_min: Duration::from_millis(20),
         retry_max: Duration::from_secs(60),
         time_scale: 100.0,
-        key: 1,
     };
     let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
     let (rep_tx, rep_rx) = crossbeam_channel::unbounded();
