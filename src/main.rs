@@ -86,7 +86,7 @@ fn cmd_run(mut args: Args) -> Result<(), String> {
         stats: opt(&mut args, "--stats")?,
         trace: opt(&mut args, "--trace")?,
         peers: args.values_from_str("--peer").map_err(|e| format!("--peer: {}", e))?,
-        time_limit: opt(&mut args, "--time-limit")?.map(Duration::from_secs_f64),
+        time_limit: positive(&mut args, "--time-limit")?.map(Duration::from_secs_f64),
         time_scale,
         timing: timing(&mut args, time_scale)?,
         peer_id: [0; 20],
@@ -250,7 +250,7 @@ fn cmd_tracker(mut args: Args) -> Result<(), String> {
         cfg.max_numwant = n;
         cfg.default_numwant = cfg.default_numwant.min(n);
     }
-    if let Some(s) = opt::<f64>(&mut args, "--expiry")? {
+    if let Some(s) = positive(&mut args, "--expiry")? {
         cfg.expiry = Duration::from_secs_f64(s.max(1.0));
     }
     cfg.seed = opt(&mut args, "--rng-seed")?.unwrap_or(cfg.seed);
@@ -300,7 +300,8 @@ fn timing(args: &mut Args, time_scale: f64) -> Result<Timing, String> {
 /// An optional number of seconds that must be > 0.
 fn positive(args: &mut Args, name: &'static str) -> Result<Option<f64>, String> {
     match opt::<f64>(args, name)? {
-        Some(x) if !(x > 0.0 && x.is_finite()) => Err(format!("{} must be > 0 seconds", name)),
+        // Also bounds what `Duration::from_secs_f64` accepts (it panics on NaN and huge values).
+        Some(x) if !(x > 0.0 && x <= 1e9) => Err(format!("{} must be in (0, 1e9] seconds", name)),
         v => Ok(v),
     }
 }

@@ -217,6 +217,9 @@ fn bad_input_gives_one_line_errors() {
         (vec![dir.path().join("missing.torrent").to_string_lossy().into()], "cannot read"),
         (vec!["--up".into(), "fast".into(), "x.torrent".into()], "--up"),
         (vec!["--bogus".into(), "x.torrent".into()], "unexpected arguments"),
+        (vec!["--time-limit".into(), "-5".into(), "x.torrent".into()], "--time-limit"),
+        (vec!["--time-limit".into(), "1e30".into(), "x.torrent".into()], "--time-limit"),
+        (vec!["tracker".into(), "--expiry".into(), "nan".into()], "--expiry"),
         (vec![], "no torrent file"),
         (
             vec!["--k".into(), "1".into(), "--slots".into(), "3".into(), "x.torrent".into()],
