@@ -199,7 +199,10 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, line: Line) -> io::Result<(
     }
     if theirs.reserved[5] & 0x10 != 0 {
         // Before the chooser hears of the peer, so nothing else writes to it yet.
-        stream.write_all(&peer::extension_handshake(MAX_QUEUED_REQUESTS))?;
+        // Half our bound: a served block leaves `serving` only when the chooser hears it was
+        // sent, so a peer at exactly the bound would see its next request dropped and wait
+        // minutes for that block (libtorrent did, on the last block of 512 MiB).
+        stream.write_all(&peer::extension_handshake(MAX_QUEUED_REQUESTS / 2))?;
     }
     if !post(sh, gone, Event::Handshake { id, peer_id: theirs.peer_id }) {
         return Ok(());
