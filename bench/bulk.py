@@ -148,9 +148,9 @@ def start_lt_seeder(torrent, data_dir):
     return p, int(line.split()[1])
 
 
-def start_tyrant_seeder(torrent, data_dir, stats):
+def start_tyrant_seeder(torrent, data_dir, stats, binary=None):
     p = subprocess.Popen(
-        [TYRANT, "--seed", "--dir", data_dir, "--bind", "127.0.0.1", "--port", "0", "-q",
+        [binary or TYRANT, "--seed", "--dir", data_dir, "--bind", "127.0.0.1", "--port", "0", "-q",
          "--stats", stats, torrent],
         stderr=subprocess.DEVNULL,
     )
@@ -166,13 +166,13 @@ def start_tyrant_seeder(torrent, data_dir, stats):
     raise RuntimeError("tyrant seeder did not start")
 
 
-def tyrant_leech(torrent, work, peer_port):
+def tyrant_leech(torrent, work, peer_port, binary=None):
     d = os.path.join(work, "leech-tyrant")
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
     stats = os.path.join(d, "stats.txt")
     wall, cpu = run_measured(
-        [TYRANT, "--dir", d, "--bind", "127.0.0.1", "--port", "0", "-q", "--stop-after-download",
+        [binary or TYRANT, "--dir", d, "--bind", "127.0.0.1", "--port", "0", "-q", "--stop-after-download",
          "--peer", "127.0.0.1:%d" % peer_port, "--stats", stats, torrent]
     )
     with open(stats) as f:
@@ -222,6 +222,9 @@ def main():
     ap.add_argument("--dir", default="/tmp/tyrant-bulk")
     ap.add_argument("--plaintext", action="store_true",
                     help="libtorrent sessions use no MSE/PE encryption (see PLAINTEXT)")
+    ap.add_argument("--baseline", metavar="BINARY",
+                    help="a second tyrant binary (e.g. an older commit) as a third arm, alternated "
+                         "with the other two in every run, so an A/B shares the machine's noise")
     a = ap.parse_args()
     if a.plaintext:
         # the libtorrent children read it from their environment
@@ -242,13 +245,19 @@ def main():
           % (a.size_mib, a.piece_kib, a.runs, TYRANT,
              "plaintext only" if a.plaintext else "default encryption policy"))
 
+    if a.baseline:
+        print("baseline: %s" % a.baseline)
+    names = ["tyrant", "libtorrent"] + (["baseline"] if a.baseline else [])
+    leechers = {"tyrant": tyrant_leech, "libtorrent": lt_leech,
+                "baseline": lambda t, w, p: tyrant_leech(t, w, p, a.baseline)}
+
     # Leech half: libtorrent seeds, leechers alternate.
     seeder, port = start_lt_seeder(torrent, seed_dir)
-    rows = {"tyrant": [], "libtorrent": []}
-    seed_cpu = {"tyrant": [], "libtorrent": []}
+    rows = {n: [] for n in names}
+    seed_cpu = {n: [] for n in names}
     try:
         for r in range(a.runs):
-            for name, fn in (("tyrant", tyrant_leech), ("libtorrent", lt_leech)):
+            for name, fn in [(n, leechers[n]) for n in names]:
                 c0 = proc_cpu(seeder.pid)
                 wall, cpu, transfer = fn(torrent, work, port)
                 seed_cpu[name].append(proc_cpu(seeder.pid) - c0)
@@ -260,15 +269,18 @@ def main():
         seeder.wait()
 
     # Seed half: a libtorrent leecher downloads from each seeder in turn.
-    seed_rows = {"tyrant": [], "libtorrent": []}
-    stats = os.path.join(work, "tyrant-seed-stats.txt")
-    if os.path.exists(stats):
-        os.remove(stats)
-    ty_seed, ty_port = start_tyrant_seeder(torrent, seed_dir, stats)
-    lt_seed, lt_port = start_lt_seeder(torrent, seed_dir)
+    seed_rows = {n: [] for n in names}
+    seeders = {}
+    for name, binary in (("tyrant", None), ("baseline", a.baseline)):
+        if name in names:
+            stats = os.path.join(work, "%s-seed-stats.txt" % name)
+            if os.path.exists(stats):
+                os.remove(stats)
+            seeders[name] = start_tyrant_seeder(torrent, seed_dir, stats, binary)
+    seeders["libtorrent"] = start_lt_seeder(torrent, seed_dir)
     try:
         for r in range(a.runs):
-            for name, proc, port in (("tyrant", ty_seed, ty_port), ("libtorrent", lt_seed, lt_port)):
+            for name, (proc, port) in [(n, seeders[n]) for n in names]:
                 c0 = proc_cpu(proc.pid)
                 wall, cpu, transfer = lt_leech(torrent, work, port)
                 scpu = proc_cpu(proc.pid) - c0
@@ -276,24 +288,26 @@ def main():
                 print("  seed  run %d %-10s leecher wall %6.2f s  transfer %7.1f MB/s  seeder cpu %5.2f s/GiB"
                       % (r + 1, name, wall, size / transfer / 1e6, scpu / gib), flush=True)
     finally:
-        for p in (ty_seed, lt_seed):
+        for p, _ in seeders.values():
             p.kill()
             p.wait()
 
     def summary(title, data, cpu_label):
         print(title)
         print("  %-10s %10s %14s %16s" % ("", "wall s", "transfer MB/s", cpu_label))
-        for name in ("tyrant", "libtorrent"):
+        for name in names:
             w = med([x[0] for x in data[name]])
             c = med([x[1] for x in data[name]]) / gib
             t = size / med([x[2] for x in data[name]]) / 1e6
             print("  %-10s %10.2f %14.1f %16.2f" % (name, w, t, c))
-        ratio = lambda i: med([x[i] for x in data["tyrant"]]) / med([x[i] for x in data["libtorrent"]])
-        print("  ratio tyrant/libtorrent: wall %.2f, transfer time %.2f, cpu %.2f" % (ratio(0), ratio(2), ratio(1)))
+        ratio = lambda i, a, b: med([x[i] for x in data[a]]) / med([x[i] for x in data[b]])
+        for a_, b_ in [("tyrant", "libtorrent")] + ([("tyrant", "baseline")] if a.baseline else []):
+            print("  ratio %s/%s: wall %.2f, transfer time %.2f, cpu %.2f"
+                  % (a_, b_, ratio(0, a_, b_), ratio(2, a_, b_), ratio(1, a_, b_)))
 
     summary("leech (from a libtorrent seeder), medians of %d:" % a.runs, rows, "leecher CPU s/GiB")
-    print("  libtorrent seeder CPU s/GiB while serving: tyrant leecher %.2f, libtorrent leecher %.2f"
-          % (med(seed_cpu["tyrant"]) / gib, med(seed_cpu["libtorrent"]) / gib))
+    print("  libtorrent seeder CPU s/GiB while serving: "
+          + ", ".join("%s leecher %.2f" % (n, med(seed_cpu[n]) / gib) for n in names))
     summary("seed (to a libtorrent leecher), medians of %d:" % a.runs, seed_rows, "seeder CPU s/GiB")
 
 

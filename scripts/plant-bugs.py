@@ -9,6 +9,10 @@ import subprocess, sys
 
 # (unit test under src/, file, text to replace, planted text, the bug in words)
 P = [
+ ("the_pipeline_stops_at_the_peers_reqq","src/chooser.rs",
+  "Message::Reqq(n) => p.reqq = n.min(PIPELINE_MAX.1),","Message::Reqq(_) => {}","the peer's reqq ignored"),
+ ("the_pipeline_stops_at_the_peers_reqq","src/chooser.rs",
+  "Message::Reqq(n) => p.reqq = n.min(PIPELINE_MAX.1),","Message::Reqq(n) => p.reqq = n,","no upper bound on a peer's reqq"),
  ("the_pipeline_grows_within_a_second_of_an_unchoke","src/chooser/download.rs",
   "let rate = p.recent.rate(now);","let rate = p.down.rate(now);","pipeline sized from the 20 s meter"),
  ("endgame_duplicates_the_last_blocks_and_cancels_the_losers","src/picker.rs",

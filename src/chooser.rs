@@ -31,9 +31,10 @@ mod peers;
 const MAX_STRIKES: u32 = 3;
 /// Minimum requests in flight per peer (Cohen §2.3: "about 5").
 const PIPELINE_MIN: usize = 5;
-/// Most requests in flight per peer: BEP 10's default `reqq`, what a peer that does not
-/// say otherwise queues without dropping any.
-const PIPELINE_MAX: usize = 250;
+/// Most requests in flight per peer: BEP 10's default `reqq` for a peer that does not say
+/// how many it queues, else its `reqq` up to 500 (transmission 3.00 says 512 and then
+/// serves 256 MiB in 29 s against 35 s at 250).
+const PIPELINE_MAX: (u32, u32) = (250, 500);
 /// Most requests we queue for one peer; more are dropped. libtorrent's own limit
 /// (`max_allowed_in_request_queue`) is 2000 and its leechers do keep hundreds in flight at
 /// loopback speeds: a smaller cap silently stalls them.
@@ -119,6 +120,8 @@ struct Peer {
     /// Pieces we announced to this peer.
     shown: Vec<bool>,
     requests: Vec<(Block, Instant)>,
+    /// Most requests we keep in flight to this peer (PIPELINE_MAX).
+    reqq: u32,
     down: RateMeter,
     /// The download rate over the last 2 s, for the request pipeline: the 20 s meter lags
     /// a peer that has just unchoked us by tens of seconds, and the pipeline with it.
@@ -329,6 +332,7 @@ impl Chooser {
         };
         match msg {
             Message::KeepAlive | Message::Port(_) | Message::Unknown(_) => {}
+            Message::Reqq(n) => p.reqq = n.min(PIPELINE_MAX.1),
             Message::Choke => {
                 p.unchoking_us = None;
                 for (r, _) in std::mem::take(&mut p.requests) {

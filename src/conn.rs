@@ -202,7 +202,9 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, line: Line) -> io::Result<(
         // Half our bound: a served block leaves `serving` only when the chooser hears it was
         // sent, so a peer at exactly the bound would see its next request dropped and wait
         // minutes for that block (libtorrent did, on the last block of 512 MiB).
-        stream.write_all(&peer::extension_handshake(MAX_QUEUED_REQUESTS / 2))?;
+        let mut b = Vec::new();
+        Message::Reqq(MAX_QUEUED_REQUESTS as u32 / 2).encode(&mut b);
+        stream.write_all(&b)?;
     }
     if !post(sh, gone, Event::Handshake { id, peer_id: theirs.peer_id }) {
         return Ok(());

@@ -30,6 +30,7 @@ const ID_REQUEST: u8 = 6;
 const ID_PIECE: u8 = 7;
 const ID_CANCEL: u8 = 8;
 const ID_PORT: u8 = 9;
+const ID_EXTENDED: u8 = 20;
 
 /// One peer wire message (BEP 3 "peer messages").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,8 +57,12 @@ pub enum Message {
     Cancel(Block),
     /// BEP 5 DHT port. Decoded so that DHT-capable peers are not dropped, then ignored.
     Port(u16),
-    /// Any other id (fast extension, BEP 10's handshake, ...): skipped, not dropped. Of BEP 10
-    /// we send only the handshake, with no extension messages in it.
+    /// BEP 10's handshake (id 20, extended id 0), of which we read and say only `reqq`: how
+    /// many requests the sender queues for the receiver. `m` stays empty, so no extension
+    /// message may follow.
+    Reqq(u32),
+    /// Any other id (fast extension, a BEP 10 handshake without `reqq`, ...): skipped, not
+    /// dropped.
     Unknown(u8),
 }
 
@@ -134,6 +139,9 @@ impl Message {
             Message::Piece { index, begin, data } => frame(out, ID_PIECE, &[*index, *begin], data),
             Message::Cancel(b) => frame(out, ID_CANCEL, &[b.index, b.begin, b.length], &[]),
             Message::Port(port) => frame(out, ID_PORT, &[], &port.to_be_bytes()),
+            Message::Reqq(n) => {
+                frame(out, ID_EXTENDED, &[], format!("\0d1:mde4:reqqi{}ee", n).as_bytes())
+            }
             Message::Unknown(id) => frame(out, *id, &[], &[]),
         }
     }
@@ -165,6 +173,10 @@ impl Message {
             ID_PIECE => Err(bad),
             ID_CANCEL => exact(13).map(|_| Message::Cancel(block_ref(frame))),
             ID_PORT => exact(3).map(|_| Message::Port(u16::from_be_bytes([frame[1], frame[2]]))),
+            ID_EXTENDED if frame.get(1) == Some(&0) => Ok(crate::bencode::decode(&frame[2..])
+                .ok()
+                .and_then(|v| v.as_dict()?.int("reqq").and_then(|n| u32::try_from(n).ok()))
+                .map_or(Message::Unknown(id), Message::Reqq)),
             other => Ok(Message::Unknown(other)),
         }
     }
@@ -387,21 +399,12 @@ impl Handshake {
     }
 }
 
-/// The one extension we speak, BEP 10's handshake, and only to tell a peer `reqq`, how many
-/// requests we queue for it: a client told nothing keeps as many in flight as its rate
-/// suggests (transmission: ten seconds' worth, thousands on loopback), and those past our
-/// bound would be dropped, for the peer to time out 90 s later. `m` is empty, so no
-/// extension message may follow. The bit goes in our handshake's reserved bytes.
+/// The one extension we speak, BEP 10's handshake (`Message::Reqq`), and only to tell a peer
+/// `reqq`: a client told nothing keeps as many requests in flight as its rate suggests
+/// (transmission: ten seconds' worth, thousands on loopback), and those past our bound would
+/// be dropped, for the peer to time out 90 s later. The bit goes in our handshake's reserved
+/// bytes.
 pub const EXTENSION_BIT: [u8; 8] = [0, 0, 0, 0, 0, 0x10, 0, 0];
-
-/// Our BEP 10 handshake (message 20, extended id 0), for a peer that set the extension bit.
-pub fn extension_handshake(reqq: usize) -> Vec<u8> {
-    let payload = format!("d1:mde4:reqqi{}ee", reqq);
-    let mut b = (payload.len() as u32 + 2).to_be_bytes().to_vec();
-    b.extend_from_slice(&[20, 0]);
-    b.extend_from_slice(payload.as_bytes());
-    b
-}
 
 #[cfg(test)]
 mod tests;

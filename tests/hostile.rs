@@ -290,6 +290,7 @@ fn kind(m: &Message) -> &'static str {
         Message::Piece { .. } => "piece",
         Message::Cancel(Block { .. }) => "cancel",
         Message::Port(_) => "port",
+        Message::Reqq(_) => "reqq",
         Message::Unknown(_) => "unknown",
     }
 }

@@ -95,6 +95,7 @@ impl Chooser {
             has: vec![false; n],
             shown: vec![false; n],
             requests: Vec::new(),
+            reqq: PIPELINE_MAX.0,
             down: RateMeter::new(t.rate_window, now),
             recent: RateMeter::new(Duration::from_secs(2), now),
             up: RateMeter::new(t.rate_window, now),

@@ -772,6 +772,31 @@ fn a_first_refusal_is_retried_within_seconds() {
 /// 20 s meter would still read a tenth of the rate, and a peer that serves in batches
 /// (transmission) would stay at that crawl.
 #[test]
+fn the_pipeline_stops_at_the_peers_reqq() {
+    // Blocks arrive at 64 MiB/s, enough for thousands in flight: the cap decides.
+    for (reqq, cap) in [(None, 250), (Some(8), 8), (Some(400), 400), (Some(100_000), 500)] {
+        let mut r = Rig::new(4000, &[], 4, flags());
+        let s = seed(&mut r, 1);
+        if let Some(n) = reqq {
+            r.msg(s, Message::Reqq(n));
+        }
+        r.take();
+        r.at(10.0);
+        r.msg(s, Message::Unchoke);
+        let mut queue: std::collections::VecDeque<(u32, u32)> = requests(&r.take(), s).into();
+        let mut most = queue.len();
+        for k in 0..4000 {
+            r.at(10.0 + f64::from(k) / 4096.0);
+            let (index, begin) = queue.pop_front().expect("a request in flight");
+            r.block(s, index, begin);
+            queue.extend(requests(&r.take(), s));
+            most = most.max(queue.len());
+        }
+        assert_eq!(most, cap, "reqq {:?}", reqq);
+    }
+}
+
+#[test]
 fn the_pipeline_grows_within_a_second_of_an_unchoke() {
     let mut r = Rig::new(400, &[], 4, flags());
     let s = seed(&mut r, 1);

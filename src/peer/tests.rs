@@ -403,14 +403,37 @@ fn bitfield_bytes_round_trip_msb_first() {
 
 #[test]
 fn extension_handshake_says_reqq_and_nothing_else() {
-    let b = extension_handshake(2000);
+    let mut b = Vec::new();
+    Message::Reqq(2000).encode(&mut b);
     assert_eq!(b, b"\x00\x00\x00\x15\x14\x00d1:mde4:reqqi2000ee".to_vec());
     let dict = crate::bencode::decode(&b[6..]).unwrap();
     let d = dict.as_dict().unwrap();
     assert_eq!(d.int("reqq"), Some(2000));
     assert_eq!(d.get("m").and_then(|m| m.as_dict()).map(|m| m.get("ut_pex")), Some(None));
-    // We read it back as what it is to us: a message to skip.
     let m = read_message(&mut Cursor::new(&b), 1 << 16).unwrap();
-    assert_eq!(m, Message::Unknown(20));
+    assert_eq!(m, Message::Reqq(2000));
     assert_eq!(EXTENSION_BIT[5] & 0x10, 0x10);
+}
+
+#[test]
+fn extension_handshakes_without_a_usable_reqq_are_skipped() {
+    // aria2's, with reqq among other keys, is read; anything else with id 20 is skipped.
+    let ours = |payload: &[u8]| Message::decode(&[&[20u8][..], payload].concat());
+    let aria2 =
+        b"\0d1:md11:ut_metadatai8e6:ut_pexi1ee13:metadata_sizei0e4:reqqi512e1:v12:aria2/1.36.0e";
+    assert_eq!(ours(aria2), Ok(Message::Reqq(512)));
+    for payload in [
+        &b"\0d1:mdee"[..],         // no reqq
+        b"\0d4:reqqi-1ee",         // negative
+        b"\0d4:reqqi4294967296ee", // above u32
+        b"\0d4:reqq3:abce",        // not an integer
+        b"\0d4:reqqi5e",           // truncated
+        b"\0d4:reqqi5eeX",         // trailing byte
+        b"\0",                     // empty
+        b"",                       // no extended id
+        b"\x01d4:reqqi5ee",        // an extension message, not the handshake
+        b"\0li5ee",                // not a dictionary
+    ] {
+        assert_eq!(ours(payload), Ok(Message::Unknown(20)), "{:?}", payload);
+    }
 }
