@@ -9,6 +9,10 @@ import subprocess, sys
 
 # (unit test under src/, file, text to replace, planted text, the bug in words)
 P = [
+ ("duplicate_connections_follow_the_other_clients_rule","src/chooser/peers.rs",
+  "if by_id && this_out","if this_out","the greater-id rule with every client"),
+ ("duplicate_connections_follow_the_other_clients_rule","src/chooser/peers.rs",
+  "if by_id && this_out","if !by_id && this_out","the greater-id rule with no client"),
  ("the_pipeline_stops_at_the_peers_reqq","src/chooser.rs",
   "Message::Reqq(n) => p.reqq = n.min(PIPELINE_MAX.1),","Message::Reqq(_) => {}","the peer's reqq ignored"),
  ("the_pipeline_stops_at_the_peers_reqq","src/chooser.rs",

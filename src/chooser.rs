@@ -35,10 +35,11 @@ const PIPELINE_MIN: usize = 5;
 /// how many it queues, else its `reqq` up to 500 (transmission 3.00 says 512 and then
 /// serves 256 MiB in 29 s against 35 s at 250).
 const PIPELINE_MAX: (u32, u32) = (250, 500);
-/// Most requests we queue for one peer; more are dropped. libtorrent's own limit
-/// (`max_allowed_in_request_queue`) is 2000 and its leechers do keep hundreds in flight at
-/// loopback speeds: a smaller cap silently stalls them.
-pub const MAX_QUEUED_REQUESTS: usize = 2000;
+/// Most requests we queue for one peer; more are dropped. We tell peers half of it as our
+/// `reqq`, 2000 as libtorrent's `max_allowed_in_request_queue`: transmission keeps that
+/// many in flight and took 32 s for 256 MiB from a tyrant seed that said 1000 against
+/// 24 s with 2000 (22 s from libtorrent). Queued requests are 12-byte block references.
+pub const MAX_QUEUED_REQUESTS: usize = 4000;
 
 /// Protocol and policy clocks. Choking clocks scale with `--time-scale`; protocol deadlines
 /// (handshake, idle, keep-alive) do not, since they guard against dead sockets.

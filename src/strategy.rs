@@ -24,7 +24,9 @@ use self::propshare::PropShare;
 use self::tyrant::{Excess, Rank, Tyrant, TyrantParams};
 
 /// Fewer connections than this make a leecher ask the tracker for more (mainline 4.x
-/// `min_peers` is 20); `--min-peers` changes it.
+/// `min_peers` is 20); `--min-peers` changes it. With `--max-peers` and `--numwant` it sets
+/// the peer set of any strategy, for the ablation Carra, Neglia and Michiardi ("Unveiling
+/// BitTyrant", P2P 2008) ask for: most of a lone tyrant's gain came from more peers.
 const MIN_PEERS: usize = 20;
 
 /// Which choker runs while we download.
@@ -353,16 +355,19 @@ impl Strategy {
     /// The strategy's words of the stats file's `start` line.
     pub fn stats_words(&self) -> String {
         let f = &self.flags;
-        let (excess, rank, shape) = match f.choker {
-            ChokerFlag::Tyrant { excess, rank, shape, .. } => {
-                (word(EXCESS, excess), word(RANK, rank), word(SHAPE, shape))
-            }
-            _ => ("-", "-", "-"),
+        let (excess, rank, shape, u0) = match f.choker {
+            ChokerFlag::Tyrant { excess, rank, shape, u0 } => (
+                word(EXCESS, excess),
+                word(RANK, rank),
+                word(SHAPE, shape),
+                (u0 / 1024.0).to_string(),
+            ),
+            _ => ("-", "-", "-", "-".into()),
         };
         let reveal = f.reveal.map_or("-".to_string(), |n| n.to_string());
         let share = self.share.map_or("-".to_string(), |(a, b)| format!("{}..{}", a, b));
         let (name, rebel, thief, min_peers) = (self.name(), f.rebel, f.thief, f.min_peers);
-        format!("strategy={name} rebel={rebel} thief={thief} reveal={reveal} share={share} tyrant_excess={excess} tyrant_rank={rank} tyrant_shape={shape} min_peers={min_peers}")
+        format!("strategy={name} rebel={rebel} thief={thief} reveal={reveal} share={share} tyrant_excess={excess} tyrant_rank={rank} tyrant_shape={shape} tyrant_u0={u0} min_peers={min_peers}")
     }
 
     /// BitTyrant's market rate, for the trace.

@@ -8,7 +8,7 @@
 //!
 //! Bounds the tests state: `--max-peers` (default 60) connections, so at most
 //! 2 × 60 peer threads plus a handful of fixed ones; a frame longer than 9 + 128 KiB is
-//! refused before allocating; at most `MAX_QUEUED_REQUESTS` (2000) requests queued per peer.
+//! refused before allocating; at most `MAX_QUEUED_REQUESTS` (4000) requests queued per peer.
 //!
 //! No test can hang: every read has a timeout, every wait a bound, every child process is
 //! killed on drop. Run with `--nocapture` to see the measured times and bounds (`hostile:`

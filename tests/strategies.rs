@@ -279,7 +279,7 @@ fn opt(l: &Line, k: &str) -> Option<f64> {
 /// u_p ≤ 16 KB/s, so every such connection died on its first block. A tyrant capped at
 /// 5 KiB/s (every per-peer cap is then below one block per second) must finish, upload,
 /// and keep its connections. Two swarms run side by side: one with `--tyrant --up 5` as
-/// the issue states it (default u0 = 7 KiB/s), one with `--tyrant --up 5 --tyrant-u0 2`,
+/// the issue states it (default u0, the market rate before any is observed: 3 KiB/s), one with `--tyrant --up 5 --tyrant-u0 2`,
 /// whose u_p fits its capacity from the first round, so the sub-block pacing is exercised
 /// even if the first tyrant never unchokes anybody.
 ///

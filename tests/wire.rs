@@ -278,7 +278,7 @@ fn the_extension_handshake_goes_only_to_peers_that_ask_for_it() {
     assert_eq!((head[4], head[5]), (20, 0), "an extension handshake first");
     let mut dict = vec![0u8; len - 2];
     c.read_exact(&mut dict).unwrap();
-    assert_eq!(dict, b"d1:mde4:reqqi1000ee".to_vec());
+    assert_eq!(dict, b"d1:mde4:reqqi2000ee".to_vec());
     assert!(matches!(read_message(&mut c, 1 << 20).unwrap(), Message::Bitfield(_)));
     // Without the bit: the bitfield comes first (handshake_and_bitfield checks it).
     let mut plain = connect(&s, s.meta.info_hash, 2);

@@ -238,10 +238,13 @@ impl Chooser {
         if self.siblings.iter().any(|(s, _)| *s == peer_id) {
             return self.close(now, id, "a sibling identity of this run");
         }
-        // Duplicate by peer_id: keep the connection opened by the side with the greater
-        // peer_id, the rule libtorrent applies ("the peer with greatest peer-id is the one
-        // allowed to initiate connections"), so both ends close the same one.
+        // Duplicate by peer_id. libtorrent (and clients built on it) keep the connection
+        // opened by the side with the greater peer_id ("the peer with greatest peer-id is the
+        // one allowed to initiate connections"); so do we with them and with tyrant, so both
+        // ends close the same one. aria2 and transmission keep the connection they had first:
+        // closing that one there left neither (aria2 seeding lost 2 s per duplicate).
         let ours = self.set.peer_id;
+        let by_id = [b"-LT", b"-TY", b"-qB", b"-DE"].iter().any(|c| peer_id.starts_with(&c[..]));
         let dup = self
             .peers
             .iter()
@@ -250,7 +253,7 @@ impl Chooser {
         if let Some((other, other_out)) = dup {
             let this_out = self.peers.get(&id).map_or(false, |p| p.outgoing);
             let initiator = |out: bool| if out { ours } else { peer_id };
-            if this_out != other_out && initiator(this_out) > initiator(other_out) {
+            if by_id && this_out != other_out && initiator(this_out) > initiator(other_out) {
                 self.close(now, other, "duplicate connection");
             } else {
                 return self.close(now, id, "duplicate connection");

@@ -646,6 +646,33 @@ fn duplicate_connections_keep_the_one_the_greater_id_opened() {
     assert!(r.c.addrs[&addr(2)].banned);
 }
 
+/// The greater-id rule only with clients that apply it too (libtorrent and those built on it,
+/// tyrant): there the greater id's connection survives even if it came second. aria2 and
+/// transmission keep the connection they had first, so with them the first survives.
+#[test]
+fn duplicate_connections_follow_the_other_clients_rule() {
+    for (theirs, first_survives) in [
+        (*b"-LT2010-zzzzzzzzzzzz", false),
+        (*b"-TY0100-zzzzzzzzzzzz", false),
+        (*b"A2-1-36-0-zzzzzzzzzz", true),
+    ] {
+        let mut r = Rig::new(2, &[0], 4, flags());
+        r.c.on_peers(r.now, vec![addr(1)]);
+        let dialled = r.take().iter().find_map(|o| match o {
+            Out::Dial(id, _) => Some(*id),
+            _ => None,
+        });
+        let dialled = dialled.expect("dials the new address");
+        let incoming = r.c.accept(r.now, addr(50)).unwrap();
+        // ours is "uuu...", greater than all three: the connection we dialled is the one the
+        // greater-id rule keeps, and it completes its handshake second
+        r.c.on_handshake(r.now, incoming, theirs);
+        r.c.on_handshake(r.now, dialled, theirs);
+        let lost = if first_survives { dialled } else { incoming };
+        assert_eq!(closed(&r.take()), vec![lost], "{}", String::from_utf8_lossy(&theirs));
+    }
+}
+
 /// mainline rechokes at once when an unchoked, interested peer leaves or loses interest:
 /// its slot goes to a waiting peer without waiting for the next round.
 #[test]

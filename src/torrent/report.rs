@@ -25,7 +25,7 @@ impl Torrent {
         let m = &self.meta;
         let c = &self.cfg;
         let line = format!(
-            "start info_hash={} name={} pieces={} piece_length={} total={} listen={} peer_id={} rng_seed={} up_kib={} down_kib={} {} resumed={} time_scale={}",
+            "start info_hash={} name={} pieces={} piece_length={} total={} listen={} peer_id={} rng_seed={} up_kib={} down_kib={} max_peers={} numwant={} {} resumed={} time_scale={}",
             crate::sha1::hex(&m.info_hash),
             stats::word(&m.name),
             m.num_pieces(),
@@ -36,6 +36,8 @@ impl Torrent {
             c.rng_seed,
             c.up_kib,
             c.down_kib,
+            c.max_peers,
+            c.numwant,
             self.chooser.strategy().stats_words(),
             self.resumed,
             c.time_scale,
