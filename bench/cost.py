@@ -190,12 +190,9 @@ def run_cell(a, tor, work, cap, n, idle=False):
     proc = ru = None
     try:
         proc, port, stats, _trace = caps.start_seeder(torrent, data_dir, tag, work, extra)
-        peers = []
-        for _ in range(n):
-            # pipeline 0 and no request_every: connected, interested, never asking.
-            p = caps.LightPeer(eng, None, info_hash, blocks, 0 if idle else a.pipeline)
-            p.connect(("127.0.0.1", port))
-            peers.append(p)
+        # pipeline 0 and no request_every: connected, interested, never asking.
+        peers = [caps.LightPeer(eng, None, info_hash, blocks, 0 if idle else a.pipeline) for _ in range(n)]
+        eng.connect_all(peers, ("127.0.0.1", port))
         eng.run_until(time.monotonic() + (min(a.warmup, 3.0) if idle else a.warmup))
         tk = caps.ticks(stats)
         tick0 = next_tick(eng, stats, tk[-1] if tk else None)
