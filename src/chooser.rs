@@ -333,7 +333,8 @@ impl Chooser {
         };
         match msg {
             Message::KeepAlive | Message::Port(_) | Message::Unknown(_) => {}
-            Message::Reqq(n) => p.reqq = n.min(PIPELINE_MAX.1),
+            // `reqq` 0 would leave no request at all; a peer saying so still gets one.
+            Message::Reqq(n) => p.reqq = n.clamp(1, PIPELINE_MAX.1),
             Message::Choke => {
                 p.unchoking_us = None;
                 for (r, _) in std::mem::take(&mut p.requests) {

@@ -154,7 +154,7 @@ impl Chooser {
         // batches (transmission) never sends more than we asked in the last second, so the
         // rate never grows (38 s for 8 MiB from transmission against 22 s with three).
         let rate = p.recent.rate(now);
-        let depth = ((3.0 * rate / f64::from(BLOCK)) as usize).clamp(PIPELINE_MIN, p.reqq as usize);
+        let depth = PIPELINE_MIN.max((3.0 * rate / f64::from(BLOCK)) as usize).min(p.reqq as usize);
         if p.requests.len() >= depth {
             return;
         }

@@ -801,7 +801,17 @@ fn a_first_refusal_is_retried_within_seconds() {
 #[test]
 fn the_pipeline_stops_at_the_peers_reqq() {
     // Blocks arrive at 64 MiB/s, enough for thousands in flight: the cap decides.
-    for (reqq, cap) in [(None, 250), (Some(8), 8), (Some(400), 400), (Some(100_000), 500)] {
+    // Below PIPELINE_MIN the peer's word wins (a clamp with min > max would panic), and 0
+    // still leaves one request.
+    let table = [
+        (None, 250),
+        (Some(0), 1),
+        (Some(2), 2),
+        (Some(8), 8),
+        (Some(400), 400),
+        (Some(100_000), 500),
+    ];
+    for (reqq, cap) in table {
         let mut r = Rig::new(4000, &[], 4, flags());
         let s = seed(&mut r, 1);
         if let Some(n) = reqq {
