@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""plant-bugs.py [TEST ...]: check that the unit tests catch the bugs they are meant to.
+"""plant-bugs.py [TEST ...]: check that the tests catch the bugs they are meant to.
 
-Each row plants one deliberate bug (a one-line change in the source), runs the one unit
-test meant to catch it, and restores the file. A row passes when that test FAILS with the
-bug in place. Run it from the repository root after a change to a rule or its test; give
-test names to run only their rows. It takes a minute or two (one build per row)."""
+Each row plants one deliberate bug (a one-line change in the source), runs the one test
+meant to catch it, and restores the file. A row passes when that test FAILS with the bug in
+place. A test is a unit test under src/, or FILE::NAME for the integration test NAME in
+tests/FILE.rs (process tests: up to a minute and a half each). Run it from the repository
+root after a change to a rule or its test; give test names to run only their rows. The unit
+rows take a minute or two (one build per row), the integration rows about fifteen."""
 import subprocess, sys
 
 # (unit test under src/, file, text to replace, planted text, the bug in words)
@@ -157,6 +159,31 @@ P = [
   "conn != self.conn_id(src, 0) && conn != self.conn_id(src, 1)","false","the tracker accepts any connection id"),
  ("udp_announce_and_scrape_exact_bytes","src/trackerd/udp.rs",
   "for n in [u64::from(self.cfg.interval), answer.incomplete, answer.complete] {","for n in [u64::from(self.cfg.interval), answer.complete, answer.incomplete] {","seeders and leechers swapped"),
+ # Process tests (tests/strategies.rs): real swarms, each switch shown by bytes or the trace.
+ ("strategies::tyrant_switches_each_change_their_mechanism","src/strategy/tyrant.rs",
+  "                if p.excess == Excess::Keep {","                if false {","keep gives its excess like give"),
+ ("strategies::tyrant_switches_each_change_their_mechanism","src/strategy/tyrant.rs",
+  "                if p.excess == Excess::Keep {","                if p.excess == Excess::Keep || true {","give keeps its excess like keep"),
+ ("strategies::tyrant_switches_each_change_their_mechanism","src/chooser/choking.rs",
+  "self.out.push(Out::Share(d.id, d.cap, d.weight));","self.out.push(Out::Share(d.id, None, d.weight));","per-peer caps traced but never given to the pacer"),
+ ("strategies::tyrant_switches_each_change_their_mechanism","src/strategy/tyrant.rs",
+  "cap: Some(off).filter(|_| pass > 0 && p.shape),","cap: Some(off).filter(|_| pass > 0 && pass < 3 && p.shape),","third-pass peers not capped"),
+ ("strategies::tyrant_switches_each_change_their_mechanism","src/chooser/choking.rs",
+  "if d.unchoke && p.share != (d.cap, d.weight) {\n            p.share = (d.cap, d.weight);\n            self.out.push(Out::Share(d.id, d.cap, d.weight));","if d.unchoke && p.share != (d.cap.or(d.u_p), d.weight) {\n            p.share = (d.cap.or(d.u_p), d.weight);\n            self.out.push(Out::Share(d.id, d.cap.or(d.u_p), d.weight));","the pacer caps every peer at its u_p (shape off ignored, untraced)"),
+ ("strategies::tyrant_rank_orders_the_first_two_passes","src/strategy/tyrant.rs",
+  "            Rank::Random => 0.0,","            Rank::Random => *ratio,","random rank sorted by ratio"),
+ ("strategies::tyrant_rank_orders_the_first_two_passes","src/strategy/tyrant.rs",
+  "            Rank::Ratio => *ratio,","            Rank::Ratio => 0.0,","ratio rank at random"),
+ ("strategies::max_peers_bounds_the_connections","src/main.rs",
+  'max_peers: opt(&mut args, "--max-peers")?.unwrap_or(max_peers).max(1),','max_peers: opt::<usize>(&mut args, "--max-peers")?.map_or(max_peers, |_| max_peers),',"--max-peers ignored"),
+ ("strategies::numwant_goes_to_the_tracker","src/tracker.rs",
+  "compact=1&numwant={}\",\n        req.port, req.uploaded, req.downloaded, req.left, req.numwant","compact=1\",\n        req.port, req.uploaded, req.downloaded, req.left","numwant not sent"),
+ ("strategies::numwant_goes_to_the_tracker","src/main.rs",
+  'numwant: opt(&mut args, "--numwant")?.unwrap_or(numwant),','numwant: opt::<u32>(&mut args, "--numwant")?.map_or(numwant, |_| numwant),',"--numwant ignored"),
+ ("strategies::propshare_gives_an_unused_share_to_the_others","src/strategy/propshare.rs",
+  "            weight: rate / self.capacity,\n            ..Decision::choke(v.id)","            cap: cap(rate),\n            ..Decision::choke(v.id)","PropShare shares as hard caps (not work-conserving)"),
+ ("strategies::propshare_gives_an_unused_share_to_the_others","src/chooser/choking.rs",
+  "if d.unchoke && p.share != (d.cap, d.weight) {\n            p.share = (d.cap, d.weight);\n            self.out.push(Out::Share(d.id, d.cap, d.weight));","if d.unchoke && p.share != (d.cap.or(d.u_p), d.weight) {\n            p.share = (d.cap.or(d.u_p), d.weight);\n            self.out.push(Out::Share(d.id, d.cap.or(d.u_p), d.weight));","the pacer caps every peer at its u_p (PropShare's shares too, untraced)"),
 ]
 only = sys.argv[1:]
 results = []
@@ -166,11 +193,21 @@ for test,f,old,new,desc in P:
     if old not in src:
         results.append((test,desc,"PATTERN MISSING")); continue
     open(f,'w').write(src.replace(old,new,1))
+    if "::" in test:
+        file,name=test.split("::",1)
+        cmd=["cargo","test","--release","-p","tyrant","--test",file,name,"--","--exact"]
+    else:
+        cmd=["cargo","test","--release","-p","tyrant","--lib",test]
     try:
-        r=subprocess.run(["cargo","test","--release","-p","tyrant","--lib",test],capture_output=True,text=True,timeout=900)
+        r=subprocess.run(cmd,capture_output=True,text=True,timeout=900)
         out=r.stdout+r.stderr
         if "error[" in out: verdict="DOES NOT COMPILE"
-        elif "test result: FAILED" in out: verdict="fails (good)"
+        elif "test result: FAILED" in out:
+            verdict="fails (good)"
+            # Why: the first panic message, so a row failing for the wrong reason shows.
+            lines=out.splitlines()
+            why=[lines[i+1] for i,l in enumerate(lines[:-1]) if "panicked at" in l][:1]
+            if why: desc+=" -- "+why[0].strip()[:200]
         elif "1 passed" in out: verdict="STILL PASSES"
         else: verdict="?? "+out[-300:]
     finally:

@@ -16,6 +16,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tyrant::metainfo::Metainfo;
 use tyrant::peer::{read_message, Handshake, Message};
+use tyrant::pieces::Block;
 
 // ---------------------------------------------------------------------------------------
 // A small swarm: our tracker, a seed directory, a torrent, one directory per peer.
@@ -103,6 +104,19 @@ impl Swarm {
 
     fn pieces(&self) -> u32 {
         self.meta.num_pieces()
+    }
+
+    /// Give peer `name` the pieces `keep` picks, on disk before it starts (zeros elsewhere,
+    /// which fail the hash check): it resumes with exactly those.
+    fn partial(&self, name: &str, keep: impl Fn(u32) -> bool) {
+        let pl = self.meta.piece_length as usize;
+        let mut d = self.data.clone();
+        for (i, piece) in d.chunks_mut(pl).enumerate() {
+            if !keep(i as u32) {
+                piece.iter_mut().for_each(|b| *b = 0);
+            }
+        }
+        std::fs::write(self.peer_dir(name).join(FILE), d).unwrap();
     }
 }
 
@@ -902,7 +916,9 @@ fn reveal_shows_at_most_n_missing_pieces() {
 fn trace_rounds(path: &Path) -> BTreeMap<u64, Vec<Line>> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut rounds: BTreeMap<u64, Vec<Line>> = BTreeMap::new();
-    for l in text.lines().filter(|l| !l.starts_with('#') && !l.starts_with("start ")) {
+    // Whole lines only: a peer stopped by the test may leave half a line behind.
+    let whole = text.split_inclusive('\n').filter(|l| l.ends_with('\n')).map(str::trim_end);
+    for l in whole.filter(|l| !l.starts_with('#') && !l.starts_with("start ")) {
         let m: Line = l
             .split_whitespace()
             .filter_map(|w| w.split_once('='))
@@ -921,21 +937,41 @@ fn trace_rounds(path: &Path) -> BTreeMap<u64, Vec<Line>> {
     rounds
 }
 
+/// What `check_tyrant_trace` counted.
+struct TyrantTrace {
+    /// Rounds while downloading.
+    leech: usize,
+    /// Rounds with a third pass.
+    third: usize,
+    /// Mean Σu_p of the unchoked over C.
+    used: f64,
+    /// Rounds in which the order decided: some peer was unchoked by pass 1 or 2 while a
+    /// peer eligible for pass 2 (interested, wanted, not snubbed) stayed choked.
+    contention: usize,
+    /// Rounds in which such a choked peer would have fit when its turn came in the ranked
+    /// walk (see `check_tyrant_trace`): the ranking rule broken (allowed with `random`).
+    misranked: usize,
+}
+
 /// BitTyrant round by round, as the released `MikesUnchoker` decides (capacity C in
 /// bytes/s): pass 1 is a plain unchoke, passes 2 and 3 optimistic; every unchoked peer is
 /// interested; with shape on its cap is its u_p, off none; Σu_p of the unchoked ≤ C; the
 /// market rate is never below 1 KiB/s; a peer choked while eligible for pass 2 (it wants our
 /// pieces, we want its, not snubbed) did not fit when its turn came (what passes 1 and 2
 /// gave the peers ranked at least as high, plus its own u_p, exceeds C), where the ranking
-/// key is d_p/u_p (`rate`: d_p); with `give`, no interested peer is left choked that would
-/// still fit, and with `keep` nobody gets the third pass. u_p moves only by ×1.2, ×0.9 or
-/// from the market rate. Returns (leecher rounds, rounds with a third pass, mean Σu_p / C).
+/// key is d_p/u_p (`rate`: d_p); one with d_p/u_p ≥ 1 is no observed altruist, so pass 1
+/// could take it, and then only pass-1 peers ranked at least as high count, and no pass-1
+/// peer ranked clearly lower costs as much or more (it came later and fit); with `give`, no
+/// interested peer is left choked that would still fit, and with `keep` nobody gets the
+/// third pass. u_p moves only by ×1.2, ×0.9 or from the market rate. With `--tyrant-rank
+/// random` the ranking rule is not asserted but counted (`TyrantTrace::misranked`).
 fn check_tyrant_trace(
     rounds: &BTreeMap<u64, Vec<Line>>,
     c: f64,
     sw: &TyrantSwitches,
-) -> (usize, usize, f64) {
+) -> TyrantTrace {
     let (mut leech_rounds, mut third, mut used_sum) = (0, 0, 0.0);
+    let (mut contention, mut misranked) = (0, 0);
     let mut prev: HashMap<String, (f64, f64)> = HashMap::new();
     for (r, lines) in rounds {
         if lines.iter().all(|l| opt(l, "u_p").is_none()) {
@@ -1013,6 +1049,8 @@ fn check_tyrant_trace(
             third += 1;
         }
         let early = |l: &&Line| l["pass"] == "1" || l["pass"] == "2";
+        let ratio = |l: &Line| opt(l, "d_p").unwrap_or(0.0) / opt(l, "u_p").unwrap_or(1.0);
+        let (mut contended, mut broken) = (false, false);
         for q in lines.iter().filter(|l| l["action"] == "choke" && l["interested"] == "1") {
             let u_q = opt(q, "u_p").unwrap();
             if sw.give {
@@ -1025,28 +1063,60 @@ fn check_tyrant_trace(
                     c
                 );
             }
-            if q["interesting"] == "1" && q["snubbed"] == "0" && sw.rank != "random" {
+            if q["interesting"] == "1" && q["snubbed"] == "0" {
+                // Ranked at least as high (a tie within 1 % counts as higher); a peer pass 1
+                // may take is passed over only by pass-1 peers.
+                let pass1 = ratio(q) >= 1.01;
+                let high = |l: &&Line| key(l) >= key(q) * (1.0 - 1e-2) - 1e-3;
                 let ahead: f64 = lines
                     .iter()
                     .filter(early)
-                    .filter(|l| l["pass"] == "1" || key(l) >= key(q) * (1.0 - 1e-2) - 1e-3)
+                    .filter(|l| {
+                        if pass1 {
+                            l["pass"] == "1" && high(l)
+                        } else {
+                            l["pass"] == "1" || high(l)
+                        }
+                    })
                     .map(|l| opt(l, "u_p").unwrap())
                     .sum();
+                // A pass-1 peer ranked clearly lower came after it in the walk and fit with
+                // at least as much already given, though it costs as much or more (u_p as
+                // traced, to the byte: a false alarm would need the capacity left at q's turn
+                // to fall in the sub-byte gap between two rounded rates).
+                let below = lines.iter().find(|l| {
+                    pass1
+                        && l["pass"] == "1"
+                        && key(l) < key(q) * (1.0 - 1e-2)
+                        && opt(l, "u_p").unwrap() >= u_q
+                });
+                let fit = ahead + u_q <= c - tol || below.is_some();
+                contended |= lines.iter().any(|l| early(&l));
+                broken |= fit;
                 assert!(
-                    ahead + u_q > c - tol,
-                    "round {}: peer {} (u_p {}) choked though it fit: {} of {} given to peers ranked as high",
+                    sw.rank == "random" || !fit,
+                    "round {}: peer {} (u_p {}) choked though it fit: {} of {} given to peers ranked as high; unchoked though ranked lower and no cheaper: {:?}",
                     r,
                     q["peer"],
                     u_q,
                     ahead,
-                    c
+                    c,
+                    below.map(|l| &l["peer"])
                 );
             }
         }
+        contention += contended as usize;
+        misranked += broken as usize;
         prev =
             lines.iter().map(|l| (l["peer"].clone(), (opt(l, "u_p").unwrap(), market))).collect();
     }
-    (leech_rounds, third, used_sum / leech_rounds.max(1) as f64)
+    TyrantTrace {
+        leech: leech_rounds,
+        third,
+        used: used_sum / leech_rounds.max(1) as f64,
+        contention,
+        misranked,
+    }
 }
 
 /// What a tyrant ran with, as its trace's copy of the `start` line says.
@@ -1173,7 +1243,7 @@ fn propshare_and_tyrant_trace_decisions() {
     wait_ok(&mut ps, Duration::from_secs(150));
     assert!(sw.same_file("tyrant") && sw.same_file("propshare"), "a copy differs");
     let sw_ty = tyrant_switches(&tt);
-    let (ty_rounds, _, _) = check_tyrant_trace(&trace_rounds(&tt), 32.0 * 1024.0, &sw_ty);
+    let ty_rounds = check_tyrant_trace(&trace_rounds(&tt), 32.0 * 1024.0, &sw_ty).leech;
     let (ps_rounds, most) = check_propshare_trace(&trace_rounds(&pt), 32.0 * 1024.0, 0.2);
     eprintln!(
         "traces: {:.1} s; tyrant {} leecher rounds, propshare {} (up to {} reciprocal peers a round)",
@@ -1188,104 +1258,601 @@ fn propshare_and_tyrant_trace_decisions() {
     drop(vanilla);
 }
 
-/// The uploaded bytes and download time of a finished peer, from its `done` line.
-fn done_upload(stats: &Path) -> (f64, f64) {
-    let text = std::fs::read_to_string(stats).unwrap();
-    let done = text.lines().find(|l| l.starts_with("done ")).expect("a done line");
-    let w = |k: &str| {
-        done.split(' ').find_map(|x| x.strip_prefix(k)).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-    };
-    (w("uploaded="), w("download_time="))
+// ---------------------------------------------------------------------------------------
+// g. What each switch does to the bytes: BitTyrant's give/keep, shape on/off and rank,
+//    the peer-set flags, and PropShare's work conservation.
+// ---------------------------------------------------------------------------------------
+
+/// A block message as the pacer charges it (16 KiB and its 13-byte header).
+const BLOCK: f64 = 16384.0 + 13.0;
+
+/// One choking period of a trace: the decisions of round `round − 1` and the bytes we sent
+/// under them, which round `round` reports as `up_round`, over `dt` seconds.
+struct Period {
+    round: u64,
+    dt: f64,
+    /// Bytes sent to every peer in the period.
+    bytes: f64,
+    /// Each peer decided on at the start: its decision line, the bytes it got, and whether
+    /// it was still interested at the end.
+    peers: Vec<(Line, f64, bool)>,
 }
 
-/// One swarm for two BitTyrant variants: our tracker, a seeder that keeps only two
-/// connections (the tyrants, who come first), the two tyrants from the start, and six vanilla
-/// leechers joining 6 s later with nothing. The seeder refuses them, so whatever they have
-/// came from a tyrant: they stay interested in the tyrants' pieces with few to give, and only
-/// a third pass serves them at first, however late the machine runs the next round.
-fn tyrant_pair(
+impl Period {
+    /// Peers unchoked at the start and interested at both ends: those that could take data.
+    fn busy(&self) -> usize {
+        self.peers
+            .iter()
+            .filter(|(l, _, still)| unchoked(l) && l["interested"] == "1" && *still)
+            .count()
+    }
+
+    /// Peers interested in us at the start, unchoked or not.
+    fn interested(&self) -> usize {
+        self.peers.iter().filter(|(l, _, _)| l["interested"] == "1").count()
+    }
+
+    /// Σu_p of the unchoked, in bytes/s.
+    fn offered(&self) -> f64 {
+        self.peers
+            .iter()
+            .filter(|(l, _, _)| unchoked(l))
+            .map(|(l, _, _)| opt(l, "u_p").unwrap_or(0.0))
+            .fold(0.0, |a, b| a + b)
+    }
+
+    /// What was sent, as a fraction of capacity `c` (bytes/s).
+    fn share_of(&self, c: f64) -> f64 {
+        self.bytes / self.dt / c
+    }
+}
+
+fn unchoked(l: &Line) -> bool {
+    l["action"] != "choke"
+}
+
+/// The periods between consecutive leecher rounds of a trace.
+fn periods(rounds: &BTreeMap<u64, Vec<Line>>) -> Vec<Period> {
+    let leech = |ls: &Vec<Line>| ls.iter().any(|l| opt(l, "u_p").is_some());
+    rounds
+        .iter()
+        .zip(rounds.iter().skip(1))
+        .filter(|((a, before), (b, _))| **a + 1 == **b && leech(before))
+        .map(|((_, before), (&round, after))| {
+            let now: HashMap<&str, &Line> = after.iter().map(|l| (l["peer"].as_str(), l)).collect();
+            let peers = before
+                .iter()
+                .map(|l| {
+                    let a = now.get(l["peer"].as_str());
+                    let bytes = a.map_or(0.0, |a| f(a, "up_round"));
+                    (l.clone(), bytes, a.map_or(false, |a| a["interested"] == "1"))
+                })
+                .collect();
+            Period {
+                round,
+                dt: f(&after[0], "t") - f(&before[0], "t"),
+                bytes: after.iter().map(|l| f(l, "up_round")).sum(),
+                peers,
+            }
+        })
+        .collect()
+}
+
+/// The most any peer got beyond its caps, in bytes, and the number of capped stretches:
+/// over each stretch of consecutive periods in which a peer was unchoked with a cap, what it
+/// got (and a block still counted in the period it was choked) minus Σcap·dt. With caps
+/// below 16 KiB/s a peer's bucket holds one block (`MIN_BURST`), so a stretch may exceed its
+/// caps by one block saved up before it and one overdrawn at its end: 2 blocks at most.
+fn beyond_caps(ps: &[Period]) -> (f64, usize) {
+    let mut open: HashMap<String, (f64, f64)> = HashMap::new();
+    let (mut worst, mut stretches) = (0.0f64, 0);
+    let mut last = 0;
+    for p in ps {
+        if p.round != last + 1 {
+            for (_, (sent, allowed)) in open.drain() {
+                worst = worst.max(sent - allowed);
+            }
+        }
+        last = p.round;
+        let mut next = HashMap::new();
+        for (l, bytes, _) in &p.peers {
+            let mut s = open.remove(&l["peer"]).unwrap_or((0.0, 0.0));
+            match opt(l, "cap").filter(|_| unchoked(l)) {
+                Some(cap) => {
+                    if s == (0.0, 0.0) {
+                        stretches += 1;
+                    }
+                    s.0 += bytes;
+                    s.1 += cap * p.dt;
+                    next.insert(l["peer"].clone(), s);
+                }
+                // A block in flight when it was choked still counts against the stretch.
+                None if s != (0.0, 0.0) => worst = worst.max(s.0 + bytes - s.1),
+                None => {}
+            }
+        }
+        for (_, (sent, allowed)) in open.drain() {
+            worst = worst.max(sent - allowed);
+        }
+        open = next;
+    }
+    for (_, (sent, allowed)) in open {
+        worst = worst.max(sent - allowed);
+    }
+    (worst, stretches)
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+fn show(v: &[f64]) -> String {
+    v.iter().map(|x| format!("{:.2}", x)).collect::<Vec<_>>().join(" ")
+}
+
+/// Wait (bounded) until the trace at `path` has round `n`, give its lines a second to be
+/// flushed, and return its rounds up to `n`.
+fn rounds_until(path: &Path, n: u64, limit: Duration) -> BTreeMap<u64, Vec<Line>> {
+    let head = format!("round={} ", n);
+    wait_for(limit, &format!("round {} in {}", n, path.display()), || {
+        let text = std::fs::read_to_string(path).ok()?;
+        text.lines().any(|l| l.starts_with(&head)).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut rounds = trace_rounds(path);
+    rounds.split_off(&(n + 1));
+    rounds
+}
+
+/// The lone tyrant's file: 80 pieces of 32 KiB, of which it starts with the first 64.
+const LONE_PIECES: u32 = 80;
+const LONE_HELD: u32 = 64;
+
+/// A BitTyrant alone with what it has, so that its switches show in the bytes: our tracker
+/// and no seeder; the tyrant starts with 2 of the file's 2.5 MiB on disk and stays a leecher,
+/// and `n` vanilla leechers start empty and dial it. Everything they get comes from the
+/// tyrant, so it never wants their pieces: passes 1 and 2 stay empty and only the third pass
+/// serves them, every round (they stay interested: they take at most 24 KiB/s of the
+/// tyrant's 2 MiB). Stopped after `rounds` rounds; returns its trace and switches.
+fn lone_tyrant(
     tag: &str,
     seed: u64,
-    variants: [(&'static str, &'static [&'static str]); 2],
-) -> Vec<String> {
-    let sw = Swarm::new(tag, 1024 * 1024, 32, seed);
-    let _seeder = sw.seeder(&["--up", "48", "--max-peers", "2"]);
-    let cap = 12.0;
-    let mut procs = Vec::new();
-    for (name, extra) in variants {
-        let t = sw.trace(name);
-        let mut a =
-            vec!["--tyrant", "--up", "12", "--stop-after-download", "--trace", t.to_str().unwrap()];
-        a.extend_from_slice(extra);
-        procs.push((name, sw.peer(name, &a, "warn")));
-    }
-    std::thread::sleep(Duration::from_secs(6));
-    let vanilla: Vec<Proc> = (0..6)
+    n: u64,
+    args: &[&str],
+    rounds: u64,
+) -> (BTreeMap<u64, Vec<Line>>, TyrantSwitches) {
+    let sw = Swarm::new(tag, LONE_PIECES as usize * 32 * 1024, 32, seed);
+    sw.partial("tyrant", |i| i < LONE_HELD);
+    let trace = sw.trace("tyrant");
+    let mut a = vec!["--tyrant", "--trace", trace.to_str().unwrap()];
+    a.extend_from_slice(args);
+    let _tyrant = sw.peer("tyrant", &a, "warn");
+    let addr = listen_addr(&sw.stats("tyrant")).to_string();
+    let _vanilla: Vec<Proc> = (0..n)
         .map(|i| {
-            let seed = format!("{}", seed * 10 + i);
-            sw.peer(&format!("v{}", i), &["--up", "32", "--rng-seed", &seed], "warn")
+            let s = format!("{}", seed * 10 + i);
+            sw.peer(&format!("v{}", i), &["--up", "32", "--rng-seed", &s, "--peer", &addr], "warn")
         })
         .collect();
-    let mut report = Vec::new();
-    for (name, p) in &mut procs {
-        wait_ok(p, Duration::from_secs(240));
-        assert!(sw.same_file(name), "{}: a copy differs", name);
-        let switches = tyrant_switches(&sw.trace(name));
-        let rounds = trace_rounds(&sw.trace(name));
-        let (n, third, used) = check_tyrant_trace(&rounds, cap * 1024.0, &switches);
-        let best = rounds
-            .values()
-            .map(|ls| {
-                ls.iter()
-                    .filter(|l| l["action"] != "choke")
-                    .map(|l| opt(l, "u_p").unwrap_or(0.0))
-                    .sum::<f64>()
-            })
-            .fold(0.0, f64::max);
-        let (up, secs) = done_upload(&sw.stats(name));
-        assert!(n >= 2, "{}: only {} leecher rounds", name, n);
-        match *name {
-            "give" => {
-                assert!(third >= 1, "give: never a third pass");
-                assert!(
-                    best >= 0.9 * cap * 1024.0,
-                    "give: at best {:.0} of the capacity given",
-                    best
-                );
-            }
-            "keep" => assert_eq!(third, 0, "keep: a third pass"),
-            "noshape" => assert!(!switches.shape),
-            "byrate" => assert_eq!(switches.rank, "rate"),
-            _ => {}
-        }
-        report.push(format!(
-            "{}: {} rounds ({} with a third pass), Σu_p {:.2} of cap on average and {:.2} at best, uploaded {:.0} KiB in {:.0} s",
-            name, n, third, used, best / cap / 1024.0, up / 1024.0, secs
-        ));
-    }
-    drop(vanilla);
-    report
+    let got = rounds_until(&trace, rounds, Duration::from_secs(60 + 20 * rounds));
+    (got, tyrant_switches(&trace))
 }
 
-/// Each BitTyrant switch changes its one mechanism: `give` (the default) hands capacity
-/// left after the first two passes to peers it wants nothing from, up to its cap; `keep`
-/// never makes a third pass; `--tyrant-shape off` unchokes without per-peer caps;
-/// `--tyrant-rank rate` ranks by d_p alone. Every trace follows the released rules round
-/// by round (`check_tyrant_trace`), and every file is identical.
+/// Each BitTyrant switch changes its one mechanism, shown by the bytes it uploads, one
+/// lone tyrant per switch (`lone_tyrant`, capacity 24 KiB/s, vanilla peers served only by
+/// the third pass):
+/// - `give` (the default) with `--tyrant-u0 12`: the market rate stays at u0 while at most
+///   2 peers are unchoked, so the third pass unchokes 2 peers at 12 KiB/s, Σu_p = C, and
+///   every period with 2 interested unchoked peers uploads at least 0.8 of C (0.9 on
+///   average);
+/// - `--tyrant-excess keep`, the same otherwise: nobody is unchoked, nothing uploaded;
+/// - `--tyrant-shape on` with u0 3 KiB/s and 6 peers: round 1 unchokes all 6 at 3 KiB/s;
+///   then the market rate is the mean u_p of 6 peers that were never offered one (0), so the
+///   floor: 6 × 1 KiB/s. No peer gets more than its caps allow, and the upload stays well
+///   below C;
+/// - `--tyrant-shape off`, the same otherwise: no caps, one shared bucket, so the same
+///   peers take all of C, far more than Σu_p.
+///
+/// Every trace follows the released rules round by round (`check_tyrant_trace`).
 #[test]
 fn tyrant_switches_each_change_their_mechanism() {
     let t0 = Instant::now();
-    let a = std::thread::spawn(|| {
-        tyrant_pair("sw-a", 71, [("give", &[]), ("byrate", &["--tyrant-rank", "rate"])])
-    });
-    let b = std::thread::spawn(|| {
-        tyrant_pair(
-            "sw-b",
-            72,
-            [("keep", &["--tyrant-excess", "keep"]), ("noshape", &["--tyrant-shape", "off"])],
-        )
-    });
-    let mut report = a.join().expect("swarm a");
-    report.extend(b.join().expect("swarm b"));
+    let runs: [(&'static str, u64, u64, &'static [&'static str]); 4] = [
+        ("give", 71, 4, &["--up", "24", "--tyrant-u0", "12"]),
+        ("keep", 72, 4, &["--up", "24", "--tyrant-u0", "12", "--tyrant-excess", "keep"]),
+        ("shape-on", 73, 6, &["--up", "24"]),
+        ("shape-off", 74, 6, &["--up", "24", "--tyrant-shape", "off"]),
+    ];
+    let handles: Vec<_> = runs
+        .iter()
+        .map(|&(name, seed, n, args)| {
+            (name, std::thread::spawn(move || lone_tyrant(name, seed, n, args, 6)))
+        })
+        .collect();
+    let got: HashMap<&str, _> =
+        handles.into_iter().map(|(name, h)| (name, h.join().expect(name))).collect();
+    let c = 24.0 * 1024.0;
+    let mut report = Vec::new();
+    let mut seen = HashMap::new();
+    for (name, _, _, _) in runs {
+        let ps = periods(&got[name].0);
+        // Periods in which at least 2 peers could take data (keep unchokes nobody: there,
+        // periods with at least 2 interested peers).
+        let counted: Vec<&Period> = ps
+            .iter()
+            .filter(|p| if name == "keep" { p.interested() >= 2 } else { p.busy() >= 2 })
+            .collect();
+        let s = Switch {
+            sent: counted.iter().map(|p| p.share_of(c)).collect(),
+            offered: counted.iter().map(|p| p.offered() / c).collect(),
+            beyond: beyond_caps(&ps),
+        };
+        report.push(format!(
+            "{}: {} periods counted: uploaded {} of C (mean {:.2}), Σu_p {} of C; most beyond the caps {:.0} B over {} capped stretches",
+            name,
+            s.sent.len(),
+            show(&s.sent),
+            mean(&s.sent),
+            show(&s.offered),
+            s.beyond.0,
+            s.beyond.1
+        ));
+        seen.insert(name, s);
+    }
     eprintln!("switches ({:.1} s):\n  {}", t0.elapsed().as_secs_f64(), report.join("\n  "));
+    // The bytes first, then the rules in the traces.
+    for (name, s) in &seen {
+        assert!(s.sent.len() >= 3, "{}: only {} periods to count", name, s.sent.len());
+    }
+    let most = 2.0 * BLOCK + 1024.0;
+    let s = &seen["give"];
+    assert!(s.beyond.0 <= most, "give: a peer got {:.0} B beyond its caps", s.beyond.0);
+    assert!(
+        s.sent.iter().all(|&x| x >= 0.8) && mean(&s.sent) >= 0.9,
+        "give: uploaded {} of C",
+        show(&s.sent)
+    );
+    let s = &seen["keep"];
+    assert!(s.sent.iter().all(|&x| x <= 0.1), "keep: uploaded {} of C", show(&s.sent));
+    let s = &seen["shape-on"];
+    assert!(s.beyond.1 >= 6, "shape on: only {} capped stretches", s.beyond.1);
+    assert!(s.beyond.0 <= most, "shape on: a peer got {:.0} B beyond its caps", s.beyond.0);
+    // Once the market rate is at the floor, so is the upload: Σu_p at most half of C.
+    let floor: Vec<f64> =
+        s.sent.iter().zip(&s.offered).filter(|(_, &o)| o <= 0.5).map(|(&x, _)| x).collect();
+    assert!(floor.len() >= 2, "shape on: the market rate never fell to the floor");
+    assert!(mean(&floor) <= 0.6, "shape on: uploaded {} of C at the floor", show(&floor));
+    let s = &seen["shape-off"];
+    assert!(
+        s.sent.iter().all(|&x| x >= 0.8) && mean(&s.sent) >= 0.9,
+        "shape off: uploaded {} of C",
+        show(&s.sent)
+    );
+    assert!(
+        s.sent.iter().zip(&s.offered).any(|(x, o)| *x >= 1.5 * o),
+        "shape off: never clearly above Σu_p ({} of C against {})",
+        show(&s.sent),
+        show(&s.offered)
+    );
+    for (name, _, _, _) in runs {
+        let (rounds, sw) = &got[name];
+        let t = check_tyrant_trace(rounds, c, sw);
+        eprintln!(
+            "  {}: {} leecher rounds, {} with a third pass, mean Σu_p {:.2} of C",
+            name, t.leech, t.third, t.used
+        );
+        assert!(t.leech >= 4, "{}: only {} leecher rounds", name, t.leech);
+        match name {
+            "keep" => assert_eq!(t.third, 0, "keep: a third pass"),
+            _ => assert!(t.third >= 1, "{}: never a third pass", name),
+        }
+    }
+}
+
+/// What one switch's lone tyrant did in the counted periods, as fractions of C.
+struct Switch {
+    sent: Vec<f64>,
+    offered: Vec<f64>,
+    /// `beyond_caps`: the most a peer got beyond its caps, and the capped stretches.
+    beyond: (f64, usize),
+}
+
+/// `--tyrant-rank` orders passes 1 and 2, where there is contention: a seeder serving
+/// everyone, 6 vanilla leechers and 3 tyrants at 12 KiB/s (about 4 peers at the market
+/// rate fit). Tyrant k starts with the pieces i ≡ k (mod 4) of 96, so from the first round
+/// the vanilla peers want its pieces and it wants theirs and the other tyrants'. The
+/// `ratio` and `rate` tyrants follow their ranking in every round (`check_tyrant_trace`);
+/// the `random` one breaks the ratio ranking: in some round a peer pass 1 could take,
+/// ranked clearly above the pass-1 peers it would have displaced, stays choked though it
+/// would fit. With equal u_p that means it ranks above at least 2 of the 4 pass-1 peers;
+/// with 8 eligible peers for 4 places a random order avoids that in 5 of 70 draws, so at
+/// least 5 rounds with contention are required, making a run without a broken round a
+/// 1-in-a-million event (ties make it likelier, but not by orders of magnitude).
+#[test]
+fn tyrant_rank_orders_the_first_two_passes() {
+    let t0 = Instant::now();
+    let sw = Swarm::new("rank", 3 * 1024 * 1024, 32, 76);
+    let _seeder = sw.seeder(&["--up", "32"]);
+    let _vanilla: Vec<Proc> = (0..6)
+        .map(|i| {
+            let s = format!("{}", 760 + i);
+            sw.peer(&format!("v{}", i), &["--up", "24", "--rng-seed", &s], "warn")
+        })
+        .collect();
+    let ranks = ["ratio", "rate", "random"];
+    for (k, r) in ranks.iter().enumerate() {
+        sw.partial(r, |i| i % 4 == k as u32);
+    }
+    let _tyrants: Vec<Proc> = ranks
+        .iter()
+        .map(|r| {
+            let t = sw.trace(r);
+            let a = ["--tyrant", "--up", "12", "--tyrant-rank", r, "--trace", t.to_str().unwrap()];
+            sw.peer(r, &a, "warn")
+        })
+        .collect();
+    let n = 8;
+    let mut got = HashMap::new();
+    for r in ranks {
+        let rounds = rounds_until(&sw.trace(r), n, Duration::from_secs(240));
+        got.insert(r, rounds);
+    }
+    let mut report = Vec::new();
+    let mut counts = HashMap::new();
+    for r in ranks {
+        let t = check_tyrant_trace(&got[r], 12.0 * 1024.0, &tyrant_switches(&sw.trace(r)));
+        report.push(format!(
+            "{}: {} leecher rounds, {} with contention, {} with the ratio ranking broken",
+            r, t.leech, t.contention, t.misranked
+        ));
+        counts.insert(r, t);
+    }
+    eprintln!("ranks ({:.1} s):\n  {}", t0.elapsed().as_secs_f64(), report.join("\n  "));
+    for r in ["ratio", "rate"] {
+        assert!(counts[r].contention >= 2, "{}: the ranking never decided", r);
+    }
+    let t = &counts["random"];
+    assert!(t.contention >= 5, "random: only {} rounds with contention", t.contention);
+    assert!(t.misranked >= 1, "random: the ratio ranking held in all {} rounds", t.contention);
+}
+
+/// `--max-peers 3` bounds the connections of a peer that 7 others (a seeder and 6 vanilla
+/// leechers, each dialling everyone the tracker names) want to reach: its per-second
+/// `peers=` reaches 3 and never exceeds it, while a vanilla peer of the same swarm holds 6
+/// or more.
+#[test]
+fn max_peers_bounds_the_connections() {
+    let t0 = Instant::now();
+    let sw = Swarm::new("maxpeers", 1024 * 1024, 32, 81);
+    let _seeder = sw.seeder(&["--up", "32"]);
+    let _m = sw.peer("m", &["--up", "16", "--max-peers", "3"], "warn");
+    let _vanilla: Vec<Proc> = (0..6)
+        .map(|i| {
+            let s = format!("{}", 810 + i);
+            sw.peer(&format!("v{}", i), &["--up", "16", "--rng-seed", &s], "warn")
+        })
+        .collect();
+    let most = |name: &str| {
+        stats_lines(&sw.stats(name), "tick ")
+            .iter()
+            .filter_map(|l| l.get("peers").and_then(|v| v.parse::<u32>().ok()))
+            .max()
+            .unwrap_or(0)
+    };
+    wait_for(Duration::from_secs(60), "a vanilla peer with 6 connections", || {
+        (most("v0") >= 6).then_some(())
+    });
+    // Everyone has had time to dial everyone: watch a little longer.
+    std::thread::sleep(Duration::from_secs(8));
+    let (m, v) = (most("m"), most("v0"));
+    eprintln!(
+        "max-peers ({:.1} s): at most {} connections with --max-peers 3, {} for a vanilla peer",
+        t0.elapsed().as_secs_f64(),
+        m,
+        v
+    );
+    assert_eq!(m, 3, "--max-peers 3: at most {} connections", m);
+}
+
+/// A tracker on a raw socket that answers every announce with no peers and hands the test
+/// each request line.
+fn fake_tracker(limit: Duration) -> (String, mpsc::Receiver<String>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/announce", l.local_addr().unwrap());
+    l.set_nonblocking(true).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let end = Instant::now() + limit;
+    std::thread::spawn(move || {
+        while Instant::now() < end {
+            let mut s = match l.accept() {
+                Ok((s, _)) => s,
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+            };
+            s.set_nonblocking(false).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 2048];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body = b"d8:intervali600e5:peers0:e";
+            let head = format!(
+                "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes()).and_then(|_| s.write_all(body));
+            let line = String::from_utf8_lossy(&req).lines().next().unwrap_or("").to_string();
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (url, rx)
+}
+
+/// `--numwant N` is what the announce asks the tracker for (`numwant=N` in the request a
+/// tracker of our own receives); without it, the default 50.
+#[test]
+fn numwant_goes_to_the_tracker() {
+    let dir = TempDir::new("numwant");
+    let (url, rx) = fake_tracker(Duration::from_secs(60));
+    let file = dir.path().join(FILE);
+    std::fs::write(&file, payload(64 * 1024, 5)).unwrap();
+    let torrent = dir.path().join("f.torrent");
+    make_torrent(&file, &url, 16, &torrent);
+    for (name, args, want) in [("seven", vec!["--numwant", "7"], "7"), ("default", vec![], "50")] {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let _p = start_peer_log(name, &torrent, &d, &args, "warn");
+        let line = loop {
+            let l = rx.recv_timeout(Duration::from_secs(20)).expect("an announce");
+            if l.contains("event=started") {
+                break l;
+            }
+        };
+        let got = line
+            .split(&['?', '&', ' '][..])
+            .find_map(|w| w.strip_prefix("numwant="))
+            .unwrap_or("(none)");
+        eprintln!("numwant: {} announced numwant={}", name, got);
+        assert_eq!(got, want, "{}: {}", name, line);
+    }
+}
+
+/// A reciprocating peer that takes little, on a raw socket: it dials `addr`, shows pieces
+/// `has` of the swarm's file (then Interested and Unchoke), serves one requested block
+/// every 1.5 s, and while unchoked asks for one block at a time of the pieces below
+/// `has.start`, at most one every 5 s (3.2 KiB/s). It reads everything as it comes, so its
+/// requests and blocks never wait behind data it has not read. Runs until `stop`; returns
+/// (blocks served, blocks received).
+fn slow_taker(
+    addr: SocketAddr,
+    sw: &Swarm,
+    has: std::ops::Range<u32>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<(u32, u32)> {
+    let (ih, n, data) = (sw.meta.info_hash, sw.pieces(), sw.data.clone());
+    let pl = sw.meta.piece_length as usize;
+    std::thread::spawn(move || {
+        let mut bits = vec![0u8; (n as usize + 7) / 8];
+        for i in has.clone() {
+            bits[i as usize / 8] |= 0x80 >> (i % 8);
+        }
+        let first = [Message::Bitfield(bits), Message::Interested, Message::Unchoke];
+        let mut fake = Fake::dial(addr, ih, b'D', &first);
+        let (mut served, mut got) = (0, 0);
+        let mut queue: Vec<Block> = Vec::new();
+        let (mut unchoked, mut waiting) = (false, false);
+        let (mut last_serve, mut last_ask) =
+            (Instant::now(), Instant::now() - Duration::from_secs(5));
+        let mut next = 0u32;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            match fake.recv(Duration::from_millis(100)) {
+                Got::Closed => break,
+                Got::Timeout => {}
+                Got::Msg(Message::Request(b)) if has.contains(&b.index) => queue.push(b),
+                Got::Msg(Message::Cancel(b)) => queue.retain(|q| *q != b),
+                Got::Msg(Message::Unchoke) => unchoked = true,
+                Got::Msg(Message::Choke) => (unchoked, waiting) = (false, false),
+                Got::Msg(Message::Piece { .. }) => {
+                    got += 1;
+                    waiting = false;
+                }
+                Got::Msg(_) => {}
+            }
+            if !queue.is_empty() && last_serve.elapsed() >= Duration::from_millis(1500) {
+                let b = queue.remove(0);
+                let at = b.index as usize * pl + b.begin as usize;
+                let block = data[at..at + b.length as usize].to_vec();
+                fake.send(Message::Piece { index: b.index, begin: b.begin, data: block });
+                served += 1;
+                last_serve = Instant::now();
+            }
+            if unchoked
+                && !waiting
+                && last_ask.elapsed() >= Duration::from_secs(5)
+                && next < 2 * has.start
+            {
+                let b = Block { index: next / 2, begin: (next % 2) * 16384, length: 16384 };
+                fake.send(Message::Request(b));
+                next += 1;
+                waiting = true;
+                last_ask = Instant::now();
+            }
+        }
+        (served, got)
+    })
+}
+
+/// PropShare's shares are pacer weights, so a share its peer cannot absorb goes to the
+/// others. The PropShare peer P (24 KiB/s) starts with pieces 0–39 of 64 (32 KiB each);
+/// D (`slow_taker`) holds 40–63, serves P a block every 1.5 s and takes at most 3.2 KiB/s;
+/// 3 vanilla leechers start empty and dial P. D sends P data every round, so it is P's one
+/// reciprocating peer, with (1 − f)·C = 19.2 KiB/s; the vanilla peers have only what P gave
+/// them (D is not in the tracker), so P wants nothing from them and one of them holds the
+/// optimistic share (4.8 KiB/s). With hard caps P would upload at most 8 of 24 KiB/s; work
+/// conserving, every period with 2 interested unchoked peers uploads at least 0.8 of C
+/// (0.9 on average), and in at least 2 of them D held a share of at least 6 KiB/s while
+/// taking at most 4.5. (A real client with `--down 3` is no such peer: it requests far more
+/// than it reads, so P's requests to it wait behind minutes of blocks in TCP's buffers.)
+#[test]
+fn propshare_gives_an_unused_share_to_the_others() {
+    let t0 = Instant::now();
+    let sw = Swarm::new("ps-work", 2 * 1024 * 1024, 32, 91);
+    sw.partial("p", |i| i < 40);
+    let pt = sw.trace("p");
+    let _p = sw.peer("p", &["--propshare", "--up", "24", "--trace", pt.to_str().unwrap()], "warn");
+    let p_addr = listen_addr(&sw.stats("p"));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = slow_taker(p_addr, &sw, 40..64, stop.clone());
+    let p_addr = p_addr.to_string();
+    let _vanilla: Vec<Proc> = (0..3)
+        .map(|i| {
+            let s = format!("{}", 910 + i);
+            sw.peer(
+                &format!("v{}", i),
+                &["--up", "16", "--rng-seed", &s, "--peer", &p_addr],
+                "warn",
+            )
+        })
+        .collect();
+    let rounds = rounds_until(&pt, 7, Duration::from_secs(200));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (served, got) = d.join().expect("the slow taker");
+    let c = 24.0 * 1024.0;
+    let ps = periods(&rounds);
+    let busy: Vec<&Period> = ps.iter().filter(|p| p.busy() >= 2).collect();
+    let u: Vec<f64> = busy.iter().map(|p| p.share_of(c)).collect();
+    // Each reciprocating peer's share against what it took, in bytes/s.
+    let held: Vec<(f64, f64)> = busy
+        .iter()
+        .flat_map(|p| {
+            p.peers
+                .iter()
+                .filter(|(l, _, _)| l["action"] == "unchoke")
+                .map(move |(l, bytes, _)| (f(l, "u_p"), bytes / p.dt))
+        })
+        .collect();
+    let unused = held.iter().filter(|&&(share, took)| share >= 6144.0 && took <= 4608.0).count();
+    eprintln!(
+        "propshare work conservation ({:.1} s): D served {} blocks and took {}; {} periods with 2 peers served, uploaded {} of C (mean {:.2}); reciprocal share/taken (KiB/s): {}",
+        t0.elapsed().as_secs_f64(),
+        served,
+        got,
+        u.len(),
+        show(&u),
+        mean(&u),
+        held.iter().map(|(s, t)| format!("{:.1}/{:.1}", s / 1024.0, t / 1024.0)).collect::<Vec<_>>().join(" ")
+    );
+    assert!(u.len() >= 3, "only {} periods with 2 interested unchoked peers", u.len());
+    assert!(unused >= 2, "only {} periods with a share its peer could not absorb", unused);
+    assert!(u.iter().all(|&x| x >= 0.8) && mean(&u) >= 0.9, "uploaded {} of C", show(&u));
+    let (leech, _) = check_propshare_trace(&rounds, c, 0.2);
+    assert!(leech >= 5, "only {} leecher rounds", leech);
 }
