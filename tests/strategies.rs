@@ -1725,6 +1725,35 @@ fn numwant_goes_to_the_tracker() {
     }
 }
 
+/// `--min-peers` (mainline's `min_peers`): a leecher with fewer connections than that and
+/// no untried address asks the tracker again as soon as the min interval allows (here the
+/// announcer's 15 s `retry_min`, 3 s at `--time-scale 5`, since the tracker names none)
+/// instead of waiting out the 600 s interval (120 s); with `--min-peers 0` it waits.
+#[test]
+fn a_peer_short_of_min_peers_announces_again() {
+    let dir = TempDir::new("minpeers");
+    let (url, rx) = fake_tracker(Duration::from_secs(120));
+    let file = dir.path().join(FILE);
+    std::fs::write(&file, payload(64 * 1024, 6)).unwrap();
+    let torrent = dir.path().join("f.torrent");
+    make_torrent(&file, &url, 16, &torrent);
+    for (name, min_peers, again) in [("short", "20", true), ("off", "0", false)] {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let args = ["--time-scale", "5", "--min-peers", min_peers];
+        let p = start_peer_log(name, &torrent, &d, &args, "warn");
+        let first = rx.recv_timeout(Duration::from_secs(20)).expect("an announce");
+        assert!(first.contains("event=started"), "{}: {}", name, first);
+        let t0 = Instant::now();
+        let next = rx.recv_timeout(Duration::from_secs(15));
+        let secs = t0.elapsed().as_secs_f64();
+        eprintln!("min-peers {}: another announce: {} after {:.1} s", name, next.is_ok(), secs);
+        assert_eq!(next.is_ok(), again, "{} (--min-peers {}): {:?}", name, min_peers, next);
+        drop(p);
+        while rx.recv_timeout(Duration::from_millis(300)).is_ok() {}
+    }
+}
+
 /// A reciprocating peer that takes little, on a raw socket: it dials `addr`, shows pieces
 /// `has` of the swarm's file (then Interested and Unchoke), serves one requested block
 /// every 1.5 s, and while unchoked asks for one block at a time of the pieces below
