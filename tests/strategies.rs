@@ -1696,16 +1696,27 @@ fn fake_tracker(limit: Duration) -> (String, mpsc::Receiver<String>) {
     (url, rx)
 }
 
+/// A 64 KiB torrent announcing to a `fake_tracker`: (its directory, the torrent, the
+/// tracker's request lines).
+fn fake_tracker_torrent(
+    tag: &str,
+    seed: u64,
+    limit: Duration,
+) -> (TempDir, PathBuf, mpsc::Receiver<String>) {
+    let dir = TempDir::new(tag);
+    let (url, rx) = fake_tracker(limit);
+    let file = dir.path().join(FILE);
+    std::fs::write(&file, payload(64 * 1024, seed)).unwrap();
+    let torrent = dir.path().join("f.torrent");
+    make_torrent(&file, &url, 16, &torrent);
+    (dir, torrent, rx)
+}
+
 /// `--numwant N` is what the announce asks the tracker for (`numwant=N` in the request a
 /// tracker of our own receives); without it, the default 50.
 #[test]
 fn numwant_goes_to_the_tracker() {
-    let dir = TempDir::new("numwant");
-    let (url, rx) = fake_tracker(Duration::from_secs(60));
-    let file = dir.path().join(FILE);
-    std::fs::write(&file, payload(64 * 1024, 5)).unwrap();
-    let torrent = dir.path().join("f.torrent");
-    make_torrent(&file, &url, 16, &torrent);
+    let (dir, torrent, rx) = fake_tracker_torrent("numwant", 5, Duration::from_secs(60));
     for (name, args, want) in [("seven", vec!["--numwant", "7"], "7"), ("default", vec![], "50")] {
         let d = dir.path().join(name);
         std::fs::create_dir_all(&d).unwrap();
@@ -1731,12 +1742,7 @@ fn numwant_goes_to_the_tracker() {
 /// instead of waiting out the 600 s interval (120 s); with `--min-peers 0` it waits.
 #[test]
 fn a_peer_short_of_min_peers_announces_again() {
-    let dir = TempDir::new("minpeers");
-    let (url, rx) = fake_tracker(Duration::from_secs(120));
-    let file = dir.path().join(FILE);
-    std::fs::write(&file, payload(64 * 1024, 6)).unwrap();
-    let torrent = dir.path().join("f.torrent");
-    make_torrent(&file, &url, 16, &torrent);
+    let (dir, torrent, rx) = fake_tracker_torrent("minpeers", 6, Duration::from_secs(120));
     for (name, min_peers, again) in [("short", "20", true), ("off", "0", false)] {
         let d = dir.path().join(name);
         std::fs::create_dir_all(&d).unwrap();
