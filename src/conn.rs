@@ -282,8 +282,9 @@ fn writer(id: u64, mut stream: TcpStream, sh: &Shared, line: Line) -> io::Result
     // it goes out at once.
     let (mut asked, mut granted) = (false, 0u64);
     loop {
-        if let (Some(pacer), Some(b), false, 0) = (&sh.pacer, queue.front(), asked, granted) {
-            let _ = pacer.send(Pace::Ask { id, len: u64::from(b.length) });
+        if let (Some(pacer), false, false, 0) = (&sh.pacer, queue.is_empty(), asked, granted) {
+            let len = queue.iter().take(256).map(|b| u64::from(b.length)).sum();
+            let _ = pacer.send(Pace::Ask { id, len });
             asked = true;
         }
         // Wait for a command when there is nothing to send now: forever-ish (keep-alive
@@ -330,14 +331,16 @@ fn writer(id: u64, mut stream: TcpStream, sh: &Shared, line: Line) -> io::Result
             stream.write_all(&out)?;
             out.clear();
         }
-        if let (Some(pacer), true, true) = (&sh.pacer, granted > 0, queue.is_empty()) {
-            // Cancelled or choked while waiting: the tokens go back for the others.
-            let _ = pacer.send(Pace::Unused { id, len: granted });
-            granted = 0;
-        }
-        if let Some(b) = queue.front().copied().filter(|_| sh.pacer.is_none() || granted > 0) {
+        // Uncapped one block at a time (then the commands); capped every block the grant
+        // covers.
+        let mut sent = false;
+        while let Some(b) = queue.front().copied() {
+            let len = u64::from(b.length);
+            if sh.pacer.as_ref().map_or(sent, |_| len > granted) {
+                break;
+            }
+            (granted, sent) = (granted.saturating_sub(len), true);
             queue.pop_front();
-            granted = 0;
             block.clear();
             block.extend_from_slice(&peer::piece_header(b.index, b.begin, b.length));
             block.resize(13 + b.length as usize, 0);
@@ -346,6 +349,11 @@ fn writer(id: u64, mut stream: TcpStream, sh: &Shared, line: Line) -> io::Result
             if !post(sh, &gone, Event::Sent { id, block: b }) {
                 return Ok(());
             }
+        }
+        if let (Some(pacer), true) = (&sh.pacer, granted > 0) {
+            // Cancelled or choked while waiting: the tokens go back for the others.
+            let _ = pacer.send(Pace::Unused { id, len: granted });
+            granted = 0;
         }
     }
 }

@@ -110,8 +110,8 @@ const MAX_WAIT_SECS: f64 = 1e9;
 /// unlimited.
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
-    /// Bytes per second; 0.0 means unlimited.
-    rate: f64,
+    /// Bytes per second; 0.0 means unlimited (read by the pacer to size its grants).
+    pub rate: f64,
     /// Most the balance may hold; bounds how much an idle sender can save up.
     burst: f64,
     /// Bytes that may be sent now; negative while paying off a large send.

@@ -22,11 +22,7 @@ impl Chooser {
         addrs.retain(|a| !self.is_self_addr(*a));
         self.rng.shuffle(&mut addrs);
         if addrs.len() > MAX_KNOWN_ADDRS {
-            log::debug!(
-                "{} peers from the tracker: keeping a random {}",
-                addrs.len(),
-                MAX_KNOWN_ADDRS
-            );
+            log::debug!("{} tracker peers: keeping a random {}", addrs.len(), MAX_KNOWN_ADDRS);
             addrs.truncate(MAX_KNOWN_ADDRS);
         }
         let new = addrs.iter().filter(|a| !self.addrs.contains_key(a)).count();

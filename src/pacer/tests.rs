@@ -109,3 +109,38 @@ fn an_idle_peer_does_not_bank_credit() {
     let (a, b) = (got[&1] as f64, got[&2] as f64);
     assert!((a / b - 1.0).abs() < 0.1, "after its idle time peer 2 got {} vs {}", b, a);
 }
+
+/// A writer asks for its whole queue; a grant covers at most a fifth of a nominal second of
+/// the slower of the torrent's rate and the peer's cap, at least one block, never more than
+/// was asked: at 2,000 KiB/s 25 blocks, at 50 KiB/s one, at 2,000 KiB/s under a 320 KiB/s
+/// peer cap 4, and at S = 4 a quarter as many. The rate over time does not change.
+#[test]
+fn a_grant_covers_a_fifth_of_a_second_of_blocks() {
+    let t0 = Instant::now();
+    let first = |rate_kib: f64, cap_kib: Option<f64>, burst_secs: f64, asked: u64| {
+        let mut up = Uplink::new(rate_kib * 1024.0, 1e9, burst_secs, t0);
+        up.join(1);
+        up.share(1, cap_kib.map(|c| c * 1024.0), 1.0, t0);
+        up.ask(1, asked);
+        up.grant(t0).map(|(_, len)| len)
+    };
+    assert_eq!(first(2000.0, None, 1.0, 100 * B), Some(25 * B));
+    assert_eq!(first(2000.0, None, 1.0, 3 * B + 100), Some(3 * B + 100), "all that was asked");
+    assert_eq!(first(50.0, None, 1.0, 100 * B), Some(B));
+    assert_eq!(first(2000.0, Some(320.0), 1.0, 100 * B), Some(4 * B));
+    assert_eq!(first(8000.0, None, 0.25, 100 * B), Some(25 * B), "S = 4: 0.05 s of 8,000");
+    let mut up = Uplink::new(2000.0 * 1024.0, B as f64, 1.0, t0);
+    up.join(7);
+    let mut got = 0;
+    let mut t = t0;
+    up.ask(7, 1000 * B);
+    while t < t0 + secs(60.0) {
+        while let Some((_, len)) = up.grant(t) {
+            got += len;
+            up.ask(7, 1000 * B);
+        }
+        t += up.wait(t).unwrap_or(secs(0.001)).max(Duration::from_micros(1));
+    }
+    let achieved = got as f64 / 60.0 / 1024.0;
+    assert!((achieved - 2000.0).abs() < 2000.0 * 0.01, "{:.1} KiB/s", achieved);
+}

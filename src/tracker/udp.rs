@@ -151,10 +151,7 @@ impl UdpClient {
                 };
                 let r = &buf[..len];
                 if len < 8 || be32(&r[4..8]) != tx {
-                    log::debug!(
-                        "UDP tracker: dropped a {}-byte datagram (not our transaction)",
-                        len
-                    );
+                    log::debug!("UDP tracker: dropped a {}-byte datagram (not ours)", len);
                 } else if be32(&r[..4]) == ERROR {
                     let msg = String::from_utf8_lossy(&r[8..]).into_owned();
                     return Err(TrackerError::Failure(msg));
