@@ -10,13 +10,14 @@
 //! drop a peer the chooser calls `shutdown()` on its clone of the stream, which wakes the
 //! blocked reader, and drops the `Cmd` sender, which ends the writer.
 
+use crate::bell::{Rx, Tx};
 use crate::chooser::MAX_QUEUED_REQUESTS;
 use crate::meter::{lock_bucket, SharedBucket};
 use crate::pacer::Pace;
 use crate::peer::{self, invalid, Handshake, Message};
 use crate::pieces::{Block, Geometry, BLOCK};
 use crate::storage::Storage;
-use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
+use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, Sender};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -68,7 +69,7 @@ pub struct Shared {
     pub geo: Geometry,
     pub storage: Arc<Storage>,
     /// The upload pacer, when there is an upload cap.
-    pub pacer: Option<Sender<Pace>>,
+    pub pacer: Option<Tx<Pace>>,
     /// The download bucket, when there is a download cap.
     pub down: Option<SharedBucket>,
     pub keepalive: Duration,
@@ -81,7 +82,7 @@ pub struct Shared {
 /// One connection's end of its link to the session: the chooser's commands, and whether
 /// the chooser has dropped the connection already.
 pub struct Line {
-    pub cmds: Receiver<Cmd>,
+    pub cmds: Rx<Cmd>,
     pub gone: Arc<AtomicBool>,
 }
 
@@ -293,7 +294,7 @@ fn writer(id: u64, mut stream: TcpStream, sh: &Shared, line: Line) -> io::Result
         let first = if ready {
             cmds.try_recv().ok()
         } else {
-            match cmds.recv_timeout(sh.keepalive) {
+            match cmds.recv_timeout(Some(sh.keepalive)) {
                 Ok(c) => Some(c),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),

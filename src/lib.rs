@@ -9,8 +9,10 @@
 //! selection, Cohen 2003 §2.3), `pieces` (assembly, hashing, the smart ban), `choke`
 //! (the vanilla choker and what every choker shares), `strategy` (BitTyrant, PropShare,
 //! BitRebel, BitSybil, BitThief, piece revelation), `meter` (rates and token buckets),
-//! `stats` (stats and trace files), `storage`, `sha1`, `rng`.
+//! `stats` (stats and trace files), `storage`, `sha1`, `rng`, `bell` (channels whose
+//! receiver parks at once).
 
+pub mod bell;
 pub mod bencode;
 pub mod choke;
 pub mod chooser;

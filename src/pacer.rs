@@ -13,18 +13,18 @@
 //! once per 25 blocks, not per block, and below 80 KiB/s nothing changes. Without an
 //! upload cap there is nothing to pace: writers then send at once and never ask.
 
+use crate::bell::{Rx, Tx};
 use crate::conn::Cmd;
 use crate::meter::{TokenBucket, MIN_BURST};
 use crate::pieces::BLOCK;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::RecvTimeoutError;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// What the pacer hears.
-#[derive(Debug)]
 pub enum Pace {
     /// A writer came up; grants go to it on `cmd`.
-    Join { id: u64, cmd: Sender<Cmd> },
+    Join { id: u64, cmd: Tx<Cmd> },
     /// Writer `id` has blocks of `len` bytes in all to send.
     Ask { id: u64, len: u64 },
     /// Peer `id`'s own cap in bytes/s (`None`: none) and its weight (> 0).
@@ -144,8 +144,8 @@ impl Uplink {
 }
 
 /// Run the pacer until every sender of `rx` is gone.
-pub fn run(rx: Receiver<Pace>, mut up: Uplink) {
-    let mut writers: BTreeMap<u64, Sender<Cmd>> = BTreeMap::new();
+pub fn run(rx: Rx<Pace>, mut up: Uplink) {
+    let mut writers: BTreeMap<u64, Tx<Cmd>> = BTreeMap::new();
     loop {
         let now = Instant::now();
         while let Some((id, len)) = up.grant(now) {
@@ -153,8 +153,7 @@ pub fn run(rx: Receiver<Pace>, mut up: Uplink) {
                 up.leave(id);
             }
         }
-        // Nobody waiting: sleep until a message comes (an hour stands in for ever).
-        match rx.recv_timeout(up.wait(now).unwrap_or(Duration::from_secs(3600))) {
+        match rx.recv_timeout(up.wait(now)) {
             Ok(Pace::Join { id, cmd }) => {
                 writers.insert(id, cmd);
                 up.join(id);

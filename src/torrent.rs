@@ -7,6 +7,7 @@
 //!
 //! Everything here touches sockets, threads or files; every decision is the chooser's.
 
+use crate::bell::{self, Rx, Tx};
 use crate::choke::Slots;
 use crate::chooser::{Chooser, Out, Settings, Timing};
 use crate::conn::{self, Cmd, Event, Line, Shared, Target};
@@ -73,7 +74,7 @@ pub struct Outcome {
 /// A peer's connection as the session sees it: its writer's command channel and, once
 /// TCP is up, a handle on its socket for `shutdown()`.
 struct Link {
-    cmd: Sender<Cmd>,
+    cmd: Tx<Cmd>,
     stream: Option<TcpStream>,
     gone: Arc<AtomicBool>,
 }
@@ -87,7 +88,7 @@ pub struct Torrent {
     links: HashMap<u64, Link>,
     /// The upload pacer's channel, rate, burst and per-peer burst seconds, until `run`
     /// starts its thread (none without an upload cap).
-    pacing: Option<(Receiver<Pace>, f64, f64, f64)>,
+    pacing: Option<(Rx<Pace>, f64, f64, f64)>,
     /// The chooser's commands being carried out (kept to reuse its allocation).
     outbox: Vec<Out>,
     listen: SocketAddr,
@@ -146,7 +147,7 @@ impl Torrent {
         // second of rate (a real second at S = 4 let peers exceed their caps by ~2.5 %).
         let burst = 1.0 / cfg.time_scale.max(1e-3);
         let rate = |kib: f64| Some(kib * 1024.0 * cfg.time_scale).filter(|r| *r > 0.0);
-        let pacing = rate(cfg.up_kib).map(|r| (crossbeam_channel::unbounded(), r));
+        let pacing = rate(cfg.up_kib).map(|r| (bell::unbounded(), r));
         let storage = Arc::new(storage);
         let shared = Arc::new(Shared {
             info_hash: meta.info_hash,
@@ -352,7 +353,7 @@ impl Torrent {
 
     /// Start peer `id`'s connection threads, linked to the session and the pacer.
     fn link(&mut self, id: u64, target: Target) {
-        let (cmd, cmds) = crossbeam_channel::unbounded();
+        let (cmd, cmds) = bell::unbounded();
         tell(self.shared.pacer.as_ref(), Pace::Join { id, cmd: cmd.clone() });
         let gone = Arc::new(AtomicBool::new(false));
         self.links.insert(id, Link { cmd, stream: None, gone: Arc::clone(&gone) });
@@ -390,7 +391,11 @@ impl Torrent {
                         tell(self.shared.pacer.as_ref(), Pace::Share { id, cap, weight })
                     }
                     Out::Verify(job) => self.verify(job),
-                    Out::Tracker(ctl) => tell(self.tracker.as_ref(), ctl),
+                    Out::Tracker(ctl) => {
+                        if let Some(t) = &self.tracker {
+                            let _ = t.send(ctl);
+                        }
+                    }
                     Out::Complete => self.on_complete(),
                     Out::Trace(line) => self.trace.line(&line),
                 }
@@ -423,7 +428,7 @@ impl Torrent {
 
 /// Send to a thread that may not exist (no upload cap, no tracker, a closed peer) or may
 /// have ended.
-fn tell<T>(to: Option<&Sender<T>>, m: T) {
+fn tell<T>(to: Option<&Tx<T>>, m: T) {
     if let Some(tx) = to {
         let _ = tx.send(m);
     }

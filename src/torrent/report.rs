@@ -66,7 +66,9 @@ impl Torrent {
         let now = Instant::now();
         self.chooser.close_all(now, "shutting down");
         self.carry_out();
-        tell(self.tracker.take().as_ref(), TrackerCtl::Stop);
+        if let Some(t) = self.tracker.take() {
+            let _ = t.send(TrackerCtl::Stop);
+        }
         // The announcer sends `stopped` with a short timeout, but it may be in the middle
         // of an announce to a tracker that never answers: wait a little, then leave it.
         if let Some(h) = tracker {
