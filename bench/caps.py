@@ -22,10 +22,14 @@ a window of `--secs` s is measured, on both sides:
            divided by the ticks' time difference (the seeder's own clock);
   window   payload bytes the downloaders received inside the window / window length;
   span     blocks are discrete (16 KiB): at 1 KiB/s a 60 s window holds 3 or 4 of them, so
-           `window` is quantised by up to one block (the `quant` column, 16 KiB / (C * W)).
-           `span` removes that: (bytes of the blocks after the first one in the window) /
-           (time from the first to the last block in the window), which is exact for a
-           steady stream of blocks whatever the phase. The error column uses `span`.
+           `window` is quantised by up to one block (the `quant` column, 16 KiB / (C * W)),
+           and above 80 KiB/s the pacer grants several blocks at once, so blocks come in
+           bursts of up to a fifth of a second of the cap. `span` removes both: the
+           least-squares slope of the bytes received so far against the arrival times in
+           the window, which is exact for evenly spaced blocks (it is then (bytes after the
+           first block) / (first to last arrival)) and for evenly spaced equal bursts it
+           misses by a fraction of a burst over the whole window squared, not over the
+           window. The error column uses `span`.
 Unchoked: the fewest downloaders unchoked at any moment in the window (receiver side,
 exact), the fewest `unchoked=` of the seeder's ticks in the window, and the fewest peers
 with action=unchoke|optimistic in each trace round inside the window.
@@ -61,6 +65,20 @@ CHOKE, UNCHOKE, INTERESTED, HAVE, BITFIELD, REQUEST, PIECE = 0, 1, 2, 4, 5, 6, 7
 # Light test peers: many BitTorrent downloaders on one selectors loop.
 # --------------------------------------------------------------------------------------
 
+
+
+def fitted_rate(times, sizes):
+    """Least-squares slope of cumulative bytes against arrival time (bytes/s)."""
+    n = len(times)
+    if n < 2 or times[-1] <= times[0]:
+        return float("nan")
+    cum, acc = [], 0
+    for x in sizes:
+        acc += x
+        cum.append(acc)
+    mt, mc = sum(times) / n, sum(cum) / n
+    var = sum((t - mt) ** 2 for t in times)
+    return sum((t - mt) * (c - mc) for t, c in zip(times, cum)) / var if var > 0 else float("nan")
 
 class LightPeer:
     """One raw-socket BEP 3 downloader. It never verifies data, it only counts it."""
@@ -429,10 +447,7 @@ class Cell:
         secs = t1 - t0
         total = sum(self.sizes)
         window_rate = total / secs
-        if len(self.times) >= 2 and self.times[-1] > self.times[0]:
-            span_rate = (total - self.sizes[0]) / (self.times[-1] - self.times[0])
-        else:
-            span_rate = float("nan")
+        span_rate = fitted_rate(self.times, self.sizes)
         seeder_rate = float("nan")
         tk_min_unchoked = None
         if self.tick0 and self.tick1 and self.tick1["t"] > self.tick0["t"]:
