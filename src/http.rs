@@ -67,15 +67,13 @@ pub(crate) struct HttpUrl {
 
 /// Split an `http://` URL into what `http_get` needs; anything else is `BadUrl` naming `url`.
 pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, TrackerError> {
-    let bad = |why: &str| Err(TrackerError::BadUrl(format!("{}: {}", url, why)));
+    let bad = |why: &str| TrackerError::BadUrl(format!("{}: {}", url, why));
     let lower = url.to_ascii_lowercase();
     if lower.starts_with("https://") {
-        return bad(
-            "https trackers are not supported (tyrant has no TLS); use an http:// announce URL",
-        );
+        return Err(bad("https trackers are not supported (no TLS); use an http:// announce URL"));
     }
     if !lower.starts_with("http://") {
-        return bad("only http:// tracker URLs are supported");
+        return Err(bad("only http:// tracker URLs are supported"));
     }
     let rest = &url["http://".len()..];
     let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
@@ -85,15 +83,12 @@ pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, TrackerError> {
         None => (rest, "/".to_string()),
     };
     if authority.contains('@') {
-        return bad("user:password@ in tracker URLs is not supported");
+        return Err(bad("user:password@ in tracker URLs is not supported"));
     }
     if target.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return bad("spaces or control characters in the path");
+        return Err(bad("spaces or control characters in the path"));
     }
-    let (host, port) = match host_port(authority, Some(80)) {
-        Ok(hp) => hp,
-        Err(why) => return bad(why),
-    };
+    let (host, port) = host_port(authority, Some(80)).map_err(bad)?;
     Ok(HttpUrl { host: host.to_string(), port, authority: authority.to_string(), target })
 }
 
