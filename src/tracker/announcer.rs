@@ -222,13 +222,8 @@ impl Announcer {
     }
 
     fn accept(&mut self, r: &AnnounceResponse, event: AnnounceEvent, url: &str) {
-        log::debug!(
-            "announce ({:?}) to {}: {} peers, interval {:?}",
-            event,
-            url,
-            r.peers.len(),
-            r.interval
-        );
+        let (peers, interval) = (r.peers.len(), r.interval);
+        log::debug!("announce ({event:?}) to {url}: {peers} peers, interval {interval:?}");
         if let Some(w) = &r.warning {
             log::warn!("tracker {} warns: {}", url, w);
         }
