@@ -36,20 +36,14 @@ pub fn get(url: &str, timeout: Duration) -> Result<HttpReply, TrackerError> {
     for _ in 0..=MAX_REDIRECTS {
         let u = parse_http_url(&url)?;
         let reply = http_get(&u, deadline, timeout)?;
-        match reply.status {
-            301 | 302 | 303 | 307 | 308 => {
-                let loc = reply.location.ok_or_else(|| {
-                    TrackerError::Http(format!("redirect {} without Location", reply.status))
-                })?;
-                url = if loc.starts_with('/') {
-                    format!("http://{}{}", u.authority, loc)
-                } else {
-                    loc
-                };
-                log::debug!("tracker redirected to {}", url);
-            }
-            _ => return Ok(reply),
+        if !matches!(reply.status, 301 | 302 | 303 | 307 | 308) {
+            return Ok(reply);
         }
+        let loc = reply.location.ok_or_else(|| {
+            TrackerError::Http(format!("redirect {} without Location", reply.status))
+        })?;
+        url = if loc.starts_with('/') { format!("http://{}{}", u.authority, loc) } else { loc };
+        log::debug!("tracker redirected to {}", url);
     }
     Err(TrackerError::Http(format!("more than {} redirects", MAX_REDIRECTS)))
 }
@@ -277,9 +271,8 @@ pub(crate) fn parse_http_reply(raw: &[u8]) -> Result<HttpReply, TrackerError> {
     if let Some(len) = content_length(head) {
         let got = body.len();
         if got < len {
-            return Err(TrackerError::Io(format!(
-                "connection closed after {got} of {len} body bytes"
-            )));
+            let why = format!("connection closed after {got} of {len} body bytes");
+            return Err(TrackerError::Io(why));
         }
         body = &body[..len];
     }

@@ -133,9 +133,8 @@ pub fn parse_response(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
     let v = bencode::decode(body).map_err(|e| {
         TrackerError::BadReply(format!("not bencode ({}), starts {}", e, preview(body)))
     })?;
-    let d = v
-        .as_dict()
-        .ok_or_else(|| TrackerError::BadReply("reply is not a dictionary".to_string()))?;
+    let d =
+        v.as_dict().ok_or_else(|| TrackerError::BadReply("reply is not a dictionary".into()))?;
     if let Some(f) = d.get("failure reason") {
         return Err(TrackerError::Failure(match f.as_bytes() {
             Some(b) => String::from_utf8_lossy(b).into_owned(),
