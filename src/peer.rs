@@ -237,11 +237,10 @@ pub fn max_frame(geo: &Geometry) -> u32 {
 }
 
 fn check_index(geo: &Geometry, index: u32) -> Result<(), WireError> {
-    if index < geo.num_pieces {
-        Ok(())
-    } else {
-        Err(WireError::BadIndex { index, num_pieces: geo.num_pieces })
+    if index >= geo.num_pieces {
+        return Err(WireError::BadIndex { index, num_pieces: geo.num_pieces });
     }
+    Ok(())
 }
 
 fn check_block(geo: &Geometry, index: u32, begin: u32, length: u32) -> Result<(), WireError> {

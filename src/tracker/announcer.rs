@@ -248,12 +248,8 @@ impl Announcer {
     /// retry_min, doubled per consecutive failed round, capped at retry_max; then scaled.
     fn backoff(&self) -> Duration {
         let doublings = self.failures.saturating_sub(1).min(30);
-        let d = self
-            .cfg
-            .retry_min
-            .checked_mul(1u32 << doublings)
-            .unwrap_or(self.cfg.retry_max)
-            .min(self.cfg.retry_max);
+        let (min, max) = (self.cfg.retry_min, self.cfg.retry_max);
+        let d = min.checked_mul(1u32 << doublings).unwrap_or(max).min(max);
         scaled(d, self.cfg.time_scale)
     }
 
