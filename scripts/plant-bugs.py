@@ -32,7 +32,7 @@ P = [
  ("smart_ban_strikes_only_the_sender_of_the_bad_block","src/pieces.rs",
   "if h != good_h {","if h == good_h {","blame the blocks that matched"),
  ("smart_ban_strikes_only_the_sender_of_the_bad_block","src/pieces.rs",
-  "Some(&s) if from.iter().all(|&o| o == s) => Some(s),","Some(&s) => Some(s),","strike the first sender of a mixed piece"),
+  ".copied().filter(|&s| from.iter().all(|&o| o == s));",".copied();","strike the first sender of a mixed piece"),
  ("a_piece_that_failed_with_several_senders_comes_from_one_peer","src/picker.rs",
   "self.suspect[i] = !self.have[i];","self.suspect[i] = false;","a failed piece is fetched from anyone"),
  ("three_bad_pieces_ban_the_sender","src/chooser.rs",

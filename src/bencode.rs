@@ -228,7 +228,11 @@ impl Dict {
     pub fn list(&self, key: &str) -> Option<&[Value]> {
         self.get(key).and_then(Value::as_list)
     }
+}
 
+/// Nested dictionaries by key: only the tests read replies that deeply.
+#[cfg(test)]
+impl Dict {
     pub fn dict(&self, key: &str) -> Option<&Dict> {
         self.get(key).and_then(Value::as_dict)
     }

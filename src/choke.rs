@@ -192,13 +192,9 @@ impl Vanilla {
         ranked.sort_by(|a, b| key(b).partial_cmp(&key(a)).unwrap_or(std::cmp::Ordering::Equal));
         let regular: Vec<u64> = ranked.iter().take(self.slots.regular()).map(|p| p.id).collect();
         let want = 1.max(MIN_UPLOADS.saturating_sub(regular.len()));
-        self.optimistic = self
-            .ring
-            .iter()
-            .copied()
-            .filter(|&id| state(id).map_or(false, |p| p.interested) && !regular.contains(&id))
-            .take(want)
-            .collect();
+        // Optimistic candidates: interested peers without a regular slot, in ring order.
+        let free = |id: &u64| state(*id).map_or(false, |p| p.interested) && !regular.contains(id);
+        self.optimistic = self.ring.iter().copied().filter(free).take(want).collect();
         peers
             .iter()
             .map(|p| Decision {

@@ -36,20 +36,14 @@ pub fn get(url: &str, timeout: Duration) -> Result<HttpReply, TrackerError> {
     for _ in 0..=MAX_REDIRECTS {
         let u = parse_http_url(&url)?;
         let reply = http_get(&u, deadline, timeout)?;
-        match reply.status {
-            301 | 302 | 303 | 307 | 308 => {
-                let loc = reply.location.ok_or_else(|| {
-                    TrackerError::Http(format!("redirect {} without Location", reply.status))
-                })?;
-                url = if loc.starts_with('/') {
-                    format!("http://{}{}", u.authority, loc)
-                } else {
-                    loc
-                };
-                log::debug!("tracker redirected to {}", url);
-            }
-            _ => return Ok(reply),
+        if !matches!(reply.status, 301 | 302 | 303 | 307 | 308) {
+            return Ok(reply);
         }
+        let loc = reply.location.ok_or_else(|| {
+            TrackerError::Http(format!("redirect {} without Location", reply.status))
+        })?;
+        url = if loc.starts_with('/') { format!("http://{}{}", u.authority, loc) } else { loc };
+        log::debug!("tracker redirected to {}", url);
     }
     Err(TrackerError::Http(format!("more than {} redirects", MAX_REDIRECTS)))
 }
@@ -67,15 +61,13 @@ pub(crate) struct HttpUrl {
 
 /// Split an `http://` URL into what `http_get` needs; anything else is `BadUrl` naming `url`.
 pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, TrackerError> {
-    let bad = |why: &str| Err(TrackerError::BadUrl(format!("{}: {}", url, why)));
+    let bad = |why: &str| TrackerError::BadUrl(format!("{}: {}", url, why));
     let lower = url.to_ascii_lowercase();
     if lower.starts_with("https://") {
-        return bad(
-            "https trackers are not supported (tyrant has no TLS); use an http:// announce URL",
-        );
+        return Err(bad("https trackers are not supported (no TLS); use an http:// announce URL"));
     }
     if !lower.starts_with("http://") {
-        return bad("only http:// tracker URLs are supported");
+        return Err(bad("only http:// tracker URLs are supported"));
     }
     let rest = &url["http://".len()..];
     let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
@@ -85,15 +77,12 @@ pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, TrackerError> {
         None => (rest, "/".to_string()),
     };
     if authority.contains('@') {
-        return bad("user:password@ in tracker URLs is not supported");
+        return Err(bad("user:password@ in tracker URLs is not supported"));
     }
     if target.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return bad("spaces or control characters in the path");
+        return Err(bad("spaces or control characters in the path"));
     }
-    let (host, port) = match host_port(authority, Some(80)) {
-        Ok(hp) => hp,
-        Err(why) => return bad(why),
-    };
+    let (host, port) = host_port(authority, Some(80)).map_err(bad)?;
     Ok(HttpUrl { host: host.to_string(), port, authority: authority.to_string(), target })
 }
 
@@ -282,9 +271,8 @@ pub(crate) fn parse_http_reply(raw: &[u8]) -> Result<HttpReply, TrackerError> {
     if let Some(len) = content_length(head) {
         let got = body.len();
         if got < len {
-            return Err(TrackerError::Io(format!(
-                "connection closed after {got} of {len} body bytes"
-            )));
+            let why = format!("connection closed after {got} of {len} body bytes");
+            return Err(TrackerError::Io(why));
         }
         body = &body[..len];
     }

@@ -222,14 +222,10 @@ fn cmd_make(mut args: Args) -> Result<(), String> {
     let meta = metainfo::Metainfo::from_bytes(&bytes)?;
     let out = out.unwrap_or_else(|| PathBuf::from(format!("{}.torrent", meta.name)));
     std::fs::write(&out, &bytes).map_err(|e| format!("cannot write {}: {}", out.display(), e))?;
-    println!(
-        "{} info_hash={} pieces={} piece_length={} total={}",
-        out.display(),
-        tyrant::sha1::hex(&meta.info_hash),
-        meta.num_pieces(),
-        meta.piece_length,
-        meta.total_length
-    );
+    let (out, hash, pieces) =
+        (out.display(), tyrant::sha1::hex(&meta.info_hash), meta.num_pieces());
+    let (piece_length, total) = (meta.piece_length, meta.total_length);
+    println!("{out} info_hash={hash} pieces={pieces} piece_length={piece_length} total={total}");
     Ok(())
 }
 

@@ -63,13 +63,11 @@ impl Metainfo {
 
         let piece_length = match info.get("piece length") {
             None => return Err("piece length is missing".into()),
+            Some(Value::Int(n)) if (1..=MAX_PIECE_LENGTH as i64).contains(n) => *n as u64,
             Some(Value::Int(n)) if *n <= 0 => {
                 return Err(format!("piece length {} is not positive", n))
             }
-            Some(Value::Int(n)) if *n as u64 > MAX_PIECE_LENGTH => {
-                return Err(format!("piece length {} is larger than 128 MiB", n))
-            }
-            Some(Value::Int(n)) => *n as u64,
+            Some(Value::Int(n)) => return Err(format!("piece length {n} is larger than 128 MiB")),
             Some(_) => return Err("piece length is not an integer".into()),
         };
         let raw_pieces = info.bytes("pieces").ok_or("pieces is missing or not a byte string")?;

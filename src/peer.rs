@@ -13,7 +13,7 @@
 
 use crate::pieces::{Block, Geometry};
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, ErrorKind, Read};
 /// Largest request length we accept; larger requests are a protocol error.
 /// 128 KiB is the limit most clients enforce, well above what anyone sends.
 pub const MAX_REQUEST: u32 = 131072;
@@ -165,11 +165,7 @@ impl Message {
             ID_HAVE => exact(5).map(|_| Message::Have(get_u32(frame, 1))),
             ID_BITFIELD => Ok(Message::Bitfield(frame[1..].to_vec())),
             ID_REQUEST => exact(13).map(|_| Message::Request(block_ref(frame))),
-            ID_PIECE if frame.len() >= 9 => Ok(Message::Piece {
-                index: get_u32(frame, 1),
-                begin: get_u32(frame, 5),
-                data: frame[9..].to_vec(),
-            }),
+            ID_PIECE if frame.len() >= 9 => Ok(piece(frame, frame[9..].to_vec())),
             ID_PIECE => Err(bad),
             ID_CANCEL => exact(13).map(|_| Message::Cancel(block_ref(frame))),
             ID_PORT => exact(3).map(|_| Message::Port(u16::from_be_bytes([frame[1], frame[2]]))),
@@ -200,6 +196,11 @@ impl Message {
             _ => Ok(()),
         }
     }
+}
+
+/// A piece message from its 9-byte head (id, index, begin) and its data.
+fn piece(head: &[u8], data: Vec<u8>) -> Message {
+    Message::Piece { index: get_u32(head, 1), begin: get_u32(head, 5), data }
 }
 
 /// The block a 13-byte request or cancel frame names.
@@ -236,11 +237,10 @@ pub fn max_frame(geo: &Geometry) -> u32 {
 }
 
 fn check_index(geo: &Geometry, index: u32) -> Result<(), WireError> {
-    if index < geo.num_pieces {
-        Ok(())
-    } else {
-        Err(WireError::BadIndex { index, num_pieces: geo.num_pieces })
+    if index >= geo.num_pieces {
+        return Err(WireError::BadIndex { index, num_pieces: geo.num_pieces });
     }
+    Ok(())
 }
 
 fn check_block(geo: &Geometry, index: u32, begin: u32, length: u32) -> Result<(), WireError> {
@@ -284,15 +284,12 @@ pub fn piece_header(index: u32, begin: u32, len: u32) -> [u8; 13] {
 /// A protocol violation (a `WireError`, or a reason in words) as the I/O error that ends
 /// the connection.
 pub(crate) fn invalid(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, e)
+    io::Error::new(ErrorKind::InvalidData, e)
 }
 
 fn is_timeout(e: &io::Error) -> bool {
     // A read timeout is WouldBlock on Unix and TimedOut on Windows (std docs).
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-    )
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted)
 }
 
 /// Fill `buf` completely. Unlike `read_exact`, progress is never lost: a read timeout
@@ -305,18 +302,15 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8], started: &mut bool) -> io::Resu
     while filled < buf.len() {
         match r.read(&mut buf[filled..]) {
             Ok(0) => {
-                let why = if *started {
-                    "peer closed the connection mid-message"
-                } else {
-                    "peer closed the connection"
-                };
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, why));
+                let mid = if *started { " mid-message" } else { "" };
+                let why = format!("peer closed the connection{}", mid);
+                return Err(io::Error::new(ErrorKind::UnexpectedEof, why));
             }
             Ok(n) => {
                 filled += n;
                 *started = true;
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) if *started && is_timeout(&e) => {}
             Err(e) => return Err(e),
         }
@@ -350,11 +344,7 @@ pub fn read_message<R: Read>(r: &mut R, max_frame: u32) -> io::Result<Message> {
         let mut rest = vec![0u8; len as usize - 9];
         read_full(r, &mut rest, &mut started)?;
         if head[0] == ID_PIECE {
-            return Ok(Message::Piece {
-                index: get_u32(&head, 1),
-                begin: get_u32(&head, 5),
-                data: rest,
-            });
+            return Ok(piece(&head, rest));
         }
         return Message::decode(&[&head[..], &rest].concat()).map_err(invalid);
     }

@@ -146,10 +146,7 @@ impl Pieces {
         match done {
             Done::Failed { index, blocks } => {
                 let from = self.verifying.remove(&index).unwrap_or_default();
-                let single = match from.first() {
-                    Some(&s) if from.iter().all(|&o| o == s) => Some(s),
-                    _ => None,
-                };
+                let single = from.first().copied().filter(|&s| from.iter().all(|&o| o == s));
                 if let (None, Some(hashes)) = (single, blocks) {
                     if self.suspects.len() < MAX_SUSPECT_PIECES {
                         let attempt = from.iter().copied().zip(hashes).collect();

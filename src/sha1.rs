@@ -42,9 +42,7 @@ fn pad_tail(tail: &[u8], total_len: u64, buf: &mut [u8; 128]) -> usize {
     buf[tail.len()] = 0x80;
     // 8 bytes of length must fit after the 0x80 in the same block, else spill into a second.
     let n = if tail.len() + 1 + 8 <= 64 { 64 } else { 128 };
-    for b in &mut buf[tail.len() + 1..n - 8] {
-        *b = 0;
-    }
+    buf[tail.len() + 1..n - 8].fill(0);
     buf[n - 8..n].copy_from_slice(&total_len.wrapping_mul(8).to_be_bytes());
     n
 }

@@ -66,15 +66,10 @@ impl Tick {
     }
 
     pub fn progress(&self, label: &str) -> String {
-        format!(
-            "\r{}{:5.1}%  down {:>9}/s  up {:>9}/s  peers {:3} ({} unchoked)   ",
-            label,
-            100.0 * f64::from(self.have) / f64::from(self.pieces.max(1)),
-            human(self.down_rate),
-            human(self.up_rate),
-            self.peers,
-            self.unchoked
-        )
+        let Tick { peers, unchoked, .. } = self;
+        let percent = 100.0 * f64::from(self.have) / f64::from(self.pieces.max(1));
+        let (down, up) = (human(self.down_rate), human(self.up_rate));
+        format!("\r{label}{percent:5.1}%  down {down:>9}/s  up {up:>9}/s  peers {peers:3} ({unchoked} unchoked)   ")
     }
 }
 

@@ -148,9 +148,7 @@ impl Flags {
         }
         let others = f.choker != ChokerFlag::Vanilla || f.rebel > 0 || f.reveal.is_some();
         if f.thief && others {
-            return Err(
-                "--thief never uploads or announces: it excludes the other strategies".into()
-            );
+            return Err("--thief never uploads or announces: it excludes other strategies".into());
         }
         Ok(f)
     }

@@ -133,9 +133,8 @@ pub fn parse_response(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
     let v = bencode::decode(body).map_err(|e| {
         TrackerError::BadReply(format!("not bencode ({}), starts {}", e, preview(body)))
     })?;
-    let d = v
-        .as_dict()
-        .ok_or_else(|| TrackerError::BadReply("reply is not a dictionary".to_string()))?;
+    let d =
+        v.as_dict().ok_or_else(|| TrackerError::BadReply("reply is not a dictionary".into()))?;
     if let Some(f) = d.get("failure reason") {
         return Err(TrackerError::Failure(match f.as_bytes() {
             Some(b) => String::from_utf8_lossy(b).into_owned(),
@@ -176,12 +175,8 @@ pub fn parse_response(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
 /// BEP 23 (`width` 6: IPv4 + port) and BEP 7 (`width` 18: IPv6 + port), network byte order.
 fn compact_peers(b: &[u8], width: usize, key: &str) -> Result<Vec<SocketAddr>, TrackerError> {
     if b.len() % width != 0 {
-        return Err(TrackerError::BadReply(format!(
-            "{} is {} bytes, not a multiple of {}",
-            key,
-            b.len(),
-            width
-        )));
+        let why = format!("{} is {} bytes, not a multiple of {}", key, b.len(), width);
+        return Err(TrackerError::BadReply(why));
     }
     let mut out = Vec::with_capacity(b.len() / width);
     for c in b.chunks_exact(width) {

@@ -10,26 +10,22 @@ impl Chooser {
     /// Send peer `id` the HAVEs the strategy wants it to see: for the piece we just
     /// verified (`new`), or whatever its changed bitfield calls for (`None`).
     pub(super) fn show(&mut self, id: u64, new: Option<u32>) {
-        let p = match self.peers.get_mut(&id) {
-            Some(p) if p.active => p,
-            _ => return,
-        };
-        for i in self.strategy.haves(new, &self.picker, &p.has, &p.shown) {
-            p.shown[i as usize] = true;
-            self.out.push(Out::Send(id, Cmd::Send(Message::Have(i))));
+        if let Some(p) = self.peers.get_mut(&id).filter(|p| p.active) {
+            for i in self.strategy.haves(new, &self.picker, &p.has, &p.shown) {
+                p.shown[i as usize] = true;
+                self.out.push(Out::Send(id, Cmd::Send(Message::Have(i))));
+            }
         }
     }
 
     pub(super) fn update_interest(&mut self, id: u64) {
-        let p = match self.peers.get_mut(&id) {
-            Some(p) if p.active => p,
-            _ => return,
-        };
-        let want = self.picker.interesting(&p.has);
-        if want != p.am_interested {
-            p.am_interested = want;
-            let m = if want { Message::Interested } else { Message::NotInterested };
-            self.send(id, m);
+        if let Some(p) = self.peers.get_mut(&id).filter(|p| p.active) {
+            let want = self.picker.interesting(&p.has);
+            if want != p.am_interested {
+                p.am_interested = want;
+                let m = if want { Message::Interested } else { Message::NotInterested };
+                self.send(id, m);
+            }
         }
     }
 

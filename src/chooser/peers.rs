@@ -260,18 +260,16 @@ impl Chooser {
             return self.close(now, id, "at --max-peers, and no idle peer to replace");
         }
         let bitfield = self.strategy.bitfield(self.picker.have_bits());
-        let p = match self.peers.get_mut(&id) {
-            Some(p) => p,
-            None => return,
-        };
-        p.peer_id = Some(peer_id);
-        p.active = true;
-        log::debug!("peer {}: handshake done ({})", id, p.addr);
-        if let Some(bits) = bitfield {
-            p.shown = bits.clone();
-            self.send(id, Message::Bitfield(crate::peer::bits_to_bytes(&bits)));
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.peer_id = Some(peer_id);
+            p.active = true;
+            log::debug!("peer {}: handshake done ({})", id, p.addr);
+            if let Some(bits) = bitfield {
+                p.shown = bits.clone();
+                self.send(id, Message::Bitfield(crate::peer::bits_to_bytes(&bits)));
+            }
+            self.show(id, None);
         }
-        self.show(id, None);
     }
 
     pub(super) fn check_deadlines(&mut self, now: Instant) {

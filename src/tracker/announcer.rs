@@ -222,13 +222,8 @@ impl Announcer {
     }
 
     fn accept(&mut self, r: &AnnounceResponse, event: AnnounceEvent, url: &str) {
-        log::debug!(
-            "announce ({:?}) to {}: {} peers, interval {:?}",
-            event,
-            url,
-            r.peers.len(),
-            r.interval
-        );
+        let (peers, interval) = (r.peers.len(), r.interval);
+        log::debug!("announce ({event:?}) to {url}: {peers} peers, interval {interval:?}");
         if let Some(w) = &r.warning {
             log::warn!("tracker {} warns: {}", url, w);
         }
@@ -253,12 +248,8 @@ impl Announcer {
     /// retry_min, doubled per consecutive failed round, capped at retry_max; then scaled.
     fn backoff(&self) -> Duration {
         let doublings = self.failures.saturating_sub(1).min(30);
-        let d = self
-            .cfg
-            .retry_min
-            .checked_mul(1u32 << doublings)
-            .unwrap_or(self.cfg.retry_max)
-            .min(self.cfg.retry_max);
+        let (min, max) = (self.cfg.retry_min, self.cfg.retry_max);
+        let d = min.checked_mul(1u32 << doublings).unwrap_or(max).min(max);
         scaled(d, self.cfg.time_scale)
     }
 

@@ -213,9 +213,7 @@ pub(crate) fn be32(b: &[u8]) -> u32 {
 }
 
 pub(crate) fn be64(b: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[..8]);
-    u64::from_be_bytes(a)
+    u64::from_be_bytes(b[..8].try_into().expect("8 bytes"))
 }
 
 #[cfg(test)]

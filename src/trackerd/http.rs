@@ -101,9 +101,7 @@ impl Server {
         let reasons = [(200, "OK"), (404, "Not Found")];
         let reason = reasons.iter().find(|r| r.0 == status).map_or("Bad Request", |r| r.1);
         let head = format!(
-            "HTTP/1.0 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            status,
-            reason,
+            "HTTP/1.0 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         );
         let sent = stream
