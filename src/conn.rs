@@ -279,8 +279,8 @@ fn writer(id: u64, mut stream: TcpStream, sh: &Shared, line: Line) -> io::Result
     let mut queue: VecDeque<Block> = VecDeque::new();
     let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut block = Vec::new();
-    // With an upload cap every block waits for the pacer's grant (pacer.rs); without one
-    // it goes out at once.
+    // With an upload cap blocks wait for the pacer's grant, which may cover several
+    // (pacer.rs); without one each goes out at once.
     let (mut asked, mut granted) = (false, 0u64);
     loop {
         if let (Some(pacer), false, false, 0) = (&sh.pacer, queue.is_empty(), asked, granted) {

@@ -91,6 +91,15 @@ impl RateMeter {
         let span = (elapsed - from).max(b);
         sum / (span as f64 / 1e9)
     }
+
+    /// Like `rate`, but over the whole window even while the meter is younger than it: a
+    /// young meter reads low, never high. For sizing a request pipeline, where one early
+    /// burst read as a rate would ask for several seconds of blocks the peer cannot send.
+    pub fn rate_full(&self, now: Instant) -> f64 {
+        let age = now.saturating_duration_since(self.start).min(self.window);
+        let span = age.max(Duration::from_nanos(BIN_NANOS)).as_secs_f64();
+        self.rate(now) * span / self.window.as_secs_f64()
+    }
 }
 
 /// Smallest burst a bucket gets: one 16 KiB block plus its 13-byte piece header, so a

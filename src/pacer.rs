@@ -1,9 +1,9 @@
 //! The upload pacer: one thread per capped torrent that hands out upload tokens, so only
 //! the writer that will send wakes (docs/design.md, "Rate limits").
 //!
-//! A writer with a block queued asks the pacer and waits on its command channel; the pacer
+//! A writer with blocks queued asks the pacer and waits on its command channel; the pacer
 //! keeps the torrent's upload bucket and every peer's own bucket, and when both allow it
-//! grants the next block to one waiting writer. Among the writers that may send it picks by
+//! grants the next blocks to one waiting writer. Among the writers that may send it picks by
 //! stride scheduling over the peers' weights (Waldspurger and Weihl 1995): each grant
 //! advances the peer's pass by bytes / weight and the smallest pass goes next, so backlogged
 //! peers share the capacity in proportion to their weights, and capacity a peer cannot use

@@ -152,8 +152,11 @@ impl Chooser {
         // Enough requests in flight to cover about three seconds of this peer's rate, as
         // libtorrent's request_queue_time: with one second, a peer that serves its queue in
         // batches (transmission) never sends more than we asked in the last second, so the
-        // rate never grows (38 s for 8 MiB from transmission against 22 s with three).
-        let rate = p.recent.rate(now);
+        // rate never grows (38 s for 8 MiB from transmission against 22 s with three). The
+        // rate is over the whole 2 s even on a new connection: read over its first 250 ms, a
+        // burst of several blocks (a pacer's grant) asked for up to 8 times what the peer
+        // could send, and those blocks were then nobody else's to fetch.
+        let rate = p.recent.rate_full(now);
         let depth = PIPELINE_MIN.max((3.0 * rate / f64::from(BLOCK)) as usize).min(p.reqq as usize);
         if p.requests.len() >= depth {
             return;

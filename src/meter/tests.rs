@@ -208,3 +208,23 @@ fn shared_bucket_is_usable_across_threads() {
     std::thread::spawn(move || lock_bucket(&b2).take(Instant::now(), 1)).join().unwrap();
     assert!(lock_bucket(&b).is_unlimited());
 }
+
+/// A burst of five blocks 300 ms into a 2 s meter: `rate` reads it over 300 ms (5x the
+/// peer's 82 KB/s, a pacer's 0.2 s grant), `rate_full` over the whole window, so it never
+/// reads high; once the meter is older than its window the two agree.
+#[test]
+fn rate_full_never_reads_a_young_burst_high() {
+    let t0 = Instant::now();
+    let mut m = RateMeter::new(secs(2.0), t0);
+    m.add(t0 + secs(0.3), 5 * 16384);
+    let early = t0 + secs(0.3);
+    assert!(close(m.rate(early), 5.0 * 16384.0 / 0.3, 0.01), "{}", m.rate(early));
+    assert!(close(m.rate_full(early), 5.0 * 16384.0 / 2.0, 0.01), "{}", m.rate_full(early));
+    for i in 1..=39u64 {
+        m.add(t0 + secs(0.3) + Duration::from_millis(i * 200), 16384);
+    }
+    let late = t0 + secs(8.2);
+    assert!(close(m.rate_full(late), m.rate(late), 1e-9));
+    // One block more or less in a 2 s window is 10 %.
+    assert!(close(m.rate(late), 16384.0 / 0.2, 0.11), "{}", m.rate(late));
+}
