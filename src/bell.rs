@@ -93,18 +93,21 @@ mod tests {
         let (tx, rx) = unbounded::<u32>();
         let tx2 = tx.clone();
         let t = thread::spawn(move || {
-            let first = rx.recv_timeout(None);
+            // A lost ring would leave this waiting the whole 5 s, not for ever.
+            let waited = Instant::now();
+            let first = (rx.recv_timeout(Some(Duration::from_secs(5))), waited.elapsed());
             let second = rx.recv_timeout(Some(Duration::from_secs(30)));
             (first, second, rx.recv_timeout(Some(Duration::from_millis(1))))
         });
         thread::sleep(Duration::from_millis(50));
         assert_eq!(tx.send(7), Ok(()));
-        thread::sleep(Duration::from_millis(50));
+        thread::sleep(Duration::from_millis(200));
         let started = Instant::now();
         drop(tx);
         drop(tx2);
         let (first, second, third) = t.join().expect("receiver thread");
-        assert_eq!(first, Ok(7));
+        assert_eq!(first.0, Ok(7));
+        assert!(first.1 < Duration::from_secs(2), "the send rang nobody: {:?}", first.1);
         assert_eq!(second, Err(RecvTimeoutError::Disconnected));
         assert_eq!(third, Err(RecvTimeoutError::Disconnected));
         assert!(started.elapsed() < Duration::from_secs(5), "the last drop rang nobody");

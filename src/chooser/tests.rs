@@ -849,3 +849,26 @@ fn the_pipeline_grows_within_a_second_of_an_unchoke() {
     }
     assert!(queue.len() >= 60, "{} requests in flight after 1 s at 1 MiB/s", queue.len());
 }
+
+/// A new connection that answers with a burst (a pacer's grant of several blocks) does not
+/// read as several times its rate: five blocks 0.3 s after connecting are 40 KiB/s over the
+/// 2 s window, three seconds of which is 7 blocks, not the 50 that the rate over the first
+/// 300 ms would ask for, blocks nobody else could then fetch.
+#[test]
+fn a_young_connections_burst_does_not_inflate_the_pipeline() {
+    let mut r = Rig::new(400, &[], 4, flags());
+    r.at(0.0);
+    let s = seed(&mut r, 1);
+    r.take();
+    r.at(0.1);
+    r.msg(s, Message::Unchoke);
+    let mut queue: std::collections::VecDeque<(u32, u32)> = requests(&r.take(), s).into();
+    assert_eq!(queue.len(), 5);
+    r.at(0.3);
+    for _ in 0..5 {
+        let (index, begin) = queue.pop_front().expect("a request in flight");
+        r.block(s, index, begin);
+        queue.extend(requests(&r.take(), s));
+    }
+    assert!(queue.len() <= 8, "{} requests in flight after a 5-block burst", queue.len());
+}
