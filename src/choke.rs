@@ -46,6 +46,8 @@ pub struct PeerView {
     /// Bytes/s the peer announced via HAVE messages (pieces × piece length over a window):
     /// its download rate, which BitTyrant takes as its upload capacity.
     pub have_rate: f64,
+    /// Its address, by which a long-lived BitTyrant knows it again (`--tyrant-memory`).
+    pub ip: Option<std::net::IpAddr>,
 }
 
 /// One verdict per peer; every peer in the input gets exactly one.

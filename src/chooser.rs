@@ -471,6 +471,7 @@ impl Chooser {
                     .unchoking_us
                     .map_or(0.0, |t| now.duration_since(t).as_secs_f64()),
                 have_rate: p.haves.rate(now),
+                ip: Some(p.addr.ip()),
             })
             .collect()
     }

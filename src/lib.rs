@@ -12,6 +12,10 @@
 //! `stats` (stats and trace files), `storage`, `sha1`, `rng`, `bell` (channels whose
 //! receiver parks at once).
 
+/// The git commit this build came from, `-dirty` when the tree had uncommitted changes
+/// (build.rs): recorded in stats files, manifests and results, printed by `--version`.
+pub const BUILD: &str = env!("TYRANT_BUILD");
+
 pub mod bell;
 pub mod bencode;
 pub mod choke;

@@ -23,6 +23,9 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     tyrant::storage::raise_fd_limit();
     let mut args = Args::from_env();
+    if args.contains(["-V", "--version"]) {
+        return println!("tyrant {} {}", env!("CARGO_PKG_VERSION"), tyrant::BUILD);
+    }
     let result = match args.subcommand() {
         Ok(Some(ref s)) if s == "make" => command(args, MAKE_USAGE, cmd_make),
         Ok(Some(ref s)) if s == "tracker" => command(args, TRACKER_USAGE, cmd_tracker),

@@ -52,6 +52,8 @@ pub struct Flags {
     pub sybil: u32,
     /// Ask the tracker early while fewer peers than this are connected (`--min-peers`).
     pub min_peers: usize,
+    /// BitTyrant as a long-lived user: its estimates are kept in this file across runs.
+    pub memory: Option<std::path::PathBuf>,
 }
 
 type Args = pico_args::Arguments;
@@ -121,14 +123,15 @@ impl Flags {
             reveal: opt(args, "--reveal")?,
             sybil: opt(args, "--sybil")?.unwrap_or(1),
             min_peers: opt(args, "--min-peers")?.unwrap_or(MIN_PEERS),
+            memory: opt(args, "--tyrant-memory")?,
         };
         if (tyrant || propshare) && up <= 0.0 {
             let name = if tyrant { "tyrant" } else { "propshare" };
             return Err(format!("--{name} needs --up: it divides the upload capacity among peers"));
         }
         let tyrant_only = u0.is_some() || excess.is_some() || rank.is_some() || shape.is_some();
-        if tyrant_only && !tyrant {
-            return Err("--tyrant-u0, --tyrant-excess, --tyrant-rank and --tyrant-shape only apply with --tyrant".into());
+        if (tyrant_only || f.memory.is_some()) && !tyrant {
+            return Err("--tyrant-u0, --tyrant-excess, --tyrant-rank, --tyrant-shape and --tyrant-memory only apply with --tyrant".into());
         }
         if share.is_some() && !propshare {
             return Err("--optimistic-share only applies with --propshare".into());
@@ -365,7 +368,22 @@ impl Strategy {
         let reveal = f.reveal.map_or("-".to_string(), |n| n.to_string());
         let share = self.share.map_or("-".to_string(), |(a, b)| format!("{}..{}", a, b));
         let (name, rebel, thief, min_peers) = (self.name(), f.rebel, f.thief, f.min_peers);
-        format!("strategy={name} rebel={rebel} thief={thief} reveal={reveal} share={share} tyrant_excess={excess} tyrant_rank={rank} tyrant_shape={shape} tyrant_u0={u0} min_peers={min_peers}")
+        format!("strategy={name} rebel={rebel} thief={thief} reveal={reveal} share={share} tyrant_excess={excess} tyrant_rank={rank} tyrant_shape={shape} tyrant_u0={u0} min_peers={min_peers} tyrant_memory={}", f.memory.is_some())
+    }
+
+    /// Start BitTyrant's memory from a `--tyrant-memory` file's text.
+    pub fn recall(&mut self, text: &str) {
+        if let Choker::Tyrant(t, _) = &mut self.choker {
+            t.recall(text);
+        }
+    }
+
+    /// What BitTyrant's memory file gets at exit (`None`: no memory kept).
+    pub fn remembered(&self) -> Option<String> {
+        match &self.choker {
+            Choker::Tyrant(t, _) => t.remembered(),
+            _ => None,
+        }
     }
 
     /// BitTyrant's market rate, for the trace.

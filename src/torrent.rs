@@ -107,7 +107,14 @@ impl Torrent {
     pub fn open(meta: Metainfo, cfg: Config) -> Result<Torrent, String> {
         let storage = Storage::open(&meta, &cfg.dir, cfg.seed)?;
         let geo = meta.geometry();
-        let strategy = cfg.strategy.build(&cfg.slots, cfg.up_kib, cfg.time_scale, cfg.share);
+        let mut strategy = cfg.strategy.build(&cfg.slots, cfg.up_kib, cfg.time_scale, cfg.share);
+        if let Some(p) = &cfg.strategy.memory {
+            match std::fs::read_to_string(p) {
+                Ok(text) => strategy.recall(&text),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => strategy.recall(""),
+                Err(e) => return Err(format!("--tyrant-memory {}: {}", p.display(), e)),
+            }
+        }
         let mut picker = Picker::new(geo, strategy.order());
         if let Some((start, end)) = strategy.share() {
             picker.restrict(start, end);

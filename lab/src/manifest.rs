@@ -33,6 +33,7 @@ pub const FORMAT: &str = "\
 # Paths in args are relative to the run's output directory (the runner's cwd).
 #
 # manifest version=1 name=NAME preset=PRESET seed=U64 time_scale=S reps=R dist=SPEC
+#          statistic=median|mean|geomean   (the report's headline; absent = median)
 # torrent file=NAME size=BYTES piece_kib=K path=FILE.torrent
 #   the runner writes seed/NAME (SIZE bytes derived from seed) and makes PATH with
 #   `tyrant make seed/NAME --announce http://ADDR:PORT/announce --piece-size K -o PATH`
@@ -190,6 +191,9 @@ pub struct Manifest {
     pub reps: usize,
     /// The capacity distribution's spec (informative: the caps are on the peer lines).
     pub dist: String,
+    /// The headline statistic of every comparison, fixed before the runs (`median`, `mean`,
+    /// `geomean`: study/stats.rs); manifests written before it existed read as `median`.
+    pub statistic: String,
     pub torrent: TorrentSpec,
     pub tracker: Tracker,
     pub runs: Vec<Run>,

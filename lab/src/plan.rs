@@ -277,6 +277,12 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
                     if role == Role::Loop {
                         push("--stop-after-download");
                     }
+                    if o.memory && kind == Kind::Tyrant {
+                        // One file per peer and run: each rejoin starts from what the last
+                        // process of this peer learned (a long-lived user).
+                        push("--tyrant-memory");
+                        push(&format!("runs/{}/memory/{}.txt", name, id));
+                    }
                     push("--stats");
                     push(&format!("runs/{}/stats/{}.txt", name, id));
                     if focus && o.trace {
@@ -324,6 +330,7 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
         time_scale: o.time_scale,
         reps: o.reps,
         dist: o.dist.to_string(),
+        statistic: o.statistic.name().to_string(),
         torrent,
         tracker,
         runs,

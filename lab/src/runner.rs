@@ -28,8 +28,10 @@ mod run;
 pub mod threads;
 use run::{run_one, RunOutcome};
 
-/// The CSV header; `tyrant-lab report` (study.rs) reads exactly this.
-pub const CSV_HEADER: &str = "run,group,variant,rep,cap,peer,strategy,role,focus,up,join,start,finish,seconds,bytes_up,bytes_down,time_scale";
+/// The CSV header; `tyrant-lab report` (study.rs) reads exactly this, or the same without
+/// the last two columns (results written before they existed). `build` is the client's
+/// commit (`tyrant --version`), `idle` the machine's CPU idle share over the run.
+pub const CSV_HEADER: &str = "run,group,variant,rep,cap,peer,strategy,role,focus,up,join,start,finish,seconds,bytes_up,bytes_down,time_scale,build,idle";
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -137,9 +139,50 @@ pub fn run_manifest(m: &Manifest, o: &RunOptions) -> Result<Totals, String> {
             ));
         }
     }
-    write(&mpath, text.as_bytes())?;
-    prepare_payload(m, &out, jobs)?;
+    let build = build_of(&o.bin);
     let csv = out.join("results.csv");
+    if let Ok(old) = fs::read_to_string(&csv) {
+        if old.lines().next().map_or(false, |h| h.trim() != CSV_HEADER) {
+            return Err(format!(
+                "{}: written by an older tyrant-lab; use another --out",
+                csv.display()
+            ));
+        }
+        let i = CSV_HEADER.split(',').count() - 2;
+        let other = old.lines().skip(1).filter_map(|l| l.split(',').nth(i)).find(|b| *b != build);
+        if let Some(b) = other {
+            return Err(format!(
+                "{} holds runs of tyrant build {}, and {} is build {}: one experiment, one \
+                 binary (use another --out)",
+                csv.display(),
+                b,
+                o.bin.display(),
+                build
+            ));
+        }
+    }
+    // What ran where, one line per invocation, kept across resumptions.
+    let mut ran: Vec<String> = fs::read_to_string(&mpath)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("# ran "))
+        .map(str::to_string)
+        .collect();
+    ran.push(format!(
+        "# ran unix={} build={} lab={} bin={} host={} cores={} jobs={} exec={}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        build,
+        tyrant::BUILD,
+        o.bin.display(),
+        fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim(),
+        thread::available_parallelism().map_or(0, |n| n.get()),
+        jobs,
+        o.exec.as_deref().unwrap_or("-").replace(' ', "%20")
+    ));
+    write(&mpath, format!("{}{}\n", text, ran.join("\n")).as_bytes())?;
+    prepare_payload(m, &out, jobs)?;
     if !csv.exists() {
         write(&csv, format!("{}\n", CSV_HEADER).as_bytes())?;
     }
@@ -187,7 +230,11 @@ pub fn run_manifest(m: &Manifest, o: &RunOptions) -> Result<Totals, String> {
                 .collect()
         });
         for (run, res) in batch.iter().zip(results) {
-            let r = res?;
+            let mut r = res?;
+            for row in r.rows.iter_mut() {
+                row.build = build.clone();
+                row.idle = r.idle.map(|(all, _)| all);
+            }
             sum.failures += r.failures;
             if r.interrupted {
                 sum.interrupted = true;
@@ -310,6 +357,8 @@ struct Row {
     rep: usize,
     cap: f64,
     scale: f64,
+    build: String,
+    idle: Option<f64>,
 }
 
 impl Row {
@@ -319,7 +368,7 @@ impl Row {
     fn csv(&self) -> String {
         let opt = |x: Option<f64>| x.map_or(String::new(), |v| format!("{:.3}", v));
         format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{:.3},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{:.3},{},{},{},{},{},{},{}",
             self.run,
             self.group,
             self.variant,
@@ -336,9 +385,21 @@ impl Row {
             opt(self.seconds()),
             self.bytes_up,
             self.bytes_down,
-            self.scale
+            self.scale,
+            self.build,
+            self.idle.map_or(String::new(), |x| format!("{:.3}", x))
         )
     }
+}
+
+/// The client's build as `tyrant --version` prints it (its last word); `unknown` for a
+/// binary too old to say.
+fn build_of(bin: &Path) -> String {
+    let out = std::process::Command::new(bin).arg("--version").output();
+    let text = out.ok().filter(|o| o.status.success()).map(|o| o.stdout).unwrap_or_default();
+    let word = String::from_utf8_lossy(&text).split_whitespace().last().map(str::to_string);
+    word.filter(|w| w.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {

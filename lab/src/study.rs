@@ -30,7 +30,9 @@ pub use compare::{
     Spec, StatRow,
 };
 pub use figures::have_gnuplot;
-pub use stats::{mean, median, quantile, ratio_ci, summarize, Cluster, Ratio, Resample, TimeStats};
+pub use stats::{
+    mean, median, quantile, ratio_ci, summarize, Cluster, Ratio, Resample, Statistic, TimeStats,
+};
 pub use text::render;
 
 /// The header `tyrant-lab run` writes (one definition, in runner.rs); columns must come
@@ -64,6 +66,10 @@ pub struct Download {
     pub bytes_up: u64,
     pub bytes_down: u64,
     pub time_scale: f64,
+    /// The client's commit (`-dirty`: uncommitted changes); `unknown` before it was recorded.
+    pub build: String,
+    /// CPU idle share of the machine over the run, when recorded.
+    pub idle: Option<f64>,
 }
 
 /// Parse results.csv; `path` only names the file in errors
@@ -77,7 +83,10 @@ pub fn parse_results(text: &str, path: &str) -> Result<Vec<Download>, String> {
     let (hn, head) = lines
         .next()
         .ok_or_else(|| format!("report: {}: empty file, expected the header {}", path, HEADER))?;
-    if head.trim() != HEADER {
+    // Results written before `build` and `idle` existed have the first 17 columns.
+    let old = HEADER.rsplitn(3, ',').nth(2).unwrap_or(HEADER);
+    let cols = if head.trim() == old { 17 } else { HEADER.split(',').count() };
+    if head.trim() != HEADER && head.trim() != old {
         let mut got: Vec<&str> = head.split(',').map(str::trim).collect();
         let mut want: Vec<&str> = HEADER.split(',').collect();
         got.sort_unstable();
@@ -90,7 +99,7 @@ pub fn parse_results(text: &str, path: &str) -> Result<Vec<Download>, String> {
     }
     let mut out = Vec::new();
     for (n, line) in lines {
-        out.push(parse_row(line).map_err(|e| format!("report: {} line {}: {}", path, n, e))?);
+        out.push(parse_row(line, cols).map_err(|e| format!("report: {} line {}: {}", path, n, e))?);
     }
     if out.is_empty() {
         return Err(format!("report: {}: no downloads after the header", path));
@@ -98,8 +107,8 @@ pub fn parse_results(text: &str, path: &str) -> Result<Vec<Download>, String> {
     Ok(out)
 }
 
-fn parse_row(line: &str) -> Result<Download, String> {
-    let cols: Vec<&str> = HEADER.split(',').collect();
+fn parse_row(line: &str, n: usize) -> Result<Download, String> {
+    let cols: Vec<&str> = HEADER.split(',').take(n).collect();
     let f: Vec<&str> = line.split(',').map(str::trim).collect();
     if f.len() != cols.len() {
         return Err(format!("{} fields, expected {}", f.len(), cols.len()));
@@ -156,6 +165,8 @@ fn parse_row(line: &str) -> Result<Download, String> {
         bytes_up: int(14)?,
         bytes_down: int(15)?,
         time_scale,
+        build: if n > 17 { text(17)? } else { "unknown".into() },
+        idle: if n > 18 { maybe(18)? } else { None },
     })
 }
 
@@ -175,7 +186,11 @@ pub fn report(dir: &Path, with_figures: bool) -> Result<String, String> {
         Err(e) => return Err(format!("report: cannot read {}: {}", mpath.display(), e)),
     };
     let seed = manifest.as_ref().map_or(DEFAULT_SEED, |m| m.seed);
-    let a = analyse(&rows, seed);
+    let stat = match &manifest {
+        Some(m) => Statistic::parse(&m.statistic)?,
+        None => Statistic::Median,
+    };
+    let a = analyse(&rows, stat, seed);
     let mut out = render(&a, &rows, manifest.as_ref(), seed);
     let figdir = dir.join("figures");
     if !with_figures {

@@ -61,6 +61,8 @@ fn ten_peer_preset_runs_end_to_end_with_time_scaling() {
             "time_scale=8",
             "duration=160",
             "size_mib=1",
+            "memory=true",
+            "statistic=geomean",
             "tracker_port=6971",
             "base_port=21000",
             "-o",
@@ -100,6 +102,38 @@ fn ten_peer_preset_runs_end_to_end_with_time_scaling() {
         rows.iter().filter(|r| r["focus"] == "1").map(|r| r["strategy"].as_str()).collect();
     assert!(focus_strategies.contains(&"tyrant") && focus_strategies.contains(&"vanilla"));
 
+    // Provenance: every row names the client's build as `tyrant --version` prints it, the
+    // manifest in the output directory says what ran where, and the long-lived tyrant left
+    // its estimates (peers by address) for its next process.
+    let version = Command::new(client()).arg("--version").output().expect("tyrant --version");
+    let build =
+        String::from_utf8_lossy(&version.stdout).split_whitespace().last().map(String::from);
+    let build = build.expect("tyrant --version prints its build");
+    assert!(build.len() >= 7 && rows.iter().all(|r| r["build"] == build), "{}", build);
+    assert!(rows
+        .iter()
+        .all(|r| r["idle"].parse::<f64>().map_or(false, |x| (0.0..=1.0).contains(&x))));
+    let manifest = std::fs::read_to_string(out_dir.join("manifest.txt")).unwrap();
+    let ran = manifest.lines().find(|l| l.starts_with("# ran ")).expect("a `# ran` line");
+    assert!(ran.contains(&format!(" build={} ", build)) && ran.contains(" cores="), "{}", ran);
+    let memory = out_dir.join("runs/c40-r0-tyrant-in-vanilla/memory/p0.txt");
+    let memory = std::fs::read_to_string(&memory).expect("the focus tyrant's memory file");
+    assert!(memory.lines().filter(|l| l.starts_with("127.")).count() >= 3, "{}", memory);
+    let stats = std::fs::read_to_string(out_dir.join("runs/c40-r0-tyrant-in-vanilla/stats/p0.txt"));
+    assert!(stats.unwrap().contains(" tyrant_memory=true "));
+
+    // Another client build may not add runs to these results.
+    let fake = d.join("other-tyrant");
+    let script = format!(
+        "#!/bin/sh\n[ \"$1\" = --version ] && {{ echo tyrant 0.1.0 0123456789ab; exit 0; }}\nexec {} \"$@\"\n",
+        client().display()
+    );
+    std::fs::write(&fake, script).unwrap();
+    Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
+    let other = lab_in(d, &["run", "plan.txt", "--out", "out", "--tyrant", "other-tyrant"]);
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(!other.status.success() && err.contains("holds runs of tyrant build"), "{}", err);
+
     // A second run of the same manifest resumes: everything is done already.
     let again = lab_ok(d, &["run", "plan.txt", "--out", "out", "-q"]);
     assert!(
@@ -113,6 +147,12 @@ fn ten_peer_preset_runs_end_to_end_with_time_scaling() {
     assert!(table.contains("tyrant-in-vanilla"), "{}", table);
     assert!(table.contains("vanilla-in-vanilla"), "{}", table);
     assert!(table.contains("median"), "{}", table);
+    assert!(
+        table.contains("statistic geomean (fixed in the manifest before the runs)"),
+        "{}",
+        table
+    );
+    assert!(table.contains(&format!("client build: {};", build)), "{}", table);
     assert!(out_dir.join("report.txt").exists());
     if has_gnuplot() {
         let figs: Vec<_> = std::fs::read_dir(out_dir.join("figures"))

@@ -55,6 +55,7 @@ fn flags() -> Flags {
         reveal: None,
         sybil: 1,
         min_peers: 20,
+        memory: None,
     }
 }
 

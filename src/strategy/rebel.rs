@@ -31,6 +31,7 @@ mod tests {
                 reveal: None,
                 sybil: 1,
                 min_peers: 20,
+                memory: None,
             };
             let s = f.build(&Slots::Fixed(4), 20.0, 1.0, None);
             assert_eq!(s.haves(Some(2), &picker, &none, &none), want, "rebel {}", n);

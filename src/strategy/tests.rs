@@ -74,20 +74,25 @@ fn flags_are_checked_in_one_place() {
 
 #[test]
 fn stats_words_name_every_strategy() {
-    let none = "tyrant_excess=- tyrant_rank=- tyrant_shape=- tyrant_u0=- min_peers=20";
+    let none =
+        "tyrant_excess=- tyrant_rank=- tyrant_shape=- tyrant_u0=- min_peers=20 tyrant_memory=false";
     let table: &[(&[&str], String)] = &[
         (&[], format!("strategy=vanilla rebel=0 thief=false reveal=- share=- {}", none)),
         (
             &["--tyrant"],
-            "strategy=tyrant rebel=0 thief=false reveal=- share=- tyrant_excess=give tyrant_rank=ratio tyrant_shape=on tyrant_u0=3 min_peers=20".into(),
+            "strategy=tyrant rebel=0 thief=false reveal=- share=- tyrant_excess=give tyrant_rank=ratio tyrant_shape=on tyrant_u0=3 min_peers=20 tyrant_memory=false".into(),
         ),
         (
             &["--tyrant", "--tyrant-excess", "keep", "--tyrant-rank", "random", "--tyrant-shape", "off"],
-            "strategy=tyrant rebel=0 thief=false reveal=- share=- tyrant_excess=keep tyrant_rank=random tyrant_shape=off tyrant_u0=3 min_peers=20".into(),
+            "strategy=tyrant rebel=0 thief=false reveal=- share=- tyrant_excess=keep tyrant_rank=random tyrant_shape=off tyrant_u0=3 min_peers=20 tyrant_memory=false".into(),
         ),
         (
             &["--propshare", "--reveal", "3", "--min-peers", "50"],
-            "strategy=propshare rebel=0 thief=false reveal=3 share=- tyrant_excess=- tyrant_rank=- tyrant_shape=- tyrant_u0=- min_peers=50".into(),
+            "strategy=propshare rebel=0 thief=false reveal=3 share=- tyrant_excess=- tyrant_rank=- tyrant_shape=- tyrant_u0=- min_peers=50 tyrant_memory=false".into(),
+        ),
+        (
+            &["--tyrant", "--tyrant-memory", "m.txt"],
+            "strategy=tyrant rebel=0 thief=false reveal=- share=- tyrant_excess=give tyrant_rank=ratio tyrant_shape=on tyrant_u0=3 min_peers=20 tyrant_memory=true".into(),
         ),
         (&["--rebel", "2"], format!("strategy=vanilla rebel=2 thief=false reveal=- share=- {}", none)),
         (&["--thief"], format!("strategy=vanilla rebel=0 thief=true reveal=- share=- {}", none)),

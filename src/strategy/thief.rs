@@ -41,6 +41,7 @@ mod tests {
             reveal: None,
             sybil: 1,
             min_peers: 20,
+            memory: None,
         };
         assert_eq!(f.peer_set(), (1000, 1000));
         let mut s = f.build(&Slots::Fixed(4), 20.0, 1.0, None);

@@ -21,6 +21,10 @@
 //! "always contributes excess capacity". Each unchoked peer is capped at its u_p. No
 //! optimistic unchoke and no unchoke between rounds.
 //!
+//! A long-lived user (`--tyrant-memory FILE`) keeps u_p and d_p of peers that leave, by
+//! address, and finds them again when they return or when the next process (a closed-loop
+//! rejoin) loads the file; without it a peer's estimates die with its connection.
+//!
 //! Ablation switches, one mechanism each: `excess` (keep: no third pass, the selfish
 //! variant the paper discusses), `rank` (ratio d_p/u_p, rate d_p alone, random), `shape`
 //! (off: no per-peer caps, one shared bucket as vanilla).
@@ -28,6 +32,7 @@
 use crate::choke::{mainline_slots, Decision, PeerView};
 use crate::rng::Rng;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 /// What to do with capacity left after the first two passes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +107,7 @@ struct PeerState {
     d_p: f64,
     /// The round of the last d_p observation; 0 for never (the stalest).
     seen: u64,
+    ip: Option<IpAddr>,
 }
 
 /// The BitTyrant choker.
@@ -111,6 +117,8 @@ pub struct Tyrant {
     market: f64,
     round: u64,
     peers: BTreeMap<u64, PeerState>,
+    /// Estimates of departed peers, by address (`None`: a new user, nothing kept).
+    memory: Option<BTreeMap<IpAddr, PeerState>>,
 }
 
 impl Tyrant {
@@ -122,7 +130,38 @@ impl Tyrant {
         // rate nobody would ever be unchoked: the released code had neither bound.
         params.floor = params.floor.max(1.0).min(params.capacity);
         params.market_default = params.market_default.max(params.floor).min(params.capacity);
-        Tyrant { market: params.market_default, params, round: 0, peers: BTreeMap::new() }
+        let peers = BTreeMap::new();
+        Tyrant { market: params.market_default, params, round: 0, peers, memory: None }
+    }
+
+    /// Become a long-lived user: keep departed peers' estimates, starting from `text` as
+    /// `remembered` wrote it (lines `IP u_p d_p`, nominal bytes/s; bad lines are skipped).
+    pub fn recall(&mut self, text: &str) {
+        let s = self.params.scale;
+        let mut memory = BTreeMap::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let w: Vec<&str> = line.split_whitespace().collect();
+            if let [ip, u, d] = w[..] {
+                if let (Ok(ip), Ok(u), Ok(d)) = (ip.parse(), u.parse::<f64>(), d.parse::<f64>()) {
+                    let ok = |x: f64| if x.is_finite() && x > 0.0 { x * s } else { 0.0 };
+                    let st = PeerState { u_p: ok(u), d_p: ok(d), seen: 0, ip: Some(ip) };
+                    memory.insert(ip, st);
+                }
+            }
+        }
+        self.memory = Some(memory);
+    }
+
+    /// What a long-lived user keeps for its next process, peers still connected included.
+    pub fn remembered(&self) -> Option<String> {
+        let mut all = self.memory.clone()?;
+        all.extend(self.peers.values().filter_map(|p| Some((p.ip?, p.clone()))));
+        let s = self.params.scale;
+        let mut out = String::from("# tyrant memory v1: IP u_p d_p (nominal bytes/s, 0 unknown)\n");
+        for (ip, p) in &all {
+            out.push_str(&format!("{} {:.0} {:.0}\n", ip, p.u_p / s, p.d_p / s));
+        }
+        Some(out)
     }
 
     /// The market rate now (the trace shows it).
@@ -134,9 +173,19 @@ impl Tyrant {
     pub fn rechoke(&mut self, peers: &[PeerView], rng: &mut Rng) -> Vec<Decision> {
         let p = self.params.clone();
         self.round += 1;
-        self.peers.retain(|id, _| peers.iter().any(|v| v.id == *id));
+        let (gone, kept) = std::mem::take(&mut self.peers)
+            .into_iter()
+            .partition(|(id, _)| !peers.iter().any(|v| v.id == *id));
+        self.peers = kept;
+        if let Some(m) = self.memory.as_mut() {
+            m.extend(gone.into_values().filter_map(|s: PeerState| Some((s.ip?, s))));
+        }
         for v in peers {
-            let s = self.peers.entry(v.id).or_default();
+            let memory = &mut self.memory;
+            let s = self.peers.entry(v.id).or_insert_with(|| {
+                let known = memory.as_mut().zip(v.ip).and_then(|(m, ip)| m.remove(&ip));
+                PeerState { ip: v.ip, ..known.unwrap_or_default() }
+            });
             if !v.peer_choking && v.interesting {
                 s.d_p = v.down_rate;
                 s.seen = self.round;

@@ -25,7 +25,7 @@ impl Torrent {
         let m = &self.meta;
         let c = &self.cfg;
         let line = format!(
-            "start info_hash={} name={} pieces={} piece_length={} total={} listen={} peer_id={} rng_seed={} up_kib={} down_kib={} max_peers={} numwant={} {} resumed={} time_scale={}",
+            "start info_hash={} name={} pieces={} piece_length={} total={} listen={} peer_id={} rng_seed={} up_kib={} down_kib={} max_peers={} numwant={} {} resumed={} time_scale={} build={}",
             crate::sha1::hex(&m.info_hash),
             stats::word(&m.name),
             m.num_pieces(),
@@ -41,6 +41,7 @@ impl Torrent {
             self.chooser.strategy().stats_words(),
             self.resumed,
             c.time_scale,
+            crate::BUILD,
         );
         self.stats.line("# tyrant stats v1: one line per second; t=seconds since start, bytes and bytes/s, all real (at time_scale S: nominal t = t*S, nominal rate = rate/S)");
         self.stats.line(&line);
@@ -91,6 +92,15 @@ impl Torrent {
             uploaded: self.chooser.uploaded,
             complete: self.chooser.picker().is_complete(),
         };
+        if let (Some(p), Some(text)) =
+            (&self.cfg.strategy.memory, self.chooser.strategy().remembered())
+        {
+            // Written aside, then renamed: a crash never leaves half a memory behind.
+            let tmp = p.with_extension("tmp");
+            if let Err(e) = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, p)) {
+                log::warn!("--tyrant-memory {}: {}", p.display(), e);
+            }
+        }
         let t = now.duration_since(self.chooser.started_at()).as_secs_f64();
         self.stats.line(&format!("done t={:.2} {} reason={}", t, outcome, stats::word(&why)));
         self.stats.flush();

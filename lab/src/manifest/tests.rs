@@ -425,3 +425,34 @@ fn switches_reach_every_tyrant_and_the_focus_peer_only() {
         assert!(p.args.windows(2).any(|w| w == want), "{:?}", p.args);
     }
 }
+
+/// `memory=true`: every tyrant of a run keeps its estimates in its own file under the run,
+/// vanilla peers get none; `statistic=` is written on the manifest line, a manifest without
+/// it (written before it existed) reads as `median`, and an unknown name is refused.
+#[test]
+fn memory_and_statistic_reach_the_manifest() {
+    let m = plan("all peers=3 memory=true statistic=geomean", &PlanOptions::default()).unwrap();
+    assert_eq!(m.statistic, "geomean");
+    for r in &m.runs {
+        for p in leechers(r) {
+            let at = p.args.iter().position(|a| a == "--tyrant-memory");
+            let want =
+                (p.kind == Kind::Tyrant).then(|| format!("runs/{}/memory/{}.txt", r.name, p.id));
+            assert_eq!(at.map(|i| p.args[i + 1].clone()), want, "{:?}", p.args);
+        }
+    }
+    let text = m.to_text();
+    assert!(text.contains(" statistic=geomean\n"));
+    let old = text.replace(" statistic=geomean", "");
+    assert_eq!(Manifest::from_text(&old).unwrap().statistic, "median");
+    let bad = text.replace("statistic=geomean", "statistic=best");
+    assert!(Manifest::from_text(&bad)
+        .unwrap_err()
+        .contains("statistic 'best' is not one of median, mean, geomean"));
+    assert!(plan("single statistic=best", &PlanOptions::default()).is_err());
+    let plain = plan("single peers=3", &PlanOptions::default()).unwrap();
+    assert!(plain
+        .runs
+        .iter()
+        .all(|r| r.peers.iter().all(|p| !p.args.contains(&"--tyrant-memory".to_string()))));
+}

@@ -89,7 +89,7 @@ impl<'a> Record<'a> {
                 return Err(format!("{}: key '{}' given twice", kind, k));
             }
         }
-        for k in keys {
+        for k in keys.iter().filter(|k| !OPTIONAL_KEYS.contains(k)) {
             if !words.contains_key(k) {
                 return Err(format!("{}: missing {}=", kind, k));
             }
@@ -130,7 +130,10 @@ impl<'a> Record<'a> {
     }
 }
 
-const MANIFEST_KEYS: &[&str] = &["version", "name", "preset", "seed", "time_scale", "reps", "dist"];
+const MANIFEST_KEYS: &[&str] =
+    &["version", "name", "preset", "seed", "time_scale", "reps", "dist", "statistic"];
+/// Keys a record may lack: added to the format after manifests were written without them.
+const OPTIONAL_KEYS: &[&str] = &["statistic"];
 const TORRENT_KEYS: &[&str] = &["file", "size", "piece_kib", "path"];
 const TRACKER_KEYS: &[&str] = &["host", "addr", "port", "interval", "min_interval", "max_numwant"];
 const RUN_KEYS: &[&str] =
@@ -160,14 +163,15 @@ impl Manifest {
         o.push_str(FORMAT);
         let _ = writeln!(
             o,
-            "manifest version={} name={} preset={} seed={} time_scale={} reps={} dist={}",
+            "manifest version={} name={} preset={} seed={} time_scale={} reps={} dist={} statistic={}",
             VERSION,
             esc(&self.name),
             esc(&self.preset),
             self.seed,
             self.time_scale,
             self.reps,
-            esc(&self.dist)
+            esc(&self.dist),
+            esc(&self.statistic)
         );
         let t = &self.torrent;
         let _ = writeln!(
@@ -227,7 +231,7 @@ impl Manifest {
 
     /// Parse and validate a manifest. Errors are one line: `manifest line N: ...`.
     pub fn from_text(text: &str) -> Result<Manifest, String> {
-        let mut head: Option<(String, String, u64, f64, usize, String)> = None;
+        let mut head: Option<(String, String, u64, f64, usize, String, String)> = None;
         let mut torrent: Option<TorrentSpec> = None;
         let mut tracker: Option<Tracker> = None;
         let mut runs: Vec<Run> = Vec::new();
@@ -266,6 +270,14 @@ impl Manifest {
                         time_scale,
                         rec.num("reps").map_err(at)?,
                         rec.s("dist").map_err(at)?,
+                        match rec.words.get("statistic") {
+                            None => "median".to_string(),
+                            Some(_) => {
+                                let s = rec.s("statistic").map_err(at)?;
+                                crate::study::Statistic::parse(&s).map_err(at)?;
+                                s
+                            }
+                        },
                     ));
                 }
                 "torrent" => {
@@ -348,7 +360,7 @@ impl Manifest {
             }
         }
         let at_end = |e: &str| format!("manifest line {}: {}", last, e);
-        let (name, preset, seed, time_scale, reps, dist) =
+        let (name, preset, seed, time_scale, reps, dist, statistic) =
             head.ok_or_else(|| "manifest: no manifest line".to_string())?;
         let torrent = torrent.ok_or_else(|| at_end("missing torrent line"))?;
         let tracker = tracker.ok_or_else(|| at_end("missing tracker line"))?;
@@ -360,6 +372,17 @@ impl Manifest {
                 return Err(at_end(&format!("run {} has no seeder", r.name)));
             }
         }
-        Ok(Manifest { name, preset, seed, time_scale, reps, dist, torrent, tracker, runs })
+        Ok(Manifest {
+            name,
+            preset,
+            seed,
+            time_scale,
+            reps,
+            dist,
+            statistic,
+            torrent,
+            tracker,
+            runs,
+        })
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::capacity::Dist;
 use crate::manifest::check_name;
+use crate::study::Statistic;
 use std::net::Ipv4Addr;
 
 /// What `plan` needs besides the preset. `Default` gives downpour's setup (docs/downpour.md,
@@ -60,6 +61,11 @@ pub struct PlanOptions {
     pub base_port: u16,
     /// `--trace` for the focus peer.
     pub trace: bool,
+    /// The headline statistic of the report, fixed here before any run.
+    pub statistic: Statistic,
+    /// Tyrants keep their u_p/d_p estimates across rejoins (`--tyrant-memory`): long-lived
+    /// users; false: every rejoin is a new user, as in downpour.
+    pub memory: bool,
     /// Manifest name; None = `PRESET-nPEERS-sSEED`.
     pub name: Option<String>,
     /// Emulated or real hosts (`NAME@IPV4`): slot k runs on host k mod len, at its address;
@@ -96,6 +102,8 @@ impl Default for PlanOptions {
             tracker_port: 6969,
             base_port: 20000,
             trace: false,
+            memory: false,
+            statistic: Statistic::Median,
             name: None,
             hosts: Vec::new(),
         }
@@ -152,6 +160,8 @@ impl PlanOptions {
             "tracker_port" => self.tracker_port = parsed(key, v)?,
             "base_port" => self.base_port = parsed(key, v)?,
             "trace" => self.trace = parsed(key, v)?,
+            "memory" => self.memory = parsed(key, v)?,
+            "statistic" => self.statistic = Statistic::parse(v)?,
             "hosts" => {
                 self.hosts = v
                     .split(',')

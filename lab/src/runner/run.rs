@@ -61,7 +61,7 @@ pub(super) fn run_one(
         // An earlier, interrupted attempt: start it over.
         fs::remove_dir_all(&dir).map_err(|e| format!("{}: {}", dir.display(), e))?;
     }
-    for sub in ["stats", "trace", "logs", "data"] {
+    for sub in ["stats", "trace", "logs", "data", "memory"] {
         let d = dir.join(sub);
         fs::create_dir_all(&d).map_err(|e| format!("{}: {}", d.display(), e))?;
     }
@@ -278,6 +278,8 @@ pub(super) fn run_one(
                 rep: run.rep,
                 cap: run.cap,
                 scale,
+                build: String::new(),
+                idle: None,
             });
         }
     }

@@ -2,7 +2,7 @@
 //! swarm, the peers of one strategy), the baseline of each strategy variant, and the
 //! `Analysis` that holds every statistic and comparison the text and the figures show.
 
-use super::stats::{ratio_ci, summarize, Cluster, Ratio, TimeStats};
+use super::stats::{ratio_ci, summarize, Cluster, Ratio, Statistic, TimeStats};
 use super::{Download, RESAMPLES};
 use std::collections::BTreeSet;
 
@@ -156,7 +156,7 @@ fn fnv(s: &str) -> u64 {
 /// `spec` at `cap`, over the pairing groups present in both variants (a group whose
 /// baseline or strategy run left no row cannot be paired). The bootstrap seed mixes the
 /// experiment's seed with the comparison's name.
-pub fn compare(rows: &[Download], spec: &Spec, cap: f64, seed: u64) -> Compared {
+pub fn compare(rows: &[Download], spec: &Spec, cap: f64, stat: Statistic, seed: u64) -> Compared {
     let at_cap = |v: &str| -> Vec<&Download> {
         spec.population.pick(rows, &spec.strategy, v).into_iter().filter(|d| d.cap == cap).collect()
     };
@@ -183,7 +183,7 @@ pub fn compare(rows: &[Download], spec: &Spec, cap: f64, seed: u64) -> Compared 
         strat: summarize(&strat),
         base_times: base.iter().filter_map(|d| d.seconds).collect(),
         strat_times: strat.iter().filter_map(|d| d.seconds).collect(),
-        ratio: ratio_ci(&clusters, RESAMPLES, seed ^ fnv(&key)),
+        ratio: ratio_ci(&clusters, stat, RESAMPLES, seed ^ fnv(&key)),
     }
 }
 
@@ -206,7 +206,7 @@ pub struct Analysis {
     pub compared: Vec<Compared>,
 }
 
-pub fn analyse(rows: &[Download], seed: u64) -> Analysis {
+pub fn analyse(rows: &[Download], stat: Statistic, seed: u64) -> Analysis {
     let mut variants: Vec<String> = Vec::new();
     for d in rows {
         if !variants.contains(&d.variant) {
@@ -236,7 +236,7 @@ pub fn analyse(rows: &[Download], seed: u64) -> Analysis {
     let mut compared = Vec::new();
     for spec in comparison_specs(&variants, rows) {
         for &cap in &caps {
-            compared.push(compare(rows, &spec, cap, seed));
+            compared.push(compare(rows, &spec, cap, stat, seed));
         }
     }
     Analysis { variants, caps, stats, compared }

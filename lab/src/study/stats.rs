@@ -1,6 +1,6 @@
-//! The statistics of a report: type-7 quantiles, the median by selection, the paired
-//! ratio of medians and its percentile-bootstrap confidence interval (see study.rs for
-//! why the bootstrap resamples whole pairing groups).
+//! The statistics of a report: type-7 quantiles, the median by selection, the headline
+//! statistics a manifest can fix (`Statistic`) and their percentile-bootstrap confidence
+//! intervals over runs (see study.rs for why the run is the unit).
 
 use super::Download;
 use std::collections::BTreeSet;
@@ -53,21 +53,77 @@ pub fn quantile(v: &[f64], p: f64) -> Option<f64> {
 /// One pairing group's completed download times: (baseline, strategy).
 pub type Cluster = (Vec<f64>, Vec<f64>);
 
+/// The headline statistic of a comparison, fixed in the manifest (`statistic=`) before any
+/// run, so that it is not chosen after the data arrive. Each is "baseline over strategy":
+/// > 1 means the strategy downloads faster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Statistic {
+    /// median of all baseline downloads / median of all strategy downloads.
+    Median,
+    /// mean / mean: weighs the slow tail, which the median ignores.
+    Mean,
+    /// Geometric mean over runs of each run's median / median: every run counts once, however
+    /// many downloads it held.
+    Geomean,
+}
+
+impl Statistic {
+    pub const ALL: &'static [(&'static str, Statistic)] = &[
+        ("median", Statistic::Median),
+        ("mean", Statistic::Mean),
+        ("geomean", Statistic::Geomean),
+    ];
+
+    pub fn parse(s: &str) -> Result<Statistic, String> {
+        let names: Vec<&str> = Self::ALL.iter().map(|(n, _)| *n).collect();
+        Self::ALL
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| format!("statistic '{}' is not one of {}", s, names.join(", ")))
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, v)| *v == self).map_or("?", |(n, _)| n)
+    }
+
+    /// The statistic of some clusters; None when a side has nothing finished.
+    pub fn of(self, clusters: &[&Cluster]) -> Option<f64> {
+        let pooled = |side: fn(&Cluster) -> &Vec<f64>| -> Vec<f64> {
+            clusters.iter().flat_map(|c| side(c).iter().copied()).collect()
+        };
+        let (base, strat) = (pooled(|c| &c.0), pooled(|c| &c.1));
+        let div = |b: Option<f64>, s: Option<f64>| Some(b? / s?).filter(|r| r.is_finite());
+        match self {
+            Statistic::Median => div(median(&base), median(&strat)),
+            Statistic::Mean => div(mean(&base), mean(&strat)),
+            Statistic::Geomean => {
+                let logs: Vec<f64> = clusters
+                    .iter()
+                    .filter_map(|c| div(median(&c.0), median(&c.1)))
+                    .map(f64::ln)
+                    .collect();
+                mean(&logs).map(f64::exp)
+            }
+        }
+    }
+}
+
 /// What the bootstrap resampled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resample {
-    /// Two-stage: pairing groups (repetitions) with replacement, keeping each group's two
-    /// sides together, then downloads with replacement within each drawn group and side.
-    /// Resampling groups alone would give a degenerate interval with the 2–5 repetitions
-    /// an experiment affords; the second stage adds the within-run spread (conservative).
-    Reps,
-    /// One repetition only: downloads, within each variant independently.
+    /// Runs: pairing groups with replacement, each bringing all its downloads on both sides.
+    /// Downloads of one run (consecutive downloads of a closed-loop peer, peers that share
+    /// a swarm) are not independent, so the run is the unit.
+    Runs,
+    /// One run only: downloads, within each variant independently (no run-level CI exists).
     Downloads,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Ratio {
-    /// median(baseline) / median(strategy) over all clusters.
+    pub stat: Statistic,
+    /// The statistic over all clusters.
     pub ratio: f64,
     /// 2.5 % and 97.5 % percentiles of the bootstrap ratios.
     pub lo: f64,
@@ -77,54 +133,39 @@ pub struct Ratio {
     pub resamples: usize,
 }
 
-fn ratio_of(base: &[f64], strat: &[f64]) -> Option<f64> {
-    let (b, s) = (median(base)?, median(strat)?);
-    if s > 0.0 {
-        Some(b / s)
-    } else {
-        None
-    }
-}
-
-/// The paired ratio and its percentile-bootstrap 95 % CI (see the file comment); None when
+/// The statistic and its percentile-bootstrap 95 % CI over runs (see `Resample`); None when
 /// one side has no completed download.
-pub fn ratio_ci(clusters: &[Cluster], resamples: usize, seed: u64) -> Option<Ratio> {
-    let base: Vec<f64> = clusters.iter().flat_map(|c| c.0.iter().copied()).collect();
-    let strat: Vec<f64> = clusters.iter().flat_map(|c| c.1.iter().copied()).collect();
-    let ratio = ratio_of(&base, &strat)?;
-    let by = if clusters.len() >= 2 { Resample::Reps } else { Resample::Downloads };
+pub fn ratio_ci(
+    clusters: &[Cluster],
+    stat: Statistic,
+    resamples: usize,
+    seed: u64,
+) -> Option<Ratio> {
+    let all: Vec<&Cluster> = clusters.iter().collect();
+    let ratio = stat.of(&all)?;
+    let by = if clusters.len() >= 2 { Resample::Runs } else { Resample::Downloads };
     let mut rng = Rng::new(seed);
     let mut draws = Vec::with_capacity(resamples);
-    let (mut b, mut s) = (Vec::new(), Vec::new());
+    let mut pick = |v: &[f64]| -> Vec<f64> {
+        (0..v.len()).map(|_| v[rng.below(v.len() as u64) as usize]).collect()
+    };
     for _ in 0..resamples {
-        b.clear();
-        s.clear();
-        match by {
-            Resample::Reps => {
-                for _ in 0..clusters.len() {
-                    let c = &clusters[rng.below(clusters.len() as u64) as usize];
-                    for _ in 0..c.0.len() {
-                        b.push(c.0[rng.below(c.0.len() as u64) as usize]);
-                    }
-                    for _ in 0..c.1.len() {
-                        s.push(c.1[rng.below(c.1.len() as u64) as usize]);
-                    }
-                }
+        let r = match by {
+            Resample::Runs => {
+                let idx: Vec<f64> = (0..clusters.len()).map(|i| i as f64).collect();
+                let drawn: Vec<&Cluster> =
+                    pick(&idx).into_iter().map(|i| &clusters[i as usize]).collect();
+                stat.of(&drawn)
             }
             Resample::Downloads => {
-                for _ in 0..base.len() {
-                    b.push(base[rng.below(base.len() as u64) as usize]);
-                }
-                for _ in 0..strat.len() {
-                    s.push(strat[rng.below(strat.len() as u64) as usize]);
-                }
+                let c: Cluster = (pick(&clusters[0].0), pick(&clusters[0].1));
+                stat.of(&[&c])
             }
-        }
-        if let Some(r) = ratio_of(&b, &s) {
-            draws.push(r);
-        }
+        };
+        draws.extend(r);
     }
     Some(Ratio {
+        stat,
         ratio,
         lo: quantile(&draws, 0.025)?,
         hi: quantile(&draws, 0.975)?,

@@ -65,8 +65,7 @@ fn median_mean_and_type7_quantiles_from_tables() {
 fn halved(groups: usize) -> Vec<Cluster> {
     (0..groups)
         .map(|g| {
-            // Constant within a group, so the second (within-group) stage cannot move the
-            // ratio: only the pairing of the first stage is under test.
+            // Constant within a group, so only the pairing of the runs is under test.
             let base: Vec<f64> = (0..5).map(|_| 100.0 * (1 + 9 * (g % 2)) as f64).collect();
             let strat = base.iter().map(|x| x / 2.0).collect();
             (base, strat)
@@ -76,25 +75,25 @@ fn halved(groups: usize) -> Vec<Cluster> {
 
 #[test]
 fn bootstrap_of_an_exact_ratio_is_that_ratio() {
-    let r = ratio_ci(&halved(4), RESAMPLES, 7).unwrap();
+    let r = ratio_ci(&halved(4), Statistic::Median, RESAMPLES, 7).unwrap();
     assert_eq!((r.ratio, r.lo, r.hi), (2.0, 2.0, 2.0));
-    assert_eq!(r.by, Resample::Reps);
+    assert_eq!(r.by, Resample::Runs);
     assert_eq!(r.resamples, RESAMPLES);
 }
 
 #[test]
 fn cluster_bootstrap_keeps_pairs_together() {
-    // The same downloads resampled without the pairing (one pooled "repetition") mix fast
-    // baselines with slow strategies and give a wide interval; the cluster bootstrap keeps
-    // each repetition's baseline with its own strategy and stays at exactly 2.
+    // The same downloads resampled without the pairing (one pooled "run") mix fast
+    // baselines with slow strategies and give a wide interval; the run bootstrap keeps
+    // each run's baseline with its own strategy and stays at exactly 2.
     let clusters = halved(6);
-    let paired = ratio_ci(&clusters, RESAMPLES, 3).unwrap();
+    let paired = ratio_ci(&clusters, Statistic::Median, RESAMPLES, 3).unwrap();
     assert_eq!((paired.lo, paired.hi), (2.0, 2.0));
     let pooled: Cluster = (
         clusters.iter().flat_map(|c| c.0.clone()).collect(),
         clusters.iter().flat_map(|c| c.1.clone()).collect(),
     );
-    let unpaired = ratio_ci(&[pooled], RESAMPLES, 3).unwrap();
+    let unpaired = ratio_ci(&[pooled], Statistic::Median, RESAMPLES, 3).unwrap();
     assert_eq!(unpaired.by, Resample::Downloads);
     assert!(close(unpaired.ratio, 2.0));
     assert!(unpaired.lo < 1.5 && unpaired.hi > 2.5, "{:?}", unpaired);
@@ -114,24 +113,74 @@ fn bootstrap_ci_contains_a_known_ratio_and_is_deterministic() {
             (base, strat)
         })
         .collect();
-    let r = ratio_ci(&clusters, RESAMPLES, 99).unwrap();
+    let r = ratio_ci(&clusters, Statistic::Median, RESAMPLES, 99).unwrap();
     assert!(r.lo < 1.5 && 1.5 < r.hi, "{:?}", r);
     assert!(r.lo <= r.ratio && r.ratio <= r.hi, "{:?}", r);
     assert!(r.hi - r.lo < 0.5, "{:?}", r);
-    assert_eq!(ratio_ci(&clusters, RESAMPLES, 99), Some(r));
-    assert_ne!(ratio_ci(&clusters, RESAMPLES, 100), Some(r));
+    assert_eq!(ratio_ci(&clusters, Statistic::Median, RESAMPLES, 99), Some(r));
+    assert_ne!(ratio_ci(&clusters, Statistic::Median, RESAMPLES, 100), Some(r));
 }
 
 #[test]
 fn bootstrap_without_data_on_one_side_is_none() {
-    assert_eq!(ratio_ci(&[], RESAMPLES, 1), None);
-    assert_eq!(ratio_ci(&[(vec![1.0], vec![])], RESAMPLES, 1), None);
-    assert_eq!(ratio_ci(&[(vec![], vec![1.0]), (vec![], vec![2.0])], RESAMPLES, 1), None);
+    assert_eq!(ratio_ci(&[], Statistic::Median, RESAMPLES, 1), None);
+    assert_eq!(ratio_ci(&[(vec![1.0], vec![])], Statistic::Median, RESAMPLES, 1), None);
+    assert_eq!(
+        ratio_ci(&[(vec![], vec![1.0]), (vec![], vec![2.0])], Statistic::Median, RESAMPLES, 1),
+        None
+    );
     // A repetition with nothing finished on one side still counts as a cluster.
-    let r = ratio_ci(&[(vec![10.0], vec![5.0]), (vec![], vec![])], 200, 1).unwrap();
-    assert_eq!(r.by, Resample::Reps);
+    let r =
+        ratio_ci(&[(vec![10.0], vec![5.0]), (vec![], vec![])], Statistic::Median, 200, 1).unwrap();
+    assert_eq!(r.by, Resample::Runs);
     assert!(r.resamples < 200 && r.resamples > 100);
     assert_eq!((r.lo, r.hi), (2.0, 2.0));
+}
+
+/// The run is the unit: with two runs of 40 downloads each a draw holds run 1 twice, both
+/// runs, or run 2 twice, so the bootstrap ratios take at most three values. Resampling the
+/// downloads within runs as well (taking consecutive downloads as independent) would give
+/// dozens.
+#[test]
+fn the_bootstrap_resamples_runs_not_downloads() {
+    let mut rng = Rng::new(5);
+    let mut run = |scale: f64| -> Cluster {
+        let base: Vec<f64> = (0..40).map(|_| scale * (50.0 + 50.0 * rng.f64())).collect();
+        let strat = (0..40).map(|_| 50.0 + 50.0 * rng.f64()).collect();
+        (base, strat)
+    };
+    let clusters = vec![run(1.0), run(2.0)];
+    for stat in [Statistic::Median, Statistic::Mean, Statistic::Geomean] {
+        let r = ratio_ci(&clusters, stat, RESAMPLES, 1).unwrap();
+        assert_eq!(r.by, Resample::Runs);
+        let mut seen: Vec<f64> = Vec::new();
+        let mut draw = Rng::new(9);
+        for _ in 0..200 {
+            let picks: Vec<&Cluster> = (0..2).map(|_| &clusters[draw.below(2) as usize]).collect();
+            let x = stat.of(&picks).unwrap();
+            if !seen.iter().any(|y| (y - x).abs() < 1e-12) {
+                seen.push(x);
+            }
+        }
+        assert_eq!(seen.len(), 3, "{:?}", stat);
+        assert!(seen.iter().any(|y| (y - r.lo).abs() < 1e-12), "lo is a run-level value");
+        assert!(seen.iter().any(|y| (y - r.hi).abs() < 1e-12), "hi is a run-level value");
+    }
+}
+
+/// The three statistics on a hand-checked example: run 1 baseline 10, 20, 30 and strategy
+/// 10; run 2 baseline 40 and strategy 10, 30.
+#[test]
+fn statistics_by_hand() {
+    let c1: Cluster = (vec![10.0, 20.0, 30.0], vec![10.0]);
+    let c2: Cluster = (vec![40.0], vec![10.0, 30.0]);
+    let both = [&c1, &c2];
+    // pooled medians 25 / 10; means 25 / (50/3); runs 20/10 = 2 and 40/20 = 2
+    assert!(close(Statistic::Median.of(&both).unwrap(), 2.5));
+    assert!(close(Statistic::Mean.of(&both).unwrap(), 1.5));
+    assert!(close(Statistic::Geomean.of(&both).unwrap(), 2.0));
+    assert_eq!(Statistic::parse("geomean"), Ok(Statistic::Geomean));
+    assert!(Statistic::parse("best").is_err());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -156,7 +205,7 @@ fn row(
         None => (String::new(), String::new()),
     };
     format!(
-        "{g}-{v},{g},{v},{rep},{cap},{peer},{strategy},loop,{f},{up},{join},{start},{finish},{secs},1000,2097152,10",
+        "{g}-{v},{g},{v},{rep},{cap},{peer},{strategy},loop,{f},{up},{join},{start},{finish},{secs},1000,2097152,10,abc123def456,0.250",
         g = group,
         v = variant,
         rep = rep,
@@ -223,15 +272,24 @@ fn csv_errors_name_the_file_and_line() {
     assert!(e.starts_with("report: D/results.csv line 1: columns in the wrong order; expected the header run,group,"), "{}", e);
     let e = err(&format!("a,b\n{}\n", good));
     assert!(e.contains("line 1: unexpected columns") && e.contains(HEADER), "{}", e);
+    // Results from before `build` and `idle` read with the first 17 columns.
+    let old_head = HEADER.trim_end_matches(",build,idle");
+    let old_row = good.trim_end_matches(",abc123def456,0.250");
+    let old = parse_results(&format!("{}\n{}\n", old_head, old_row), "D").unwrap();
+    assert_eq!((old[0].build.as_str(), old[0].idle), ("unknown", None));
+    let new = parse_results(&csv(std::slice::from_ref(&good)), "D").unwrap();
+    assert_eq!((new[0].build.as_str(), new[0].idle), ("abc123def456", Some(0.25)));
     let cases: &[(String, &str)] = &[
-        (good.replace(",loop,", ",loop,x,"), "18 fields, expected 17"),
+        (good.replace(",loop,", ",loop,x,"), "20 fields, expected 19"),
         (good.replace(",20,p0,", ",abc,p0,"), "cap='abc' is not a number >= 0"),
         (good.replace(",loop,1,", ",loop,yes,"), "focus='yes' is not 0 or 1"),
         (
             good.replace(",6,1,", ",,1,"),
             "finish and seconds must both be set, or both empty (unfinished)",
         ),
-        (good.trim_end_matches(",10").to_string() + ",0", "time_scale must be > 0"),
+        (good.replace(",10,abc", ",0,abc"), "time_scale must be > 0"),
+        (good.replace(",0.250", ",-1"), "idle='-1' is not a number >= 0"),
+        (good.replace(",abc123def456,", ",,"), "build is empty"),
         (good.replace(",vanilla-in-vanilla,", ",,"), "variant is empty"),
     ];
     for (bad, want) in cases {
@@ -372,20 +430,19 @@ fn several_thieves_are_compared_on_the_same_peer_ids() {
         baseline: "vanilla-in-vanilla".into(),
         population: Peers("thief".into()),
     };
-    let c = compare(&rows, &thieves, 200.0, 1);
+    let c = compare(&rows, &thieves, 200.0, Statistic::Median, 1);
     // Thieves p0 p1 p2 (caps 200 and two background caps), two reps, 2 downloads each.
     assert_eq!((c.groups, c.strat.peers, c.base.peers), (2, 3, 3));
     assert_eq!((c.strat.n, c.base.n, c.strat.unfinished, c.base.unfinished), (12, 12, 2, 2));
     let r = c.ratio.unwrap();
     assert!(r.ratio < 1.0, "thieves are slower here by construction: {:?}", r);
     let others = Spec { population: Peers("vanilla".into()), ..thieves };
-    let c = compare(&rows, &others, 200.0, 1);
+    let c = compare(&rows, &others, 200.0, Statistic::Median, 1);
     assert_eq!((c.strat.peers, c.base.peers, c.strat.n, c.base.n), (3, 3, 12, 12));
-    // The vanilla peers run the same way in both variants: ratio exactly 1, and the
-    // two-stage interval (downloads resampled within each group) straddles it.
+    // The vanilla peers run the same way in both variants: ratio exactly 1 in each run, so
+    // resampling runs cannot move it.
     let r = c.ratio.unwrap();
-    assert_eq!(r.ratio, 1.0);
-    assert!(r.lo < 1.0 && r.hi > 1.0, "{:?}", r);
+    assert_eq!((r.ratio, r.lo, r.hi), (1.0, 1.0, 1.0));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -458,7 +515,8 @@ fn report_of_a_hand_made_single_run() {
             "115.0",
             "115.0",
             "104.0",
-            "126.0"
+            "126.0",
+            "11.5"
         ]
     );
     assert_eq!(
@@ -473,13 +531,14 @@ fn report_of_a_hand_made_single_run() {
             "230.0",
             "230.0",
             "208.0",
-            "252.0"
+            "252.0",
+            "23.0"
         ]
     );
     // Whole swarm at cap 100: p0 at 100..130 (9 values) + p1 400 ×3, p1 unfinished ×3.
     assert_eq!(line(&["vanilla-in-vanilla", "whole swarm", "100"])[3..6], ["2", "12", "3"]);
-    // The two-stage bootstrap resamples downloads within each repetition, so the interval
-    // is not a point; it must hold the true ratio 2, and the table must print it.
+    // Every run's ratio is exactly 2 here, so the run bootstrap's interval is [2, 2]; the
+    // table must print it.
     let ci_of = |cap: &str| -> String {
         let cells = line(&["tyrant-in-vanilla vs vanilla-in-vanilla", "tyrant peers", cap]);
         let ci = cells[9].clone();
@@ -488,7 +547,7 @@ fn report_of_a_hand_made_single_run() {
             .split(", ")
             .map(|x| x.parse().unwrap())
             .collect();
-        assert!(v[0] <= 2.0 && 2.0 <= v[1] && v[0] > 1.5 && v[1] < 2.7, "{}", ci);
+        assert_eq!(v, [2.0, 2.0], "{}", ci);
         ci
     };
     let (ci20, ci100) = (ci_of("20"), ci_of("100"));
@@ -506,12 +565,12 @@ fn report_of_a_hand_made_single_run() {
             "2.000",
             ci20.as_str(),
             "+100.0%",
-            "reps"
+            "runs (!)"
         ]
     );
     assert_eq!(
         line(&["tyrant-in-vanilla vs vanilla-in-vanilla", "tyrant peers", "100"])[6..],
-        ["115.0", "57.5", "2.000", ci100.as_str(), "+100.0%", "reps"]
+        ["115.0", "57.5", "2.000", ci100.as_str(), "+100.0%", "runs (!)"]
     );
     assert!(out.ends_with("figures skipped (--no-figures)\n"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -643,7 +702,7 @@ fn every_preset_reports_with_its_manifest_and_draws_figures() {
             m.runs.len()
         );
         assert!(out.starts_with(&head), "{}", out);
-        assert!(out.contains(&format!("{} resamples, seed 1;", RESAMPLES)));
+        assert!(out.contains(&format!("({} resamples, seed 1)", RESAMPLES)), "{}", out);
         assert!(!out.contains("n/a"), "{}", out);
         let figdir = dir.join("figures");
         if !gnuplot {

@@ -75,14 +75,31 @@ pub fn render(a: &Analysis, rows: &[Download], manifest: Option<&Manifest>, seed
     let done = rows.iter().filter(|d| d.seconds.is_some()).count();
     let _ = writeln!(
         o,
-        "results.csv: {} runs, {} downloads ({} finished, {} unfinished)\n",
+        "results.csv: {} runs, {} downloads ({} finished, {} unfinished)",
         runs.len(),
         rows.len(),
         done,
         rows.len() - done
     );
 
-    o.push_str("DOWNLOAD TIMES (nominal s, completed downloads; unfinished = still running at the end, excluded)\n");
+    let builds: BTreeSet<&str> = rows.iter().map(|d| d.build.as_str()).collect();
+    let builds: Vec<&str> = builds.into_iter().collect();
+    let mut idle: Vec<(&str, f64)> =
+        rows.iter().filter_map(|d| Some((d.run.as_str(), d.idle?))).collect();
+    idle.dedup();
+    let idle: Vec<f64> = idle.into_iter().map(|(_, x)| x * 100.0).collect();
+    let _ = writeln!(
+        o,
+        "client build: {}{}; machine check, CPU idle per run: {}\n",
+        builds.join(", "),
+        if builds.len() > 1 { " (MIXED: runs of different code)" } else { "" },
+        match (super::median(&idle), idle.iter().copied().reduce(f64::min)) {
+            (Some(m), Some(lo)) =>
+                format!("median {:.0} %, lowest {:.0} % ({} runs)", m, lo, idle.len()),
+            _ => "not recorded".into(),
+        }
+    );
+    o.push_str("DOWNLOAD TIMES (nominal s, completed downloads; unfinished = still running at the end, excluded;\nrounds = median / 10 s, the choking rounds a median download lasts)\n");
     let t: Vec<Vec<String>> = a
         .stats
         .iter()
@@ -99,22 +116,42 @@ pub fn render(a: &Analysis, rows: &[Download], manifest: Option<&Manifest>, seed
                 secs(s.mean),
                 secs(s.p10),
                 secs(s.p90),
+                s.median.map_or("-".into(), |m| format!("{:.1}", m / 10.0)),
             ]
         })
         .collect();
     o.push_str(&table(
-        &["variant", "population", "cap", "peers", "n", "unfin", "median", "mean", "p10", "p90"],
+        &[
+            "variant",
+            "population",
+            "cap",
+            "peers",
+            "n",
+            "unfin",
+            "median",
+            "mean",
+            "p10",
+            "p90",
+            "rounds",
+        ],
         &t,
         2,
     ));
 
+    let stat = a.compared.iter().find_map(|c| c.ratio).map_or("median", |r| r.stat.name());
+    let fixed = match manifest {
+        Some(m) if m.statistic == stat => "fixed in the manifest before the runs",
+        _ => "the default: no manifest fixed it",
+    };
     let _ = writeln!(
         o,
-        "\nPAIRED COMPARISONS (ratio = median(baseline) / median(strategy), > 1: strategy faster;\n\
-         95% CI: percentile bootstrap, {} resamples, seed {}; CI by reps = two-stage: pairing\n\
-         groups resampled with both sides kept together, then downloads within each group;\n\
-         downloads = one repetition only, downloads resampled per variant)",
-        RESAMPLES, seed
+        "\nPAIRED COMPARISONS: statistic {} ({}); > 1: strategy faster.\n\
+         median = median(baseline)/median(strategy) over all downloads; mean = mean/mean;\n\
+         geomean = geometric mean over runs of each run's median/median.\n\
+         95% CI: percentile bootstrap over runs ({} resamples, seed {}): whole pairing groups\n\
+         resampled, each with all its downloads on both sides, so downloads are never taken as\n\
+         independent; `downloads` = one run only, no run-level CI. runs < 5: CI unreliable (!).",
+        stat, fixed, RESAMPLES, seed
     );
     let t: Vec<Vec<String>> = a
         .compared
@@ -126,7 +163,8 @@ pub fn render(a: &Analysis, rows: &[Download], manifest: Option<&Manifest>, seed
                     format!("[{:.3}, {:.3}]", r.lo, r.hi),
                     format!("{:+.1}%", (r.ratio - 1.0) * 100.0),
                     match r.by {
-                        Resample::Reps => "reps".to_string(),
+                        Resample::Runs if c.groups < 5 => "runs (!)".to_string(),
+                        Resample::Runs => "runs".to_string(),
                         Resample::Downloads => "downloads".to_string(),
                     },
                 ),
@@ -156,12 +194,12 @@ pub fn render(a: &Analysis, rows: &[Download], manifest: Option<&Manifest>, seed
                 "strategy vs baseline",
                 "population",
                 "cap",
-                "reps",
+                "runs",
                 "n base",
                 "n strat",
                 "med base",
                 "med strat",
-                "ratio",
+                stat,
                 "95% CI",
                 "speed-up",
                 "CI by",

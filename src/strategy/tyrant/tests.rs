@@ -122,7 +122,7 @@ fn u_p_stays_between_the_floor_and_the_capacity() {
     let mut t = tyrant(10.0 * KIB);
     let mut v = [peer(1, 0.0)];
     v[0].choked = false;
-    t.peers.insert(1, PeerState { u_p: 9.0 * KIB, d_p: 0.0, seen: 0 });
+    t.peers.insert(1, PeerState { u_p: 9.0 * KIB, d_p: 0.0, seen: 0, ip: None });
     for _ in 0..10 {
         t.rechoke(&v, &mut Rng::new(1));
     }
@@ -156,7 +156,7 @@ fn the_market_rate_follows_the_unchoked_peers() {
             p.peer_choking = false;
             p.unchoked_us_secs = 5.0;
             v.push(p);
-            t.peers.insert(i as u64 + 1, PeerState { u_p: kib * KIB, d_p: 0.0, seen: 0 });
+            t.peers.insert(i as u64 + 1, PeerState { u_p: kib * KIB, d_p: 0.0, seen: 0, ip: None });
         }
         t.rechoke(&v, &mut Rng::new(1));
         assert_close(t.market(), *want, &format!("{:?}", rates));
@@ -185,7 +185,7 @@ fn three_passes_fill_the_capacity() {
         p.interesting = want;
         v.push(p);
         let seen = rounds_seen.iter().find(|(i, _)| *i == id).map_or(0, |x| x.1);
-        t.peers.insert(id, PeerState { u_p: u_kib * KIB, d_p: d_kib * KIB, seen });
+        t.peers.insert(id, PeerState { u_p: u_kib * KIB, d_p: d_kib * KIB, seen, ip: None });
     }
     t.round = 5;
     let d = t.rechoke(&v, &mut Rng::new(3));
@@ -247,8 +247,8 @@ fn ranking_by_ratio_and_by_rate_choose_differently() {
     let run = |rank: Rank| {
         let mut t =
             Tyrant::new(TyrantParams { capacity: 10.0 * KIB, rank, ..TyrantParams::default() });
-        t.peers.insert(1, PeerState { u_p: 9.0 * KIB, d_p: 12.0 * KIB, seen: 1 });
-        t.peers.insert(2, PeerState { u_p: 2.0 * KIB, d_p: 6.0 * KIB, seen: 1 });
+        t.peers.insert(1, PeerState { u_p: 9.0 * KIB, d_p: 12.0 * KIB, seen: 1, ip: None });
+        t.peers.insert(2, PeerState { u_p: 2.0 * KIB, d_p: 6.0 * KIB, seen: 1, ip: None });
         // both reciprocate (for less than 30 s), so u_p stays put
         let mut v = vec![peer(1, 0.0), peer(2, 0.0)];
         for p in &mut v {
@@ -278,8 +278,8 @@ fn ranking_by_ratio_and_by_rate_choose_differently() {
             rank: Rank::Random,
             ..TyrantParams::default()
         });
-        t.peers.insert(1, PeerState { u_p: 9.0 * KIB, d_p: 12.0 * KIB, seen: 1 });
-        t.peers.insert(2, PeerState { u_p: 2.0 * KIB, d_p: 6.0 * KIB, seen: 1 });
+        t.peers.insert(1, PeerState { u_p: 9.0 * KIB, d_p: 12.0 * KIB, seen: 1, ip: None });
+        t.peers.insert(2, PeerState { u_p: 2.0 * KIB, d_p: 6.0 * KIB, seen: 1, ip: None });
         let d = t.rechoke(&[peer(1, 0.0), peer(2, 0.0)], &mut Rng::new(seed));
         firsts.insert(
             unchoked(&d).into_iter().filter(|id| find(&d, *id).pass < 3).collect::<Vec<_>>(),
@@ -308,7 +308,7 @@ fn a_misfit_is_skipped_and_a_later_cheaper_peer_fits() {
     let mut t = tyrant(16.0 * KIB);
     // ratios: 1 (10/7 = 1.43) > 2 (13/10 = 1.3) > 3 (5/4 = 1.25)
     for (id, u, d) in [(1, 7.0, 10.0), (2, 10.0, 13.0), (3, 4.0, 5.0)] {
-        t.peers.insert(id, PeerState { u_p: u * KIB, d_p: d * KIB, seen: 1 });
+        t.peers.insert(id, PeerState { u_p: u * KIB, d_p: d * KIB, seen: 1, ip: None });
     }
     let v: Vec<PeerView> = (1..=3).map(|id| peer(id, 0.0)).collect();
     let d = t.rechoke(&v, &mut Rng::new(1));
@@ -335,4 +335,38 @@ fn peers_that_left_are_forgotten() {
     t.rechoke(&[peer(1, 0.0), peer(2, 0.0)], &mut Rng::new(1));
     t.rechoke(&[peer(2, 0.0)], &mut Rng::new(1));
     assert!(!t.peers.contains_key(&1) && t.peers.contains_key(&2));
+}
+
+/// `--tyrant-memory`: a peer that chokes us for two rounds has u_p raised 3 → 3.6 → 4.32
+/// KiB/s; it leaves and comes back on a new connection from the same address. A new user
+/// offers it the market rate again; a long-lived user offers what it learned, and so does
+/// the next process that loads the file (written in nominal rates: scale 4 reads it ×4).
+#[test]
+fn a_long_lived_user_knows_a_returning_peer_by_its_address() {
+    let ip: IpAddr = "127.0.0.9".parse().expect("an address");
+    let at = |id| PeerView { ip: Some(ip), ..peer(id, 20.0) };
+    let learn = |t: &mut Tyrant| {
+        let mut rng = Rng::new(3);
+        let mut v = vec![at(1)];
+        for _ in 0..3 {
+            let d = t.rechoke(&v, &mut rng);
+            apply(&mut v, &d);
+        }
+        t.rechoke(&[], &mut rng); // it left
+        find(&t.rechoke(&[at(2)], &mut rng), 2).u_p
+    };
+    assert_eq!(learn(&mut tyrant(100.0 * KIB)), Some(3072.0), "a new user forgets");
+    let mut t = tyrant(100.0 * KIB);
+    t.recall("");
+    let learned = 3072.0 * 1.2 * 1.2;
+    assert_close(learn(&mut t).unwrap_or(0.0), learned, "the learned u_p comes back");
+
+    let text = t.remembered().expect("a long-lived user has a memory");
+    assert!(text.contains(&format!("127.0.0.9 {:.0} 0\n", learned)), "{}", text);
+    let mut next =
+        Tyrant::new(TyrantParams { capacity: 400.0 * KIB, scale: 4.0, ..TyrantParams::default() });
+    next.recall(&format!("{}garbage line\n127.0.0.10 x 1\n", text));
+    let d = next.rechoke(&[at(5)], &mut Rng::new(1));
+    assert_close(find(&d, 5).u_p.unwrap_or(0.0), 4.0 * learned.round(), "loaded, scaled");
+    assert_eq!(next.remembered().map(|t| t.lines().count()), Some(2), "bad lines skipped");
 }
