@@ -43,11 +43,12 @@ pub const FORMAT: &str = "\
 #   FOCUS-in-BACKGROUND (the focus peer's strategy among the others'), or thieves-in-vanilla
 # peer run=RUN id=ID host=HOST addr=IPV4 port=P role=seeder|leecher|loop
 #      strategy=vanilla|tyrant|propshare|rebel|sybil|thief flags=LIST up=KiB down=KiB
-#      start=S focus=true|false args=LIST
+#      start=S focus=true|false args=LIST [client=NAME]
 #   role loop: closed-loop leecher (downpour): on finishing it stops, its data is deleted and
 #   it rejoins 1 s later as a new empty peer; leecher: downloads once, then seeds until the
 #   run ends. A `--sybil N` peer listens on ports P..P+N-1. down=0 means uncapped.
 #   focus marks the measured peer(s). args is the exact argument list after `tyrant`.
+#   client (absent = tyrant) names a real client playing the peer instead (realswarm.py).
 ";
 
 /// What a peer does over a run.
@@ -151,6 +152,10 @@ pub struct Peer {
     pub start: f64,
     pub focus: bool,
     pub args: Vec<String>,
+    /// The program that plays this peer: `tyrant` (what `tyrant-lab run` starts), or a real
+    /// client (aria2, transmission, rtorrent, libtorrent) that reproduction/realswarm.py
+    /// starts with the same address, cap and start time; `args` is then tyrant's equivalent.
+    pub client: String,
 }
 
 impl Peer {

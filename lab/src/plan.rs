@@ -307,6 +307,7 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
                         start,
                         focus,
                         args,
+                        client: "tyrant".into(),
                     });
                 }
                 runs.push(Run {

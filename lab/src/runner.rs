@@ -118,6 +118,12 @@ pub fn run_manifest(m: &Manifest, o: &RunOptions) -> Result<Totals, String> {
     if jobs > 1 && m.runs.iter().any(|r| r.peers.iter().any(|p| !is_loopback(p.addr))) {
         return Err("run: --jobs > 1 needs every peer on 127.0.0.0/16".into());
     }
+    if let Some(p) = m.runs.iter().flat_map(|r| &r.peers).find(|p| p.client != "tyrant") {
+        return Err(format!(
+            "run: peer {} is played by {}; tyrant-lab runs only tyrant (reproduction/realswarm.py runs real clients)",
+            p.id, p.client
+        ));
+    }
     let wanted = |r: &&Run| o.only.as_ref().map_or(true, |s| r.name.contains(s.as_str()));
     // Before anything is written or started: past a thread limit a run fails partway, in odd
     // ways (threads.rs). Processes behind ssh hold their threads on other machines.

@@ -456,3 +456,30 @@ fn memory_and_statistic_reach_the_manifest() {
         .iter()
         .all(|r| r.peers.iter().all(|p| !p.args.contains(&"--tyrant-memory".to_string()))));
 }
+
+/// A peer played by a real client says so (`client=`), survives the round trip, and the
+/// lines of tyrant peers stay as they were (no `client=` word).
+#[test]
+fn a_peer_names_the_client_that_plays_it() {
+    let mut m = plan("single peers=3", &PlanOptions::default()).unwrap();
+    let words = |t: &str| t.lines().filter(|l| !l.starts_with('#')).any(|l| l.contains("client="));
+    assert!(!words(&m.to_text()));
+    m.runs[0].peers[4].client = "aria2".into();
+    let text = m.to_text();
+    assert_eq!(text.matches(" client=aria2\n").count(), 1, "{}", text);
+    assert_eq!(Manifest::from_text(&text).unwrap(), m);
+    let o = crate::runner::RunOptions {
+        out: std::env::temp_dir().join("tyrant-lab-never-created"),
+        bin: "/bin/true".into(),
+        exec: None,
+        only: None,
+        jobs: 1,
+        keep_data: false,
+        collect: None,
+        verbose: false,
+        ignore_thread_limit: true,
+    };
+    let e = crate::runner::run_manifest(&m, &o).unwrap_err();
+    assert!(e.contains("is played by aria2; tyrant-lab runs only tyrant"), "{}", e);
+    assert!(!o.out.exists());
+}

@@ -133,14 +133,14 @@ impl<'a> Record<'a> {
 const MANIFEST_KEYS: &[&str] =
     &["version", "name", "preset", "seed", "time_scale", "reps", "dist", "statistic"];
 /// Keys a record may lack: added to the format after manifests were written without them.
-const OPTIONAL_KEYS: &[&str] = &["statistic"];
+const OPTIONAL_KEYS: &[&str] = &["statistic", "client"];
 const TORRENT_KEYS: &[&str] = &["file", "size", "piece_kib", "path"];
 const TRACKER_KEYS: &[&str] = &["host", "addr", "port", "interval", "min_interval", "max_numwant"];
 const RUN_KEYS: &[&str] =
     &["name", "group", "variant", "rep", "seed", "cap", "duration", "tracker_args"];
 const PEER_KEYS: &[&str] = &[
     "run", "id", "host", "addr", "port", "role", "strategy", "flags", "up", "down", "start",
-    "focus", "args",
+    "focus", "args", "client",
 ];
 
 fn keys_of(kind: &str) -> Option<&'static [&'static str]> {
@@ -224,6 +224,11 @@ impl Manifest {
                     p.focus,
                     list(&p.args)
                 );
+                if p.client != "tyrant" {
+                    // Before the newline: `client=` ends the peer's line.
+                    o.pop();
+                    let _ = writeln!(o, " client={}", esc(&p.client));
+                }
             }
         }
         o
@@ -348,6 +353,10 @@ impl Manifest {
                         start: rec.nonneg("start").map_err(at)?,
                         focus: rec.bool("focus").map_err(at)?,
                         args: rec.list("args").map_err(at)?,
+                        client: match rec.words.get("client") {
+                            Some(_) => rec.s("client").map_err(at)?,
+                            None => "tyrant".into(),
+                        },
                     };
                     check_name("peer id", &p.id).map_err(at)?;
                     let run = runs
