@@ -211,7 +211,42 @@ pub fn report(dir: &Path, with_figures: bool) -> Result<String, String> {
     let rp = dir.join("report.txt");
     std::fs::write(&rp, &out)
         .map_err(|e| format!("report: cannot write {}: {}", rp.display(), e))?;
+    let tp = dir.join("comparisons.tsv");
+    std::fs::write(&tp, comparisons_tsv(&a))
+        .map_err(|e| format!("report: cannot write {}: {}", tp.display(), e))?;
     Ok(out)
+}
+
+/// The paired comparisons as tab-separated columns, for tables built from several
+/// experiments (reproduction/tables.py): the same numbers as the report's text.
+pub fn comparisons_tsv(a: &Analysis) -> String {
+    let mut o = String::from("strategy\tbaseline\tpopulation\tcap\truns\tn_base\tn_strat\tunfin_base\tunfin_strat\tmedian_base\tmedian_strat\tstatistic\tvalue\tlo\thi\tby\n");
+    let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.4}", v));
+    for c in &a.compared {
+        let r = c.ratio;
+        let by = r.map_or("-", |r| if r.by == Resample::Runs { "runs" } else { "downloads" });
+        let _ = writeln!(
+            o,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            c.spec.strategy,
+            c.spec.baseline,
+            c.spec.population.label(),
+            c.cap,
+            c.groups,
+            c.base.n,
+            c.strat.n,
+            c.base.unfinished,
+            c.strat.unfinished,
+            f(c.base.median),
+            f(c.strat.median),
+            r.map_or("-", |r| r.stat.name()),
+            f(r.map(|r| r.ratio)),
+            f(r.and_then(|r| r.interval()).map(|i| i.0)),
+            f(r.and_then(|r| r.interval()).map(|i| i.1)),
+            by
+        );
+    }
+    o
 }
 
 /// `tyrant-lab report DIR [--no-figures]`: the words after `report`.

@@ -120,9 +120,15 @@ pub enum Resample {
     Downloads,
 }
 
+/// Fewer runs than this get no interval: a percentile bootstrap over 2–4 runs has only a
+/// handful of distinct resamples and reads far narrower than the runs' spread allows.
+pub const MIN_RUNS: usize = 5;
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Ratio {
     pub stat: Statistic,
+    /// Runs (pairing groups) behind it.
+    pub runs: usize,
     /// The statistic over all clusters.
     pub ratio: f64,
     /// 2.5 % and 97.5 % percentiles of the bootstrap ratios.
@@ -131,6 +137,13 @@ pub struct Ratio {
     pub by: Resample,
     /// Resamples with data on both sides (the others have no ratio and are dropped).
     pub resamples: usize,
+}
+
+impl Ratio {
+    /// The 95 % interval, when there are runs enough to give one.
+    pub fn interval(&self) -> Option<(f64, f64)> {
+        Some((self.lo, self.hi)).filter(|_| self.runs >= MIN_RUNS)
+    }
 }
 
 /// The statistic and its percentile-bootstrap 95 % CI over runs (see `Resample`); None when
@@ -166,6 +179,7 @@ pub fn ratio_ci(
     }
     Some(Ratio {
         stat,
+        runs: clusters.len(),
         ratio,
         lo: quantile(&draws, 0.025)?,
         hi: quantile(&draws, 0.975)?,

@@ -180,6 +180,10 @@ fn statistics_by_hand() {
     assert!(close(Statistic::Mean.of(&both).unwrap(), 1.5));
     assert!(close(Statistic::Geomean.of(&both).unwrap(), 2.0));
     assert_eq!(Statistic::parse("geomean"), Ok(Statistic::Geomean));
+    // An interval from 5 runs on, none from 4.
+    let runs = |n: usize| vec![c1.clone(); n];
+    assert_eq!(ratio_ci(&runs(4), Statistic::Median, 100, 1).unwrap().interval(), None);
+    assert_eq!(ratio_ci(&runs(5), Statistic::Median, 100, 1).unwrap().interval(), Some((2.0, 2.0)));
     assert!(Statistic::parse("best").is_err());
 }
 
@@ -483,6 +487,14 @@ fn report_of_a_hand_made_single_run() {
     let dir = tmpdir("by-hand");
     std::fs::write(dir.join("results.csv"), single_by_hand()).unwrap();
     let out = report(&dir, false).unwrap();
+    // The same comparisons, machine-readable, for the reproduction tables.
+    let tsv = std::fs::read_to_string(dir.join("comparisons.tsv")).unwrap();
+    let row = tsv.lines().find(|l| l.contains("\ttyrant peers\t20\t")).unwrap();
+    let cells: Vec<&str> = row.split('\t').collect();
+    assert_eq!(
+        cells[4..],
+        ["3", "9", "9", "0", "0", "230.0000", "115.0000", "median", "2.0000", "-", "-", "runs"]
+    );
     println!("{}", out);
     assert_eq!(std::fs::read_to_string(dir.join("report.txt")).unwrap(), out);
     assert!(out.starts_with("swarm report: no manifest.txt, from results.csv alone\n"));
@@ -537,20 +549,8 @@ fn report_of_a_hand_made_single_run() {
     );
     // Whole swarm at cap 100: p0 at 100..130 (9 values) + p1 400 ×3, p1 unfinished ×3.
     assert_eq!(line(&["vanilla-in-vanilla", "whole swarm", "100"])[3..6], ["2", "12", "3"]);
-    // Every run's ratio is exactly 2 here, so the run bootstrap's interval is [2, 2]; the
-    // table must print it.
-    let ci_of = |cap: &str| -> String {
-        let cells = line(&["tyrant-in-vanilla vs vanilla-in-vanilla", "tyrant peers", cap]);
-        let ci = cells[9].clone();
-        let v: Vec<f64> = ci
-            .trim_matches(|c| c == '[' || c == ']')
-            .split(", ")
-            .map(|x| x.parse().unwrap())
-            .collect();
-        assert_eq!(v, [2.0, 2.0], "{}", ci);
-        ci
-    };
-    let (ci20, ci100) = (ci_of("20"), ci_of("100"));
+    // Three runs are too few for an interval: the table says so instead of printing one.
+    let (ci20, ci100) = ("n/a: 3 runs", "n/a: 3 runs");
     assert_eq!(
         line(&["tyrant-in-vanilla vs vanilla-in-vanilla", "tyrant peers", "20"]),
         [
@@ -563,14 +563,14 @@ fn report_of_a_hand_made_single_run() {
             "230.0",
             "115.0",
             "2.000",
-            ci20.as_str(),
+            ci20,
             "+100.0%",
-            "runs (!)"
+            "runs"
         ]
     );
     assert_eq!(
         line(&["tyrant-in-vanilla vs vanilla-in-vanilla", "tyrant peers", "100"])[6..],
-        ["115.0", "57.5", "2.000", ci100.as_str(), "+100.0%", "runs (!)"]
+        ["115.0", "57.5", "2.000", ci100, "+100.0%", "runs"]
     );
     assert!(out.ends_with("figures skipped (--no-figures)\n"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -703,7 +703,7 @@ fn every_preset_reports_with_its_manifest_and_draws_figures() {
         );
         assert!(out.starts_with(&head), "{}", out);
         assert!(out.contains(&format!("({} resamples, seed 1)", RESAMPLES)), "{}", out);
-        assert!(!out.contains("n/a"), "{}", out);
+        assert!(!out.contains("n/a  n/a"), "every comparison has data: {}", out);
         let figdir = dir.join("figures");
         if !gnuplot {
             assert!(out.contains("figures skipped: gnuplot is not on PATH"));

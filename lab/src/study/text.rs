@@ -2,7 +2,7 @@
 //! population and cap, and the paired comparisons with their intervals.
 
 use super::compare::Analysis;
-use super::stats::Resample;
+use super::stats::{Resample, MIN_RUNS};
 use super::{Download, RESAMPLES};
 use crate::manifest::Manifest;
 use std::collections::BTreeSet;
@@ -150,8 +150,9 @@ pub fn render(a: &Analysis, rows: &[Download], manifest: Option<&Manifest>, seed
          geomean = geometric mean over runs of each run's median/median.\n\
          95% CI: percentile bootstrap over runs ({} resamples, seed {}): whole pairing groups\n\
          resampled, each with all its downloads on both sides, so downloads are never taken as\n\
-         independent; `downloads` = one run only, no run-level CI. runs < 5: CI unreliable (!).",
-        stat, fixed, RESAMPLES, seed
+         independent. With fewer than {} runs there is no interval (n/a): a bootstrap over so\n\
+         few runs reads far narrower than their spread allows.",
+        stat, fixed, RESAMPLES, seed, MIN_RUNS
     );
     let t: Vec<Vec<String>> = a
         .compared
@@ -160,10 +161,11 @@ pub fn render(a: &Analysis, rows: &[Download], manifest: Option<&Manifest>, seed
             let (ratio, ci, up, by) = match c.ratio {
                 Some(r) => (
                     format!("{:.3}", r.ratio),
-                    format!("[{:.3}, {:.3}]", r.lo, r.hi),
+                    r.interval().map_or(format!("n/a: {} runs", r.runs), |(lo, hi)| {
+                        format!("[{:.3}, {:.3}]", lo, hi)
+                    }),
                     format!("{:+.1}%", (r.ratio - 1.0) * 100.0),
                     match r.by {
-                        Resample::Runs if c.groups < 5 => "runs (!)".to_string(),
                         Resample::Runs => "runs".to_string(),
                         Resample::Downloads => "downloads".to_string(),
                     },

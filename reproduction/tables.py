@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""tables: REPRODUCTION.md's tables, built from the committed data, never typed by hand.
+
+    python3 reproduction/tables.py [--write | --check] [--doc REPRODUCTION.md]
+
+For every experiment of reproduction/experiments.txt whose data is in
+reproduction/data/NAME/ (comparisons.tsv from `tyrant-lab report`, results.csv, manifest.txt)
+it renders markdown and puts each block between the markers
+
+    <!-- tables.py: BLOCK -->   ...   <!-- /tables.py -->
+
+in the document: BLOCK `summary` (one row per experiment, paper's claim beside ours) and
+`runs:NAME` (each run's focus-peer medians and ratio, so the spread behind a CI is in view).
+Without a flag it prints the blocks; --write replaces them in the document; --check exits
+1 (naming the block) when the document's numbers differ from the data. Python 3 stdlib only.
+"""
+
+import argparse
+import csv
+import math
+import os
+import re
+import statistics
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(ROOT, "reproduction", "data")
+
+
+def experiments():
+    out = []
+    with open(os.path.join(ROOT, "reproduction", "experiments.txt")) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            name, jobs, words, paper = [w.strip() for w in line.split("|", 3)]
+            out.append({"name": name, "jobs": jobs, "words": words, "paper": paper})
+    return out
+
+
+def read_tsv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def fnum(x, digits=2):
+    try:
+        return "%.*f" % (digits, float(x))
+    except ValueError:
+        return x
+
+
+def summary(exps):
+    head = ("| experiment | claim compared with | population | cap KiB/s | statistic | ours [95 % CI] "
+            "| runs | downloads base / strat (unfinished) | client build | CPU idle, median run |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for e in exps:
+        d = os.path.join(DATA, e["name"])
+        tsv = os.path.join(d, "comparisons.tsv")
+        if not os.path.exists(tsv):
+            continue
+        res = read_csv(os.path.join(d, "results.csv"))
+        builds = sorted({r.get("build") or "unknown" for r in res})
+        idle = {}
+        for r in res:
+            if r.get("idle"):
+                idle[r["run"]] = float(r["idle"])
+        idle_s = "%.0f %%" % (100 * statistics.median(idle.values())) if idle else "not recorded"
+        for c in read_tsv(tsv):
+            if c["lo"] == "-":
+                ci = "%s (no CI: %s runs)" % (fnum(c["value"], 3), c["runs"])
+            else:
+                ci = "**%s** [%s, %s]" % (fnum(c["value"], 3), fnum(c["lo"], 3), fnum(c["hi"], 3))
+            rows.append("| %s | %s | %s | %s | %s | %s | %s | %s / %s (%s / %s) | %s | %s |" % (
+                e["name"], e["paper"], "%s vs %s, %s" % (c["strategy"], c["baseline"], c["population"]),
+                c["cap"], c["statistic"], ci, c["runs"], c["n_base"], c["n_strat"],
+                c["unfin_base"], c["unfin_strat"], ", ".join(builds), idle_s))
+    return head + "\n".join(rows) + "\n"
+
+
+def per_run(name):
+    """Each pairing group's focus-peer downloads: n and median per side, and their ratio."""
+    d = os.path.join(DATA, name)
+    res = [r for r in read_csv(os.path.join(d, "results.csv")) if r["focus"] == "1"]
+    groups = {}
+    for r in res:
+        g = groups.setdefault((float(r["cap"]), int(r["rep"])), {})
+        g.setdefault(r["variant"], []).append(float(r["seconds"]) if r["seconds"] else None)
+    variants = sorted({r["variant"] for r in res})
+    base = [v for v in variants if v.startswith("vanilla-in-")]
+    strat = [v for v in variants if v not in base]
+    out = ("| cap | run | %s: n, median s | %s: n, median s | ratio | rounds (baseline median / 10 s) |\n"
+           "|---|---|---|---|---|---|\n" % (", ".join(base), ", ".join(strat)))
+    logs = {}
+    for (cap, rep), g in sorted(groups.items()):
+        b = [x for v in base for x in g.get(v, []) if x is not None]
+        s = [x for v in strat for x in g.get(v, []) if x is not None]
+        mb = statistics.median(b) if b else None
+        ms = statistics.median(s) if s else None
+        ratio = mb / ms if mb and ms else None
+        if ratio:
+            logs.setdefault(cap, []).append(math.log(ratio))
+        out += "| %g | %d | %d, %s | %d, %s | %s | %s |\n" % (
+            cap, rep, len(b), "%.1f" % mb if mb else "-", len(s), "%.1f" % ms if ms else "-",
+            "%.3f" % ratio if ratio else "-", "%.1f" % (mb / 10) if mb else "-")
+    for cap, l in sorted(logs.items()):
+        out += "| %g | geometric mean of %d runs | | | %.3f | |\n" % (cap, len(l), math.exp(sum(l) / len(l)))
+    return out
+
+
+def blocks():
+    exps = experiments()
+    b = {"summary": summary(exps)}
+    for e in exps:
+        if os.path.exists(os.path.join(DATA, e["name"], "results.csv")):
+            b["runs:" + e["name"]] = per_run(e["name"])
+    return b
+
+
+MARK = re.compile(r"<!-- tables\.py: (\S+) -->\n(.*?)<!-- /tables\.py -->", re.S)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--write", action="store_true")
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--doc", default=os.path.join(ROOT, "REPRODUCTION.md"))
+    a = ap.parse_args()
+    b = blocks()
+    if not (a.write or a.check):
+        for k, v in b.items():
+            print("<!-- tables.py: %s -->\n%s<!-- /tables.py -->\n" % (k, v))
+        return 0
+    with open(a.doc) as f:
+        doc = f.read()
+    stale = []
+
+    def fill(m):
+        key = m.group(1)
+        if key not in b:
+            stale.append(key + " (no such data)")
+            return m.group(0)
+        if m.group(2) != b[key]:
+            stale.append(key)
+        return "<!-- tables.py: %s -->\n%s<!-- /tables.py -->" % (key, b[key])
+
+    new = MARK.sub(fill, doc)
+    if a.check:
+        if stale:
+            print("tables: %s differs from the data in: %s (run reproduction/make.sh)"
+                  % (a.doc, ", ".join(stale)), file=sys.stderr)
+            return 1
+        print("tables: every table of %s matches the data" % a.doc)
+        return 0
+    with open(a.doc, "w") as f:
+        f.write(new)
+    print("tables: %d blocks written into %s" % (len(MARK.findall(new)), a.doc))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
