@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # run.sh: the entry points of the project.
 #   ./run.sh              build the client (tyrant) and the harness (tyrant-lab), then run
-#                         the default experiment: the `single` preset (one BitTyrant peer in
-#                         a vanilla swarm of 30, paired with the same swarm all vanilla) at a
-#                         low and a high cap, time-scaled x4 (~6 min on 2 cores); prints the
-#                         table and figures
+#                         the default experiment: the `single` preset (one BitTyrant peer at
+#                         100 KiB/s in a vanilla swarm of 30, paired with the same swarm all
+#                         vanilla), 5 repetitions at time scale 1, all at once (~10 min on 2
+#                         cores); prints the table, a verdict line and the figures
 #   ./run.sh PRESET [KEY=VALUE ...] [--jobs J] [--out DIR] [--exec T]
 #            [--ignore-thread-limit]
 #                         plan, run and report any preset (single all rebel sybil
@@ -153,8 +153,9 @@ usage: ./run.sh                              the default experiment (see below)
        ./run.sh swarm [--leechers N] [--size MiB] [--piece-kib K] [--seed-up KiB/s]
                 [--up KiB/s] [--seed S] [--time-limit S] [--keep DIR]
        ./run.sh test                         install what the tests need, run them all
-default experiment: single peers=30 caps=20,200 time_scale=4 duration=480, 2 runs at
-          a time, output in results/default (rerun: finished runs are skipped)
+default experiment: single peers=30 caps=100 reps=5 size_mib=4 duration=540 seed=7
+          statistic=geomean, all 10 runs at once, output in results/default (rerun:
+          finished runs are skipped); ends with a verdict line from the interval
 swarm defaults: 8 leechers, 8 MiB file, 64 KiB pieces, seeder capped at 256 KiB/s,
           leechers capped at 128 KiB/s, seed 1, time limit 300 s
 EOF
@@ -276,6 +277,35 @@ experiment() {
     [ -z "$ignore" ] || run_args+=("$ignore")
     RUST_LOG=${RUST_LOG:-warn} "$TYRANT_LAB" "${run_args[@]}"
     "$TYRANT_LAB" report "$out"
+}
+
+# The default experiment: the study's headline question at a size that answers in ~10 min
+# on 2 cores: one BitTyrant peer at 100 KiB/s in a 30-peer vanilla swarm against the same
+# swarm all vanilla, 5 paired repetitions of 540 s at time scale 1, all 10 runs at once on
+# their own loopback lanes, 4 MiB file, statistic fixed in the plan (geomean over runs of
+# the focus peer's median ratio). Then one line of verdict from the interval, and the full
+# study's number for comparison.
+default_experiment() {
+    local out=results/default row
+    experiment single peers=30 caps=100 reps=5 size_mib=4 duration=540 seed=7 \
+        statistic=geomean name=default --jobs 10 --out "$out"
+    echo
+    row=$(awk -F'\t' '$3 == "tyrant peers" { print $13, $14, $15, $5 }' "$out/comparisons.tsv")
+    # shellcheck disable=SC2086
+    set -- $row
+    if [ $# -lt 4 ] || [ "$2" = - ]; then
+        echo "default: no interval (fewer than 5 runs finished); see $out/report.txt"
+    elif awk -v lo="$2" 'BEGIN { exit !(lo > 1) }'; then
+        echo "default: BitTyrant downloads faster: $1 [$2, $3] over $4 runs (the interval excludes 1)"
+    elif awk -v hi="$3" 'BEGIN { exit !(hi < 1) }'; then
+        echo "default: BitTyrant downloads slower: $1 [$2, $3] over $4 runs (the interval excludes 1)"
+    else
+        echo "default: inconclusive: $1 [$2, $3] over $4 runs; the interval includes 1, so 5 runs of this size cannot tell this effect from none"
+    fi
+    full=reproduction/data/long-new/comparisons.tsv
+    if [ -f "$full" ]; then
+        awk -F'\t' '$3 == "tyrant peers" { printf "full study (REPRODUCTION.md, long-new: 10 MiB, %s runs): %s [%s, %s]\n", $5, $13, $14, $15 }' "$full"
+    fi
 }
 
 # The missing packages of TEST_PACKAGES in one apt-get (as root), then one line for each
@@ -411,7 +441,7 @@ case "${1:-}" in
     test) shift; run_tests "$@" ;;
     swarm) shift; swarm "$@" ;;
     -h|--help|help) usage ;;
-    "") experiment single peers=30 caps=20,200 time_scale=4 duration=480 --out results/default ;;
+    "") default_experiment ;;
     single|all|rebel|sybil|propshare|thief) experiment "$@" ;;
     *) echo "run.sh: unknown command $1" >&2; usage >&2; exit 2 ;;
 esac
