@@ -1891,3 +1891,36 @@ fn propshare_gives_an_unused_share_to_the_others() {
     let (leech, _) = check_propshare_trace(&rounds, c, 0.2);
     assert!(leech >= 5, "only {} leecher rounds", leech);
 }
+
+/// `--tyrant-memory` across a process: the file's entries are loaded at start and written
+/// back at exit (nominal rates, unchanged for a peer never met), with the peers this process
+/// learned added and bad lines dropped; a path that cannot be read is a one-line error.
+#[test]
+fn a_tyrant_memory_file_outlives_the_process() {
+    let sw = Swarm::new("memory", 1024 * 1024, 16, 71);
+    let _seeder = sw.seeder(&["--up", "64"]);
+    let mem = sw.peer_dir("t").join("memory.txt");
+    std::fs::write(&mem, "# an earlier process\n127.0.0.99 5120 20480\nnot a line\n").unwrap();
+    let m = mem.to_str().unwrap();
+    let args = ["--tyrant", "--up", "32", "--tyrant-memory", m, "--stop-after-download"];
+    let mut t = sw.peer("t", &args, "warn");
+    wait_ok(&mut t, Duration::from_secs(120));
+    assert!(sw.same_file("t"));
+    let text = std::fs::read_to_string(&mem).unwrap();
+    assert!(text.contains("\n127.0.0.99 5120 20480\n"), "kept as loaded: {}", text);
+    assert!(text.lines().any(|l| l.starts_with("127.0.0.1 ")), "the seeder it met: {}", text);
+    assert!(!text.contains("not a line"), "{}", text);
+    assert_eq!(stats_field(&sw.stats("t"), "start", "tyrant_memory").as_deref(), Some("true"));
+
+    let dir = sw.peer_dir("u");
+    let bad = ["--tyrant", "--up", "32", "--tyrant-memory", dir.to_str().unwrap()];
+    let out = run(&[&bad[..], &[sw.torrent.to_str().unwrap()]].concat());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{}", err);
+    assert_eq!(err.lines().count(), 1, "{}", err);
+    assert!(
+        err.starts_with("tyrant: --tyrant-memory ") && err.contains(dir.to_str().unwrap()),
+        "{}",
+        err
+    );
+}
