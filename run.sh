@@ -34,6 +34,8 @@ TEST_PACKAGES=(
     transmission-daemon:transmission-daemon
     rtorrent:rtorrent
     opentracker:opentracker
+    openssh-server:sshd
+    openssh-client:ssh
 )
 # What each command is for, in the line that says it is missing.
 declare -A NEEDED_BY=(
@@ -44,6 +46,8 @@ declare -A NEEDED_BY=(
     [transmission-daemon]="the interop tests with Transmission"
     [rtorrent]="the interop tests with rTorrent"
     [opentracker]="the interop tests with opentracker"
+    [sshd]="the testbed (ssh) harness test"
+    [ssh]="the testbed (ssh) harness test"
 )
 LIBTORRENT=libtorrent==2.1.1
 
