@@ -323,7 +323,7 @@ install_test_packages() {
     done
     if [ ${#missing[@]} -gt 0 ]; then
         apt_install "${missing[@]}" || true
-        stop_new_services
+        stop_new_services "${missing[@]}"
     fi
     for entry in "${TEST_PACKAGES[@]}"; do
         pkg=${entry%%:*} cmd=${entry#*:}
@@ -334,12 +334,15 @@ install_test_packages() {
     done
 }
 
-# Debian's transmission-daemon starts a system service when installed; the tests start
-# their own daemons on 127.0.0.1, so a service that our install started is stopped again.
+# Debian's transmission-daemon, opentracker and openssh-server start a system service when
+# installed; the tests start their own daemons on 127.0.0.x, so a service that our install
+# started (and only that: a package installed before stays as it was) is stopped again.
 stop_new_services() {
     command -v systemctl > /dev/null && [ -d /run/systemd/system ] || return 0
-    local svc
-    for svc in transmission-daemon opentracker; do
+    local entry svc pkg installed=" $* "
+    for entry in transmission-daemon:transmission-daemon opentracker:opentracker ssh:openssh-server; do
+        svc=${entry%%:*} pkg=${entry#*:}
+        case "$installed" in *" $pkg "*) ;; *) continue ;; esac
         if systemctl is-active --quiet "$svc" 2> /dev/null &&
             systemctl disable --now --quiet "$svc" 2> /dev/null; then
             note "stopped and disabled the $svc service its package started (the tests run their own)"
