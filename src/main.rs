@@ -253,6 +253,7 @@ fn cmd_tracker(mut args: Args) -> Result<(), String> {
         cfg.expiry = Duration::from_secs_f64(s.max(1.0));
     }
     cfg.seed = opt(&mut args, "--rng-seed")?.unwrap_or(cfg.seed);
+    let limit = positive(&mut args, "--time-limit")?;
     // Clients scale the announced interval themselves (tracker.rs), so only our own
     // clock, the expiry of peers that stopped announcing, runs S times faster.
     let scale = time_scale(&mut args)?;
@@ -264,7 +265,11 @@ fn cmd_tracker(mut args: Args) -> Result<(), String> {
     let (addr, handle) = trackerd::spawn(cfg)
         .map_err(|e| format!("tracker: cannot listen on {}:{}: {}", bind, port, e))?;
     println!("tracker listening on {}", addr);
-    let _ = handle.join();
+    // A harness's tracker stops by itself even when whoever started it is gone (ssh).
+    match limit {
+        Some(s) => std::thread::sleep(Duration::from_secs_f64(s)),
+        None => drop(handle.join()),
+    }
     Ok(())
 }
 

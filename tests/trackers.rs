@@ -712,3 +712,27 @@ fn a_slow_closer_is_hung_up_on_within_seconds() {
     let held = t0.elapsed();
     assert!(held < Duration::from_secs(6), "held for {:?}", held);
 }
+
+/// `tyrant tracker --time-limit S` serves, then exits 0 by itself about S seconds later (a
+/// harness's tracker on a remote host must not outlive a lost runner).
+#[test]
+fn our_tracker_stops_at_its_time_limit() {
+    let t0 = Instant::now();
+    let mut child = std::process::Command::new(common::bin())
+        .args(["tracker", "--port", "0", "--bind", "127.0.0.1", "--time-limit", "1.5"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start tracker");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("its first line");
+    let addr = line.trim().strip_prefix("tracker listening on ").expect("tracker line").to_string();
+    assert!(std::net::TcpStream::connect(&addr).is_ok(), "serving at {}", addr);
+    let mut p = Proc { child, name: "tracker".into() };
+    let status = p.wait_timeout(Duration::from_secs(15)).expect("exits by itself");
+    let took = t0.elapsed().as_secs_f64();
+    assert!(status.success() && (1.4..10.0).contains(&took), "{} after {:.1} s", status, took);
+}

@@ -92,7 +92,10 @@ pub(super) fn run_one(
 
     let mut failures = 0;
     // The tracker first; peers start once it accepts connections.
-    let tracker_args = fix_args(&run.tracker_args);
+    let mut tracker_args = fix_args(&run.tracker_args);
+    // Past every peer's limit and the grace: stops the tracker even if the runner is lost.
+    tracker_args.push("--time-limit".into());
+    tracker_args.push(format!("{:.3}", (run_len + GRACE * 2).as_secs_f64()));
     let (lo, le) = log_file("tracker")?;
     let mut tracker = spawn(o, out, &m.tracker.host, "tracker", &tracker_args, lo, le)?;
     let _ = writeln!(pids, "tracker {}", tracker.id());
