@@ -21,35 +21,6 @@ use std::time::{Duration, Instant};
 /// The testbed's hosts: name, loopback address (also the plan's `hosts=`).
 const HOSTS: [(&str, &str); 2] = [("h0", "127.0.0.41"), ("h1", "127.0.0.42")];
 
-fn lab_ok(dir: &Path, args: &[&str]) -> std::process::Output {
-    let out = lab_in(dir, args);
-    if !out.status.success() {
-        panic!(
-            "tyrant-lab {:?} failed: {}\n{}",
-            args,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out
-}
-
-/// results.csv as maps from column name to value.
-fn rows(dir: &Path) -> Vec<HashMap<String, String>> {
-    let text = fs::read_to_string(dir.join("results.csv")).expect("results.csv");
-    let mut lines = text.lines();
-    let header: Vec<String> =
-        lines.next().expect("a header").split(',').map(String::from).collect();
-    assert_eq!(header.join(","), tyrant_lab::runner::CSV_HEADER);
-    lines
-        .map(|l| {
-            let v: Vec<&str> = l.split(',').collect();
-            assert_eq!(v.len(), header.len(), "row {}", l);
-            header.iter().cloned().zip(v.iter().map(|s| s.to_string())).collect()
-        })
-        .collect()
-}
-
 /// The `peer` records of one run in a manifest, as maps from key to value.
 fn planned_peers(manifest: &str, run: &str) -> Vec<HashMap<String, String>> {
     let prefix = format!("peer run={} ", run);
@@ -63,14 +34,6 @@ fn planned_peers(manifest: &str, run: &str) -> Vec<HashMap<String, String>> {
                 .collect()
         })
         .collect()
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 /// An executable file `name` on PATH, or also in the sbin directories (sshd is there, off a

@@ -92,3 +92,41 @@ impl Drop for TempDir {
         }
     }
 }
+
+/// `tyrant-lab ARGS` in `dir`, which must succeed (its output in the panic otherwise).
+pub fn lab_ok(dir: &Path, args: &[&str]) -> std::process::Output {
+    let out = lab_in(dir, args);
+    if !out.status.success() {
+        panic!(
+            "tyrant-lab {:?} failed: {}\n{}",
+            args,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+/// results.csv as maps from column name to value.
+pub fn rows(dir: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(dir.join("results.csv")).expect("results.csv");
+    let mut lines = text.lines();
+    let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    assert_eq!(header.join(","), tyrant_lab::runner::CSV_HEADER);
+    lines
+        .map(|l| {
+            let v: Vec<&str> = l.split(',').collect();
+            assert_eq!(v.len(), header.len(), "row {}", l);
+            header.iter().cloned().zip(v.iter().map(|s| s.to_string())).collect()
+        })
+        .collect()
+}
+
+/// Whether the tests run as root (network namespaces and sshd need it).
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
