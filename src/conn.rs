@@ -259,8 +259,7 @@ const READ_BUFFER: usize = 64 * 1024;
 
 /// Does `buf` start with a complete frame? Then reading it will not block.
 fn whole_frame_buffered(buf: &[u8]) -> bool {
-    let len = buf.get(..4).map(|p| u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize);
-    len.map_or(false, |len| buf.len() - 4 >= len)
+    buf.get(..4).map_or(false, |p| buf.len() - 4 >= peer::be32(p) as usize)
 }
 
 /// Download cap: charge `n` bytes and sleep off any debt. While a reader sleeps it stops

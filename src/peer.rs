@@ -119,9 +119,9 @@ fn frame(out: &mut Vec<u8>, id: u8, words: &[u32], bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// Big-endian u32 at `at`; the caller has already checked the length.
-fn get_u32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+/// The big-endian u32 `b` starts with; the caller has already checked the length.
+pub(crate) fn be32(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
 impl Message {
@@ -162,7 +162,7 @@ impl Message {
             ID_UNCHOKE => exact(1).map(|_| Message::Unchoke),
             ID_INTERESTED => exact(1).map(|_| Message::Interested),
             ID_NOT_INTERESTED => exact(1).map(|_| Message::NotInterested),
-            ID_HAVE => exact(5).map(|_| Message::Have(get_u32(frame, 1))),
+            ID_HAVE => exact(5).map(|_| Message::Have(be32(&frame[1..]))),
             ID_BITFIELD => Ok(Message::Bitfield(frame[1..].to_vec())),
             ID_REQUEST => exact(13).map(|_| Message::Request(block_ref(frame))),
             ID_PIECE if frame.len() >= 9 => Ok(piece(frame, frame[9..].to_vec())),
@@ -200,12 +200,12 @@ impl Message {
 
 /// A piece message from its 9-byte head (id, index, begin) and its data.
 fn piece(head: &[u8], data: Vec<u8>) -> Message {
-    Message::Piece { index: get_u32(head, 1), begin: get_u32(head, 5), data }
+    Message::Piece { index: be32(&head[1..]), begin: be32(&head[5..]), data }
 }
 
 /// The block a 13-byte request or cancel frame names.
 fn block_ref(frame: &[u8]) -> Block {
-    Block { index: get_u32(frame, 1), begin: get_u32(frame, 5), length: get_u32(frame, 9) }
+    Block { index: be32(&frame[1..]), begin: be32(&frame[5..]), length: be32(&frame[9..]) }
 }
 
 /// ceil(num_pieces / 8), without the overflow of `(n + 7) / 8` near u32::MAX.

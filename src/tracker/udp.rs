@@ -11,6 +11,7 @@
 
 use super::{compact_peers, AnnounceRequest, AnnounceResponse, TrackerError};
 use crate::http::host_port;
+pub(crate) use crate::peer::be32;
 use crate::rng::Rng;
 use std::collections::hash_map::{Entry, HashMap};
 use std::io::ErrorKind;
@@ -206,10 +207,6 @@ fn io(e: std::io::Error) -> TrackerError {
 
 fn short(what: &str, reply: &[u8]) -> TrackerError {
     TrackerError::BadReply(format!("{} reply of {} bytes is too short", what, reply.len()))
-}
-
-pub(crate) fn be32(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
 pub(crate) fn be64(b: &[u8]) -> u64 {
