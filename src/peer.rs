@@ -86,18 +86,14 @@ pub enum WireError {
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WireError::TooLong { len, max } => {
-                write!(f, "message length {} exceeds limit {}", len, max)
-            }
-            WireError::BadLength { id, len } => {
-                write!(f, "message id {} has invalid length {}", id, len)
-            }
-            WireError::BadHandshake(why) => write!(f, "bad handshake: {}", why),
-            WireError::BadIndex { index, num_pieces } => {
+            Self::TooLong { len, max } => write!(f, "message length {len} exceeds limit {max}"),
+            Self::BadLength { id, len } => write!(f, "message id {id} has invalid length {len}"),
+            Self::BadHandshake(why) => write!(f, "bad handshake: {}", why),
+            Self::BadIndex { index, num_pieces } => {
                 write!(f, "piece index {} out of range (torrent has {} pieces)", index, num_pieces)
             }
-            WireError::BadBitfield(why) => write!(f, "bad bitfield: {}", why),
-            WireError::BadBlock { index, begin, length } => {
+            Self::BadBitfield(why) => write!(f, "bad bitfield: {}", why),
+            Self::BadBlock { index, begin, length } => {
                 write!(f, "bad block: piece {} begin {} length {}", index, begin, length)
             }
         }
@@ -183,12 +179,10 @@ impl Message {
     /// likewise).
     pub fn check(&self, geo: &Geometry) -> Result<(), WireError> {
         match self {
-            Message::Have(index) => check_index(geo, *index),
-            Message::Bitfield(bits) => check_bitfield(bits, geo.num_pieces),
-            Message::Request(b) | Message::Cancel(b) => {
-                check_block(geo, b.index, b.begin, b.length)
-            }
-            Message::Piece { index, begin, data } => {
+            Self::Have(index) => check_index(geo, *index),
+            Self::Bitfield(bits) => check_bitfield(bits, geo.num_pieces),
+            Self::Request(b) | Self::Cancel(b) => check_block(geo, b.index, b.begin, b.length),
+            Self::Piece { index, begin, data } => {
                 let length = u32::try_from(data.len()).unwrap_or(u32::MAX);
                 check_block(geo, *index, *begin, length)
             }
