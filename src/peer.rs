@@ -215,11 +215,9 @@ fn check_bitfield(bits: &[u8], num_pieces: u32) -> Result<(), WireError> {
     // the wrong size or spare bits set. A set spare bit would claim a piece that does
     // not exist and poison availability counts.
     let spare = (8 - num_pieces % 8) % 8;
-    if let Some(&last) = bits.last() {
-        let mask = ((1u16 << spare) - 1) as u8;
-        if last & mask != 0 {
-            return Err(WireError::BadBitfield("spare bits set"));
-        }
+    let mask = ((1u16 << spare) - 1) as u8;
+    if bits.last().map_or(false, |&last| last & mask != 0) {
+        return Err(WireError::BadBitfield("spare bits set"));
     }
     Ok(())
 }
@@ -304,8 +302,7 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8], started: &mut bool) -> io::Resu
                 filled += n;
                 *started = true;
             }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if *started && is_timeout(&e) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted || (*started && is_timeout(&e)) => {}
             Err(e) => return Err(e),
         }
     }
