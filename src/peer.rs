@@ -327,21 +327,17 @@ pub fn read_message<R: Read>(r: &mut R, max_frame: u32) -> io::Result<Message> {
     if len > max_frame {
         return Err(invalid(WireError::TooLong { len, max: max_frame }));
     }
-    if len >= 9 {
-        // Hot path: a block's bytes go straight into their own buffer, not into a frame
-        // buffer that would then be shifted by the 9-byte header.
-        let mut head = [0u8; 9];
-        read_full(r, &mut head, &mut started)?;
-        let mut rest = vec![0u8; len as usize - 9];
-        read_full(r, &mut rest, &mut started)?;
-        if head[0] == ID_PIECE {
-            return Ok(piece(&head, rest));
-        }
-        return Message::decode(&[&head[..], &rest].concat()).map_err(invalid);
+    // Hot path: a block's bytes go straight into their own buffer, not into a frame buffer
+    // that would then be shifted by the 9-byte header.
+    let mut head = [0u8; 9];
+    let head_len = (len as usize).min(9);
+    read_full(r, &mut head[..head_len], &mut started)?;
+    let mut rest = vec![0u8; len as usize - head_len];
+    read_full(r, &mut rest, &mut started)?;
+    if head_len == 9 && head[0] == ID_PIECE {
+        return Ok(piece(&head, rest));
     }
-    let mut frame = vec![0u8; len as usize];
-    read_full(r, &mut frame, &mut started)?;
-    Message::decode(&frame).map_err(invalid)
+    Message::decode(&[&head[..head_len], &rest].concat()).map_err(invalid)
 }
 
 /// The 68-byte BEP 3 handshake.
