@@ -83,15 +83,11 @@ impl std::error::Error for TrackerError {}
 /// Percent-encode everything but RFC 3986 unreserved characters; info_hash and peer_id are
 /// raw bytes, and trackers compare them byte for byte after decoding.
 fn percent_encode(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 3);
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            s.push(b as char);
-        } else {
-            s.push_str(&format!("%{:02X}", b));
-        }
-    }
-    s
+    let keep = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+    bytes
+        .iter()
+        .map(|&b| if keep(b) { (b as char).to_string() } else { format!("%{:02X}", b) })
+        .collect()
 }
 
 /// The full announce URL for `req`. A base that already has a query (private-tracker
