@@ -192,10 +192,7 @@ fn compact_peers(b: &[u8], width: usize, key: &str) -> Result<Vec<SocketAddr>, T
 fn dict_peers(list: &[Value]) -> Vec<SocketAddr> {
     let mut out = Vec::new();
     for d in list.iter().filter_map(Value::as_dict) {
-        let ip = d
-            .bytes("ip")
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .and_then(|s| s.parse::<IpAddr>().ok());
+        let ip = d.str_lossy("ip").and_then(|s| s.parse::<IpAddr>().ok());
         let port = d.int("port").filter(|p| (1..=65535).contains(p));
         match (ip, port) {
             (Some(ip), Some(port)) => out.push(SocketAddr::new(ip, port as u16)),
