@@ -14,7 +14,7 @@ use crate::http::host_port;
 pub(crate) use crate::peer::be32;
 use crate::rng::Rng;
 use std::collections::hash_map::{Entry, HashMap};
-use std::io::ErrorKind;
+use std::io::ErrorKind::{Interrupted, TimedOut, WouldBlock};
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -88,8 +88,7 @@ impl UdpClient {
         let conn = match id {
             Some((id, at)) if at.elapsed() < CONN_ID_LIFETIME => id,
             _ => {
-                let mut p = PROTOCOL_ID.to_be_bytes().to_vec();
-                p.extend_from_slice(&CONNECT.to_be_bytes());
+                let p = [&PROTOCOL_ID.to_be_bytes()[..], &CONNECT.to_be_bytes()].concat();
                 let reply = self.exchange(&sock, p, CONNECT, deadline)?;
                 let conn = be64(reply.get(8..16).ok_or_else(|| short("connect", &reply))?);
                 if let Some(c) = self.conns.get_mut(&addr) {
@@ -144,10 +143,8 @@ impl UdpClient {
                 })?;
                 let len = match sock.recv(&mut buf) {
                     Ok(len) => len,
-                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                        break
-                    }
-                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) if matches!(e.kind(), WouldBlock | TimedOut) => break,
+                    Err(e) if e.kind() == Interrupted => continue,
                     Err(e) => return Err(io(e)),
                 };
                 let r = &buf[..len];
