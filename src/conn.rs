@@ -213,19 +213,18 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, line: Line) -> io::Result<(
 
     let wstream = stream.try_clone()?;
     let wsh = Arc::clone(sh);
-    thread::Builder::new().name(format!("peer-{}-w", id)).stack_size(128 * 1024).spawn(
-        move || {
-            let shut = wstream.try_clone();
-            if let Err(e) = writer(id, wstream, &wsh, line) {
-                log::debug!("peer {}: writer stopped: {}", id, e);
-                // Nothing serves this connection any more: end the reader too, so the
-                // chooser hears `Closed` instead of keeping a half-dead peer.
-                if let Ok(s) = shut {
-                    let _ = s.shutdown(std::net::Shutdown::Both);
-                }
+    let builder = thread::Builder::new().name(format!("peer-{}-w", id)).stack_size(128 * 1024);
+    builder.spawn(move || {
+        let shut = wstream.try_clone();
+        if let Err(e) = writer(id, wstream, &wsh, line) {
+            log::debug!("peer {}: writer stopped: {}", id, e);
+            // Nothing serves this connection any more: end the reader too, so the chooser
+            // hears `Closed` instead of keeping a half-dead peer.
+            if let Ok(s) = shut {
+                let _ = s.shutdown(std::net::Shutdown::Both);
             }
-        },
-    )?;
+        }
+    })?;
 
     let max_frame = peer::max_frame(&sh.geo);
     let mut rd = io::BufReader::with_capacity(READ_BUFFER, stream);
