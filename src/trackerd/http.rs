@@ -104,10 +104,8 @@ impl Server {
             "HTTP/1.0 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         );
-        let sent = stream
-            .write_all(head.as_bytes())
-            .and_then(|_| stream.write_all(&body))
-            .and_then(|_| stream.flush());
+        let sent =
+            stream.write_all(&[head.as_bytes(), &body].concat()).and_then(|_| stream.flush());
         if let Err(e) = sent {
             log::debug!("tracker: reply to {} failed: {}", src, e);
             return;
