@@ -248,10 +248,8 @@ fn check_block(geo: &Geometry, index: u32, begin: u32, length: u32) -> Result<()
 /// Our pieces as a BEP 3 bitfield payload.
 pub fn bits_to_bytes(bits: &[bool]) -> Vec<u8> {
     let mut out = vec![0u8; (bits.len() + 7) / 8];
-    for (i, &b) in bits.iter().enumerate() {
-        if b {
-            out[i / 8] |= 0x80 >> (i % 8);
-        }
+    for (i, _) in bits.iter().enumerate().filter(|(_, &b)| b) {
+        out[i / 8] |= 0x80 >> (i % 8);
     }
     out
 }
