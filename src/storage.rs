@@ -74,16 +74,15 @@ impl Storage {
                 return Err(format!("{shown} is not a regular file"));
             }
             let (have, want) = (meta_data.len(), entry.length);
+            let wrong = |what, op| {
+                format!("{shown} is {what} than the torrent says ({have} {op} {want} bytes)")
+            };
             if have > want {
-                return Err(format!(
-                    "{shown} is larger than the torrent says ({have} > {want} bytes)"
-                ));
+                return Err(wrong("larger", '>'));
             }
             if have < want {
                 if read_only {
-                    return Err(format!(
-                        "{shown} is shorter than the torrent says ({have} < {want} bytes)"
-                    ));
+                    return Err(wrong("shorter", '<'));
                 }
                 file.set_len(want).map_err(|e| format!("cannot extend {shown}: {e}"))?;
             }
