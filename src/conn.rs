@@ -246,8 +246,7 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, line: Line) -> io::Result<(
         if whole_frame_buffered(rd.buffer()) {
             continue;
         }
-        let ev = Event::Msgs { id, msgs: std::mem::take(&mut batch) };
-        if !post(sh, gone, ev) {
+        if !post(sh, gone, Event::Msgs { id, msgs: std::mem::take(&mut batch) }) {
             return Ok(());
         }
     }
