@@ -215,11 +215,10 @@ pub fn announce(
     timeout: Duration,
 ) -> Result<AnnounceResponse, TrackerError> {
     let reply = http::get(&announce_url(base, req)?, timeout)?;
-    let parsed = parse_response(&reply.body);
-    match parsed {
-        _ if reply.status == 200 => parsed,
+    match parse_response(&reply.body) {
+        parsed if reply.status == 200 => parsed,
         // Some trackers send their failure reason with an error status.
-        Err(TrackerError::Failure(_)) => parsed,
+        parsed @ Err(TrackerError::Failure(_)) => parsed,
         _ => Err(TrackerError::Http(format!("status {} {}", reply.status, reply.reason))),
     }
 }
