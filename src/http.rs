@@ -267,9 +267,8 @@ pub(crate) fn parse_http_reply(raw: &[u8]) -> Result<HttpReply, TrackerError> {
     let reason = parts.next().unwrap_or_default().to_string();
     let mut body = &raw[head_len..];
     if let Some(len) = content_length(head) {
-        let got = body.len();
-        if got < len {
-            let why = format!("connection closed after {got} of {len} body bytes");
+        if body.len() < len {
+            let why = format!("connection closed after {} of {len} body bytes", body.len());
             return Err(TrackerError::Io(why));
         }
         body = &body[..len];
