@@ -47,14 +47,13 @@ impl Server {
             return drop("shorter than 16 bytes");
         }
         let (conn, action) = (be64(&p[..8]), be32(&p[8..12]));
+        let known = || conn == self.conn_id(src, 0) || conn == self.conn_id(src, 1);
         let mut reply = action.to_be_bytes().to_vec();
         reply.extend_from_slice(&p[12..16]);
         match action {
             CONNECT if conn == PROTOCOL_ID => reply.extend(self.conn_id(src, 0).to_be_bytes()),
             CONNECT => return drop("connect without the protocol id"),
-            ANNOUNCE | SCRAPE if conn != self.conn_id(src, 0) && conn != self.conn_id(src, 1) => {
-                return drop("unknown or expired connection id")
-            }
+            ANNOUNCE | SCRAPE if !known() => return drop("unknown or expired connection id"),
             ANNOUNCE if p.len() >= 98 => self.udp_announce(p, src, &mut reply)?,
             SCRAPE if p.len() >= 36 && (p.len() - 16) % 20 == 0 => {
                 let wanted: Vec<[u8; 20]> = p[16..]
