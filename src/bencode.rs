@@ -113,11 +113,8 @@ impl<'a> Decoder<'a> {
     /// Digits up to `end`: no leading zeros, no "-0", no empty number, no overflow.
     fn integer(&mut self, end: u8) -> Result<i64, Error> {
         let start = self.pos;
-        let stop = self.buf[start..]
-            .iter()
-            .position(|&b| b == end)
-            .map(|i| start + i)
-            .ok_or_else(|| self.err("unterminated integer"))?;
+        let stop = self.buf[start..].iter().position(|&b| b == end).map(|i| start + i);
+        let stop = stop.ok_or_else(|| self.err("unterminated integer"))?;
         let s = &self.buf[start..stop];
         let digits = s.strip_prefix(b"-").unwrap_or(s);
         if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {

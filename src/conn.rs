@@ -213,19 +213,18 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, line: Line) -> io::Result<(
 
     let wstream = stream.try_clone()?;
     let wsh = Arc::clone(sh);
-    thread::Builder::new().name(format!("peer-{}-w", id)).stack_size(128 * 1024).spawn(
-        move || {
-            let shut = wstream.try_clone();
-            if let Err(e) = writer(id, wstream, &wsh, line) {
-                log::debug!("peer {}: writer stopped: {}", id, e);
-                // Nothing serves this connection any more: end the reader too, so the
-                // chooser hears `Closed` instead of keeping a half-dead peer.
-                if let Ok(s) = shut {
-                    let _ = s.shutdown(std::net::Shutdown::Both);
-                }
+    let builder = thread::Builder::new().name(format!("peer-{}-w", id)).stack_size(128 * 1024);
+    builder.spawn(move || {
+        let shut = wstream.try_clone();
+        if let Err(e) = writer(id, wstream, &wsh, line) {
+            log::debug!("peer {}: writer stopped: {}", id, e);
+            // Nothing serves this connection any more: end the reader too, so the chooser
+            // hears `Closed` instead of keeping a half-dead peer.
+            if let Ok(s) = shut {
+                let _ = s.shutdown(std::net::Shutdown::Both);
             }
-        },
-    )?;
+        }
+    })?;
 
     let max_frame = peer::max_frame(&sh.geo);
     let mut rd = io::BufReader::with_capacity(READ_BUFFER, stream);
@@ -247,8 +246,7 @@ fn reader(id: u64, target: Target, sh: &Arc<Shared>, line: Line) -> io::Result<(
         if whole_frame_buffered(rd.buffer()) {
             continue;
         }
-        let ev = Event::Msgs { id, msgs: std::mem::take(&mut batch) };
-        if !post(sh, gone, ev) {
+        if !post(sh, gone, Event::Msgs { id, msgs: std::mem::take(&mut batch) }) {
             return Ok(());
         }
     }
@@ -259,8 +257,7 @@ const READ_BUFFER: usize = 64 * 1024;
 
 /// Does `buf` start with a complete frame? Then reading it will not block.
 fn whole_frame_buffered(buf: &[u8]) -> bool {
-    let len = buf.get(..4).map(|p| u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize);
-    len.map_or(false, |len| buf.len() - 4 >= len)
+    buf.get(..4).map_or(false, |p| buf.len() - 4 >= peer::be32(p) as usize)
 }
 
 /// Download cap: charge `n` bytes and sleep off any debt. While a reader sleeps it stops

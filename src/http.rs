@@ -260,18 +260,15 @@ pub(crate) fn parse_http_reply(raw: &[u8]) -> Result<HttpReply, TrackerError> {
     let status_line = status_line.trim_end();
     let mut parts = status_line.splitn(3, ' ');
     let version = parts.next().unwrap_or_default();
-    let status = match parts.next().and_then(|s| s.parse::<u16>().ok()) {
-        Some(s) if version.starts_with("HTTP/1.") && (100..=999).contains(&s) => s,
-        _ => {
-            return Err(TrackerError::Http(format!("not an HTTP/1.x status line: {status_line:?}")))
-        }
-    };
+    let status = parts.next().and_then(|s| s.parse::<u16>().ok());
+    let status = status.filter(|s| version.starts_with("HTTP/1.") && (100..=999).contains(s));
+    let bad = || TrackerError::Http(format!("not an HTTP/1.x status line: {status_line:?}"));
+    let status = status.ok_or_else(bad)?;
     let reason = parts.next().unwrap_or_default().to_string();
     let mut body = &raw[head_len..];
     if let Some(len) = content_length(head) {
-        let got = body.len();
-        if got < len {
-            let why = format!("connection closed after {got} of {len} body bytes");
+        if body.len() < len {
+            let why = format!("connection closed after {} of {len} body bytes", body.len());
             return Err(TrackerError::Io(why));
         }
         body = &body[..len];

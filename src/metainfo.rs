@@ -188,9 +188,8 @@ fn parse_files(name: &str, list: &Value) -> Result<Vec<FileEntry>, String> {
     let mut seen = BTreeSet::new();
     for (i, entry) in list.iter().enumerate() {
         let entry = entry.as_dict().ok_or_else(|| format!("files[{}] is not a dictionary", i))?;
-        let length =
-            length_of(entry.get("length").ok_or_else(|| format!("files[{}] has no length", i))?)
-                .map_err(|e| format!("files[{}]: {}", i, e))?;
+        let length = entry.get("length").ok_or_else(|| format!("files[{}] has no length", i))?;
+        let length = length_of(length).map_err(|e| format!("files[{}]: {}", i, e))?;
         let parts = entry
             .list("path.utf-8")
             .or_else(|| entry.list("path"))
@@ -353,9 +352,7 @@ fn walk(dir: &Path, prefix: &mut Vec<String>, out: &mut Vec<Found>) -> Result<()
             walk(&p, prefix, out)?;
             prefix.pop();
         } else if ft.is_file() {
-            let mut parts = prefix.clone();
-            parts.push(name);
-            out.push((parts, meta.len(), p));
+            out.push(([&prefix[..], &[name]].concat(), meta.len(), p));
         } else {
             log::warn!("skipping {}: not a regular file", p.display());
         }

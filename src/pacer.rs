@@ -63,8 +63,7 @@ impl Uplink {
     }
 
     pub fn join(&mut self, id: u64) {
-        let pass = self.vtime;
-        self.peers.insert(id, Peer { cap: None, weight: 1.0, pass, asking: None });
+        self.peers.insert(id, Peer { cap: None, weight: 1.0, pass: self.vtime, asking: None });
     }
 
     pub fn leave(&mut self, id: u64) {
@@ -134,12 +133,9 @@ impl Uplink {
 
     /// How long until a waiting peer may be granted; `None` when nobody waits.
     pub fn wait(&mut self, now: Instant) -> Option<Duration> {
-        let mut soonest: Option<Duration> = None;
-        for p in self.peers.values_mut().filter(|p| p.asking.is_some()) {
-            let w = p.cap.as_mut().map_or(Duration::ZERO, |b| b.wait_time(now));
-            soonest = Some(soonest.map_or(w, |s| s.min(w)));
-        }
-        soonest.map(|s| s.max(self.bucket.wait_time(now)))
+        let asking = self.peers.values_mut().filter(|p| p.asking.is_some());
+        let waits = asking.map(|p| p.cap.as_mut().map_or(Duration::ZERO, |b| b.wait_time(now)));
+        waits.min().map(|s| s.max(self.bucket.wait_time(now)))
     }
 }
 

@@ -86,18 +86,14 @@ pub enum WireError {
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WireError::TooLong { len, max } => {
-                write!(f, "message length {} exceeds limit {}", len, max)
-            }
-            WireError::BadLength { id, len } => {
-                write!(f, "message id {} has invalid length {}", id, len)
-            }
-            WireError::BadHandshake(why) => write!(f, "bad handshake: {}", why),
-            WireError::BadIndex { index, num_pieces } => {
+            Self::TooLong { len, max } => write!(f, "message length {len} exceeds limit {max}"),
+            Self::BadLength { id, len } => write!(f, "message id {id} has invalid length {len}"),
+            Self::BadHandshake(why) => write!(f, "bad handshake: {}", why),
+            Self::BadIndex { index, num_pieces } => {
                 write!(f, "piece index {} out of range (torrent has {} pieces)", index, num_pieces)
             }
-            WireError::BadBitfield(why) => write!(f, "bad bitfield: {}", why),
-            WireError::BadBlock { index, begin, length } => {
+            Self::BadBitfield(why) => write!(f, "bad bitfield: {}", why),
+            Self::BadBlock { index, begin, length } => {
                 write!(f, "bad block: piece {} begin {} length {}", index, begin, length)
             }
         }
@@ -119,9 +115,9 @@ fn frame(out: &mut Vec<u8>, id: u8, words: &[u32], bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// Big-endian u32 at `at`; the caller has already checked the length.
-fn get_u32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+/// The big-endian u32 `b` starts with; the caller has already checked the length.
+pub(crate) fn be32(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
 impl Message {
@@ -162,7 +158,7 @@ impl Message {
             ID_UNCHOKE => exact(1).map(|_| Message::Unchoke),
             ID_INTERESTED => exact(1).map(|_| Message::Interested),
             ID_NOT_INTERESTED => exact(1).map(|_| Message::NotInterested),
-            ID_HAVE => exact(5).map(|_| Message::Have(get_u32(frame, 1))),
+            ID_HAVE => exact(5).map(|_| Message::Have(be32(&frame[1..]))),
             ID_BITFIELD => Ok(Message::Bitfield(frame[1..].to_vec())),
             ID_REQUEST => exact(13).map(|_| Message::Request(block_ref(frame))),
             ID_PIECE if frame.len() >= 9 => Ok(piece(frame, frame[9..].to_vec())),
@@ -183,12 +179,10 @@ impl Message {
     /// likewise).
     pub fn check(&self, geo: &Geometry) -> Result<(), WireError> {
         match self {
-            Message::Have(index) => check_index(geo, *index),
-            Message::Bitfield(bits) => check_bitfield(bits, geo.num_pieces),
-            Message::Request(b) | Message::Cancel(b) => {
-                check_block(geo, b.index, b.begin, b.length)
-            }
-            Message::Piece { index, begin, data } => {
+            Self::Have(index) => check_index(geo, *index),
+            Self::Bitfield(bits) => check_bitfield(bits, geo.num_pieces),
+            Self::Request(b) | Self::Cancel(b) => check_block(geo, b.index, b.begin, b.length),
+            Self::Piece { index, begin, data } => {
                 let length = u32::try_from(data.len()).unwrap_or(u32::MAX);
                 check_block(geo, *index, *begin, length)
             }
@@ -200,12 +194,12 @@ impl Message {
 
 /// A piece message from its 9-byte head (id, index, begin) and its data.
 fn piece(head: &[u8], data: Vec<u8>) -> Message {
-    Message::Piece { index: get_u32(head, 1), begin: get_u32(head, 5), data }
+    Message::Piece { index: be32(&head[1..]), begin: be32(&head[5..]), data }
 }
 
 /// The block a 13-byte request or cancel frame names.
 fn block_ref(frame: &[u8]) -> Block {
-    Block { index: get_u32(frame, 1), begin: get_u32(frame, 5), length: get_u32(frame, 9) }
+    Block { index: be32(&frame[1..]), begin: be32(&frame[5..]), length: be32(&frame[9..]) }
 }
 
 /// ceil(num_pieces / 8), without the overflow of `(n + 7) / 8` near u32::MAX.
@@ -221,11 +215,9 @@ fn check_bitfield(bits: &[u8], num_pieces: u32) -> Result<(), WireError> {
     // the wrong size or spare bits set. A set spare bit would claim a piece that does
     // not exist and poison availability counts.
     let spare = (8 - num_pieces % 8) % 8;
-    if let Some(&last) = bits.last() {
-        let mask = ((1u16 << spare) - 1) as u8;
-        if last & mask != 0 {
-            return Err(WireError::BadBitfield("spare bits set"));
-        }
+    let mask = ((1u16 << spare) - 1) as u8;
+    if bits.last().map_or(false, |&last| last & mask != 0) {
+        return Err(WireError::BadBitfield("spare bits set"));
     }
     Ok(())
 }
@@ -256,10 +248,8 @@ fn check_block(geo: &Geometry, index: u32, begin: u32, length: u32) -> Result<()
 /// Our pieces as a BEP 3 bitfield payload.
 pub fn bits_to_bytes(bits: &[bool]) -> Vec<u8> {
     let mut out = vec![0u8; (bits.len() + 7) / 8];
-    for (i, &b) in bits.iter().enumerate() {
-        if b {
-            out[i / 8] |= 0x80 >> (i % 8);
-        }
+    for (i, _) in bits.iter().enumerate().filter(|(_, &b)| b) {
+        out[i / 8] |= 0x80 >> (i % 8);
     }
     out
 }
@@ -310,8 +300,7 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8], started: &mut bool) -> io::Resu
                 filled += n;
                 *started = true;
             }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if *started && is_timeout(&e) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted || (*started && is_timeout(&e)) => {}
             Err(e) => return Err(e),
         }
     }
@@ -336,21 +325,17 @@ pub fn read_message<R: Read>(r: &mut R, max_frame: u32) -> io::Result<Message> {
     if len > max_frame {
         return Err(invalid(WireError::TooLong { len, max: max_frame }));
     }
-    if len >= 9 {
-        // Hot path: a block's bytes go straight into their own buffer, not into a frame
-        // buffer that would then be shifted by the 9-byte header.
-        let mut head = [0u8; 9];
-        read_full(r, &mut head, &mut started)?;
-        let mut rest = vec![0u8; len as usize - 9];
-        read_full(r, &mut rest, &mut started)?;
-        if head[0] == ID_PIECE {
-            return Ok(piece(&head, rest));
-        }
-        return Message::decode(&[&head[..], &rest].concat()).map_err(invalid);
+    // Hot path: a block's bytes go straight into their own buffer, not into a frame buffer
+    // that would then be shifted by the 9-byte header.
+    let mut head = [0u8; 9];
+    let head_len = (len as usize).min(9);
+    read_full(r, &mut head[..head_len], &mut started)?;
+    let mut rest = vec![0u8; len as usize - head_len];
+    read_full(r, &mut rest, &mut started)?;
+    if head_len == 9 && head[0] == ID_PIECE {
+        return Ok(piece(&head, rest));
     }
-    let mut frame = vec![0u8; len as usize];
-    read_full(r, &mut frame, &mut started)?;
-    Message::decode(&frame).map_err(invalid)
+    Message::decode(&[&head[..head_len], &rest].concat()).map_err(invalid)
 }
 
 /// The 68-byte BEP 3 handshake.

@@ -199,9 +199,8 @@ impl Picker {
                 Some(i) => i,
                 None => break,
             };
-            let n = self.geo.blocks(index) as usize;
-            let fresh = Partial { blocks: vec![Slot::Open; n], owner: None };
-            self.partial.insert(index, fresh);
+            let blocks = vec![Slot::Open; self.geo.blocks(index) as usize];
+            self.partial.insert(index, Partial { blocks, owner: None });
             self.started[index as usize] = true;
             self.take_open(peer, index, max, &mut out);
         }
@@ -251,18 +250,14 @@ impl Picker {
 
     fn choose_new(&self, has: &[bool], rng: &mut Rng) -> Option<u32> {
         let random = self.order == Order::Random || self.have_count() < RANDOM_FIRST;
-        let mut best: Option<u32> = None;
-        let mut best_avail = u32::MAX;
-        let mut ties = 0u64;
+        let (mut best, mut best_avail, mut ties) = (None, u32::MAX, 0u64);
         for (i, &h) in has.iter().enumerate().take(self.have.len()) {
             if !h || self.have[i] || self.started[i] || !self.wanted[i] {
                 continue;
             }
             let a = if random { 0 } else { self.avail[i] };
             if a < best_avail {
-                best_avail = a;
-                best = Some(i as u32);
-                ties = 1;
+                (best, best_avail, ties) = (Some(i as u32), a, 1);
             } else if a == best_avail {
                 // reservoir sampling: each tied piece ends up chosen with equal chance
                 ties += 1;

@@ -164,11 +164,8 @@ impl Pieces {
                 let mut liars = Vec::new();
                 if let (Some(good), Some(attempts)) = (blocks, self.suspects.remove(&index)) {
                     for attempt in attempts {
-                        for ((sender, h), good_h) in attempt.iter().zip(&good) {
-                            if h != good_h {
-                                liars.push(*sender);
-                            }
-                        }
+                        let differs = attempt.iter().zip(&good).filter(|((_, h), g)| h != *g);
+                        liars.extend(differs.map(|((sender, _), _)| *sender));
                     }
                 }
                 Verdict::Verified { index, liars }

@@ -74,16 +74,15 @@ impl Storage {
                 return Err(format!("{shown} is not a regular file"));
             }
             let (have, want) = (meta_data.len(), entry.length);
+            let wrong = |what, op| {
+                format!("{shown} is {what} than the torrent says ({have} {op} {want} bytes)")
+            };
             if have > want {
-                return Err(format!(
-                    "{shown} is larger than the torrent says ({have} > {want} bytes)"
-                ));
+                return Err(wrong("larger", '>'));
             }
             if have < want {
                 if read_only {
-                    return Err(format!(
-                        "{shown} is shorter than the torrent says ({have} < {want} bytes)"
-                    ));
+                    return Err(wrong("shorter", '<'));
                 }
                 file.set_len(want).map_err(|e| format!("cannot extend {shown}: {e}"))?;
             }
@@ -179,10 +178,8 @@ impl Storage {
             return Ok(());
         }
         let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        for (i, f) in open.iter() {
-            f.sync_data().map_err(|e| annotate(e, &self.slots[*i].path))?;
-        }
-        Ok(())
+        open.iter()
+            .try_for_each(|(i, f)| f.sync_data().map_err(|e| annotate(e, &self.slots[*i].path)))
     }
 
     /// Do `io` on each file's part of the `len` bytes of piece `index` from `begin`, given
@@ -209,11 +206,8 @@ impl Storage {
 
     /// Every byte of the piece lies past the end its file had when we opened it.
     fn never_written(&self, index: u32) -> bool {
-        let start = self.geo.offset(index, 0);
-        let len = self.geo.piece_len(index) as usize;
-        self.segments(start, len)
-            .iter()
-            .all(|(i, file_pos, ..)| *file_pos >= self.slots[*i].existed)
+        let segments = self.segments(self.geo.offset(index, 0), self.geo.piece_len(index) as usize);
+        segments.iter().all(|(i, file_pos, ..)| *file_pos >= self.slots[*i].existed)
     }
 
     /// The (slot, position in file, position in the range, byte count) pieces of the

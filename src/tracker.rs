@@ -83,15 +83,11 @@ impl std::error::Error for TrackerError {}
 /// Percent-encode everything but RFC 3986 unreserved characters; info_hash and peer_id are
 /// raw bytes, and trackers compare them byte for byte after decoding.
 fn percent_encode(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 3);
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            s.push(b as char);
-        } else {
-            s.push_str(&format!("%{:02X}", b));
-        }
-    }
-    s
+    let keep = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+    bytes
+        .iter()
+        .map(|&b| if keep(b) { (b as char).to_string() } else { format!("%{:02X}", b) })
+        .collect()
 }
 
 /// The full announce URL for `req`. A base that already has a query (private-tracker
@@ -133,18 +129,17 @@ pub fn parse_response(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
     let v = bencode::decode(body).map_err(|e| {
         TrackerError::BadReply(format!("not bencode ({}), starts {}", e, preview(body)))
     })?;
-    let d =
-        v.as_dict().ok_or_else(|| TrackerError::BadReply("reply is not a dictionary".into()))?;
-    if let Some(f) = d.get("failure reason") {
-        return Err(TrackerError::Failure(match f.as_bytes() {
-            Some(b) => String::from_utf8_lossy(b).into_owned(),
-            None => "(failure reason that is not a string)".to_string(),
-        }));
+    let bad = |why: &str| TrackerError::BadReply(why.to_string());
+    let d = v.as_dict().ok_or_else(|| bad("reply is not a dictionary"))?;
+    if d.get("failure reason").is_some() {
+        let why = d.str_lossy("failure reason");
+        let why = why.unwrap_or_else(|| "(failure reason that is not a string)".to_string());
+        return Err(TrackerError::Failure(why));
     }
     let interval = match d.int("interval") {
         Some(n) if n >= 0 => Duration::from_secs(n as u64),
         Some(n) => return Err(TrackerError::BadReply(format!("negative interval {}", n))),
-        None => return Err(TrackerError::BadReply("no interval".to_string())),
+        None => return Err(bad("no interval")),
     };
     // Optional counters: a negative value is a tracker bug, not a reason to drop the peers.
     let non_negative = |key: &str| d.int(key).filter(|n| *n >= 0).map(|n| n as u64);
@@ -152,14 +147,12 @@ pub fn parse_response(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
         None => Vec::new(),
         Some(Value::Bytes(b)) => compact_peers(b, 6, "peers")?,
         Some(Value::List(l)) => dict_peers(l),
-        Some(_) => {
-            return Err(TrackerError::BadReply("peers is neither a string nor a list".to_string()))
-        }
+        Some(_) => return Err(bad("peers is neither a string nor a list")),
     };
     match d.get("peers6") {
         None => {}
         Some(Value::Bytes(b)) => peers.extend(compact_peers(b, 18, "peers6")?),
-        Some(_) => return Err(TrackerError::BadReply("peers6 is not a string".to_string())),
+        Some(_) => return Err(bad("peers6 is not a string")),
     }
     Ok(AnnounceResponse {
         interval,
@@ -196,10 +189,7 @@ fn compact_peers(b: &[u8], width: usize, key: &str) -> Result<Vec<SocketAddr>, T
 fn dict_peers(list: &[Value]) -> Vec<SocketAddr> {
     let mut out = Vec::new();
     for d in list.iter().filter_map(Value::as_dict) {
-        let ip = d
-            .bytes("ip")
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .and_then(|s| s.parse::<IpAddr>().ok());
+        let ip = d.str_lossy("ip").and_then(|s| s.parse::<IpAddr>().ok());
         let port = d.int("port").filter(|p| (1..=65535).contains(p));
         match (ip, port) {
             (Some(ip), Some(port)) => out.push(SocketAddr::new(ip, port as u16)),
@@ -224,13 +214,11 @@ pub fn announce(
     req: &AnnounceRequest,
     timeout: Duration,
 ) -> Result<AnnounceResponse, TrackerError> {
-    let url = announce_url(base, req)?;
-    let reply = http::get(&url, timeout)?;
-    let parsed = parse_response(&reply.body);
-    match parsed {
-        _ if reply.status == 200 => parsed,
+    let reply = http::get(&announce_url(base, req)?, timeout)?;
+    match parse_response(&reply.body) {
+        parsed if reply.status == 200 => parsed,
         // Some trackers send their failure reason with an error status.
-        Err(TrackerError::Failure(_)) => parsed,
+        parsed @ Err(TrackerError::Failure(_)) => parsed,
         _ => Err(TrackerError::Http(format!("status {} {}", reply.status, reply.reason))),
     }
 }

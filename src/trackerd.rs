@@ -175,8 +175,7 @@ impl Server {
             if a.event == "completed" {
                 swarm.downloaded += 1;
             }
-            let peer = Peer { addr: a.addr, seed: a.seed, last_seen: now };
-            swarm.peers.insert(a.peer_id, peer);
+            swarm.peers.insert(a.peer_id, Peer { addr: a.addr, seed: a.seed, last_seen: now });
             numwant
         };
         // Never the requester, not even under an old peer id from the same address.

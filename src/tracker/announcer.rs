@@ -206,8 +206,7 @@ impl Announcer {
                     Err(e) => log::warn!("announce ({:?}) to {} failed: {}", event, url, e),
                 }
                 let ok = result.is_ok();
-                let reply = TrackerReply { url: url.clone(), result };
-                if self.replies.send(reply).is_err() {
+                if self.replies.send(TrackerReply { url: url.clone(), result }).is_err() {
                     return Err(Gone);
                 }
                 if ok {

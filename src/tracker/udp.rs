@@ -11,9 +11,10 @@
 
 use super::{compact_peers, AnnounceRequest, AnnounceResponse, TrackerError};
 use crate::http::host_port;
+pub(crate) use crate::peer::be32;
 use crate::rng::Rng;
 use std::collections::hash_map::{Entry, HashMap};
-use std::io::ErrorKind;
+use std::io::ErrorKind::{Interrupted, TimedOut, WouldBlock};
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -87,8 +88,7 @@ impl UdpClient {
         let conn = match id {
             Some((id, at)) if at.elapsed() < CONN_ID_LIFETIME => id,
             _ => {
-                let mut p = PROTOCOL_ID.to_be_bytes().to_vec();
-                p.extend_from_slice(&CONNECT.to_be_bytes());
+                let p = [&PROTOCOL_ID.to_be_bytes()[..], &CONNECT.to_be_bytes()].concat();
                 let reply = self.exchange(&sock, p, CONNECT, deadline)?;
                 let conn = be64(reply.get(8..16).ok_or_else(|| short("connect", &reply))?);
                 if let Some(c) = self.conns.get_mut(&addr) {
@@ -143,10 +143,8 @@ impl UdpClient {
                 })?;
                 let len = match sock.recv(&mut buf) {
                     Ok(len) => len,
-                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                        break
-                    }
-                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) if matches!(e.kind(), WouldBlock | TimedOut) => break,
+                    Err(e) if e.kind() == Interrupted => continue,
                     Err(e) => return Err(io(e)),
                 };
                 let r = &buf[..len];
@@ -206,10 +204,6 @@ fn io(e: std::io::Error) -> TrackerError {
 
 fn short(what: &str, reply: &[u8]) -> TrackerError {
     TrackerError::BadReply(format!("{} reply of {} bytes is too short", what, reply.len()))
-}
-
-pub(crate) fn be32(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
 pub(crate) fn be64(b: &[u8]) -> u64 {

@@ -104,10 +104,8 @@ impl Server {
             "HTTP/1.0 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         );
-        let sent = stream
-            .write_all(head.as_bytes())
-            .and_then(|_| stream.write_all(&body))
-            .and_then(|_| stream.flush());
+        let sent =
+            stream.write_all(&[head.as_bytes(), &body].concat()).and_then(|_| stream.flush());
         if let Err(e) = sent {
             log::debug!("tracker: reply to {} failed: {}", src, e);
             return;
@@ -136,10 +134,8 @@ impl Server {
     }
 
     fn http_announce(&self, q: &Query, src: IpAddr) -> Result<Vec<u8>, BadRequest> {
-        let port = match q.text("port")?.map(|p| p.parse::<u16>()) {
-            Some(Ok(p)) if p != 0 => p,
-            _ => return Err(tell("missing or bad port")),
-        };
+        let port = q.text("port")?.and_then(|p| p.parse::<u16>().ok()).filter(|&p| p != 0);
+        let port = port.ok_or_else(|| tell("missing or bad port"))?;
         let ip = q.text("ip")?.and_then(|s| s.parse::<IpAddr>().ok()).unwrap_or(src);
         let a = Announce {
             info_hash: q.id20("info_hash")?,
@@ -212,23 +208,17 @@ fn read_request(stream: &mut TcpStream) -> Result<String, BadRequest> {
 
 /// Raw `key=value` pairs in order; values are decoded only when asked for, so an odd
 /// unknown parameter can never fail a request.
-struct Query<'a> {
-    pairs: Vec<(&'a str, &'a str)>,
-}
+struct Query<'a>(Vec<(&'a str, &'a str)>);
 
 impl<'a> Query<'a> {
     fn parse(query: &'a str) -> Query<'a> {
-        let pairs = query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| p.split_once('=').unwrap_or((p, "")))
-            .collect();
-        Query { pairs }
+        let pairs = query.split('&').filter(|p| !p.is_empty());
+        Query(pairs.map(|p| p.split_once('=').unwrap_or((p, ""))).collect())
     }
 
     /// Every value of `key`, in order; the first wins where only one is read.
     fn all<'k>(&'k self, key: &'k str) -> impl Iterator<Item = &'a str> + 'k {
-        self.pairs.iter().filter(move |(k, _)| *k == key).map(|(_, v)| *v)
+        self.0.iter().filter(move |(k, _)| *k == key).map(|(_, v)| *v)
     }
 
     fn text(&self, key: &str) -> Result<Option<String>, BadRequest> {

@@ -47,17 +47,13 @@ impl Server {
             return drop("shorter than 16 bytes");
         }
         let (conn, action) = (be64(&p[..8]), be32(&p[8..12]));
+        let known = || conn == self.conn_id(src, 0) || conn == self.conn_id(src, 1);
         let mut reply = action.to_be_bytes().to_vec();
         reply.extend_from_slice(&p[12..16]);
         match action {
-            CONNECT if conn == PROTOCOL_ID => {
-                reply.extend_from_slice(&self.conn_id(src, 0).to_be_bytes());
-                return Some(reply);
-            }
+            CONNECT if conn == PROTOCOL_ID => reply.extend(self.conn_id(src, 0).to_be_bytes()),
             CONNECT => return drop("connect without the protocol id"),
-            ANNOUNCE | SCRAPE if conn != self.conn_id(src, 0) && conn != self.conn_id(src, 1) => {
-                return drop("unknown or expired connection id")
-            }
+            ANNOUNCE | SCRAPE if !known() => return drop("unknown or expired connection id"),
             ANNOUNCE if p.len() >= 98 => self.udp_announce(p, src, &mut reply)?,
             SCRAPE if p.len() >= 36 && (p.len() - 16) % 20 == 0 => {
                 let wanted: Vec<[u8; 20]> = p[16..]
@@ -89,18 +85,16 @@ impl Server {
             return self.udp_error(reply, "port 0");
         }
         // The announced IP, as HTTP's `ip=` (many peers on 127.0.0.N), else the source.
-        let ip = match Ipv4Addr::new(p[84], p[85], p[86], p[87]) {
-            ip if ip.is_unspecified() => unmap(src.ip()),
-            ip => IpAddr::V4(ip),
-        };
-        let numwant = be32(&p[92..96]) as i32;
+        let ip = Some(Ipv4Addr::new(p[84], p[85], p[86], p[87])).filter(|ip| !ip.is_unspecified());
+        let ip = ip.map_or_else(|| unmap(src.ip()), IpAddr::V4);
         let a = Announce {
             info_hash: id20(16)?,
             peer_id: id20(36)?,
             addr: SocketAddr::new(ip, port),
             seed: be64(&p[64..72]) == 0,
             event: event.to_string(),
-            numwant: if numwant < 0 { None } else { Some(numwant as usize) },
+            // Negative: the tracker's default.
+            numwant: usize::try_from(be32(&p[92..96]) as i32).ok(),
         };
         let answer = self.announce(&a);
         for n in [u64::from(self.cfg.interval), answer.incomplete, answer.complete] {
