@@ -405,6 +405,15 @@ run_tests() {
         results+=("cargo test --release --workspace: FAILED ($(($(date +%s) - t)) s)")
         failed+=(cargo)
     fi
+    # REPRODUCTION.md's tables against the committed data they come from.
+    if command -v python3 > /dev/null; then
+        if python3 reproduction/tables.py --check; then
+            results+=("reproduction/tables.py --check: passed")
+        else
+            results+=("reproduction/tables.py --check: FAILED (run reproduction/make.sh)")
+            failed+=(tables)
+        fi
+    fi
     if [ -n "$PY" ]; then
         export TYRANT=$PWD/target/release/tyrant
         # The interop scenarios need the client even when a cargo test failed to build.
