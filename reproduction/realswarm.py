@@ -440,7 +440,7 @@ def idle_share(a, b):
 
 def rate_report(series, cap_kib):
     """From [(t, up_bytes)]: (bytes up, seconds from the first to the last upload, mean
-    KiB/s over them, highest KiB/s over any 10 s window)."""
+    KiB/s over them, highest and median KiB/s over the 10 s windows in between)."""
     if len(series) < 2 or series[-1][1] <= 0:
         return None
     first = next(i for i, (_, u) in enumerate(series) if u > 0)
@@ -450,15 +450,17 @@ def rate_report(series, cap_kib):
     window = t1 - t0
     if window < 5:
         return None
-    peak, j = 0.0, 0
-    for i in range(len(series)):
+    rates, j = [], max(0, first - 1)
+    for i in range(j, last + 1):
         # j: the latest sample at least 10 s before sample i (shorter spans are noisy).
         while j + 1 < i and series[i][0] - series[j + 1][0] >= 10.0:
             j += 1
         dt = series[i][0] - series[j][0]
         if dt >= 10.0:
-            peak = max(peak, (series[i][1] - series[j][1]) / dt / 1024)
-    return up, window, up / window / 1024, peak
+            rates.append((series[i][1] - series[j][1]) / dt / 1024)
+    if not rates:
+        return up, window, up / window / 1024, 0.0, 0.0
+    return up, window, up / window / 1024, max(rates), statistics.median(rates)
 
 
 # ---------------------------------------------------------------------------------------
@@ -538,7 +540,6 @@ def run_one(m, run, out, payload_sha1, keep_data):
     failures, peers, extra = [], [], []
     samples = open(os.path.join(rdir, "samples.csv"), "w")
     samples.write("t,peer,client,done,up,down\n")
-    series = {}
     cpu0 = t0 = None
     interrupted = False
     try:
@@ -589,7 +590,6 @@ def run_one(m, run, out, payload_sha1, keep_data):
                     d, u, w = x.poll()
                     t = time.monotonic() - t0
                     samples.write("%.2f,%s,%s,%d,%d,%d\n" % (t, x.p["id"], x.kind, d, u, w))
-                    series.setdefault(x.p["id"], []).append((t, u))
             time.sleep(0.05)
         # tyrant stops at its --time-limit, i.e. now; its `done` line comes on exit.
         for x in peers:
@@ -626,7 +626,7 @@ def run_one(m, run, out, payload_sha1, keep_data):
     idle = idle_share(cpu0, cpu_jiffies())
 
     # Rows, after checking every finished leecher's bytes.
-    rows, caps = [], []
+    rows = []
     for x in peers:
         p = x.p
         start = x.spawned - t0
@@ -637,9 +637,6 @@ def run_one(m, run, out, payload_sha1, keep_data):
             up_b, down_b = int(dl.get("uploaded", 0)), int(dl.get("downloaded", 0))
             if dl.get("complete") == "true" and dl.get("download_time"):
                 secs = float(dl["download_time"])
-            ups = [(float(t.get("t", 0)) + start, int(t.get("uploaded", 0)))
-                   for t in x.ticks() if "t" in t]
-            series[p["id"]] = ups
         else:
             _, up_b, down_b = x.sample
             if x.finished is not None:
@@ -651,9 +648,6 @@ def run_one(m, run, out, payload_sha1, keep_data):
                 failures.append("%s (%s): reported complete, but its %s differs from the "
                                 "payload" % (p["id"], x.kind, fname))
                 secs = None
-        r = rate_report(series.get(p["id"], []), p["up"])
-        if r:
-            caps.append((p["id"], x.kind, p["role"], p["up"], r[0], r[1], r[2], r[3]))
         if p["role"] == "seeder":
             continue
         rows.append([name, run["group"], run["variant"], run["rep"], fmt_num(run["cap"]),
@@ -662,11 +656,7 @@ def run_one(m, run, out, payload_sha1, keep_data):
                      "" if secs is None else "%.3f" % (start + secs),
                      "" if secs is None else "%.3f" % secs, up_b, down_b,
                      m["manifest"]["time_scale"], None, "" if idle is None else "%.3f" % idle])
-    with open(os.path.join(rdir, "caps.csv"), "w") as f:
-        f.write("peer,client,role,cap_kib,bytes_up,upload_window_s,mean_kib,peak10s_kib\n")
-        for c in caps:
-            f.write("%s,%s,%s,%s,%d,%.1f,%.2f,%.2f\n" % (c[0], c[1], c[2], fmt_num(c[3]),
-                                                         c[4], c[5], c[6], c[7]))
+    write_caps(rdir, run)
     if failures:
         with open(os.path.join(rdir, "failures.txt"), "w") as f:
             f.write("".join(x + "\n" for x in failures))
@@ -735,7 +725,7 @@ def lab(*args):
 def prepare(a, kinds):
     out = a.out
     os.makedirs(out, exist_ok=True)
-    plan = os.path.join(out, "plan.txt")
+    plan = os.path.join(out, "plan.txt.new")
     lab("plan", "single", "peers=%d" % a.peers, "caps=%s" % fmt_num(a.cap),
         "reps=%d" % a.reps, "seed=%d" % a.seed, "size_mib=%s" % fmt_num(a.size_mib),
         "closed_loop=false", "duration=%s" % fmt_num(a.duration),
@@ -750,6 +740,7 @@ def prepare(a, kinds):
         with open(mpath) as f:
             old = f.read()
         if body(old) != body(text):
+            os.remove(plan)
             raise Fatal("%s holds a different manifest (other options or clients?); use "
                         "another --out" % mpath)
         ran = [l for l in old.splitlines() if l.startswith("# realswarm ran ")]
@@ -757,6 +748,7 @@ def prepare(a, kinds):
         time.time(), build_of(), sys.executable, ",".join(kinds)))
     with open(mpath, "w") as f:
         f.write(text + "\n".join(ran) + "\n")
+    os.replace(plan, os.path.join(out, "plan.txt"))
     lab("check", mpath)
     m = parse_manifest(text)
     # The payload and its torrent.
@@ -795,6 +787,24 @@ def done_runs(csv_path, build):
     return {r[0] for r in rows[1:] if r}
 
 
+def write_caps(rdir, run):
+    """runs/RUN/caps.csv: every peer's measured upload rate (from samples.csv) vs its cap."""
+    series = {}
+    with open(os.path.join(rdir, "samples.csv")) as f:
+        for r in csv.DictReader(f):
+            series.setdefault(r["peer"], (r["client"], []))[1].append(
+                (float(r["t"]), int(r["up"])))
+    with open(os.path.join(rdir, "caps.csv"), "w") as f:
+        f.write("peer,client,role,cap_kib,bytes_up,upload_window_s,mean_kib,peak10s_kib,"
+                "median10s_kib\n")
+        for p in run["peers"]:
+            kind, ups = series.get(p["id"], ("-", []))
+            r = rate_report(ups, p["up"])
+            if r:
+                f.write("%s,%s,%s,%s,%d,%.1f,%.2f,%.2f,%.2f\n" % (
+                    (p["id"], kind, p["role"], fmt_num(p["up"])) + r))
+
+
 def cap_summary(out):
     """Per client kind: the measured upload rate / cap over every run in `out`."""
     by = {}
@@ -805,17 +815,14 @@ def cap_summary(out):
         with open(p) as f:
             for r in csv.DictReader(f):
                 cap = float(r["cap_kib"])
-                by.setdefault(r["client"], []).append(
-                    (float(r["mean_kib"]) / cap, float(r["peak10s_kib"]) / cap))
-    lines = ["upload rate / cap per client (every peer of every run; mean over its upload "
-             "window, and its highest 10 s window):"]
+                by.setdefault(r["client"], []).append(tuple(
+                    float(r[k]) / cap for k in ("mean_kib", "median10s_kib", "peak10s_kib")))
+    lines = ["upload rate / cap per client, medians over every peer of every run [range]: "
+             "mean over the peer's upload window | median 10 s window | highest 10 s window"]
     for k in sorted(by):
-        means = [x for x, _ in by[k]]
-        peaks = [y for _, y in by[k] if y > 0]
-        lines.append("  %-12s n=%-3d mean/cap median %.2f (%.2f-%.2f)   peak10s/cap median "
-                     "%.2f (max %.2f)" % (k, len(means), statistics.median(means), min(means),
-                                          max(means), statistics.median(peaks) if peaks else 0,
-                                          max(peaks) if peaks else 0))
+        cols = list(zip(*by[k]))
+        lines.append("  %-12s n=%-3d %s" % (k, len(by[k]), " | ".join(
+            "%.2f [%.2f-%.2f]" % (statistics.median(c), min(c), max(c)) for c in cols)))
     return "\n".join(lines)
 
 
@@ -876,6 +883,10 @@ def main():
                     done, sum(1 for r in rows if r[8] == 0), len(failures),
                     (" (" + "; ".join(failures[:2]) + ")") if failures else "",
                     "-" if idle is None else "%.0f %%" % (100 * idle), time.monotonic() - t))
+        for run in runs:  # caps.csv again from samples.csv: runs of older versions too
+            rdir = os.path.join(a.out, "runs", run["name"])
+            if os.path.exists(os.path.join(rdir, "samples.csv")):
+                write_caps(rdir, run)
         say(cap_summary(a.out))
         say(lab("report", a.out).rstrip())
         return 1 if total_fail else 0
