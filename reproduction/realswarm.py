@@ -195,9 +195,11 @@ def parse_manifest(text):
 
 
 def rotation(seed, rep, n):
-    """Where the round-robin over the clients starts in repetition `rep`."""
-    h = hashlib.sha256(b"realswarm:%d:%d" % (seed, rep)).digest()
-    return int.from_bytes(h[:8], "big") % n
+    """Where the round-robin over the clients starts in repetition `rep`: from a hash of
+    the seed, then one client further each repetition, so that over n repetitions every
+    client seeds once and every background slot is played by every client."""
+    h = hashlib.sha256(b"realswarm:%d:0" % seed).digest()
+    return (int.from_bytes(h[:8], "big") + rep) % n
 
 
 def rewrite(plan_text, kinds, seed, expiry):
