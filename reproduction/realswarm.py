@@ -447,7 +447,10 @@ def rate_report(series, cap_kib):
         return None
     first = next(i for i, (_, u) in enumerate(series) if u > 0)
     t0 = series[max(0, first - 1)][0]
-    last = max(i for i in range(1, len(series)) if series[i][1] > series[i - 1][1])
+    last = max((i for i in range(1, len(series)) if series[i][1] > series[i - 1][1]),
+               default=None)
+    if last is None:
+        return None
     t1, up = series[last][0], series[last][1]
     window = t1 - t0
     if window < 5:
@@ -540,6 +543,7 @@ def run_one(m, run, out, payload_sha1, keep_data):
 
     scene = RunScene(log_dir)
     failures, peers, extra = [], [], []
+    unstarted = []  # (peer, offset) of clients that failed to start: unfinished rows
     samples = open(os.path.join(rdir, "samples.csv"), "w")
     samples.write("t,peer,client,done,up,down\n")
     cpu0 = t0 = None
@@ -583,7 +587,8 @@ def run_one(m, run, out, payload_sha1, keep_data):
                     d = os.path.join(rdir, "data", p["id"])
                 try:
                     peers.append(Real(scene, p, torrent, d, total))
-                except (rc.Failure, OSError) as e:
+                except Exception as e:  # noqa: BLE001 - any driver error: a failed peer
+                    unstarted.append((p, now))
                     failures.append("%s (%s): did not start: %s" % (
                         p["id"], p["client"], str(e).splitlines()[0]))
             if now - last_poll >= POLL:
@@ -658,6 +663,12 @@ def run_one(m, run, out, payload_sha1, keep_data):
                      "" if secs is None else "%.3f" % (start + secs),
                      "" if secs is None else "%.3f" % secs, up_b, down_b,
                      m["manifest"]["time_scale"], None, "" if idle is None else "%.3f" % idle])
+    for p, start in unstarted:
+        if p["role"] != "seeder":
+            rows.append([name, run["group"], run["variant"], run["rep"], fmt_num(run["cap"]),
+                         p["id"], p["strategy"], p["role"], 0, fmt_num(p["up"]), 0,
+                         "%.3f" % start, "", "", 0, 0, m["manifest"]["time_scale"], None,
+                         "" if idle is None else "%.3f" % idle])
     write_caps(rdir, run)
     if failures:
         with open(os.path.join(rdir, "failures.txt"), "w") as f:
