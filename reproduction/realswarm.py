@@ -742,7 +742,7 @@ def prepare(a, kinds):
     lab("plan", "single", "peers=%d" % a.peers, "caps=%s" % fmt_num(a.cap),
         "reps=%d" % a.reps, "seed=%d" % a.seed, "size_mib=%s" % fmt_num(a.size_mib),
         "closed_loop=false", "duration=%s" % fmt_num(a.duration),
-        "stagger=%s" % fmt_num(a.stagger), "statistic=median", "name=realswarm",
+        "stagger=%s" % fmt_num(a.stagger), "statistic=geomean", "name=realswarm",
         "seeders=%s" % fmt_num(a.seeder_cap), "tracker_port=%d" % a.tracker_port,
         "base_port=%d" % a.base_port, "-o", plan)
     with open(plan) as f:
