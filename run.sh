@@ -443,6 +443,23 @@ run_tests() {
     elif [ -n "$crates" ]; then
         skip "the real-client interop tests: no python3 ($(how python3))"
     fi
+    # The real-client swarm of the study, at its smoke size (~3 min): every installed client
+    # kind plays background peers around a tyrant focus peer, paired tyrant/vanilla.
+    if [ -n "$crates" ] && [ -n "$rpy" ] && ! { have aria2c || have transmission-daemon || have rtorrent; }; then
+        skip "the real-client swarm: no aria2c, transmission-daemon or rtorrent"
+    elif [ -n "$crates" ] && [ -n "$rpy" ]; then
+        [ -x target/release/tyrant-lab ] || cargo build --release --quiet -p tyrant-lab || true
+        t=$(date +%s)
+        rm -rf target/realswarm-quick
+        if TYRANT_LAB=$PWD/target/release/tyrant-lab "$rpy" reproduction/realswarm.py --quick \
+            --out target/realswarm-quick > target/realswarm.out 2>&1; then
+            results+=("reproduction/realswarm.py --quick: passed ($(($(date +%s) - t)) s)")
+        else
+            tail -n 20 target/realswarm.out
+            results+=("reproduction/realswarm.py --quick: FAILED (target/realswarm.out) ($(($(date +%s) - t)) s)")
+            failed+=(realswarm)
+        fi
+    fi
     echo
     echo "run.sh test: summary ($(($(date +%s) - t0)) s in all)"
     for line in "${results[@]}"; do echo "  $line"; done
