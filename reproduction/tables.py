@@ -19,6 +19,7 @@ import argparse
 import csv
 import math
 import os
+import random
 import re
 import statistics
 import sys
@@ -58,7 +59,7 @@ def fnum(x, digits=2):
 
 def summary(exps):
     head = ("| experiment | claim compared with | population | cap KiB/s | statistic | ours [95 % CI] "
-            "| runs | downloads base / strat (unfinished) | client build | CPU idle, median run |\n"
+            "| runs | downloads base / strat (unfinished) | client build | CPU idle per run: median (lowest) |\n"
             "|---|---|---|---|---|---|---|---|---|---|\n")
     rows = []
     for e in exps:
@@ -72,7 +73,9 @@ def summary(exps):
         for r in res:
             if r.get("idle"):
                 idle[r["run"]] = float(r["idle"])
-        idle_s = "%.0f %%" % (100 * statistics.median(idle.values())) if idle else "not recorded"
+        idle_s = ("%.0f %% (lowest %.0f %%)" % (100 * statistics.median(idle.values()),
+                                               100 * min(idle.values()))
+                  if idle else "not recorded")
         for c in read_tsv(tsv):
             if c["lo"] == "-":
                 ci = "%s (no CI: %s runs)" % (fnum(c["value"], 3), c["runs"])
@@ -115,9 +118,41 @@ def per_run(name):
     return out
 
 
+# Pairs of experiments whose baseline runs are the same plan (same seed and options but for
+# the focus tyrant's flags): their baselines, compared run by run, show how far two
+# identical configurations differ by chance (an A/A comparison).
+AA = [("long-new", "long-kept", "vanilla-in-vanilla")]
+
+
+def aa(a, b, variant):
+    def medians(name):
+        res = read_csv(os.path.join(DATA, name, "results.csv"))
+        by = {}
+        for r in res:
+            if r["focus"] == "1" and r["variant"] == variant and r["seconds"]:
+                by.setdefault(int(r["rep"]), []).append(float(r["seconds"]))
+        return {k: statistics.median(v) for k, v in by.items()}
+
+    ma, mb = medians(a), medians(b)
+    reps = sorted(set(ma) & set(mb))
+    logs = [math.log(ma[r] / mb[r]) for r in reps]
+    rng = random.Random(1)
+    draws = sorted(math.exp(statistics.mean(rng.choice(logs) for _ in logs)) for _ in range(2000))
+    out = ("| run | %s, %s: median s | %s, %s: median s | ratio |\n|---|---|---|---|\n"
+           % (a, variant, b, variant))
+    for r, l in zip(reps, logs):
+        out += "| %d | %.1f | %.1f | %.3f |\n" % (r, ma[r], mb[r], math.exp(l))
+    out += "| geometric mean of %d runs [95 %% CI, runs resampled] | | | %.3f [%.3f, %.3f] |\n" % (
+        len(reps), math.exp(statistics.mean(logs)), draws[50], draws[1949])
+    return out
+
+
 def blocks():
     exps = experiments()
     b = {"summary": summary(exps)}
+    for x, y, v in AA:
+        if all(os.path.exists(os.path.join(DATA, n, "results.csv")) for n in (x, y)):
+            b["aa:%s:%s" % (x, y)] = aa(x, y, v)
     for e in exps:
         if os.path.exists(os.path.join(DATA, e["name"], "results.csv")):
             b["runs:" + e["name"]] = per_run(e["name"])

@@ -158,6 +158,7 @@ fn figures(a: &Analysis) -> Vec<Figure> {
     // Horizontal bars, so that the long labels read as ordinary text; colour by comparison.
     let mut dat = "# index ratio ci_lo ci_hi label comparison\n".to_string();
     let mut bars = 0;
+    let mut stat = "median";
     let mut families: Vec<&Spec> = Vec::new();
     for c in &a.compared {
         if let Some(r) = c.ratio {
@@ -172,13 +173,16 @@ fn figures(a: &Analysis) -> Vec<Figure> {
             if !families.contains(&&c.spec) {
                 families.push(&c.spec);
             }
+            // No bar where there is no interval (fewer than 5 runs).
+            let (lo, hi) = r.interval().unwrap_or((r.ratio, r.ratio));
+            stat = r.stat.name();
             let _ = writeln!(
                 dat,
                 "{} {} {} {} \"{}{} cap {}\" {}",
                 bars,
                 r.ratio,
-                r.lo,
-                r.hi,
+                lo,
+                hi,
                 c.spec.strategy,
                 pop,
                 c.cap,
@@ -189,13 +193,14 @@ fn figures(a: &Analysis) -> Vec<Figure> {
     }
     if bars > 0 {
         let body = format!(
-            "set title \"paired ratios with 95% CI (> 1: strategy faster)\"\n\
-             set xlabel \"median(baseline) / median(strategy)\"\n\
+            "set title \"paired ratios with 95% CI over runs (> 1: strategy faster; no bar: < 5 runs)\"\n\
+             set xlabel \"{}: baseline / strategy\"\n\
              set yrange [{}:-0.5]\nset xrange [0:*]\nset ytics nomirror\nset grid x\n\
              set style fill solid 0.4\n\
              set arrow 1 from first 1, graph 0 to first 1, graph 1 nohead dt 2\n\
              plot \"ratios.dat\" using (0.5*$2):1:(0.5*$2):(0.35):6:ytic(5) with boxxyerror lc variable notitle, \\\n     \
              \"ratios.dat\" using 2:1:3:4 with xerrorbars pt 7 ps 0.5 lc rgb \"black\" notitle\n",
+            stat,
             bars as f64 - 0.5
         );
         out.push((

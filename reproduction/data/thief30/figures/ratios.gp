@@ -6,8 +6,8 @@ if (fmt eq "svg") { set terminal svg size 800,192 dynamic } else {
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 800,192 } else { set terminal png size 800,192 } }
 set termoption noenhanced
 set output "ratios.".fmt
-set title "paired ratios with 95% CI (> 1: strategy faster)"
-set xlabel "median(baseline) / median(strategy)"
+set title "paired ratios with 95% CI over runs (> 1: strategy faster; no bar: < 5 runs)"
+set xlabel "median: baseline / strategy"
 set yrange [2.5:-0.5]
 set xrange [0:*]
 set ytics nomirror
