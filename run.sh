@@ -304,7 +304,9 @@ default_experiment() {
     elif awk -v hi="$3" 'BEGIN { exit !(hi < 1) }'; then
         echo "default: BitTyrant downloads slower: $1 [$2, $3] over $4 runs (the interval excludes 1)"
     else
-        echo "default: inconclusive: $1 [$2, $3] over $4 runs; the interval includes 1, so 5 runs of this size cannot tell this effect from none"
+        echo "default: inconclusive: $1 [$2, $3] over $4 runs; the interval includes 1. An effect"
+        echo "  the size the full study measured (~+6 %) is below what 5 short runs can resolve:"
+        echo "  in the study two identical 10-run configurations differed by up to 8 % (A/A, REPRODUCTION.md)"
     fi
     full=reproduction/data/long-new/comparisons.tsv
     if [ -f "$full" ]; then
