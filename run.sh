@@ -306,7 +306,7 @@ default_experiment() {
     else
         echo "default: inconclusive: $1 [$2, $3] over $4 runs; the interval includes 1. An effect"
         echo "  the size the full study measured (~+6 %) is below what 5 short runs can resolve:"
-        echo "  two identical 10-run configurations compared in the study gave 1.011 [0.941, 1.083] (A/A, REPRODUCTION.md)"
+        echo "  see the A/A comparison of two identical 10-run configurations in REPRODUCTION.md §1"
     fi
     full=reproduction/data/long-new/comparisons.tsv
     if [ -f "$full" ]; then
