@@ -305,7 +305,7 @@ default_experiment() {
         echo "default: BitTyrant downloads slower: $1 [$2, $3] over $4 runs (the interval excludes 1)"
     else
         echo "default: inconclusive: $1 [$2, $3] over $4 runs; the interval includes 1. An effect"
-        echo "  the size the full study measured (~+6 %) is below what 5 short runs can resolve:"
+        echo "  the size the full study measured (next line) is below what 5 short runs resolve:"
         echo "  see the A/A comparison of two identical 10-run configurations in REPRODUCTION.md §1"
     fi
     full=reproduction/data/long-new/comparisons.tsv
