@@ -33,7 +33,7 @@ pub const FORMAT: &str = "\
 # Paths in args are relative to the run's output directory (the runner's cwd).
 #
 # manifest version=1 name=NAME preset=PRESET seed=U64 time_scale=S reps=R dist=SPEC
-#          statistic=median|mean|geomean   (the report's headline; absent = median)
+#          statistic=median|mean|geomean   (the report's headline; absent: median, not fixed)
 # torrent file=NAME size=BYTES piece_kib=K path=FILE.torrent
 #   the runner writes seed/NAME (SIZE bytes derived from seed) and makes PATH with
 #   `tyrant make seed/NAME --announce http://ADDR:PORT/announce --piece-size K -o PATH`
@@ -197,8 +197,9 @@ pub struct Manifest {
     /// The capacity distribution's spec (informative: the caps are on the peer lines).
     pub dist: String,
     /// The headline statistic of every comparison, fixed before the runs (`median`, `mean`,
-    /// `geomean`: study/stats.rs); manifests written before it existed read as `median`.
-    pub statistic: String,
+    /// `geomean`: study/stats.rs); None in manifests written before it existed (the report
+    /// then uses `median` and says that nothing fixed it).
+    pub statistic: Option<String>,
     pub torrent: TorrentSpec,
     pub tracker: Tracker,
     pub runs: Vec<Run>,

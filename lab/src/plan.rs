@@ -331,7 +331,7 @@ pub fn plan(preset_or_spec: &str, opts: &PlanOptions) -> Result<Manifest, String
         time_scale: o.time_scale,
         reps: o.reps,
         dist: o.dist.to_string(),
-        statistic: o.statistic.name().to_string(),
+        statistic: Some(o.statistic.name().to_string()),
         torrent,
         tracker,
         runs,

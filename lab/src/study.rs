@@ -186,8 +186,8 @@ pub fn report(dir: &Path, with_figures: bool) -> Result<String, String> {
         Err(e) => return Err(format!("report: cannot read {}: {}", mpath.display(), e)),
     };
     let seed = manifest.as_ref().map_or(DEFAULT_SEED, |m| m.seed);
-    let stat = match &manifest {
-        Some(m) => Statistic::parse(&m.statistic)?,
+    let stat = match manifest.as_ref().and_then(|m| m.statistic.as_deref()) {
+        Some(s) => Statistic::parse(s)?,
         None => Statistic::Median,
     };
     let a = analyse(&rows, stat, seed);

@@ -432,7 +432,7 @@ fn switches_reach_every_tyrant_and_the_focus_peer_only() {
 #[test]
 fn memory_and_statistic_reach_the_manifest() {
     let m = plan("all peers=3 memory=true statistic=geomean", &PlanOptions::default()).unwrap();
-    assert_eq!(m.statistic, "geomean");
+    assert_eq!(m.statistic.as_deref(), Some("geomean"));
     for r in &m.runs {
         for p in leechers(r) {
             let at = p.args.iter().position(|a| a == "--tyrant-memory");
@@ -444,7 +444,7 @@ fn memory_and_statistic_reach_the_manifest() {
     let text = m.to_text();
     assert!(text.contains(" statistic=geomean\n"));
     let old = text.replace(" statistic=geomean", "");
-    assert_eq!(Manifest::from_text(&old).unwrap().statistic, "median");
+    assert_eq!(Manifest::from_text(&old).unwrap().statistic, None, "an old manifest fixed none");
     let bad = text.replace("statistic=geomean", "statistic=best");
     assert!(Manifest::from_text(&bad)
         .unwrap_err()

@@ -154,6 +154,9 @@ fn keys_of(kind: &str) -> Option<&'static [&'static str]> {
     }
 }
 
+/// The manifest line's fields: name, preset, seed, time scale, reps, dist, statistic.
+type Head = (String, String, u64, f64, usize, String, Option<String>);
+
 impl Manifest {
     /// The canonical text: `FORMAT` as a comment block, then the records in a fixed key
     /// order. Floats print in Rust's shortest round-trip form, so `from_text` gives back
@@ -163,16 +166,20 @@ impl Manifest {
         o.push_str(FORMAT);
         let _ = writeln!(
             o,
-            "manifest version={} name={} preset={} seed={} time_scale={} reps={} dist={} statistic={}",
+            "manifest version={} name={} preset={} seed={} time_scale={} reps={} dist={}",
             VERSION,
             esc(&self.name),
             esc(&self.preset),
             self.seed,
             self.time_scale,
             self.reps,
-            esc(&self.dist),
-            esc(&self.statistic)
+            esc(&self.dist)
         );
+        if let Some(s) = &self.statistic {
+            // Before the newline: `statistic=` ends the manifest line.
+            o.pop();
+            let _ = writeln!(o, " statistic={}", esc(s));
+        }
         let t = &self.torrent;
         let _ = writeln!(
             o,
@@ -236,7 +243,7 @@ impl Manifest {
 
     /// Parse and validate a manifest. Errors are one line: `manifest line N: ...`.
     pub fn from_text(text: &str) -> Result<Manifest, String> {
-        let mut head: Option<(String, String, u64, f64, usize, String, String)> = None;
+        let mut head: Option<Head> = None;
         let mut torrent: Option<TorrentSpec> = None;
         let mut tracker: Option<Tracker> = None;
         let mut runs: Vec<Run> = Vec::new();
@@ -276,11 +283,11 @@ impl Manifest {
                         rec.num("reps").map_err(at)?,
                         rec.s("dist").map_err(at)?,
                         match rec.words.get("statistic") {
-                            None => "median".to_string(),
+                            None => None,
                             Some(_) => {
                                 let s = rec.s("statistic").map_err(at)?;
                                 crate::study::Statistic::parse(&s).map_err(at)?;
-                                s
+                                Some(s)
                             }
                         },
                     ));

@@ -487,6 +487,8 @@ fn report_of_a_hand_made_single_run() {
     let dir = tmpdir("by-hand");
     std::fs::write(dir.join("results.csv"), single_by_hand()).unwrap();
     let out = report(&dir, false).unwrap();
+    // Without a manifest nothing fixed the statistic, and the report says so.
+    assert!(out.contains("statistic median (the default: no manifest fixed it)"), "{}", out);
     // The same comparisons, machine-readable, for the reproduction tables.
     let tsv = std::fs::read_to_string(dir.join("comparisons.tsv")).unwrap();
     let row = tsv.lines().find(|l| l.contains("\ttyrant peers\t20\t")).unwrap();

@@ -140,7 +140,7 @@ pub fn render(a: &Analysis, rows: &[Download], manifest: Option<&Manifest>, seed
 
     let stat = a.compared.iter().find_map(|c| c.ratio).map_or("median", |r| r.stat.name());
     let fixed = match manifest {
-        Some(m) if m.statistic == stat => "fixed in the manifest before the runs",
+        Some(m) if m.statistic.as_deref() == Some(stat) => "fixed in the manifest before the runs",
         _ => "the default: no manifest fixed it",
     };
     let _ = writeln!(
