@@ -6,11 +6,14 @@ every background leecher and the one seeder are real clients (aria2, transmissio
 rtorrent, libtorrent via its Python bindings: whichever are installed), each capped at the
 upload rate tyrant-lab's capacity distribution drew for it; the focus peer is tyrant, once
 with --tyrant and once vanilla, in paired runs (same swarm, seed, caps, start times).
+`--tyrant-args=--tyrant-excess,keep` gives the tyrant extra flags (tyrant-lab's
+`tyrant_args`): the variant that keeps its excess capacity.
 
     cargo build --release -p tyrant -p tyrant-lab
     python3 reproduction/realswarm.py --out DIR [--reps R] [--cap C] [--peers N]
         [--size-mib M] [--duration D] [--seed S] [--stagger T]
-        [--clients aria2,transmission,rtorrent,libtorrent] [--keep-data] [--quick]
+        [--clients aria2,transmission,rtorrent,libtorrent] [--tyrant-args=A,B,...]
+        [--keep-data] [--quick]
 
 Steps: `tyrant-lab plan single ... -o DIR/plan.txt`; DIR/manifest.txt = the plan with
 `client=KIND` on the seeder and every background leecher (kinds round-robin over the
@@ -744,7 +747,8 @@ def prepare(a, kinds):
         "closed_loop=false", "duration=%s" % fmt_num(a.duration),
         "stagger=%s" % fmt_num(a.stagger), "statistic=geomean", "name=realswarm",
         "seeders=%s" % fmt_num(a.seeder_cap), "tracker_port=%d" % a.tracker_port,
-        "base_port=%d" % a.base_port, "-o", plan)
+        "base_port=%d" % a.base_port, *(["tyrant_args=" + a.tyrant_args] if a.tyrant_args else []),
+        "-o", plan)
     with open(plan) as f:
         text = rewrite(f.read(), kinds, a.seed, int(a.duration) + 60)
     mpath = os.path.join(out, "manifest.txt")
@@ -853,6 +857,8 @@ def main():
     ap.add_argument("--clients", default=",".join(KINDS))
     ap.add_argument("--tracker-port", type=int, default=7969)
     ap.add_argument("--base-port", type=int, default=21000)
+    ap.add_argument("--tyrant-args", help="extra flags of the tyrant focus peer, comma-separated "
+                    "(e.g. --tyrant-args=--tyrant-excess,keep)")
     ap.add_argument("--keep-data", action="store_true", help="keep the leechers' data")
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: 1 rep, 5 peers, 2 MiB, 75 s runs (~3-4 min)")

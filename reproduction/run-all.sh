@@ -3,15 +3,16 @@
 # planned there (plan words, statistic and jobs), into reproduction/data/NAME/: manifest.txt
 # (with a `# ran` line naming the client's commit, host, cores and time), results.csv (each
 # row with the client's build and the run's CPU idle share), report.txt, comparisons.tsv,
-# figures/, and stats-summary.txt.gz (the start and done line of every process's stats
-# file). A rerun skips runs already done; a different client build is refused.
+# figures/, stats-summary.txt.gz (the start and done line of every process's stats
+# file) and upload-use.tsv (reproduction/upload_use.py: caps used by time into a download). A rerun skips runs already done; a different client build is refused.
 #
 #   reproduction/run-all.sh NAME ...        the named experiments
 #   reproduction/run-all.sh --list          names, jobs and plan words
 #   TYRANT=/path/to/tyrant TYRANT_LAB=/path/to/tyrant-lab   use these binaries
 #                                           (default: build target/release)
 # Then reproduction/make.sh puts the new numbers into REPRODUCTION.md's tables.
-# The `realswarm` experiment is reproduction/realswarm.py's, not tyrant-lab's.
+# The `realswarm*` experiments are reproduction/realswarm.py's (their words are its
+# arguments), not tyrant-lab's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LIST=reproduction/experiments.txt
@@ -32,8 +33,14 @@ for name in "$@"; do
     line=$(entries | awk -F'|' -v n="$name" '$1 == n' | head -n 1)
     [ -n "$line" ] || { echo "run-all: no experiment '$name' in $LIST" >&2; exit 2; }
     IFS='|' read -r _ jobs words _ <<< "$line"
-    if [ "$name" = realswarm ]; then
-        python3 reproduction/realswarm.py --out reproduction/data/realswarm
+    if [ "${words%% *}" = realswarm.py ]; then
+        # libtorrent's bindings may live only in run.sh's .venv.
+        py=python3
+        [ -x .venv/bin/python ] && py=.venv/bin/python
+        # shellcheck disable=SC2086
+        "$py" reproduction/$words
+        out=$(sed -n 's/.*--out \([^ ]*\).*/\1/p' <<< "$words")
+        (cd "$out" && grep -H '^\(start\|done\) ' runs/*/stats/*.txt | gzip -9n > stats-summary.txt.gz)
         continue
     fi
     out=reproduction/data/$name
@@ -44,5 +51,6 @@ for name in "$@"; do
     "$TYRANT_LAB" run "$out/plan.txt" --out "$out" --jobs "$jobs"
     "$TYRANT_LAB" report "$out" > /dev/null
     (cd "$out" && grep -H '^\(start\|done\) ' runs/*/stats/*.txt | gzip -9n > stats-summary.txt.gz)
+    python3 reproduction/upload_use.py "$out"
     echo "=== $name done $(date -u +%FT%TZ)"
 done

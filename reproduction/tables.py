@@ -10,7 +10,10 @@ it renders markdown and puts each block between the markers
     <!-- tables.py: BLOCK -->   ...   <!-- /tables.py -->
 
 in the document: BLOCK `summary` (one row per experiment, paper's claim beside ours) and
-`runs:NAME` (each run's focus-peer medians and ratio, so the spread behind a CI is in view).
+`runs:NAME` (each run's focus-peer medians and ratio, so the spread behind a CI is in view),
+`swarm:NAME` for whole-swarm (`all`) experiments (throughput, mean and slow tail per run,
+gain per capacity band), `use:NAME` (upload used against the caps by time into a download,
+from upload-use.tsv), `aa:A:B` (two identical baselines compared run by run).
 Without a flag it prints the blocks; --write replaces them in the document; --check exits
 1 (naming the block) when the document's numbers differ from the data. Python 3 stdlib only.
 """
@@ -26,6 +29,9 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "reproduction", "data")
+sys.dont_write_bytecode = True  # importing by_capacity must not litter reproduction/
+sys.path.insert(0, os.path.join(ROOT, "reproduction"))
+import by_capacity  # noqa: E402
 
 
 def experiments():
@@ -121,7 +127,8 @@ def per_run(name):
 # Pairs of experiments whose baseline runs are the same plan (same seed and options but for
 # the focus tyrant's flags): their baselines, compared run by run, show how far two
 # identical configurations differ by chance (an A/A comparison).
-AA = [("long-new", "long-kept", "vanilla-in-vanilla")]
+AA = [("long-new", "long-kept", "vanilla-in-vanilla"),
+      ("all30-give", "all30-keep", "vanilla-in-vanilla")]
 
 
 def aa(a, b, variant):
@@ -147,6 +154,124 @@ def aa(a, b, variant):
     return out
 
 
+def manifest_info(name):
+    """(file size in bytes, {run name: nominal duration s}) from an experiment's manifest."""
+    size, durations = None, {}
+    with open(os.path.join(DATA, name, "manifest.txt")) as f:
+        for line in f:
+            words = dict(w.split("=", 1) for w in line.split()[1:] if "=" in w)
+            if line.startswith("torrent "):
+                size = int(words["size"])
+            elif line.startswith("run "):
+                durations[words["name"]] = float(words["duration"])
+    return size, durations
+
+
+def run_boot(pairs, stat, seed=1):
+    """stat over the per-run values, and its 95 % percentile-bootstrap interval resampling
+    runs (None from fewer than MIN_RUNS runs, as tyrant-lab report does)."""
+    rng = random.Random(seed)
+    draws = sorted(stat([rng.choice(pairs) for _ in pairs]) for _ in range(2000))
+    ci = (draws[50], draws[1949]) if len(pairs) >= MIN_RUNS else None
+    return stat(pairs), ci
+
+
+MIN_RUNS = 5
+BANDS = [25.0, 40.0]  # KiB/s: the audit's split of the 2026-11-22 all-tyrant runs
+
+
+def swarm(name):
+    """A whole-swarm experiment (`all` preset: every leecher switches strategy): per run,
+    the swarm's throughput (completed bytes / run length), its mean and 90th-percentile
+    download time, and how much of their upload caps the leechers used (bytes uploaded in
+    all their sessions, finished or not / (sum of caps × run length)); then per capacity
+    band each leecher's own gain (reproduction/by_capacity.py).
+    Ratios are baseline/strategy for times and strategy/baseline for throughput, so > 1
+    always means the strategy swarm did better."""
+    res = read_csv(os.path.join(DATA, name, "results.csv"))
+    size, durations = manifest_info(name)
+    base, strat = "vanilla-in-vanilla", None
+    runs = {}
+    for r in res:
+        if r["variant"] != base:
+            strat = r["variant"]
+        g = runs.setdefault(int(r["rep"]), {}).setdefault(
+            r["variant"], {"t": [], "unf": 0, "run": r["run"], "up": 0.0, "caps": {}})
+        g["up"] += float(r["bytes_up"] or 0)
+        g["caps"][r["peer"]] = float(r["up"])
+        if r["seconds"]:
+            g["t"].append(float(r["seconds"]))
+        else:
+            g["unf"] += 1
+
+    def p90(t):
+        t = sorted(t)
+        return t[min(len(t) - 1, int(math.ceil(0.9 * len(t))) - 1)]
+
+    out = ("| run | downloads %s / %s (unfinished) | throughput MiB/s | mean s | 90th percentile s "
+           "| upload used / caps |\n|---|---|---|---|---|---|\n" % (base, strat))
+    pairs = []
+    for rep, g in sorted(runs.items()):
+        if base not in g or strat not in g:
+            continue
+        b, s = g[base], g[strat]
+        tb = len(b["t"]) * size / durations[b["run"]] / 2**20
+        ts = len(s["t"]) * size / durations[s["run"]] / 2**20
+        ub, us = [g["up"] / 1024 / durations[g["run"]] / sum(g["caps"].values()) for g in (b, s)]
+        pairs.append((ts / tb, statistics.mean(b["t"]) / statistics.mean(s["t"]),
+                      p90(b["t"]) / p90(s["t"]), us / ub))
+        out += "| %d | %d / %d (%d / %d) | %.3f / %.3f | %.1f / %.1f | %.1f / %.1f | %.3f / %.3f |\n" % (
+            rep, len(b["t"]), len(s["t"]), b["unf"], s["unf"], tb, ts, statistics.mean(b["t"]),
+            statistics.mean(s["t"]), p90(b["t"]), p90(s["t"]), ub, us)
+    if not pairs:
+        return out
+    cells = []
+    for i in range(4):
+        v, ci = run_boot(pairs, lambda ps, i=i: math.exp(statistics.mean(math.log(p[i]) for p in ps)))
+        cells.append("%.3f [%.3f, %.3f]" % ((v,) + ci) if ci else "%.3f (no CI: %d runs)" % (v, len(pairs)))
+    out += ("| geometric mean of %d per-run ratios (> 1: %s better; last column: %s uses more) "
+            "[95 %% CI, runs resampled] | | %s | %s | %s | %s |\n" % ((len(pairs), strat, strat) + tuple(cells)))
+    out += ("\n| cap band KiB/s | leechers | median of per-leecher ratios | geometric mean [95 % CI, runs resampled] |\n"
+            "|---|---|---|---|\n")
+    peers = by_capacity.peer_ratios(res, base, strat)
+    if not peers:
+        return out
+    for label, n, med, gm, ci in by_capacity.bands(peers, BANDS, min_runs=MIN_RUNS):
+        out += "| %s | %d | %.3f | %s |\n" % (
+            label, n, med, "%.3f [%.3f, %.3f]" % ((gm,) + ci) if ci else "%.3f (no CI: %d runs)" % (gm, len(runs)))
+    rho = by_capacity.spearman([p[1] for p in peers], [p[2] for p in peers])
+    out += "| Spearman rank correlation of cap and ratio | %d | %.2f | |\n" % (len(peers), rho)
+    return out
+
+
+def upload_use(name):
+    """reproduction/upload_use.py's summary: each variant's use of its upload caps by time
+    into a download (a closed-loop leecher's process starts with each download)."""
+    rows = read_tsv(os.path.join(DATA, name, "upload-use.tsv"))
+    by = {}
+    for r in rows:
+        g = by.setdefault((r["variant"], r["phase"]), {"use": [], "ticks": 0})
+        g["use"].append(float(r["use"]))
+        g["ticks"] += int(r["ticks"])
+    variants = sorted({r["variant"] for r in rows}, key=lambda v: (not v.startswith("vanilla-in-"), v))
+    phases = []
+    for r in rows:
+        if r["phase"] not in phases:
+            phases.append(r["phase"])
+    out = ("| time into the download | %s |\n|---|%s\n" % (
+        " | ".join("%s: mean use over runs (lowest, highest), share of leecher-seconds" % v for v in variants),
+        "---|" * len(variants)))
+    for ph in phases:
+        cells = []
+        for v in variants:
+            g = by.get((v, ph))
+            total = sum(x["ticks"] for (vv, _), x in by.items() if vv == v)
+            cells.append("%.3f (%.3f, %.3f), %.0f %%" % (statistics.mean(g["use"]), min(g["use"]), max(g["use"]),
+                                                         100.0 * g["ticks"] / total) if g else "-")
+        out += "| %s | %s |\n" % (ph, " | ".join(cells))
+    return out
+
+
 def blocks():
     exps = experiments()
     b = {"summary": summary(exps)}
@@ -156,6 +281,10 @@ def blocks():
     for e in exps:
         if os.path.exists(os.path.join(DATA, e["name"], "results.csv")):
             b["runs:" + e["name"]] = per_run(e["name"])
+            if e["words"].startswith("all "):
+                b["swarm:" + e["name"]] = swarm(e["name"])
+            if os.path.exists(os.path.join(DATA, e["name"], "upload-use.tsv")):
+                b["use:" + e["name"]] = upload_use(e["name"])
     return b
 
 
