@@ -415,6 +415,13 @@ run_tests() {
             results+=("reproduction/tables.py --check: FAILED (run reproduction/make.sh)")
             failed+=(tables)
         fi
+        # The scripts' arithmetic on hand-made inputs with known answers.
+        if python3 reproduction/test_scripts.py > target/test_scripts.out 2>&1; then
+            results+=("reproduction/test_scripts.py: $(grep '^Ran ' target/test_scripts.out), passed")
+        else
+            results+=("reproduction/test_scripts.py: FAILED (target/test_scripts.out)")
+            failed+=(scripts)
+        fi
     fi
     if [ -n "$PY" ]; then
         export TYRANT=$PWD/target/release/tyrant

@@ -10,12 +10,13 @@ it renders markdown and puts each block between the markers
     <!-- tables.py: BLOCK -->   ...   <!-- /tables.py -->
 
 in the document: BLOCK `summary` (one row per experiment, paper's claim beside ours) and
-`runs:NAME` (each run's focus-peer medians and ratio, so the spread behind a CI is in view),
+`runs:NAME` (per comparison, each run's medians and ratio, so the spread behind a CI is in view),
 `swarm:NAME` for whole-swarm (`all`) experiments (throughput, mean and slow tail per run,
 gain per capacity band), `use:NAME` (upload used against the caps by time into a download,
 from upload-use.tsv), `aa:A:B` (two identical baselines compared run by run).
 Without a flag it prints the blocks; --write replaces them in the document; --check exits
-1 (naming the block) when the document's numbers differ from the data. Python 3 stdlib only.
+1 (naming the block) when the document's numbers differ from the data, or when a `geomean`
+of comparisons.tsv differs from the same statistic recomputed here. Python 3 stdlib only.
 """
 
 import argparse
@@ -94,32 +95,76 @@ def summary(exps):
     return head + "\n".join(rows) + "\n"
 
 
+def comparisons(name):
+    """The distinct comparisons of comparisons.tsv (strategy, baseline, population), in order."""
+    out = []
+    for c in read_tsv(os.path.join(DATA, name, "comparisons.tsv")):
+        k = (c["strategy"], c["baseline"], c["population"])
+        if k not in out:
+            out.append(k)
+    return out
+
+
+def population_rows(res, strategy, population):
+    """The rows a comparison's population takes (tyrant-lab's study/compare.rs rules): the
+    focus peer, every leecher, or the peer ids that run strategy X in the strategy variant
+    (the same ids in the baseline, so caps and start times match)."""
+    if population == "focus peer":
+        return [r for r in res if r["focus"] == "1"]
+    if population == "whole swarm":
+        return list(res)
+    x = population[:-len(" peers")]
+    ids = {r["peer"] for r in res if r["variant"] == strategy and r["strategy"] == x}
+    return [r for r in res if r["peer"] in ids]
+
+
 def per_run(name):
-    """Each pairing group's focus-peer downloads: n and median per side, and their ratio."""
+    """Per comparison, each pairing group's downloads of the compared population: n and
+    median per side, and their ratio (the per-run values behind a `geomean` row)."""
     d = os.path.join(DATA, name)
-    res = [r for r in read_csv(os.path.join(d, "results.csv")) if r["focus"] == "1"]
-    groups = {}
-    for r in res:
-        g = groups.setdefault((float(r["cap"]), int(r["rep"])), {})
-        g.setdefault(r["variant"], []).append(float(r["seconds"]) if r["seconds"] else None)
-    variants = sorted({r["variant"] for r in res})
-    base = [v for v in variants if v.startswith("vanilla-in-")]
-    strat = [v for v in variants if v not in base]
-    out = ("| cap | run | %s: n, median s | %s: n, median s | ratio | rounds (baseline median / 10 s) |\n"
-           "|---|---|---|---|---|---|\n" % (", ".join(base), ", ".join(strat)))
+    res = read_csv(os.path.join(d, "results.csv"))
+    comps = comparisons(name)
+    out = ""
+    for strategy, base, population in comps:
+        if len(comps) > 1:
+            out += "%s*%s vs %s, %s:*\n\n" % ("\n" if out else "", strategy, base, population)
+        out += per_run_table(population_rows(res, strategy, population), base, strategy)
+    return out
+
+
+def per_run_geomeans(rows, base, strat):
+    """{cap: geometric mean over pairing groups of median(base) / median(strat)}."""
+    return {cap: math.exp(sum(l) / len(l)) for cap, l in per_run_logs(rows, base, strat).items()}
+
+
+def per_run_logs(rows, base, strat):
     logs = {}
-    for (cap, rep), g in sorted(groups.items()):
-        b = [x for v in base for x in g.get(v, []) if x is not None]
-        s = [x for v in strat for x in g.get(v, []) if x is not None]
+    for (cap, _), (b, s) in sorted(per_group(rows, base, strat).items()):
+        if b and s:
+            logs.setdefault(cap, []).append(math.log(statistics.median(b) / statistics.median(s)))
+    return logs
+
+
+def per_group(rows, base, strat):
+    groups = {}
+    for r in rows:
+        if r["variant"] in (base, strat):
+            g = groups.setdefault((float(r["cap"]), int(r["rep"])), ([], []))
+            if r["seconds"]:
+                g[r["variant"] == strat].append(float(r["seconds"]))
+    return groups
+
+
+def per_run_table(rows, base, strat):
+    out = ("| cap | run | %s: n, median s | %s: n, median s | ratio | rounds (baseline median / 10 s) |\n"
+           "|---|---|---|---|---|---|\n" % (base, strat))
+    for (cap, rep), (b, s) in sorted(per_group(rows, base, strat).items()):
         mb = statistics.median(b) if b else None
         ms = statistics.median(s) if s else None
-        ratio = mb / ms if mb and ms else None
-        if ratio:
-            logs.setdefault(cap, []).append(math.log(ratio))
         out += "| %g | %d | %d, %s | %d, %s | %s | %s |\n" % (
             cap, rep, len(b), "%.1f" % mb if mb else "-", len(s), "%.1f" % ms if ms else "-",
-            "%.3f" % ratio if ratio else "-", "%.1f" % (mb / 10) if mb else "-")
-    for cap, l in sorted(logs.items()):
+            "%.3f" % (mb / ms) if mb and ms else "-", "%.1f" % (mb / 10) if mb else "-")
+    for cap, l in sorted(per_run_logs(rows, base, strat).items()):
         out += "| %g | geometric mean of %d runs | | | %.3f | |\n" % (cap, len(l), math.exp(sum(l) / len(l)))
     return out
 
@@ -278,13 +323,35 @@ def blocks():
         if all(os.path.exists(os.path.join(DATA, n, "results.csv")) for n in (x, y)):
             b["aa:%s:%s" % (x, y)] = aa(x, y, v)
     for e in exps:
-        if os.path.exists(os.path.join(DATA, e["name"], "results.csv")):
+        # comparisons.tsv comes last (tyrant-lab report): an experiment still running has none.
+        if os.path.exists(os.path.join(DATA, e["name"], "comparisons.tsv")):
             b["runs:" + e["name"]] = per_run(e["name"])
             if e["words"].startswith("all "):
                 b["swarm:" + e["name"]] = swarm(e["name"])
             if os.path.exists(os.path.join(DATA, e["name"], "upload-use.tsv")):
                 b["use:" + e["name"]] = upload_use(e["name"])
     return b
+
+
+def cross_check():
+    """Every `geomean` value of a comparisons.tsv recomputed here from results.csv (tyrant-lab
+    and this script must agree on populations, pairing and the statistic)."""
+    bad = []
+    for e in experiments():
+        tsv = os.path.join(DATA, e["name"], "comparisons.tsv")
+        if not os.path.exists(tsv):
+            continue
+        res = read_csv(os.path.join(DATA, e["name"], "results.csv"))
+        for c in read_tsv(tsv):
+            if c["statistic"] != "geomean":
+                continue
+            ours = per_run_geomeans(population_rows(res, c["strategy"], c["population"]),
+                                    c["baseline"], c["strategy"]).get(float(c["cap"]))
+            if ours is None or abs(ours - float(c["value"])) > 5e-4:
+                bad.append("%s %s vs %s, %s: geomean %s here, %s in comparisons.tsv" % (
+                    e["name"], c["strategy"], c["baseline"], c["population"],
+                    "none" if ours is None else "%.4f" % ours, c["value"]))
+    return bad
 
 
 MARK = re.compile(r"<!-- tables\.py: (\S+) -->\n(.*?)<!-- /tables\.py -->", re.S)
@@ -316,6 +383,7 @@ def main():
 
     new = MARK.sub(fill, doc)
     if a.check:
+        stale += cross_check()
         if stale:
             print("tables: %s differs from the data in: %s (run reproduction/make.sh)"
                   % (a.doc, ", ".join(stale)), file=sys.stderr)

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""test_scripts: the reproduction scripts' arithmetic on small hand-made inputs whose answers
+are known — upload_use.py's phases and caps, tables.py's populations and per-run geometric
+means (the same rules as tyrant-lab's study/compare.rs), by_capacity.py's per-leecher ratios
+and rank correlation. The committed data is checked separately (`tables.py --check`).
+
+    python3 reproduction/test_scripts.py        (run.sh test runs it; Python 3 stdlib only)
+"""
+
+import math
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import by_capacity  # noqa: E402
+import tables  # noqa: E402
+import upload_use  # noqa: E402
+
+
+def row(variant, rep, peer, seconds, strategy="vanilla", focus="0", cap="100", up="50"):
+    return {"variant": variant, "rep": str(rep), "peer": peer, "seconds": seconds,
+            "strategy": strategy, "focus": focus, "cap": cap, "up": up}
+
+
+class UploadUse(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="upload-use-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def stats(self, run, name, lines, done=True):
+        d = os.path.join(self.dir, "runs", run, "stats")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, name), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        if done:
+            open(os.path.join(self.dir, "runs", run, "done"), "w").close()
+
+    def test_phases_average_rate_over_cap_and_skip_seeders_and_bad_ticks(self):
+        self.stats("c100-r3-tyrant-in-vanilla", "p01.j0.txt", [
+            "tick t=0.5 up_rate=99999",  # before the start line: no cap known yet
+            "start up_kib=10 strategy=tyrant",
+            "tick t=1.0 up_rate=5120",      # 0.5 of 10 KiB/s
+            "tick t=2.0 up_rate=10240",     # 1.0
+            "tick t=3.0 up_rate=oops",      # malformed: skipped
+            "tick t=45.0 up_rate=2560",     # 0.25, second phase
+            "tick t=61.0 up_rate=10240",    # 1.0, third phase
+        ])
+        self.stats("c100-r3-tyrant-in-vanilla", "p02.j0.txt", [
+            "start up_kib=20", "tick t=10.0 up_rate=0"])  # 0.0 in the first phase
+        self.stats("c100-r3-tyrant-in-vanilla", "s00.txt", [
+            "start up_kib=64", "tick t=1.0 up_rate=65536"])  # a seeder: left out
+        sums = upload_use.summarise(os.path.join(self.dir, "runs", "c100-r3-tyrant-in-vanilla"))
+        self.assertEqual(sums["0-30 s"][1], 3)
+        self.assertAlmostEqual(sums["0-30 s"][0] / 3, 0.5)
+        self.assertEqual(sums["30-60 s"], [0.25, 1])
+        self.assertEqual(sums["after 60 s"], [1.0, 1])
+
+    def test_main_writes_one_row_per_run_and_phase_of_finished_runs_only(self):
+        self.stats("c100-r0-vanilla-in-vanilla", "p01.j0.txt", ["start up_kib=10", "tick t=1 up_rate=10240"])
+        self.stats("c100-r1-vanilla-in-vanilla", "p01.j0.txt", ["start up_kib=10", "tick t=1 up_rate=0"],
+                   done=False)
+        argv = sys.argv
+        sys.argv = ["upload_use.py", self.dir]
+        try:
+            upload_use.main()
+        finally:
+            sys.argv = argv
+        rows = tables.read_tsv(os.path.join(self.dir, "upload-use.tsv"))
+        self.assertEqual([(r["run"], r["rep"], r["variant"], r["phase"], r["ticks"], r["use"]) for r in rows],
+                         [("c100-r0-vanilla-in-vanilla", "0", "vanilla-in-vanilla", "0-30 s", "1", "1.0000")])
+
+
+class Tables(unittest.TestCase):
+    RES = [
+        # repetition 0: focus p00, thieves p00 and p01 in the strategy variant
+        row("vanilla-in-vanilla", 0, "p00", "100", focus="1"),
+        row("vanilla-in-vanilla", 0, "p00", "120", focus="1"),
+        row("vanilla-in-vanilla", 0, "p01", "80"),
+        row("vanilla-in-vanilla", 0, "p02", "90"),
+        row("thieves-in-vanilla", 0, "p00", "200", strategy="thief", focus="1"),
+        row("thieves-in-vanilla", 0, "p01", "300", strategy="thief"),
+        row("thieves-in-vanilla", 0, "p02", "100"),
+        row("thieves-in-vanilla", 0, "p02", ""),  # unfinished: no time
+        # repetition 1
+        row("vanilla-in-vanilla", 1, "p00", "50", focus="1"),
+        row("vanilla-in-vanilla", 1, "p01", "50"),
+        row("thieves-in-vanilla", 1, "p00", "100", strategy="thief", focus="1"),
+        row("thieves-in-vanilla", 1, "p01", "25", strategy="thief"),
+    ]
+
+    def test_populations_follow_tyrant_labs_rules(self):
+        pick = tables.population_rows
+        self.assertEqual({r["peer"] for r in pick(self.RES, "thieves-in-vanilla", "focus peer")}, {"p00"})
+        self.assertEqual(len(pick(self.RES, "thieves-in-vanilla", "whole swarm")), len(self.RES))
+        thief = pick(self.RES, "thieves-in-vanilla", "thief peers")
+        # the thieves' ids, in both variants (so caps and start times match)
+        self.assertEqual({(r["variant"], r["peer"]) for r in thief},
+                         {(v, p) for v in ("vanilla-in-vanilla", "thieves-in-vanilla") for p in ("p00", "p01")})
+        vanilla = pick(self.RES, "thieves-in-vanilla", "vanilla peers")
+        self.assertEqual({r["peer"] for r in vanilla}, {"p02"})
+
+    def test_per_run_geomean_is_over_runs_of_median_ratios(self):
+        rows = tables.population_rows(self.RES, "thieves-in-vanilla", "thief peers")
+        # rep 0: median(100, 120, 80) = 100 / median(200, 300) = 250 -> 0.4
+        # rep 1: median(50, 50) = 50 / median(100, 25) = 62.5 -> 0.8
+        g = tables.per_run_geomeans(rows, "vanilla-in-vanilla", "thieves-in-vanilla")
+        self.assertAlmostEqual(g[100.0], math.sqrt(0.4 * 0.8))
+        table = tables.per_run_table(rows, "vanilla-in-vanilla", "thieves-in-vanilla")
+        self.assertIn("| 100 | 0 | 3, 100.0 | 2, 250.0 | 0.400 | 10.0 |", table)
+        self.assertIn("| 100 | geometric mean of 2 runs | | | %.3f | |" % math.sqrt(0.32), table)
+
+    def test_a_run_without_downloads_on_one_side_counts_in_no_mean(self):
+        rows = [row("vanilla-in-vanilla", 0, "p00", "10", focus="1"),
+                row("tyrant-in-vanilla", 0, "p00", "", strategy="tyrant", focus="1"),
+                row("vanilla-in-vanilla", 1, "p00", "10", focus="1"),
+                row("tyrant-in-vanilla", 1, "p00", "5", strategy="tyrant", focus="1")]
+        self.assertEqual(tables.per_run_geomeans(rows, "vanilla-in-vanilla", "tyrant-in-vanilla"), {100.0: 2.0})
+
+    def test_run_bootstrap_gives_no_interval_below_min_runs(self):
+        v, ci = tables.run_boot([1.0] * (tables.MIN_RUNS - 1), sum)
+        self.assertEqual((v, ci), (tables.MIN_RUNS - 1, None))
+        v, ci = tables.run_boot([0.0, 1.0] * tables.MIN_RUNS, lambda x: sum(x) / len(x))
+        self.assertEqual(v, 0.5)
+        self.assertTrue(0.0 <= ci[0] < 0.5 < ci[1] <= 1.0)
+
+
+class ByCapacity(unittest.TestCase):
+    def test_peer_ratio_needs_a_download_in_both_arms(self):
+        rows = [row("vanilla-in-vanilla", 0, "p01", "100", up="20"),
+                row("vanilla-in-vanilla", 0, "p01", "300", up="20"),
+                row("tyrant-in-tyrant", 0, "p01", "100", up="20"),
+                row("vanilla-in-vanilla", 0, "p02", "100", up="80"),
+                row("tyrant-in-tyrant", 0, "p02", "", up="80")]
+        self.assertEqual(by_capacity.peer_ratios(rows, "vanilla-in-vanilla", "tyrant-in-tyrant"),
+                         [("100/0", 20.0, 2.0)])
+
+    def test_spearman_of_monotone_tied_and_constant_series(self):
+        self.assertAlmostEqual(by_capacity.spearman([1, 2, 3, 4], [10, 20, 30, 40]), 1.0)
+        self.assertAlmostEqual(by_capacity.spearman([1, 2, 3, 4], [4, 3, 2, 1]), -1.0)
+        # ties share their mean rank: ranks x = 1.5, 1.5, 3; y = 1, 2, 3 -> rho = 0.866
+        self.assertAlmostEqual(by_capacity.spearman([5, 5, 9], [1, 2, 3]), math.sqrt(3) / 2)
+        self.assertTrue(math.isnan(by_capacity.spearman([1, 1, 1], [1, 2, 3])))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=1)
