@@ -290,29 +290,51 @@ def swarm(name):
 
 def upload_use(name):
     """reproduction/upload_use.py's summary: each variant's use of its upload caps by time
-    into a download (a closed-loop leecher's process starts with each download)."""
+    into a download (a closed-loop leecher's process starts with each download), then after
+    the first minute by cap band. A run's value is over all its leechers' ticks (the
+    tick-weighted mean of its rows); the tables give the mean over runs and the range."""
     rows = read_tsv(os.path.join(DATA, name, "upload-use.tsv"))
-    by = {}
-    for r in rows:
-        g = by.setdefault((r["variant"], r["phase"]), {"use": [], "ticks": 0})
-        g["use"].append(float(r["use"]))
-        g["ticks"] += int(r["ticks"])
     variants = sorted({r["variant"] for r in rows}, key=lambda v: (not v.startswith("vanilla-in-"), v))
-    phases = []
+    phases, bands = [], []
     for r in rows:
         if r["phase"] not in phases:
             phases.append(r["phase"])
+        if r["band"] not in bands:
+            bands.append(r["band"])
+    bands.sort(key=lambda b: float(b.split("-")[0]))
+
+    def per_run(keep):
+        """{variant: [(use, ticks) per run]} over the rows keep() takes."""
+        runs = {}
+        for r in rows:
+            if keep(r):
+                acc = runs.setdefault(r["variant"], {}).setdefault(r["run"], [0.0, 0])
+                acc[0] += float(r["use"]) * int(r["ticks"])
+                acc[1] += int(r["ticks"])
+        return {v: [(u / n, n) for u, n in rr.values()] for v, rr in runs.items()}
+
+    def cell(runs, total=None):
+        if not runs:
+            return "-"
+        use = [u for u, _ in runs]
+        c = "%.3f (%.3f, %.3f)" % (statistics.mean(use), min(use), max(use))
+        if total:
+            c += ", %.0f %%" % (100.0 * sum(n for _, n in runs) / total)
+        return c
+
+    totals = {v: sum(n for _, n in rr) for v, rr in per_run(lambda r: True).items()}
     out = ("| time into the download | %s |\n|---|%s\n" % (
         " | ".join("%s: mean use over runs (lowest, highest), share of leecher-seconds" % v for v in variants),
         "---|" * len(variants)))
     for ph in phases:
-        cells = []
-        for v in variants:
-            g = by.get((v, ph))
-            total = sum(x["ticks"] for (vv, _), x in by.items() if vv == v)
-            cells.append("%.3f (%.3f, %.3f), %.0f %%" % (statistics.mean(g["use"]), min(g["use"]), max(g["use"]),
-                                                         100.0 * g["ticks"] / total) if g else "-")
-        out += "| %s | %s |\n" % (ph, " | ".join(cells))
+        by = per_run(lambda r: r["phase"] == ph)
+        out += "| %s | %s |\n" % (ph, " | ".join(cell(by.get(v), totals[v]) for v in variants))
+    late = phases[-1]
+    out += ("\n| %s, cap band KiB/s | %s |\n|---|%s\n" % (
+        late, " | ".join("%s: mean use over runs (lowest, highest)" % v for v in variants), "---|" * len(variants)))
+    for b in bands:
+        by = per_run(lambda r: r["phase"] == late and r["band"] == b)
+        out += "| %s | %s |\n" % (b, " | ".join(cell(by.get(v)) for v in variants))
     return out
 
 

@@ -5,10 +5,11 @@ started — the per-second `tick` lines of every stats file of an experiment, su
     python3 reproduction/upload_use.py DIR        writes DIR/upload-use.tsv
 
 A closed-loop leecher is a new process for every download, so "time since start" is time
-into a download. For every run, every leecher process (stats/p*.txt, seeders left out) and
-each phase — the first 30 s, 30–60 s, after 60 s — it averages up_rate ÷ the process's
-`up_kib` over its ticks, then over the run's processes' ticks: one row per (run, phase)
-with the tick count. The runs/ directories stay out of git (hundreds of MB); this file is
+into a download. For every run, every leecher process (stats/p*.txt, seeders left out), each
+phase — the first 30 s, 30–60 s, after 60 s — and each cap band of the process (< 25, 25–40,
+>= 40 KiB/s, reproduction/tables.py's BANDS) it averages up_rate ÷ the process's `up_kib`
+over the ticks: one row per (run, phase, band) with the tick count, so that a run's phase
+over all bands is the tick-weighted mean of its rows. The runs/ directories stay out of git (hundreds of MB); this file is
 their committed summary, which reproduction/tables.py reads. Python 3 stdlib only.
 """
 
@@ -18,10 +19,19 @@ import re
 import sys
 
 PHASES = [(0.0, 30.0, "0-30 s"), (30.0, 60.0, "30-60 s"), (60.0, float("inf"), "after 60 s")]
+EDGES = [25.0, 40.0]  # KiB/s, as tables.py's BANDS
+
+
+def band(cap):
+    """The label of cap's band, as by_capacity.bands writes it: "0-25", "25-40", "40-"."""
+    lo = max([0.0] + [e for e in EDGES if e <= cap])
+    hi = min([e for e in EDGES if e > cap] or [float("inf")])
+    return "%g-%s" % (lo, "" if hi == float("inf") else "%g" % hi)
 
 
 def summarise(run_dir):
-    sums = {p[2]: [0.0, 0] for p in PHASES}
+    """{(phase, band): [sum of up_rate / cap over ticks, ticks]}."""
+    sums = {}
     for path in sorted(glob.glob(os.path.join(run_dir, "stats", "p*.txt"))):
         cap = None
         with open(path) as f:
@@ -37,8 +47,9 @@ def summarise(run_dir):
                         continue
                     for lo, hi, name in PHASES:
                         if lo <= t < hi:
-                            sums[name][0] += rate / 1024 / cap
-                            sums[name][1] += 1
+                            acc = sums.setdefault((name, band(cap)), [0.0, 0])
+                            acc[0] += rate / 1024 / cap
+                            acc[1] += 1
     return sums
 
 
@@ -50,16 +61,18 @@ def main():
     if not runs:
         sys.exit("upload_use: no finished run in %s/runs" % d)
     variant = re.compile(r"^c[\d.]+-r(\d+)-(.+)$")
-    lines = ["run\trep\tvariant\tphase\tticks\tuse"]
+    lines = ["run\trep\tvariant\tphase\tband\tticks\tuse"]
+    order = {p[2]: i for i, p in enumerate(PHASES)}
     for done in runs:
         run_dir = os.path.dirname(done)
         name = os.path.basename(run_dir)
         m = variant.match(name)
         if not m:
             continue
-        for phase, (total, n) in summarise(run_dir).items():
-            if n:
-                lines.append("%s\t%s\t%s\t%s\t%d\t%.4f" % (name, m.group(1), m.group(2), phase, n, total / n))
+        sums = summarise(run_dir)
+        for phase, b in sorted(sums, key=lambda k: (order[k[0]], float(k[1].split("-")[0]))):
+            total, n = sums[(phase, b)]
+            lines.append("%s\t%s\t%s\t%s\t%s\t%d\t%.6f" % (name, m.group(1), m.group(2), phase, b, n, total / n))
     with open(os.path.join(d, "upload-use.tsv"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("upload_use: %s/upload-use.tsv, %d runs" % (d, len(runs)))
