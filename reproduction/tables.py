@@ -330,11 +330,16 @@ def upload_use(name):
         by = per_run(lambda r: r["phase"] == ph)
         out += "| %s | %s |\n" % (ph, " | ".join(cell(by.get(v), totals[v]) for v in variants))
     late = phases[-1]
-    out += ("\n| %s, cap band KiB/s | %s |\n|---|%s\n" % (
-        late, " | ".join("%s: mean use over runs (lowest, highest)" % v for v in variants), "---|" * len(variants)))
+    out += ("\n| %s, by cap band KiB/s and by download (first: the leecher's first, from the "
+            "swarm's start; later: a rejoin) | %s |\n|---|%s\n" % (
+                late, " | ".join("%s: mean use over runs (lowest, highest)" % v for v in variants),
+                "---|" * len(variants)))
     for b in bands:
         by = per_run(lambda r: r["phase"] == late and r["band"] == b)
         out += "| %s | %s |\n" % (b, " | ".join(cell(by.get(v)) for v in variants))
+    for d in ("first", "later"):
+        by = per_run(lambda r: r["phase"] == late and r["download"] == d)
+        out += "| %s | %s |\n" % (d, " | ".join(cell(by.get(v)) for v in variants))
     return out
 
 

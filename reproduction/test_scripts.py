@@ -42,7 +42,7 @@ class UploadUse(unittest.TestCase):
             open(os.path.join(self.dir, "runs", run, "done"), "w").close()
 
     def test_phases_average_rate_over_cap_and_skip_seeders_and_bad_ticks(self):
-        self.stats("c100-r3-tyrant-in-vanilla", "p01.j0.txt", [
+        self.stats("c100-r3-tyrant-in-vanilla", "p01.txt", [
             "tick t=0.5 up_rate=99999",  # before the start line: no cap known yet
             "start up_kib=10 strategy=tyrant",
             "tick t=1.0 up_rate=5120",      # 0.5 of 10 KiB/s
@@ -51,20 +51,22 @@ class UploadUse(unittest.TestCase):
             "tick t=45.0 up_rate=2560",     # 0.25, second phase
             "tick t=61.0 up_rate=10240",    # 1.0, third phase
         ])
-        self.stats("c100-r3-tyrant-in-vanilla", "p02.j0.txt", [
-            "start up_kib=20", "tick t=10.0 up_rate=0"])  # 0.0 in the first phase
-        self.stats("c100-r3-tyrant-in-vanilla", "p03.j0.txt", [
+        self.stats("c100-r3-tyrant-in-vanilla", "p02.j1.txt", [
+            "start up_kib=20", "tick t=10.0 up_rate=0"])  # 0.0 in the first phase, a rejoin
+        self.stats("c100-r3-tyrant-in-vanilla", "p03.txt", [
             "start up_kib=40", "tick t=10.0 up_rate=20480"])  # 0.5, the top band
         self.stats("c100-r3-tyrant-in-vanilla", "s00.txt", [
             "start up_kib=64", "tick t=1.0 up_rate=65536"])  # a seeder: left out
         sums = upload_use.summarise(os.path.join(self.dir, "runs", "c100-r3-tyrant-in-vanilla"))
-        self.assertEqual(sorted(sums), [("0-30 s", "0-25"), ("0-30 s", "40-"), ("30-60 s", "0-25"),
-                                        ("after 60 s", "0-25")])
-        self.assertEqual(sums[("0-30 s", "0-25")][1], 3)
-        self.assertAlmostEqual(sums[("0-30 s", "0-25")][0] / 3, 0.5)
-        self.assertEqual(sums[("0-30 s", "40-")], [0.5, 1])
-        self.assertEqual(sums[("30-60 s", "0-25")], [0.25, 1])
-        self.assertEqual(sums[("after 60 s", "0-25")], [1.0, 1])
+        self.assertEqual(sorted(sums), [("0-30 s", "0-25", "first"), ("0-30 s", "0-25", "later"),
+                                        ("0-30 s", "40-", "first"), ("30-60 s", "0-25", "first"),
+                                        ("after 60 s", "0-25", "first")])
+        self.assertEqual(sums[("0-30 s", "0-25", "first")][1], 2)
+        self.assertAlmostEqual(sums[("0-30 s", "0-25", "first")][0] / 2, 0.75)
+        self.assertEqual(sums[("0-30 s", "0-25", "later")], [0.0, 1])
+        self.assertEqual(sums[("0-30 s", "40-", "first")], [0.5, 1])
+        self.assertEqual(sums[("30-60 s", "0-25", "first")], [0.25, 1])
+        self.assertEqual(sums[("after 60 s", "0-25", "first")], [1.0, 1])
 
     def test_bands_match_by_capacitys_labels(self):
         self.assertEqual([upload_use.band(c) for c in (10, 24.9, 25, 39.9, 40, 1000)],
@@ -72,8 +74,8 @@ class UploadUse(unittest.TestCase):
         self.assertEqual(upload_use.EDGES, tables.BANDS)
 
     def test_main_writes_one_row_per_run_and_phase_of_finished_runs_only(self):
-        self.stats("c100-r0-vanilla-in-vanilla", "p01.j0.txt", ["start up_kib=10", "tick t=1 up_rate=10240"])
-        self.stats("c100-r1-vanilla-in-vanilla", "p01.j0.txt", ["start up_kib=10", "tick t=1 up_rate=0"],
+        self.stats("c100-r0-vanilla-in-vanilla", "p01.txt", ["start up_kib=10", "tick t=1 up_rate=10240"])
+        self.stats("c100-r1-vanilla-in-vanilla", "p01.txt", ["start up_kib=10", "tick t=1 up_rate=0"],
                    done=False)
         argv = sys.argv
         sys.argv = ["upload_use.py", self.dir]
@@ -82,17 +84,18 @@ class UploadUse(unittest.TestCase):
         finally:
             sys.argv = argv
         rows = tables.read_tsv(os.path.join(self.dir, "upload-use.tsv"))
-        self.assertEqual([(r["run"], r["rep"], r["variant"], r["phase"], r["band"], r["ticks"], r["use"])
-                          for r in rows],
-                         [("c100-r0-vanilla-in-vanilla", "0", "vanilla-in-vanilla", "0-30 s", "0-25", "1",
+        self.assertEqual([(r["run"], r["rep"], r["variant"], r["phase"], r["band"], r["download"], r["ticks"],
+                           r["use"])
+                                for r in rows],
+                         [("c100-r0-vanilla-in-vanilla", "0", "vanilla-in-vanilla", "0-30 s", "0-25", "first", "1",
                            "1.000000")])
 
     def test_tables_weigh_a_runs_bands_by_ticks(self):
         with open(os.path.join(self.dir, "upload-use.tsv"), "w") as f:
-            f.write("run\trep\tvariant\tphase\tband\tticks\tuse\n"
-                    "a\t0\tv-in-v\tafter 60 s\t0-25\t3\t1.0\n"
-                    "a\t0\tv-in-v\tafter 60 s\t40-\t1\t0.2\n"
-                    "b\t1\tv-in-v\tafter 60 s\t0-25\t1\t0.6\n")
+            f.write("run\trep\tvariant\tphase\tband\tdownload\tticks\tuse\n"
+                    "a\t0\tv-in-v\tafter 60 s\t0-25\tfirst\t3\t1.0\n"
+                    "a\t0\tv-in-v\tafter 60 s\t40-\tlater\t1\t0.2\n"
+                    "b\t1\tv-in-v\tafter 60 s\t0-25\tfirst\t1\t0.6\n")
         data, tables.DATA = tables.DATA, os.path.dirname(self.dir)
         try:
             out = tables.upload_use(os.path.basename(self.dir))
@@ -102,6 +105,8 @@ class UploadUse(unittest.TestCase):
         self.assertIn("| after 60 s | 0.700 (0.600, 0.800), 100 % |", out)
         self.assertIn("| 0-25 | 0.800 (0.600, 1.000) |", out)
         self.assertIn("| 40- | 0.200 (0.200, 0.200) |", out)
+        self.assertIn("| first | 0.800 (0.600, 1.000) |", out)
+        self.assertIn("| later | 0.200 (0.200, 0.200) |", out)
 
 
 class Tables(unittest.TestCase):
