@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # reproduction/make.sh: every table and figure of REPRODUCTION.md from the committed data,
 # in one command. For each reproduction/data/NAME/ with a results.csv: `tyrant-lab report`
-# (report.txt, comparisons.tsv, figures/*.png and *.svg when gnuplot is installed; for
-# whole-swarm experiments also reproduction/by_capacity.py's figures/by-capacity.*); then
+# (report.txt, comparisons.tsv, figures/*.png and *.svg when gnuplot is installed),
+# reproduction/cdf.py's download-time CDFs per cap (figures/cdf-*), for whole-swarm
+# experiments also reproduction/by_capacity.py's figures/by-capacity.*; then
 # reproduction/tables.py writes the tables into REPRODUCTION.md. `--check` changes
 # nothing in REPRODUCTION.md and fails if its tables differ from what the data give.
 #
@@ -18,6 +19,8 @@ mode=--write
 for d in reproduction/data/*/; do
     [ -f "$d/results.csv" ] || continue
     "$TYRANT_LAB" report "$d" > /dev/null
+    # Per comparison and cap, the download-time CDFs of both arms (figures/cdf-*).
+    python3 reproduction/cdf.py "$d" > /dev/null
     echo "make: $d: report.txt, comparisons.tsv$( [ -d "$d/figures" ] && echo ', figures/')"
     # Whole-swarm experiments: each leecher's gain against its cap (figures/by-capacity.*).
     if grep -q '^manifest .* preset=all ' "$d/manifest.txt"; then

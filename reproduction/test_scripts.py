@@ -2,7 +2,8 @@
 """test_scripts: the reproduction scripts' arithmetic on small hand-made inputs whose answers
 are known — upload_use.py's phases and caps, tables.py's populations and per-run geometric
 means (the same rules as tyrant-lab's study/compare.rs), by_capacity.py's per-leecher ratios
-and rank correlation. The committed data is checked separately (`tables.py --check`).
+and rank correlation, cdf.py's steps. The committed data is checked separately
+(`tables.py --check`).
 
     python3 reproduction/test_scripts.py        (run.sh test runs it; Python 3 stdlib only)
 """
@@ -17,6 +18,7 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import by_capacity  # noqa: E402
+import cdf  # noqa: E402
 import tables  # noqa: E402
 import upload_use  # noqa: E402
 
@@ -161,6 +163,18 @@ class Tables(unittest.TestCase):
         v, ci = tables.run_boot([0.0, 1.0] * tables.MIN_RUNS, lambda x: sum(x) / len(x))
         self.assertEqual(v, 0.5)
         self.assertTrue(0.0 <= ci[0] < 0.5 < ci[1] <= 1.0)
+
+
+class Cdf(unittest.TestCase):
+    def test_ecdf_steps_once_per_download_and_ends_at_one(self):
+        self.assertEqual(cdf.ecdf([30.0, 10.0, 20.0, 20.0]),
+                         [(10.0, 0.0), (10.0, 0.25), (20.0, 0.5), (20.0, 0.75), (30.0, 1.0)])
+        self.assertEqual(cdf.ecdf([]), [])
+
+    def test_series_takes_one_cap_and_counts_unfinished_apart(self):
+        rows = [row("v-in-v", 0, "p00", "10", cap="20"), row("v-in-v", 0, "p00", "", cap="20"),
+                row("v-in-v", 0, "p00", "99", cap="100"), row("t-in-v", 0, "p00", "5", cap="20")]
+        self.assertEqual(cdf.series(rows, "v-in-v", 20.0), ([10.0], 1))
 
 
 class ByCapacity(unittest.TestCase):
