@@ -8,9 +8,10 @@ them"; the intervals stay with the run-level statistics in the tables).
     python3 reproduction/cdf.py DIR         writes DIR/figures/cdf-STRATEGY-POP-cCAP.{dat,gp}
                                             (+ .png and .svg when gnuplot is installed)
 
-Populations follow tyrant-lab's rules (reproduction/tables.py population_rows); a
-whole-swarm comparison is drawn too. Unfinished downloads have no time and are left out;
-the title gives each side's completed and unfinished counts. Python 3 stdlib only.
+Populations follow tyrant-lab's rules (reproduction/tables.py population_rows). Whole-swarm
+comparisons are left to `tyrant-lab report`, which draws them (figures/cdf-*-whole.png,
+every cap in one plot). Unfinished downloads have no time and are left out; the title
+gives each side's completed and unfinished counts. Python 3 stdlib only.
 """
 
 import os
@@ -68,6 +69,8 @@ def figures(d):
     os.makedirs(fig, exist_ok=True)
     stems = []
     for c in tables.read_tsv(os.path.join(d, "comparisons.tsv")):
+        if c["population"] == "whole swarm":
+            continue
         cap = float(c["cap"])
         rows = tables.population_rows(res, c["strategy"], c["population"])
         (tb, ub), (ts, us) = series(rows, c["baseline"], cap), series(rows, c["strategy"], cap)

@@ -173,7 +173,8 @@ def per_run_table(rows, base, strat):
 # the focus tyrant's flags): their baselines, compared run by run, show how far two
 # identical configurations differ by chance (an A/A comparison).
 AA = [("long-new", "long-kept", "vanilla-in-vanilla"),
-      ("all30-give", "all30-keep", "vanilla-in-vanilla")]
+      ("all30-give", "all30-keep", "vanilla-in-vanilla"),
+      ("realswarm", "realswarm-keep", "vanilla-in-vanilla")]
 
 
 def aa(a, b, variant):

@@ -1,0 +1,17 @@
+# Regenerate with `gnuplot PATH/TO/cdf-tyrant-in-propshare-tyrant-c100.gp`: cdf-tyrant-in-propshare-tyrant-c100.png and .svg beside it.
+if (exists("ARG0") && strlen(ARG0) > 38) { cd ARG0[1:strlen(ARG0)-38] }
+do for [fmt in "png svg"] {
+if (fmt eq "svg") { set terminal svg size 640,420 dynamic } else {
+if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 640,420 } else { set terminal png size 640,420 } }
+set termoption noenhanced
+set output "cdf-tyrant-in-propshare-tyrant-c100.".fmt
+set title "propshare30-long: tyrant peers at 100 KiB/s, 10 runs\npropshare-in-propshare 55 downloads (+10 unfinished), tyrant-in-propshare 50 (+10)"
+set xlabel "download time, s"
+set ylabel "fraction of downloads"
+set yrange [0:1]
+set grid
+set key bottom right
+plot "cdf-tyrant-in-propshare-tyrant-c100.dat" index 0 using 1:2 with steps lw 2 title "propshare-in-propshare", \
+     "cdf-tyrant-in-propshare-tyrant-c100.dat" index 1 using 1:2 with steps lw 2 title "tyrant-in-propshare"
+set output
+}
