@@ -745,7 +745,8 @@ def prepare(a, kinds):
     lab("plan", "single", "peers=%d" % a.peers, "caps=%s" % fmt_num(a.cap),
         "reps=%d" % a.reps, "seed=%d" % a.seed, "size_mib=%s" % fmt_num(a.size_mib),
         "closed_loop=false", "duration=%s" % fmt_num(a.duration),
-        "stagger=%s" % fmt_num(a.stagger), "statistic=geomean", "name=realswarm",
+        "stagger=%s" % fmt_num(a.stagger), "statistic=geomean",
+        "name=%s" % os.path.basename(os.path.normpath(out)),
         "seeders=%s" % fmt_num(a.seeder_cap), "tracker_port=%d" % a.tracker_port,
         "base_port=%d" % a.base_port, *(["tyrant_args=" + a.tyrant_args] if a.tyrant_args else []),
         "-o", plan)

@@ -70,6 +70,19 @@ class UploadUse(unittest.TestCase):
         self.assertEqual(sums[("30-60 s", "0-25", "first")], [0.25, 1])
         self.assertEqual(sums[("after 60 s", "0-25", "first")], [1.0, 1])
 
+    def test_phase_boundaries_belong_to_the_later_phase(self):
+        self.stats("c100-r0-vanilla-in-vanilla", "p01.txt", [
+            "start up_kib=10",
+            "tick t=29.999 up_rate=10240",  # 1.0, still the first phase
+            "tick t=30.0 up_rate=5120",     # 0.5, the first tick of 30-60 s
+            "tick t=59.999 up_rate=5120",   # 0.5
+            "tick t=60.0 up_rate=0",        # 0.0, the first tick after 60 s
+        ])
+        sums = upload_use.summarise(os.path.join(self.dir, "runs", "c100-r0-vanilla-in-vanilla"))
+        self.assertEqual(sums, {("0-30 s", "0-25", "first"): [1.0, 1],
+                                ("30-60 s", "0-25", "first"): [1.0, 2],
+                                ("after 60 s", "0-25", "first"): [0.0, 1]})
+
     def test_bands_match_by_capacitys_labels(self):
         self.assertEqual([upload_use.band(c) for c in (10, 24.9, 25, 39.9, 40, 1000)],
                          ["0-25", "0-25", "25-40", "25-40", "40-", "40-"])
@@ -150,6 +163,14 @@ class Tables(unittest.TestCase):
         self.assertIn("| 100 | 0 | 3, 100.0 | 2, 250.0 | 0.400 | 10.0 |", table)
         self.assertIn("| 100 | geometric mean of 2 runs | | | %.3f | |" % math.sqrt(0.32), table)
 
+    def test_a_run_takes_medians_not_means(self):
+        # baseline 10, 20, 90: median 20 (mean 40); strategy 5, 10, 60: median 10 (mean 25)
+        rows = [row("vanilla-in-vanilla", 0, "p00", t, focus="1") for t in ("10", "20", "90")] + \
+               [row("tyrant-in-vanilla", 0, "p00", t, strategy="tyrant", focus="1") for t in ("5", "10", "60")]
+        self.assertEqual(tables.per_run_geomeans(rows, "vanilla-in-vanilla", "tyrant-in-vanilla"), {100.0: 2.0})
+        self.assertIn("| 100 | 0 | 3, 20.0 | 3, 10.0 | 2.000 | 2.0 |",
+                      tables.per_run_table(rows, "vanilla-in-vanilla", "tyrant-in-vanilla"))
+
     def test_a_run_without_downloads_on_one_side_counts_in_no_mean(self):
         rows = [row("vanilla-in-vanilla", 0, "p00", "10", focus="1"),
                 row("tyrant-in-vanilla", 0, "p00", "", strategy="tyrant", focus="1"),
@@ -175,6 +196,47 @@ class Cdf(unittest.TestCase):
         rows = [row("v-in-v", 0, "p00", "10", cap="20"), row("v-in-v", 0, "p00", "", cap="20"),
                 row("v-in-v", 0, "p00", "99", cap="100"), row("t-in-v", 0, "p00", "5", cap="20")]
         self.assertEqual(cdf.series(rows, "v-in-v", 20.0), ([10.0], 1))
+
+
+class CdfFigures(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="cdf-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def test_figures_draws_each_non_whole_swarm_comparison_per_cap(self):
+        cols = ["run", "variant", "rep", "cap", "peer", "strategy", "focus", "seconds"]
+        rows = [("a", "vanilla-in-vanilla", 0, 20, "p00", "vanilla", 1, "30"),
+                ("a", "vanilla-in-vanilla", 0, 20, "p00", "vanilla", 1, "10"),
+                ("b", "tyrant-in-vanilla", 0, 20, "p00", "tyrant", 1, "5"),
+                ("b", "tyrant-in-vanilla", 0, 20, "p00", "tyrant", 1, ""),
+                ("b", "tyrant-in-vanilla", 0, 20, "p01", "vanilla", 0, "7"),
+                ("c", "vanilla-in-vanilla", 0, 50, "p00", "vanilla", 1, "9"),  # cap 50: no strategy side
+                ]
+        with open(os.path.join(self.dir, "results.csv"), "w") as f:
+            f.write(",".join(cols) + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+        with open(os.path.join(self.dir, "comparisons.tsv"), "w") as f:
+            f.write("strategy\tbaseline\tpopulation\tcap\truns\n"
+                    "tyrant-in-vanilla\tvanilla-in-vanilla\tfocus peer\t20\t1\n"
+                    "tyrant-in-vanilla\tvanilla-in-vanilla\tfocus peer\t50\t1\n"
+                    "tyrant-in-vanilla\tvanilla-in-vanilla\twhole swarm\t20\t1\n")
+        path = shutil.which
+        try:
+            cdf.shutil.which = lambda _: None  # no gnuplot: only .dat and .gp
+            stems = cdf.figures(self.dir)
+        finally:
+            cdf.shutil.which = path
+        self.assertEqual(stems, ["cdf-tyrant-in-vanilla-focus-peer-c20"])
+        self.assertEqual(sorted(os.listdir(os.path.join(self.dir, "figures"))),
+                         ["cdf-tyrant-in-vanilla-focus-peer-c20.dat", "cdf-tyrant-in-vanilla-focus-peer-c20.gp"])
+        with open(os.path.join(self.dir, "figures", stems[0] + ".dat")) as f:
+            blocks = [b for b in f.read().split("\n\n\n") if b.strip()]
+        self.assertEqual([[l for l in b.splitlines() if not l.startswith("#")] for b in blocks],
+                         [["10.000 0.00000", "10.000 0.50000", "30.000 1.00000"],
+                          ["5.000 0.00000", "5.000 1.00000"]])
+        with open(os.path.join(self.dir, "figures", stems[0] + ".gp")) as f:
+            self.assertIn("vanilla-in-vanilla 2 downloads (+0 unfinished), tyrant-in-vanilla 1 (+1)", f.read())
 
 
 class ByCapacity(unittest.TestCase):
