@@ -83,13 +83,14 @@ def summary(exps):
         idle_s = ("%.0f %% (lowest %.0f %%)" % (100 * statistics.median(idle.values()),
                                                100 * min(idle.values()))
                   if idle else "not recorded")
-        for c in read_tsv(tsv):
+        for i, c in enumerate(read_tsv(tsv)):
             if c["lo"] == "-":
                 ci = "%s (no CI: %s runs)" % (fnum(c["value"], 3), c["runs"])
             else:
                 ci = "**%s** [%s, %s]" % (fnum(c["value"], 3), fnum(c["lo"], 3), fnum(c["hi"], 3))
             rows.append("| %s | %s | %s | %s | %s | %s | %s | %s / %s (%s / %s) | %s | %s |" % (
-                e["name"], e["paper"], "%s vs %s, %s" % (c["strategy"], c["baseline"], c["population"]),
+                e["name"] if i == 0 else "〃", e["paper"] if i == 0 else "〃",
+                "%s vs %s, %s" % (c["strategy"], c["baseline"], c["population"]),
                 c["cap"], c["statistic"], ci, c["runs"], c["n_base"], c["n_strat"],
                 c["unfin_base"], c["unfin_strat"], ", ".join(builds), idle_s))
     return head + "\n".join(rows) + "\n"
