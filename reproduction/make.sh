@@ -3,7 +3,8 @@
 # in one command. For each reproduction/data/NAME/ with a results.csv: `tyrant-lab report`
 # (report.txt, comparisons.tsv, figures/*.png and *.svg when gnuplot is installed),
 # reproduction/cdf.py's download-time CDFs per cap (figures/cdf-*), for whole-swarm
-# experiments also reproduction/by_capacity.py's figures/by-capacity.*; then
+# experiments also reproduction/by_capacity.py's figures/by-capacity.*; reproduction/sweep.py's
+# ratio-against-cap figures (reproduction/figures/sweep-*); then
 # reproduction/tables.py writes the tables into REPRODUCTION.md. `--check` changes
 # nothing in REPRODUCTION.md and fails if its tables differ from what the data give.
 #
@@ -27,4 +28,6 @@ for d in reproduction/data/*/; do
         python3 reproduction/by_capacity.py "$d" --figure > /dev/null
     fi
 done
+# Sweeps over caps (experiments PREFIX-give-cCAP, PREFIX-keep-cCAP): ratio against cap.
+python3 reproduction/sweep.py
 python3 reproduction/tables.py "$mode"

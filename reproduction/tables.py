@@ -13,7 +13,8 @@ in the document: BLOCK `summary` (one row per experiment, paper's claim beside o
 `runs:NAME` (per comparison, each run's medians and ratio, so the spread behind a CI is in view),
 `swarm:NAME` for whole-swarm (`all`) experiments (throughput, mean and slow tail per run,
 gain per capacity band), `use:NAME` (upload used against the caps by time into a download,
-from upload-use.tsv), `aa:A:B` (two identical baselines compared run by run).
+from upload-use.tsv), `aa:A:B` (two identical baselines compared run by run), `sweep:PREFIX`
+(the per-cap experiments PREFIX-give-cCAP and PREFIX-keep-cCAP side by side, cap by cap).
 Without a flag it prints the blocks; --write replaces them in the document; --check exits
 1 (naming the block) when the document's numbers differ from the data, or when a `geomean`
 of comparisons.tsv differs from the same statistic recomputed here. Python 3 stdlib only.
@@ -345,9 +346,60 @@ def upload_use(name):
     return out
 
 
+SWEEP_ARMS = ("give", "keep")
+
+
+def sweep_prefixes(exps):
+    """The sweeps of the experiment list: PREFIX of every PREFIX-ARM-cCAP name."""
+    pat = re.compile(r"^(.+)-(?:%s)-c[\d.]+$" % "|".join(SWEEP_ARMS))
+    return sorted({m.group(1) for m in (pat.match(e["name"]) for e in exps) if m})
+
+
+def sweep_points(exps, prefix):
+    """The per-cap experiments PREFIX-ARM-cCAP of a sweep (experiments.txt order), each with
+    its comparisons.tsv row (tyrant-lab's statistic and interval) or None if not run yet."""
+    pat = re.compile(r"^%s-(%s)-c([\d.]+)$" % (re.escape(prefix), "|".join(SWEEP_ARMS)))
+    out = []
+    for e in exps:
+        m = pat.match(e["name"])
+        if not m:
+            continue
+        tsv = os.path.join(DATA, e["name"], "comparisons.tsv")
+        row = read_tsv(tsv)[0] if os.path.exists(tsv) else None
+        out.append({"name": e["name"], "arm": m.group(1), "cap": float(m.group(2)), "row": row})
+    return out
+
+
+def sweep(exps, prefix):
+    """One row per cap: each arm's ratio [CI], runs and downloads; the rounds a baseline
+    download of the focus peer took (median / 10 s)."""
+    points = sweep_points(exps, prefix)
+    arms = [a for a in SWEEP_ARMS if any(p["arm"] == a for p in points)]
+    out = ("| cap KiB/s | %s |\n|---|%s\n" % (
+        " | ".join("%s: ratio [95 %% CI], runs, downloads base / strat (unfinished), baseline rounds" % a
+                   for a in arms), "---|" * len(arms)))
+    for cap in sorted({p["cap"] for p in points}):
+        cells = []
+        for a in arms:
+            p = [p for p in points if p["cap"] == cap and p["arm"] == a]
+            c = p[0]["row"] if p else None
+            if not c:
+                cells.append("not run" if p else "-")
+                continue
+            v = ("%.3f (no CI)" % float(c["value"]) if c["lo"] == "-" else
+                 "**%.3f** [%.3f, %.3f]" % (float(c["value"]), float(c["lo"]), float(c["hi"])))
+            cells.append("%s, %s runs, %s / %s (%s / %s), %.1f" % (
+                v, c["runs"], c["n_base"], c["n_strat"], c["unfin_base"], c["unfin_strat"],
+                float(c["median_base"]) / 10))
+        out += "| %g | %s |\n" % (cap, " | ".join(cells))
+    return out
+
+
 def blocks():
     exps = experiments()
     b = {"summary": summary(exps)}
+    for prefix in sweep_prefixes(exps):
+        b["sweep:" + prefix] = sweep(exps, prefix)
     for x, y, v in AA:
         if all(os.path.exists(os.path.join(DATA, n, "results.csv")) for n in (x, y)):
             b["aa:%s:%s" % (x, y)] = aa(x, y, v)

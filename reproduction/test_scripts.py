@@ -19,6 +19,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import by_capacity  # noqa: E402
 import cdf  # noqa: E402
+import sweep  # noqa: E402
 import tables  # noqa: E402
 import upload_use  # noqa: E402
 
@@ -237,6 +238,48 @@ class CdfFigures(unittest.TestCase):
                           ["5.000 0.00000", "5.000 1.00000"]])
         with open(os.path.join(self.dir, "figures", stems[0] + ".gp")) as f:
             self.assertIn("vanilla-in-vanilla 2 downloads (+0 unfinished), tyrant-in-vanilla 1 (+1)", f.read())
+
+
+class Sweep(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="sweep-")
+        self.data, tables.DATA = tables.DATA, self.dir
+        head = "strategy\tbaseline\tpopulation\tcap\truns\tn_base\tn_strat\tunfin_base\tunfin_strat" \
+               "\tmedian_base\tmedian_strat\tstatistic\tvalue\tlo\thi\tby\n"
+        for name, cap, v, lo, hi, runs in (("x-give-c10", 10, "0.9", "0.8", "1.1", 10),
+                                           ("x-give-c100", 100, "1.2", "1.05", "1.3", 10),
+                                           ("x-keep-c10", 10, "1.5", "-", "-", 3)):
+            os.makedirs(os.path.join(self.dir, name))
+            with open(os.path.join(self.dir, name, "comparisons.tsv"), "w") as f:
+                f.write(head + "tyrant-in-vanilla\tvanilla-in-vanilla\ttyrant peers\t%d\t%d\t50\t40\t1\t2"
+                               "\t200.0\t180.0\tgeomean\t%s\t%s\t%s\truns\n" % (cap, runs, v, lo, hi))
+        self.exps = [{"name": n} for n in ("x-give-c10", "x-give-c100", "x-keep-c10", "x-keep-c100",
+                                           "xy-give", "long-new")]
+
+    def tearDown(self):
+        tables.DATA = self.data
+        shutil.rmtree(self.dir)
+
+    def test_prefixes_and_table_rows_per_cap(self):
+        self.assertEqual(tables.sweep_prefixes(self.exps), ["x"])
+        out = tables.sweep(self.exps, "x").splitlines()
+        self.assertEqual(out[2:], [
+            "| 10 | **0.900** [0.800, 1.100], 10 runs, 50 / 40 (1 / 2), 20.0 | 1.500 (no CI), 3 runs, 50 / 40 (1 / 2), 20.0 |",
+            "| 100 | **1.200** [1.050, 1.300], 10 runs, 50 / 40 (1 / 2), 20.0 | not run |"])
+
+    def test_figure_leaves_out_points_without_an_interval(self):
+        pts = sweep.points(self.exps, "x")
+        self.assertEqual(pts, {"give": [(10.0, 0.9, 0.8, 1.1, 10), (100.0, 1.2, 1.05, 1.3, 10)]})
+        which = shutil.which
+        try:
+            sweep.shutil.which = lambda _: None
+            stem = sweep.draw("x", pts, os.path.join(self.dir, "fig"))
+        finally:
+            sweep.shutil.which = which
+        with open(os.path.join(self.dir, "fig", stem + ".dat")) as f:
+            self.assertEqual([l for l in f.read().splitlines() if l and not l.startswith("#")],
+                             ["10 0.9000 0.8000 1.1000 10", "100 1.2000 1.0500 1.3000 10"])
+        self.assertIsNone(sweep.draw("x", {}, os.path.join(self.dir, "fig")))
 
 
 class ByCapacity(unittest.TestCase):
