@@ -176,6 +176,7 @@ def per_run_table(rows, base, strat):
 # identical configurations differ by chance (an A/A comparison).
 AA = [("long-new", "long-kept", "vanilla-in-vanilla"),
       ("all30-give", "all30-keep", "vanilla-in-vanilla"),
+      ("all30-give", "all30-give-noshape", "vanilla-in-vanilla"),
       ("realswarm", "realswarm-keep", "vanilla-in-vanilla")]
 
 
