@@ -180,7 +180,9 @@ AA = [("long-new", "long-kept", "vanilla-in-vanilla"),
       ("realswarm", "realswarm-keep", "vanilla-in-vanilla")]
 
 
-def aa(a, b, variant):
+def aa_logs(a, b, variant):
+    """(ma, mb, reps, logs): per repetition the focus peer's median download time in
+    `variant` of experiments a and b, the repetitions both have, and log(ma / mb) of each."""
     def medians(name):
         res = read_csv(os.path.join(DATA, name, "results.csv"))
         by = {}
@@ -191,7 +193,11 @@ def aa(a, b, variant):
 
     ma, mb = medians(a), medians(b)
     reps = sorted(set(ma) & set(mb))
-    logs = [math.log(ma[r] / mb[r]) for r in reps]
+    return ma, mb, reps, [math.log(ma[r] / mb[r]) for r in reps]
+
+
+def aa(a, b, variant):
+    ma, mb, reps, logs = aa_logs(a, b, variant)
     gm, ci = run_boot(logs, lambda ls: math.exp(statistics.mean(ls)))
     out = ("| run | %s, %s: median s | %s, %s: median s | ratio |\n|---|---|---|---|\n"
            % (a, variant, b, variant))
@@ -373,13 +379,21 @@ def sweep_points(exps, prefix):
 
 def sweep(exps, prefix):
     """One row per cap: each arm's ratio [CI], runs and downloads; the rounds a baseline
-    download of the focus peer took (median / 10 s)."""
+    download of the focus peer took (median / 10 s); and, where both arms ran, the A/A
+    ratio of their baselines (one plan run twice: how far chance alone moves a ratio)."""
     points = sweep_points(exps, prefix)
     arms = [a for a in SWEEP_ARMS if any(p["arm"] == a for p in points)]
-    out = ("| cap KiB/s | %s |\n|---|%s\n" % (
+    out = ("| cap KiB/s | %s | A/A: %s baselines, focus peer [95 %% CI] |\n|---|%s---|\n" % (
         " | ".join("%s: ratio [95 %% CI], runs, downloads base / strat (unfinished), baseline rounds" % a
-                   for a in arms), "---|" * len(arms)))
+                   for a in arms), " / ".join(arms), "---|" * len(arms)))
     for cap in sorted({p["cap"] for p in points}):
+        run = [p["name"] for a in arms for p in points if p["cap"] == cap and p["arm"] == a and p["row"]]
+        if len(run) == 2:
+            _, _, _, logs = aa_logs(run[0], run[1], "vanilla-in-vanilla")
+            gm, ci = run_boot(logs, lambda ls: math.exp(statistics.mean(ls)))
+            a_cell = "%.3f [%.3f, %.3f]" % ((gm,) + ci) if ci else "%.3f (no CI)" % gm
+        else:
+            a_cell = "-"
         cells = []
         for a in arms:
             p = [p for p in points if p["cap"] == cap and p["arm"] == a]
@@ -392,7 +406,7 @@ def sweep(exps, prefix):
             cells.append("%s, %s runs, %s / %s (%s / %s), %.1f" % (
                 v, c["runs"], c["n_base"], c["n_strat"], c["unfin_base"], c["unfin_strat"],
                 float(c["median_base"]) / 10))
-        out += "| %g | %s |\n" % (cap, " | ".join(cells))
+        out += "| %g | %s | %s |\n" % (cap, " | ".join(cells), a_cell)
     return out
 
 

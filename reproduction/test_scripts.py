@@ -253,6 +253,13 @@ class Sweep(unittest.TestCase):
             with open(os.path.join(self.dir, name, "comparisons.tsv"), "w") as f:
                 f.write(head + "tyrant-in-vanilla\tvanilla-in-vanilla\ttyrant peers\t%d\t%d\t50\t40\t1\t2"
                                "\t200.0\t180.0\tgeomean\t%s\t%s\t%s\truns\n" % (cap, runs, v, lo, hi))
+        # The c10 baselines, for the A/A column: focus medians 100, 200 (give) and 50, 200 (keep).
+        for name, times in (("x-give-c10", ((0, "100"), (0, "90"), (0, "110"), (1, "200"))),
+                            ("x-keep-c10", ((0, "50"), (1, "200"), (1, "")))):
+            with open(os.path.join(self.dir, name, "results.csv"), "w") as f:
+                f.write("variant,rep,focus,seconds\n" + "".join(
+                    "vanilla-in-vanilla,%d,1,%s\n" % t for t in times) +
+                    "tyrant-in-vanilla,0,1,1\nvanilla-in-vanilla,0,0,1\n")
         self.exps = [{"name": n} for n in ("x-give-c10", "x-give-c100", "x-keep-c10", "x-keep-c100",
                                            "xy-give", "long-new")]
 
@@ -264,8 +271,9 @@ class Sweep(unittest.TestCase):
         self.assertEqual(tables.sweep_prefixes(self.exps), ["x"])
         out = tables.sweep(self.exps, "x").splitlines()
         self.assertEqual(out[2:], [
-            "| 10 | **0.900** [0.800, 1.100], 10 runs, 50 / 40 (1 / 2), 20.0 | 1.500 (no CI), 3 runs, 50 / 40 (1 / 2), 20.0 |",
-            "| 100 | **1.200** [1.050, 1.300], 10 runs, 50 / 40 (1 / 2), 20.0 | not run |"])
+            "| 10 | **0.900** [0.800, 1.100], 10 runs, 50 / 40 (1 / 2), 20.0 | 1.500 (no CI), 3 runs, 50 / 40 (1 / 2), 20.0 "
+            "| 1.414 (no CI) |",
+            "| 100 | **1.200** [1.050, 1.300], 10 runs, 50 / 40 (1 / 2), 20.0 | not run | - |"])
 
     def test_figure_leaves_out_points_without_an_interval(self):
         pts = sweep.points(self.exps, "x")
