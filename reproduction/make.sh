@@ -19,6 +19,16 @@ mode=--write
 [ "${1:-}" = --check ] && mode=--check
 for d in reproduction/data/*/; do
     [ -f "$d/results.csv" ] || continue
+    # A run directory without `done` is a run still going (or killed): its experiment's
+    # report would mix finished and missing repetitions, so it is left as it is.
+    running=0
+    for r in "$d"runs/*/; do
+        [ -d "$r" ] && [ ! -e "$r/done" ] && running=$((running + 1))
+    done
+    if [ $running -gt 0 ]; then
+        echo "make: $d: $running runs without \`done\` (still running?): left out" >&2
+        continue
+    fi
     "$TYRANT_LAB" report "$d" > /dev/null
     # Per comparison and cap, the download-time CDFs of both arms (figures/cdf-*).
     python3 reproduction/cdf.py "$d" > /dev/null
