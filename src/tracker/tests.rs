@@ -459,8 +459,10 @@ fn announcer_backs_off_when_every_tracker_fails() {
     let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
     let (rep_tx, rep_rx) = crossbeam_channel::unbounded();
     let mut cfg = config(vec![vec![closed_port_url()]]);
-    cfg.retry_min = Duration::from_millis(20);
-    cfg.retry_max = Duration::from_millis(200);
+    // Steps of 100 ms and more, so that a loaded machine's scheduling delays (tens of ms,
+    // seen to fail this test with 20 ms steps) stay small beside them.
+    cfg.retry_min = Duration::from_millis(100);
+    cfg.retry_max = Duration::from_millis(1000);
     let h = spawn_announcer(cfg, Arc::default(), ctl_rx, rep_tx);
     let mut times = Vec::new();
     for _ in 0..6 {
@@ -469,12 +471,12 @@ fn announcer_backs_off_when_every_tracker_fails() {
         times.push(Instant::now());
     }
     let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    // 20, 40, 80, 160, 200 (capped) ms.
-    for (g, want) in gaps.iter().zip([20u64, 40, 80, 160, 200]) {
+    // 100, 200, 400, 800, 1000 (capped) ms.
+    for (g, want) in gaps.iter().zip([100u64, 200, 400, 800, 1000]) {
         assert!(*g >= Duration::from_millis(want * 8 / 10), "{:?}", gaps);
     }
     assert!(gaps[3] > gaps[0] * 4, "{:?}", gaps);
-    // Capped: 200 ms rather than the 320 ms an uncapped doubling would give. Relative to
+    // Capped: 1,000 ms rather than the 1,600 ms an uncapped doubling would give. Relative to
     // the previous gap, so scheduling delay on a loaded machine (which adds to both) does
     // not fail it.
     assert!(gaps[4] < gaps[3] * 9 / 5, "capped: {:?}", gaps);
