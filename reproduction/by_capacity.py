@@ -34,7 +34,7 @@ if (fmt eq "svg") { set terminal svg size 640,420 dynamic } else {
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 640,420 } else { set terminal png size 640,420 } }
 set termoption noenhanced
 set output "by-capacity.".fmt
-set title "%s: per leecher, median time %s / %s"
+set title "%s: per leecher, median download time\\n%s / %s"
 set xlabel "upload cap, KiB/s"
 set ylabel "ratio (> 1: faster under the strategy)"
 set logscale xy

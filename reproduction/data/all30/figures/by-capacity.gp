@@ -5,7 +5,7 @@ if (fmt eq "svg") { set terminal svg size 640,420 dynamic } else {
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 640,420 } else { set terminal png size 640,420 } }
 set termoption noenhanced
 set output "by-capacity.".fmt
-set title "all30: per leecher, median time vanilla-in-vanilla / tyrant-in-tyrant"
+set title "all30: per leecher, median download time\nvanilla-in-vanilla / tyrant-in-tyrant"
 set xlabel "upload cap, KiB/s"
 set ylabel "ratio (> 1: faster under the strategy)"
 set logscale xy
