@@ -1,0 +1,18 @@
+# Regenerate with `gnuplot PATH/TO/time-sybil-in-propshare-vs-vanilla-in-propshare-sybil.gp`: writes time-sybil-in-propshare-vs-vanilla-in-propshare-sybil.png and time-sybil-in-propshare-vs-vanilla-in-propshare-sybil.svg beside it.
+if (exists("ARG0") && strlen(ARG0) > 56) { cd ARG0[1:strlen(ARG0)-56] }
+set datafile missing "?"
+do for [fmt in "png svg"] {
+if (fmt eq "svg") { set terminal svg size 800,500 dynamic } else {
+if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 800,500 } else { set terminal png size 800,500 } }
+set termoption noenhanced
+set output "time-sybil-in-propshare-vs-vanilla-in-propshare-sybil.".fmt
+set title "sybil-in-propshare vs vanilla-in-propshare: sybil peers, median and p10-p90"
+set xrange [34:46]
+set xlabel "focus peer upload cap (KiB/s)"
+set ylabel "download time (nominal s)"
+set yrange [0:*]
+set key top right
+plot "time-sybil-in-propshare-vs-vanilla-in-propshare-sybil.dat" using ($1*0.97):2:3:4 with yerrorlines lw 2 title "sybil-in-propshare", \
+     "time-sybil-in-propshare-vs-vanilla-in-propshare-sybil.dat" using ($1*1.03):5:6:7 with yerrorlines lw 2 title "vanilla-in-propshare"
+set output
+}
