@@ -22,27 +22,20 @@ import csv
 import math
 import os
 import random
-import shutil
 import statistics
-import subprocess
 import sys
 
-GP = """# Regenerate with `gnuplot PATH/TO/by-capacity.gp`: by-capacity.png and .svg beside it.
-if (exists("ARG0") && strlen(ARG0) > 14) { cd ARG0[1:strlen(ARG0)-14] }
-do for [fmt in "png svg"] {
-if (fmt eq "svg") { set terminal svg size 640,420 dynamic } else {
-if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 640,420 } else { set terminal png size 640,420 } }
-set termoption noenhanced
-set output "by-capacity.".fmt
-set title "%s: per leecher, median download time\\n%s / %s"
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gnuplot  # noqa: E402
+
+BODY = """set title "%s: per leecher, median download time\\n%s / %s"
 set xlabel "upload cap, KiB/s"
 set ylabel "ratio (> 1: faster under the strategy)"
 set logscale xy
 set grid
 set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2
 plot "by-capacity.dat" using 1:2 with points pt 7 ps 0.6 notitle
-set output
-}
 """
 
 
@@ -55,9 +48,8 @@ def figure(d, peers, baseline, strategy):
             f.write("%g %.4f %s\n" % (up, ratio, rep))
     gp = os.path.join(fig, "by-capacity.gp")
     with open(gp, "w") as f:
-        f.write(GP % (os.path.basename(os.path.normpath(d)), baseline, strategy))
-    if shutil.which("gnuplot"):
-        subprocess.run(["gnuplot", gp], check=False)
+        f.write(gnuplot.script("by-capacity", BODY % (os.path.basename(os.path.normpath(d)), baseline, strategy)))
+    gnuplot.draw(gp)
 
 
 def spearman(x, y):

@@ -15,22 +15,14 @@ gives each side's completed and unfinished counts. Python 3 stdlib only.
 """
 
 import os
-import shutil
-import subprocess
 import sys
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gnuplot  # noqa: E402
 import tables  # noqa: E402
 
-GP = """# Regenerate with `gnuplot PATH/TO/{stem}.gp`: {stem}.png and .svg beside it.
-if (exists("ARG0") && strlen(ARG0) > {cut}) {{ cd ARG0[1:strlen(ARG0)-{cut}] }}
-do for [fmt in "png svg"] {{
-if (fmt eq "svg") {{ set terminal svg size 640,420 dynamic }} else {{
-if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {{ set terminal pngcairo size 640,420 }} else {{ set terminal png size 640,420 }} }}
-set termoption noenhanced
-set output "{stem}.".fmt
-set title "{title}"
+BODY = """set title "{title}"
 set xlabel "download time, s"
 set ylabel "fraction of downloads"
 set yrange [0:1]
@@ -38,8 +30,6 @@ set grid
 set key bottom right
 plot "{stem}.dat" index 0 using 1:2 with steps lw 2 title "{base}", \\
      "{stem}.dat" index 1 using 1:2 with steps lw 2 title "{strat}"
-set output
-}}
 """
 
 
@@ -85,10 +75,9 @@ def figures(d):
             name, c["population"], cap, c["runs"], c["baseline"], len(tb), ub, c["strategy"], len(ts), us)
         gp = os.path.join(fig, stem + ".gp")
         with open(gp, "w") as f:
-            f.write(GP.format(stem=stem, cut=len(stem) + 3, title=title, base=c["baseline"],
-                              strat=c["strategy"]))
-        if shutil.which("gnuplot"):
-            subprocess.run(["gnuplot", gp], check=False)
+            f.write(gnuplot.script(stem, BODY.format(stem=stem, title=title, base=c["baseline"],
+                                                      strat=c["strategy"])))
+        gnuplot.draw(gp)
         stems.append(stem)
     return stems
 

@@ -14,22 +14,14 @@ which. Python 3 stdlib only.
 """
 
 import os
-import shutil
-import subprocess
 import sys
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gnuplot  # noqa: E402
 import tables  # noqa: E402
 
-GP = """# Regenerate with `gnuplot PATH/TO/{stem}.gp`: {stem}.png and .svg beside it.
-if (exists("ARG0") && strlen(ARG0) > {cut}) {{ cd ARG0[1:strlen(ARG0)-{cut}] }}
-do for [fmt in "png svg"] {{
-if (fmt eq "svg") {{ set terminal svg size 640,420 dynamic }} else {{
-if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {{ set terminal pngcairo size 640,420 }} else {{ set terminal png size 640,420 }} }}
-set termoption noenhanced
-set output "{stem}.".fmt
-set title "{title}"
+BODY = """set title "{title}"
 set xlabel "focus peer's upload cap, KiB/s"
 set ylabel "median vanilla / median tyrant download time"
 set logscale x
@@ -38,8 +30,6 @@ set grid
 set key top right
 set arrow from {xlo},1 to {xhi},1 nohead dt 2
 plot {plots}
-set output
-}}
 """
 
 
@@ -76,10 +66,9 @@ def draw(prefix, pts, fig):
         prefix, ", ".join("%s %d caps" % (a, len(pts[a])) for a in arms))
     gp = os.path.join(fig, stem + ".gp")
     with open(gp, "w") as f:
-        f.write(GP.format(stem=stem, cut=len(stem) + 3, title=title, plots=plots,
-                          xlo="%g" % (min(caps) / 1.5), xhi="%g" % (max(caps) * 1.5)))
-    if shutil.which("gnuplot"):
-        subprocess.run(["gnuplot", gp], check=False)
+        f.write(gnuplot.script(stem, BODY.format(title=title, plots=plots, xlo="%g" % (min(caps) / 1.5),
+                                                  xhi="%g" % (max(caps) * 1.5))))
+    gnuplot.draw(gp)
     return stem
 
 

@@ -19,6 +19,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import by_capacity  # noqa: E402
 import cdf  # noqa: E402
+import gnuplot  # noqa: E402
 import sweep  # noqa: E402
 import tables  # noqa: E402
 import upload_use  # noqa: E402
@@ -222,12 +223,12 @@ class CdfFigures(unittest.TestCase):
                     "tyrant-in-vanilla\tvanilla-in-vanilla\tfocus peer\t20\t1\n"
                     "tyrant-in-vanilla\tvanilla-in-vanilla\tfocus peer\t50\t1\n"
                     "tyrant-in-vanilla\tvanilla-in-vanilla\twhole swarm\t20\t1\n")
-        path = shutil.which
+        draw = gnuplot.draw
         try:
-            cdf.shutil.which = lambda _: None  # no gnuplot: only .dat and .gp
+            gnuplot.draw = lambda gp: False  # no gnuplot: only .dat and .gp
             stems = cdf.figures(self.dir)
         finally:
-            cdf.shutil.which = path
+            gnuplot.draw = draw
         self.assertEqual(stems, ["cdf-tyrant-in-vanilla-focus-peer-c20"])
         self.assertEqual(sorted(os.listdir(os.path.join(self.dir, "figures"))),
                          ["cdf-tyrant-in-vanilla-focus-peer-c20.dat", "cdf-tyrant-in-vanilla-focus-peer-c20.gp"])
@@ -278,12 +279,12 @@ class Sweep(unittest.TestCase):
     def test_figure_leaves_out_points_without_an_interval(self):
         pts = sweep.points(self.exps, "x")
         self.assertEqual(pts, {"give": [(10.0, 0.9, 0.8, 1.1, 10), (100.0, 1.2, 1.05, 1.3, 10)]})
-        which = shutil.which
+        draw = gnuplot.draw
         try:
-            sweep.shutil.which = lambda _: None
+            gnuplot.draw = lambda gp: False
             stem = sweep.draw("x", pts, os.path.join(self.dir, "fig"))
         finally:
-            sweep.shutil.which = which
+            gnuplot.draw = draw
         with open(os.path.join(self.dir, "fig", stem + ".dat")) as f:
             self.assertEqual([l for l in f.read().splitlines() if l and not l.startswith("#")],
                              ["10 0.9000 0.8000 1.1000 10", "100 1.2000 1.0500 1.3000 10"])
