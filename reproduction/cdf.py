@@ -71,7 +71,7 @@ def figures(d):
             for variant, times in ((c["baseline"], tb), (c["strategy"], ts)):
                 f.write("# %s: %s, cap %g, t fraction\n" % (variant, c["population"], cap))
                 f.write("".join("%.3f %.5f\n" % p for p in ecdf(times)) + "\n\n")
-        title = "%s: %s at %g KiB/s, %s runs\\n%s %d downloads (+%d unfinished), %s %d (+%d)" % (
+        title = "%s: %s at %g KiB/s, %s runs\\n%s %d downloads (+%d unfinished),\\n%s %d (+%d)" % (
             name, c["population"], cap, c["runs"], c["baseline"], len(tb), ub, c["strategy"], len(ts), us)
         gp = os.path.join(fig, stem + ".gp")
         with open(gp, "w") as f:

@@ -238,7 +238,7 @@ class CdfFigures(unittest.TestCase):
                          [["10.000 0.00000", "10.000 0.50000", "30.000 1.00000"],
                           ["5.000 0.00000", "5.000 1.00000"]])
         with open(os.path.join(self.dir, "figures", stems[0] + ".gp")) as f:
-            self.assertIn("vanilla-in-vanilla 2 downloads (+0 unfinished), tyrant-in-vanilla 1 (+1)", f.read())
+            self.assertIn("vanilla-in-vanilla 2 downloads (+0 unfinished),\\ntyrant-in-vanilla 1 (+1)", f.read())
 
 
 class Sweep(unittest.TestCase):

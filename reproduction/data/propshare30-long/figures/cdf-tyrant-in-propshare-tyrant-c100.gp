@@ -5,7 +5,7 @@ if (fmt eq "svg") { set terminal svg size 640,420 dynamic } else {
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 640,420 } else { set terminal png size 640,420 } }
 set termoption noenhanced
 set output "cdf-tyrant-in-propshare-tyrant-c100.".fmt
-set title "propshare30-long: tyrant peers at 100 KiB/s, 10 runs\npropshare-in-propshare 55 downloads (+10 unfinished), tyrant-in-propshare 50 (+10)"
+set title "propshare30-long: tyrant peers at 100 KiB/s, 10 runs\npropshare-in-propshare 55 downloads (+10 unfinished),\ntyrant-in-propshare 50 (+10)"
 set xlabel "download time, s"
 set ylabel "fraction of downloads"
 set yrange [0:1]

@@ -5,7 +5,7 @@ if (fmt eq "svg") { set terminal svg size 640,420 dynamic } else {
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 640,420 } else { set terminal png size 640,420 } }
 set termoption noenhanced
 set output "cdf-propshare-in-vanilla-propshare-c100.".fmt
-set title "propshare30: propshare peers at 100 KiB/s, 2 runs\nvanilla-in-vanilla 30 downloads (+2 unfinished), propshare-in-vanilla 24 (+2)"
+set title "propshare30: propshare peers at 100 KiB/s, 2 runs\nvanilla-in-vanilla 30 downloads (+2 unfinished),\npropshare-in-vanilla 24 (+2)"
 set xlabel "download time, s"
 set ylabel "fraction of downloads"
 set yrange [0:1]

@@ -5,7 +5,7 @@ if (fmt eq "svg") { set terminal svg size 640,420 dynamic } else {
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 640,420 } else { set terminal png size 640,420 } }
 set termoption noenhanced
 set output "cdf-rebel-in-tyrant-rebel-c50.".fmt
-set title "rebel30: rebel peers at 50 KiB/s, 2 runs\nvanilla-in-tyrant 28 downloads (+2 unfinished), rebel-in-tyrant 59 (+1)"
+set title "rebel30: rebel peers at 50 KiB/s, 2 runs\nvanilla-in-tyrant 28 downloads (+2 unfinished),\nrebel-in-tyrant 59 (+1)"
 set xlabel "download time, s"
 set ylabel "fraction of downloads"
 set yrange [0:1]

@@ -5,7 +5,7 @@ if (fmt eq "svg") { set terminal svg size 640,420 dynamic } else {
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 640,420 } else { set terminal png size 640,420 } }
 set termoption noenhanced
 set output "cdf-tyrant-in-vanilla-tyrant-c100.".fmt
-set title "scale-s1: tyrant peers at 100 KiB/s, 1 runs\nvanilla-in-vanilla 16 downloads (+1 unfinished), tyrant-in-vanilla 18 (+1)"
+set title "scale-s1: tyrant peers at 100 KiB/s, 1 runs\nvanilla-in-vanilla 16 downloads (+1 unfinished),\ntyrant-in-vanilla 18 (+1)"
 set xlabel "download time, s"
 set ylabel "fraction of downloads"
 set yrange [0:1]

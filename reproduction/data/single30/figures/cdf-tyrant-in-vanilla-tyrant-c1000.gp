@@ -5,7 +5,7 @@ if (fmt eq "svg") { set terminal svg size 640,420 dynamic } else {
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 640,420 } else { set terminal png size 640,420 } }
 set termoption noenhanced
 set output "cdf-tyrant-in-vanilla-tyrant-c1000.".fmt
-set title "single30: tyrant peers at 1000 KiB/s, 3 runs\nvanilla-in-vanilla 58 downloads (+2 unfinished), tyrant-in-vanilla 62 (+3)"
+set title "single30: tyrant peers at 1000 KiB/s, 3 runs\nvanilla-in-vanilla 58 downloads (+2 unfinished),\ntyrant-in-vanilla 62 (+3)"
 set xlabel "download time, s"
 set ylabel "fraction of downloads"
 set yrange [0:1]

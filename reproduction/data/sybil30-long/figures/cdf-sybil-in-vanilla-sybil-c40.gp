@@ -5,7 +5,7 @@ if (fmt eq "svg") { set terminal svg size 640,420 dynamic } else {
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 640,420 } else { set terminal png size 640,420 } }
 set termoption noenhanced
 set output "cdf-sybil-in-vanilla-sybil-c40.".fmt
-set title "sybil30-long: sybil peers at 40 KiB/s, 10 runs\nvanilla-in-vanilla 43 downloads (+10 unfinished), sybil-in-vanilla 41 (+10)"
+set title "sybil30-long: sybil peers at 40 KiB/s, 10 runs\nvanilla-in-vanilla 43 downloads (+10 unfinished),\nsybil-in-vanilla 41 (+10)"
 set xlabel "download time, s"
 set ylabel "fraction of downloads"
 set yrange [0:1]

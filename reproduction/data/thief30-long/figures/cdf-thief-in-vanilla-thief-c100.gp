@@ -5,7 +5,7 @@ if (fmt eq "svg") { set terminal svg size 640,420 dynamic } else {
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 640,420 } else { set terminal png size 640,420 } }
 set termoption noenhanced
 set output "cdf-thief-in-vanilla-thief-c100.".fmt
-set title "thief30-long: thief peers at 100 KiB/s, 10 runs\nvanilla-in-vanilla 58 downloads (+10 unfinished), thief-in-vanilla 17 (+10)"
+set title "thief30-long: thief peers at 100 KiB/s, 10 runs\nvanilla-in-vanilla 58 downloads (+10 unfinished),\nthief-in-vanilla 17 (+10)"
 set xlabel "download time, s"
 set ylabel "fraction of downloads"
 set yrange [0:1]

@@ -5,7 +5,7 @@ if (fmt eq "svg") { set terminal svg size 640,420 dynamic } else {
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 640,420 } else { set terminal png size 640,420 } }
 set termoption noenhanced
 set output "cdf-thieves-in-vanilla-vanilla-c100.".fmt
-set title "thief30: vanilla peers at 100 KiB/s, 2 runs\nvanilla-in-vanilla 646 downloads (+47 unfinished), thieves-in-vanilla 559 (+51)"
+set title "thief30: vanilla peers at 100 KiB/s, 2 runs\nvanilla-in-vanilla 646 downloads (+47 unfinished),\nthieves-in-vanilla 559 (+51)"
 set xlabel "download time, s"
 set ylabel "fraction of downloads"
 set yrange [0:1]
