@@ -372,7 +372,8 @@ def sweep_points(exps, prefix):
         if not m:
             continue
         tsv = os.path.join(DATA, e["name"], "comparisons.tsv")
-        row = read_tsv(tsv)[0] if os.path.exists(tsv) else None
+        rows = read_tsv(tsv) if os.path.exists(tsv) else []
+        row = rows[0] if rows else None  # a `single` preset at one cap: one comparison
         out.append({"name": e["name"], "arm": m.group(1), "cap": float(m.group(2)), "row": row})
     return out
 
@@ -388,8 +389,8 @@ def sweep(exps, prefix):
                    for a in arms), " / ".join(arms), "---|" * len(arms)))
     for cap in sorted({p["cap"] for p in points}):
         run = [p["name"] for a in arms for p in points if p["cap"] == cap and p["arm"] == a and p["row"]]
-        if len(run) == 2:
-            _, _, _, logs = aa_logs(run[0], run[1], "vanilla-in-vanilla")
+        logs = aa_logs(run[0], run[1], "vanilla-in-vanilla")[3] if len(run) == 2 else []
+        if logs:
             gm, ci = run_boot(logs, lambda ls: math.exp(statistics.mean(ls)))
             a_cell = "%.3f [%.3f, %.3f]" % ((gm,) + ci) if ci else "%.3f (no CI)" % gm
         else:
