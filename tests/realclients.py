@@ -1065,9 +1065,13 @@ def closes_note(clients):
 # deadline, a full peer set, and the MSE/PE handshake that tyrant (plain BEP 3) refuses
 # before the client retries in plaintext. Any other reason means tyrant judged a real
 # client's messages invalid, and the scenario fails.
+# An encrypted (MSE) handshake, which tyrant does not speak, opens with a random
+# Diffie-Hellman key: its first byte is read as the protocol string's length ("is not 19"),
+# and 1 time in 256 it is 19 and the next 19 random bytes fail the string itself. Both are
+# a client trying encryption first, not a rule broken.
 BENIGN_CLOSE = re.compile(
     r"closed|reset|broken pipe|fill whole buffer|duplicate|both of us are seeds|"
-    r"protocol string length is not 19|ourselves|evicted|max-peers|timed out|timeout|"
+    r"protocol string length is not 19|protocol string is not|ourselves|evicted|max-peers|timed out|timeout|"
     r"complete|shut ?down|stopping|refused", re.I)
 
 
