@@ -278,7 +278,9 @@ fn dead_peers(first: u32, n: u32) -> Vec<u8> {
 /// The tracker's first reply fills the address book with 10,000 dead addresses; the later
 /// ones name the seeder among 50 other dead ones. Compared with a tracker whose first reply
 /// already names the seeder (the wait for the second announce is part of the attack's
-/// cost).
+/// cost). Both wall times move with the machine's load, so a failed comparison is repeated
+/// with a fresh pair, up to three pairs: an attack that really doubles the time fails all
+/// three, a busy second on a shared machine does not fail the test.
 #[test]
 fn a_poisoned_address_book_still_finds_the_seeder() {
     let s = swarm("poison", "http://127.0.0.1:1/announce");
@@ -288,10 +290,17 @@ fn a_poisoned_address_book_still_finds_the_seeder() {
         make_torrent(&s.data, &url, 64, &t);
         tyrant_leech(&s, tag, &t, None)
     };
-    let calm = run("calm", [compact(s.seed), dead_peers(100, 50)].concat());
-    let hit = run("hit", dead_peers(1, 10_000));
-    eprintln!("poison: without the attack {:.1} s, with it {:.1} s", calm, hit);
-    assert!(hit <= 2.0 * calm + 2.0, "tyrant {:.1} s vs {:.1} s", hit, calm);
+    let mut pairs = Vec::new();
+    for attempt in 0..3 {
+        let calm = run(&format!("calm{attempt}"), [compact(s.seed), dead_peers(100, 50)].concat());
+        let hit = run(&format!("hit{attempt}"), dead_peers(1, 10_000));
+        eprintln!("poison: without the attack {:.1} s, with it {:.1} s", calm, hit);
+        pairs.push((hit, calm));
+        if hit <= 2.0 * calm + 2.0 {
+            return;
+        }
+    }
+    panic!("with the attack vs without, three times: {:?} s", pairs);
 }
 
 /// `--stop-after-download` exits at once, status 0 with a `done` line, when the data is
