@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """sweep: one BitTyrant client's speed-up against its upload capacity (the BitTyrant paper's
-Fig. 13 question), drawn from the per-cap experiments PREFIX-give-cCAP and PREFIX-keep-cCAP
+per-capacity question), drawn from the per-cap experiments PREFIX-give-cCAP and PREFIX-keep-cCAP
 of reproduction/experiments.txt: per cap and arm, the geometric mean over runs of the
 per-run ratio median(vanilla focus) / median(tyrant focus) with its 95 % run-bootstrap
 interval, as tyrant-lab report wrote them into comparisons.tsv (> 1: the tyrant is faster).

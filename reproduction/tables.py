@@ -65,9 +65,17 @@ def fnum(x, digits=2):
         return x
 
 
+def ci_cell(value, lo, hi):
+    """`value [lo, hi]`, the value in bold only when the interval excludes 1 (bold is
+    read as "a difference": a point estimate whose interval holds 1 is not one)."""
+    v, lo, hi = float(value), float(lo), float(hi)
+    fmt = "**%.3f** [%.3f, %.3f]" if lo > 1 or hi < 1 else "%.3f [%.3f, %.3f]"
+    return fmt % (v, lo, hi)
+
+
 def summary(exps):
     head = ("| experiment | claim compared with | population | cap KiB/s | statistic | ours [95 % CI] "
-            "| runs | downloads base / strat (unfinished) | client build | CPU idle per run: median (lowest) |\n"
+            "| repetitions (paired) | downloads base / strat (unfinished) | client build | CPU idle per run: median (lowest) |\n"
             "|---|---|---|---|---|---|---|---|---|---|\n")
     rows = []
     for e in exps:
@@ -88,7 +96,7 @@ def summary(exps):
             if c["lo"] == "-":
                 ci = "%s (no CI: %s runs)" % (fnum(c["value"], 3), c["runs"])
             else:
-                ci = "**%s** [%s, %s]" % (fnum(c["value"], 3), fnum(c["lo"], 3), fnum(c["hi"], 3))
+                ci = ci_cell(c["value"], c["lo"], c["hi"])
             rows.append("| %s | %s | %s | %s | %s | %s | %s | %s / %s (%s / %s) | %s | %s |" % (
                 e["name"] if i == 0 else "〃", e["paper"] if i == 0 else "〃",
                 "%s vs %s, %s" % (c["strategy"], c["baseline"], c["population"]),
@@ -167,7 +175,9 @@ def per_run_table(rows, base, strat):
             cap, rep, len(b), "%.1f" % mb if mb else "-", len(s), "%.1f" % ms if ms else "-",
             "%.3f" % (mb / ms) if mb and ms else "-", "%.1f" % (mb / 10) if mb else "-")
     for cap, l in sorted(per_run_logs(rows, base, strat).items()):
-        out += "| %g | geometric mean of %d runs | | | %.3f | |\n" % (cap, len(l), math.exp(sum(l) / len(l)))
+        # four digits, as comparisons.tsv holds it: the summary rounds those four digits again
+        # (0.4025 -> 0.403), so at three digits here the same geomean read 0.402
+        out += "| %g | geometric mean of %d runs | | | %.4f | |\n" % (cap, len(l), math.exp(sum(l) / len(l)))
     return out
 
 
@@ -285,6 +295,9 @@ def swarm(name):
         cells.append("%.3f [%.3f, %.3f]" % ((v,) + ci) if ci else "%.3f (no CI: %d runs)" % (v, len(pairs)))
     out += ("| geometric mean of %d per-run ratios (> 1: %s better; last column: %s uses more) "
             "[95 %% CI, runs resampled] | | %s | %s | %s | %s |\n" % ((len(pairs), strat, strat) + tuple(cells)))
+    out += ("\nIn the last row the `mean s` column is the geometric mean of per-run ratios of mean "
+            "times; the headline `mean` of the summary pools each arm's downloads over all runs, "
+            "so the two differ a little.\n")
     out += ("\n| cap band KiB/s | leechers | median of per-leecher ratios | geometric mean [95 % CI, runs resampled] |\n"
             "|---|---|---|---|\n")
     peers = by_capacity.peer_ratios(res, base, strat)
@@ -403,7 +416,7 @@ def sweep(exps, prefix):
                 cells.append("not run" if p else "-")
                 continue
             v = ("%.3f (no CI)" % float(c["value"]) if c["lo"] == "-" else
-                 "**%.3f** [%.3f, %.3f]" % (float(c["value"]), float(c["lo"]), float(c["hi"])))
+                 ci_cell(c["value"], c["lo"], c["hi"]))
             cells.append("%s, %s runs, %s / %s (%s / %s), %.1f" % (
                 v, c["runs"], c["n_base"], c["n_strat"], c["unfin_base"], c["unfin_strat"],
                 float(c["median_base"]) / 10))

@@ -163,7 +163,7 @@ class Tables(unittest.TestCase):
         self.assertAlmostEqual(g[100.0], math.sqrt(0.4 * 0.8))
         table = tables.per_run_table(rows, "vanilla-in-vanilla", "thieves-in-vanilla")
         self.assertIn("| 100 | 0 | 3, 100.0 | 2, 250.0 | 0.400 | 10.0 |", table)
-        self.assertIn("| 100 | geometric mean of 2 runs | | | %.3f | |" % math.sqrt(0.32), table)
+        self.assertIn("| 100 | geometric mean of 2 runs | | | %.4f | |" % math.sqrt(0.32), table)
 
     def test_a_run_takes_medians_not_means(self):
         # baseline 10, 20, 90: median 20 (mean 40); strategy 5, 10, 60: median 10 (mean 25)
@@ -272,9 +272,15 @@ class Sweep(unittest.TestCase):
         self.assertEqual(tables.sweep_prefixes(self.exps), ["x"])
         out = tables.sweep(self.exps, "x").splitlines()
         self.assertEqual(out[2:], [
-            "| 10 | **0.900** [0.800, 1.100], 10 runs, 50 / 40 (1 / 2), 20.0 | 1.500 (no CI), 3 runs, 50 / 40 (1 / 2), 20.0 "
+            "| 10 | 0.900 [0.800, 1.100], 10 runs, 50 / 40 (1 / 2), 20.0 | 1.500 (no CI), 3 runs, 50 / 40 (1 / 2), 20.0 "
             "| 1.414 (no CI) |",
             "| 100 | **1.200** [1.050, 1.300], 10 runs, 50 / 40 (1 / 2), 20.0 | not run | - |"])
+
+    def test_bold_marks_only_intervals_that_exclude_one(self):
+        self.assertEqual(tables.ci_cell("1.2", "1.05", "1.3"), "**1.200** [1.050, 1.300]")
+        self.assertEqual(tables.ci_cell("0.8", "0.7", "0.95"), "**0.800** [0.700, 0.950]")
+        self.assertEqual(tables.ci_cell("1.08", "0.9999", "1.19"), "1.080 [1.000, 1.190]")
+        self.assertEqual(tables.ci_cell("0.95", "0.9", "1.0"), "0.950 [0.900, 1.000]")
 
     def test_figure_leaves_out_points_without_an_interval(self):
         pts = sweep.points(self.exps, "x")
