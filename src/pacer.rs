@@ -10,7 +10,7 @@
 //! goes to the others (PropShare's shares are weights; everyone else weighs 1). A writer
 //! asks for everything it has queued and a grant covers up to a fifth of a (nominal)
 //! second of the slower of the two rates, at least one block: at 2,000 KiB/s a writer wakes
-//! once per 25 blocks, not per block, and below 80 KiB/s nothing changes. Without an
+//! once per 25 blocks, not per block, and below 160 KiB/s a grant is one block, as before. Without an
 //! upload cap there is nothing to pace: writers then send at once and never ask.
 
 use crate::bell::{Rx, Tx};

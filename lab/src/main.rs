@@ -24,7 +24,7 @@ thieves numwant tracker_interval tracker_port base_port trace memory statistic n
 (e.g. `tyrant-lab plan single peers=30 caps=20,100 reps=5 time_scale=4`;
 hosts=h0@10.0.0.1,h1@10.0.0.2 spreads the peers over hosts; memory=true makes tyrants
 long-lived users that keep u_p/d_p across rejoins; statistic= fixes the headline statistic
-before the runs, see README \"Statistics\"). check parses a manifest and prints a summary, with the
+before the runs, see README \"Experiment harness\", Results). check parses a manifest and prints a summary, with the
 most threads a run's processes may hold at once.
 
 run executes a manifest: the tracker and every peer as separate tyrant processes in DIR

@@ -305,7 +305,8 @@ fn watch(
 }
 
 /// Kills (by pid) whatever process of the run in `out` is still alive when a test ends, so
-/// a failing test leaves no remote tracker behind (it has no time limit).
+/// a failing test leaves no remote tracker behind (its own time limit, the run's length
+/// plus twice the grace, would end it only later).
 struct Reaper(PathBuf);
 
 impl Drop for Reaper {
@@ -400,7 +401,8 @@ fn ssh_testbed_run_completes_with_start_times_and_collect() {
     );
     let real = started.elapsed().as_secs_f64();
     // Nothing of the run outlives `tyrant-lab run`: the peers stop at their --time-limit,
-    // the tracker (no time limit) when the runner kills its ssh and sshd hangs up its pty.
+    // the tracker (whose limit lies past the run's end) when the runner kills its ssh and
+    // sshd hangs up its pty.
     let left = of_run(&out_dir);
     stop.store(true, Ordering::SeqCst);
     let seen = watcher.join().expect("the /proc watcher");
