@@ -305,13 +305,15 @@ default_experiment() {
         echo "default: BitTyrant downloads slower: $1 [$2, $3] over $4 runs (the interval excludes 1)"
     else
         echo "default: inconclusive: $1 [$2, $3] over $4 runs; the interval includes 1. An effect"
-        echo "  the size the full study measured (next line) is below what 5 short runs resolve:"
+        echo "  the size the full study measured (next lines) is below what 5 short runs resolve:"
         echo "  see the A/A comparison of two identical 10-run configurations in REPRODUCTION.md §1"
     fi
-    full=reproduction/data/long-new/comparisons.tsv
-    if [ -f "$full" ]; then
-        awk -F'\t' '$3 == "tyrant peers" { printf "full study (REPRODUCTION.md, long-new: 10 MiB, %s runs): %s [%s, %s]\n", $5, $13, $14, $15 }' "$full"
-    fi
+    # The full study's two experiments of this comparison: the same plan, two seeds.
+    for name in long-new single30-give-c100; do
+        full=reproduction/data/$name/comparisons.tsv
+        [ -f "$full" ] || continue
+        awk -F'\t' -v n="$name" '$3 == "tyrant peers" { printf "full study (REPRODUCTION.md, %s: 10 MiB, %s runs): %s [%s, %s]\n", n, $5, $13, $14, $15 }' "$full"
+    done
 }
 
 # The missing packages of TEST_PACKAGES in one apt-get (as root), then one line for each

@@ -62,7 +62,7 @@ def draw(prefix, pts, fig):
     plots = ", \\\n     ".join(
         '"%s.dat" index %d using ($1*%g):2:3:4 with yerrorlines lw 2 title "%s excess"'
         % (stem, i, 1 + 0.04 * (i - (len(arms) - 1) / 2), a) for i, a in enumerate(arms))
-    title = "%s: one tyrant vs vanilla in its place, 95 %% CI over runs (%s)" % (
+    title = "%s: one tyrant vs vanilla in its place,\\n95 %% CI over runs (%s)" % (
         prefix, ", ".join("%s %d caps" % (a, len(pts[a])) for a in arms))
     gp = os.path.join(fig, stem + ".gp")
     with open(gp, "w") as f:
