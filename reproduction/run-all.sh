@@ -10,6 +10,11 @@
 #   reproduction/run-all.sh --list          names, jobs and plan words
 #   TYRANT=/path/to/tyrant TYRANT_LAB=/path/to/tyrant-lab   use these binaries
 #                                           (default: build target/release)
+#   HOSTS=h0@ADDR,h1@ADDR EXEC='ssh -tt {host} cd {dir} &&' [COLLECT=CMD] run-all.sh NAME
+#                                           on a testbed (docs/testbeds.md): the plan gets
+#                                           hosts=HOSTS, every process starts through EXEC
+#                                           (--exec), COLLECT runs per host after each run
+#                                           (--collect), one run at a time
 # Then reproduction/make.sh puts the new numbers into REPRODUCTION.md's tables.
 # The `realswarm*` experiments are reproduction/realswarm.py's (their words are its
 # arguments), not tyrant-lab's.
@@ -45,10 +50,20 @@ for name in "$@"; do
     fi
     out=reproduction/data/$name
     mkdir -p "$out"
+    remote=()
+    if [ -n "${HOSTS:-}" ]; then
+        words="$words hosts=$HOSTS"
+    fi
+    if [ -n "${EXEC:-}" ]; then
+        # tyrant-lab runs remote runs one at a time (its --jobs is local only).
+        jobs=1
+        remote=(--exec "$EXEC")
+        [ -z "${COLLECT:-}" ] || remote+=(--collect "$COLLECT")
+    fi
     echo "=== $name: tyrant-lab plan $words (jobs $jobs) $(date -u +%FT%TZ)"
     # shellcheck disable=SC2086
     "$TYRANT_LAB" plan $words -o "$out/plan.txt"
-    "$TYRANT_LAB" run "$out/plan.txt" --out "$out" --jobs "$jobs"
+    "$TYRANT_LAB" run "$out/plan.txt" --out "$out" --jobs "$jobs" ${remote[@]+"${remote[@]}"}
     "$TYRANT_LAB" report "$out" > /dev/null
     (cd "$out" && grep -H '^\(start\|done\) ' runs/*/stats/*.txt | gzip -9n > stats-summary.txt.gz)
     python3 reproduction/upload_use.py "$out"

@@ -2,7 +2,8 @@
 """test_scripts: the reproduction scripts' arithmetic on small hand-made inputs whose answers
 are known — upload_use.py's phases and caps, tables.py's populations and per-run geometric
 means (the same rules as tyrant-lab's study/compare.rs), by_capacity.py's per-leecher ratios
-and rank correlation, cdf.py's steps. The committed data is checked separately
+and rank correlation, cdf.py's steps, and run-all.sh's calls of tyrant-lab (against a
+stub, with and without a testbed's HOSTS/EXEC/COLLECT). The committed data is checked separately
 (`tables.py --check`).
 
     python3 reproduction/test_scripts.py        (run.sh test runs it; Python 3 stdlib only)
@@ -313,6 +314,77 @@ class ByCapacity(unittest.TestCase):
         # ties share their mean rank: ranks x = 1.5, 1.5, 3; y = 1, 2, 3 -> rho = 0.866
         self.assertAlmostEqual(by_capacity.spearman([5, 5, 9], [1, 2, 3]), math.sqrt(3) / 2)
         self.assertTrue(math.isnan(by_capacity.spearman([1, 1, 1], [1, 2, 3])))
+
+
+class RunAll(unittest.TestCase):
+    """run-all.sh drives tyrant-lab as planned in experiments.txt; a stub tyrant-lab records
+    its arguments, in a copy of reproduction/ with its own experiments.txt, so no data of the
+    study is touched."""
+
+    STUB = """#!/usr/bin/env python3
+import json, os, sys
+a = sys.argv[1:]
+with open(os.environ["STUB_LOG"], "a") as f:
+    f.write(json.dumps(a) + "\\n")
+if a[0] == "plan":
+    open(a[a.index("-o") + 1], "w").write("manifest\\n")
+elif a[0] == "run":
+    run = os.path.join(a[a.index("--out") + 1], "runs", "c100-r0-tyrant-in-vanilla")
+    os.makedirs(os.path.join(run, "stats"), exist_ok=True)
+    open(os.path.join(run, "stats", "p01.txt"), "w").write("start up_kib=10\\ndone t=5\\n")
+    open(os.path.join(run, "done"), "w").close()
+"""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="run-all-")
+        here = os.path.dirname(os.path.abspath(__file__))
+        repro = os.path.join(self.dir, "reproduction")
+        os.makedirs(repro)
+        for name in ("run-all.sh", "upload_use.py"):
+            shutil.copy(os.path.join(here, name), repro)
+        with open(os.path.join(repro, "experiments.txt"), "w") as f:
+            f.write("# a comment\nexp-a|3|single peers=30 caps=100 reps=1 seed=9 name=exp-a|claim\n")
+        self.lab = os.path.join(self.dir, "stub-lab")
+        with open(self.lab, "w") as f:
+            f.write(self.STUB)
+        os.chmod(self.lab, 0o755)
+        self.log = os.path.join(self.dir, "calls.log")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def run_all(self, **env):
+        import json
+        import subprocess
+        e = dict(os.environ, TYRANT="/bin/true", TYRANT_LAB=self.lab, STUB_LOG=self.log, **env)
+        for k in ("HOSTS", "EXEC", "COLLECT"):
+            if k not in env:
+                e.pop(k, None)
+        p = subprocess.run(["bash", os.path.join(self.dir, "reproduction", "run-all.sh"), "exp-a"],
+                           env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(self.log) as f:
+            return [json.loads(line) for line in f]
+
+    def test_local_runs_take_the_planned_jobs_and_no_exec(self):
+        calls = self.run_all()
+        out = "reproduction/data/exp-a"
+        self.assertEqual(calls[0], ["plan", "single", "peers=30", "caps=100", "reps=1", "seed=9",
+                                    "name=exp-a", "-o", out + "/plan.txt"])
+        self.assertEqual(calls[1], ["run", out + "/plan.txt", "--out", out, "--jobs", "3"])
+        self.assertEqual(calls[2], ["report", out])
+        data = os.path.join(self.dir, out)
+        self.assertTrue(os.path.exists(os.path.join(data, "stats-summary.txt.gz")))
+        self.assertTrue(os.path.exists(os.path.join(data, "upload-use.tsv")))
+
+    def test_testbed_variables_reach_plan_and_run_as_single_arguments(self):
+        calls = self.run_all(HOSTS="h0@127.0.0.41,h1@127.0.0.42", EXEC="ssh -tt {host} cd {dir} &&",
+                             COLLECT="rsync -a {host}:{dir}/runs/{run}/ {dir}/runs/{run}/")
+        out = "reproduction/data/exp-a"
+        self.assertEqual(calls[0][-3:], ["hosts=h0@127.0.0.41,h1@127.0.0.42", "-o", out + "/plan.txt"])
+        self.assertEqual(calls[1], ["run", out + "/plan.txt", "--out", out, "--jobs", "1",
+                                    "--exec", "ssh -tt {host} cd {dir} &&",
+                                    "--collect", "rsync -a {host}:{dir}/runs/{run}/ {dir}/runs/{run}/"])
 
 
 if __name__ == "__main__":
