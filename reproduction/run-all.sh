@@ -27,6 +27,13 @@ if [ "${1:-}" = --list ] || [ $# -eq 0 ]; then
     [ $# -gt 0 ] || echo "run-all: name the experiments to run (they take hours: see REPRODUCTION.md)" >&2
     exit 0
 fi
+# Without EXEC, tyrant-lab would refuse HOSTS only after the plan is rewritten, and COLLECT
+# would silently collect nothing (every process local).
+if [ -z "${EXEC:-}" ]; then
+    for v in HOSTS COLLECT; do
+        [ -z "${!v:-}" ] || { echo "run-all: $v needs EXEC (how a process starts on a host; docs/testbeds.md)" >&2; exit 2; }
+    done
+fi
 if [ -z "${TYRANT:-}" ] || [ -z "${TYRANT_LAB:-}" ]; then
     cargo build --release --quiet
 fi

@@ -9,9 +9,11 @@ stub, with and without a testbed's HOSTS/EXEC/COLLECT). The committed data is ch
     python3 reproduction/test_scripts.py        (run.sh test runs it; Python 3 stdlib only)
 """
 
+import json
 import math
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -353,16 +355,17 @@ elif a[0] == "run":
     def tearDown(self):
         shutil.rmtree(self.dir)
 
-    def run_all(self, **env):
-        import json
-        import subprocess
+    def run_all(self, rc=0, **env):
         e = dict(os.environ, TYRANT="/bin/true", TYRANT_LAB=self.lab, STUB_LOG=self.log, **env)
         for k in ("HOSTS", "EXEC", "COLLECT"):
             if k not in env:
                 e.pop(k, None)
         p = subprocess.run(["bash", os.path.join(self.dir, "reproduction", "run-all.sh"), "exp-a"],
                            env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.returncode, rc, p.stderr)
+        if rc != 0:
+            self.stderr = p.stderr
+            return []
         with open(self.log) as f:
             return [json.loads(line) for line in f]
 
@@ -385,6 +388,15 @@ elif a[0] == "run":
         self.assertEqual(calls[1], ["run", out + "/plan.txt", "--out", out, "--jobs", "1",
                                     "--exec", "ssh -tt {host} cd {dir} &&",
                                     "--collect", "rsync -a {host}:{dir}/runs/{run}/ {dir}/runs/{run}/"])
+
+    def test_hosts_or_collect_without_exec_is_refused_before_any_plan(self):
+        for env in ({"HOSTS": "h0@127.0.0.41"}, {"COLLECT": "rsync -a {host}:{dir}/ {dir}/"}):
+            self.run_all(rc=2, **env)
+            var = list(env)[0]
+            self.assertEqual(self.stderr.strip().splitlines(), ["run-all: %s needs EXEC (how a process starts "
+                                                                "on a host; docs/testbeds.md)" % var])
+            self.assertFalse(os.path.exists(self.log), "tyrant-lab was called")
+            self.assertFalse(os.path.exists(os.path.join(self.dir, "reproduction", "data")))
 
 
 if __name__ == "__main__":
