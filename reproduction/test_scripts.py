@@ -355,17 +355,18 @@ elif a[0] == "run":
     def tearDown(self):
         shutil.rmtree(self.dir)
 
-    def run_all(self, rc=0, **env):
+    def run_script(self, **env):
         e = dict(os.environ, TYRANT="/bin/true", TYRANT_LAB=self.lab, STUB_LOG=self.log, **env)
         for k in ("HOSTS", "EXEC", "COLLECT"):
             if k not in env:
                 e.pop(k, None)
-        p = subprocess.run(["bash", os.path.join(self.dir, "reproduction", "run-all.sh"), "exp-a"],
-                           env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-        self.assertEqual(p.returncode, rc, p.stderr)
-        if rc != 0:
-            self.stderr = p.stderr
-            return []
+        return subprocess.run(["bash", os.path.join(self.dir, "reproduction", "run-all.sh"), "exp-a"],
+                              env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+
+    def run_all(self, **env):
+        """Runs run-all.sh, which must succeed, and returns the stub's calls."""
+        p = self.run_script(**env)
+        self.assertEqual(p.returncode, 0, p.stderr)
         with open(self.log) as f:
             return [json.loads(line) for line in f]
 
@@ -391,9 +392,10 @@ elif a[0] == "run":
 
     def test_hosts_or_collect_without_exec_is_refused_before_any_plan(self):
         for env in ({"HOSTS": "h0@127.0.0.41"}, {"COLLECT": "rsync -a {host}:{dir}/ {dir}/"}):
-            self.run_all(rc=2, **env)
+            p = self.run_script(**env)
+            self.assertEqual(p.returncode, 2, p.stderr)
             var = list(env)[0]
-            self.assertEqual(self.stderr.strip().splitlines(), ["run-all: %s needs EXEC (how a process starts "
+            self.assertEqual(p.stderr.strip().splitlines(), ["run-all: %s needs EXEC (how a process starts "
                                                                 "on a host; docs/testbeds.md)" % var])
             self.assertFalse(os.path.exists(self.log), "tyrant-lab was called")
             self.assertFalse(os.path.exists(os.path.join(self.dir, "reproduction", "data")))
