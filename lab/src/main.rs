@@ -31,8 +31,9 @@ run executes a manifest: the tracker and every peer as separate tyrant processes
 [swarm-out/NAME], one CSV row per download in DIR/results.csv; runs already done in DIR are
 skipped, so an interrupted experiment resumes. The client binary is --tyrant PATH, else
 $TYRANT, else the `tyrant` beside this tyrant-lab executable. --jobs J runs J runs at once
-on 127.j.x.y (local only). --exec prefixes each process with TEMPLATE, where {host}, {dir}
-and {id} are replaced: 'ip netns exec {host}' (emulated hosts, see scripts/netns.sh) or
+on 127.j.x.y (local only), a repetition's runs in one batch when they fit in J. --exec
+prefixes each process with TEMPLATE, where {host}, {dir} and {id} are replaced:
+'ip netns exec {host}' (emulated hosts, see scripts/netns.sh) or
 'ssh -tt {host} cd {dir} &&' (a testbed with DIR and the binary at the same paths; -tt so
 a killed ssh hangs up its remote process). --collect CMD runs once per remote host after
 each run ({host}, {dir}, {run} replaced), e.g. 'rsync -a {host}:{dir}/runs/{run}/

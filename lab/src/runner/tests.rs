@@ -1,4 +1,4 @@
-//! The runner's pure parts: lane addresses, the stats file's `done` line, and which
+//! The runner's pure parts: lane addresses, the stats file's `done` line, batches, and which
 //! manifest.txt counts as the same experiment on resume.
 
 use super::observe::{read_done, DoneLine};
@@ -50,4 +50,51 @@ fn resume_compares_manifests_not_their_comments() {
     let other = crate::plan::plan("single peers=3 caps=30", &Default::default()).unwrap();
     assert!(!same_manifest(&other.to_text(), &m));
     assert!(!same_manifest("not a manifest", &m));
+}
+
+#[test]
+fn batches_keep_a_repetition_together() {
+    let sizes = |b: &[Vec<&Run>]| b.iter().map(Vec::len).collect::<Vec<_>>();
+    // Every repetition's runs in one batch, and nothing lost, reordered or repeated.
+    let whole = |todo: &[&Run], b: &[Vec<&Run>]| {
+        let flat: Vec<&str> = b.iter().flatten().map(|r| r.name.as_str()).collect();
+        let want: Vec<&str> = todo.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(flat, want);
+        for r in todo {
+            let holding = b.iter().filter(|x| x.iter().any(|y| y.group == r.group)).count();
+            assert_eq!(holding, 1, "{} split across batches", r.group);
+        }
+    };
+    let single = crate::plan::plan("single peers=4 caps=200 reps=10", &Default::default()).unwrap();
+    let todo: Vec<&Run> = single.runs.iter().collect();
+    assert_eq!(todo.len(), 20);
+    let seven = batches(&todo, 7);
+    assert_eq!(sizes(&seven), [6, 6, 6, 2]);
+    whole(&todo, &seven);
+    let six = batches(&todo, 6);
+    assert_eq!(sizes(&six), [6, 6, 6, 2]);
+    whole(&todo, &six);
+    assert_eq!(sizes(&batches(&todo, 1)), [1; 20]);
+    assert_eq!(sizes(&batches(&todo, 0)), [1; 20]);
+    assert_eq!(sizes(&batches(&todo, 40)), [20]);
+    // On resume a repetition may have one arm left; it still fills a batch.
+    let partial: Vec<&Run> = todo.iter().copied().skip(1).collect();
+    let b = batches(&partial, 4);
+    assert_eq!(sizes(&b), [3, 4, 4, 4, 4]);
+    whole(&partial, &b);
+    // A repetition larger than jobs is split, and only it.
+    let rebel = crate::plan::plan("rebel peers=6 caps=50 reps=2", &Default::default()).unwrap();
+    let todo: Vec<&Run> = rebel.runs.iter().collect();
+    let per_rep = todo.iter().filter(|r| r.group == todo[0].group).count();
+    assert!(per_rep > 3, "rebel repetition has {} runs", per_rep);
+    let b = batches(&todo, 3);
+    assert!(b.iter().all(|x| x.len() <= 3));
+    let flat: Vec<&str> = b.iter().flatten().map(|r| r.name.as_str()).collect();
+    assert_eq!(flat, todo.iter().map(|r| r.name.as_str()).collect::<Vec<_>>());
+    for x in &b {
+        assert!(x.iter().all(|r| r.group == x[0].group), "a split repetition shares no batch");
+    }
+    let b = batches(&todo, 2 * per_rep);
+    assert_eq!(sizes(&b), [2 * per_rep]);
+    whole(&todo, &b);
 }
