@@ -5,7 +5,7 @@ if (fmt eq "svg") { set terminal svg size 640,420 dynamic } else {
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 640,420 } else { set terminal png size 640,420 } }
 set termoption noenhanced
 set output "sweep-single30.".fmt
-set title "single30: one tyrant vs vanilla in its place,\n95 % CI over runs (give 5 caps, keep 4 caps)"
+set title "single30: one tyrant vs vanilla in its place,\n95 % CI over runs (give 5 caps, keep 5 caps)"
 set xlabel "focus peer's upload cap, KiB/s"
 set ylabel "median vanilla / median tyrant download time"
 set logscale x
