@@ -91,9 +91,13 @@ fn batches_keep_a_repetition_together() {
     assert!(b.iter().all(|x| x.len() <= 3));
     let flat: Vec<&str> = b.iter().flatten().map(|r| r.name.as_str()).collect();
     assert_eq!(flat, todo.iter().map(|r| r.name.as_str()).collect::<Vec<_>>());
-    for x in &b {
-        assert!(x.iter().all(|r| r.group == x[0].group), "a split repetition shares no batch");
+    // Each repetition fills as few batches as its size forces, one after another.
+    for g in todo.iter().map(|r| &r.group) {
+        let at: Vec<usize> = (0..b.len()).filter(|&i| b[i].iter().any(|r| &r.group == g)).collect();
+        assert_eq!(at.len(), (per_rep + 2) / 3, "{} in batches {:?}", g, at);
+        assert!(at.windows(2).all(|w| w[1] == w[0] + 1), "{} in batches {:?}", g, at);
     }
+
     let b = batches(&todo, 2 * per_rep);
     assert_eq!(sizes(&b), [2 * per_rep]);
     whole(&todo, &b);
