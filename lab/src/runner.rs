@@ -237,7 +237,6 @@ pub fn run_manifest(m: &Manifest, o: &RunOptions) -> Result<Totals, String> {
                 .collect()
         });
         first += batch.len();
-
         for (run, res) in batch.iter().zip(results) {
             let mut r = res?;
             for row in r.rows.iter_mut() {
