@@ -4,7 +4,9 @@
 # (with a `# ran` line naming the client's commit, host, cores and time), results.csv (each
 # row with the client's build and the run's CPU idle share), report.txt, comparisons.tsv,
 # figures/, stats-summary.txt.gz (the start and done line of every process's stats
-# file) and upload-use.tsv (reproduction/upload_use.py: caps used by time into a download). A rerun skips runs already done; a different client build is refused.
+# file), upload-use.tsv (reproduction/upload_use.py: caps used by time into a download) and
+# focus-ticks.tsv (reproduction/focus_ticks.py: the focus peers' unchoke counts while they
+# download). A rerun skips runs already done; a different client build is refused.
 #
 #   reproduction/run-all.sh NAME ...        the named experiments
 #   reproduction/run-all.sh --list          names, jobs and plan words
@@ -74,5 +76,6 @@ for name in "$@"; do
     "$TYRANT_LAB" report "$out" > /dev/null
     (cd "$out" && grep -H '^\(start\|done\) ' runs/*/stats/*.txt | gzip -9n > stats-summary.txt.gz)
     python3 reproduction/upload_use.py "$out"
+    python3 reproduction/focus_ticks.py "$out"
     echo "=== $name done $(date -u +%FT%TZ)"
 done

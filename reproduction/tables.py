@@ -14,7 +14,9 @@ in the document: BLOCK `summary` (one row per experiment, paper's claim beside o
 `swarm:NAME` for whole-swarm (`all`) experiments (throughput, mean and slow tail per run,
 gain per capacity band), `use:NAME` (upload used against the caps by time into a download,
 from upload-use.tsv), `aa:A:B` (two identical baselines compared run by run), `sweep:PREFIX`
-(the per-cap experiments PREFIX-give-cCAP and PREFIX-keep-cCAP side by side, cap by cap).
+(the per-cap experiments PREFIX-give-cCAP and PREFIX-keep-cCAP side by side, cap by cap),
+`peers:PREFIX` (the same sweep's focus peer: upload per download, peers it unchokes and
+that unchoke it, from results.csv and focus-ticks.tsv; exploratory).
 Without a flag it prints the blocks; --write replaces them in the document; --check exits
 1 (naming the block) when the document's numbers differ from the data, or when a `geomean`
 of comparisons.tsv differs from the same statistic recomputed here. Python 3 stdlib only.
@@ -424,11 +426,92 @@ def sweep(exps, prefix):
     return out
 
 
+
+
+def focus_ticks(name):
+    """{(variant, field): {value: seconds}} pooled over the runs of NAME/focus-ticks.tsv
+    (reproduction/focus_ticks.py), and {(variant, field): [per-run median]}; None if absent."""
+    path = os.path.join(DATA, name, "focus-ticks.tsv")
+    if not os.path.exists(path):
+        return None
+    pooled, runs = {}, {}
+    for r in read_tsv(path):
+        key, v, n = (r["variant"], r["field"]), int(r["value"]), int(r["ticks"])
+        pooled.setdefault(key, {})[v] = pooled.setdefault(key, {}).get(v, 0) + n
+        h = runs.setdefault(key, {}).setdefault(r["run"], {})
+        h[v] = h.get(v, 0) + n
+    return pooled, {k: [hist_median(h) for h in rs.values()] for k, rs in runs.items()}
+
+
+def hist_median(hist):
+    """The median of a {value: count} histogram (the lower middle value for an even count)."""
+    total, seen = sum(hist.values()), 0
+    for v in sorted(hist):
+        seen += hist[v]
+        if 2 * seen >= total:
+            return v
+    return None
+
+
+def focus_upload(name):
+    """{variant: [bytes_up / seconds / cap of each of the focus peer's finished downloads]}."""
+    out = {}
+    for r in read_csv(os.path.join(DATA, name, "results.csv")):
+        if r["focus"] == "1" and r["seconds"]:
+            out.setdefault(r["variant"], []).append(
+                float(r["bytes_up"]) / 1024 / float(r["seconds"]) / float(r["cap"]))
+    return out
+
+
+def peers_table(exps, prefix):
+    """Exploratory, after the runs: per cap, what the focus peer did with its upload. Its
+    upload per download as a share of its cap, and, over its seconds while downloading, how
+    many peers it unchoked and how many unchoked it (median of the pooled seconds, with the
+    range of per-run medians). `vanilla` pools both arms' baselines (one plan run twice)."""
+    points = [p for p in sweep_points(exps, prefix) if p["row"]]
+    arms = [a for a in SWEEP_ARMS if any(p["arm"] == a for p in points)]
+    cols = ["vanilla"] + arms
+    out = ("| cap KiB/s | upload ÷ cap per download, median: %s | peers it unchokes: %s | "
+           "peers unchoking it: %s | connected peers |\n|---|---|---|---|---|\n") % ((" / ".join(cols),) * 3)
+    for cap in sorted({p["cap"] for p in points}):
+        here = {p["arm"]: p["name"] for p in points if p["cap"] == cap}
+        use, ticks = {}, {}
+        for arm, name in here.items():
+            u = focus_upload(name)
+            use.setdefault("vanilla", []).extend(u.get("vanilla-in-vanilla", []))
+            use[arm] = u.get("tyrant-in-vanilla", [])
+            t = focus_ticks(name)
+            if t is None:
+                continue
+            pooled, per_run = t
+            for field in ("unchoked", "unchoking_us", "peers"):
+                for variant, col in (("vanilla-in-vanilla", "vanilla"), ("tyrant-in-vanilla", arm)):
+                    h = ticks.setdefault((col, field), [{}, []])
+                    for v, n in pooled.get((variant, field), {}).items():
+                        h[0][v] = h[0].get(v, 0) + n
+                    h[1].extend(per_run.get((variant, field), []))
+
+        def count(col, field):
+            h = ticks.get((col, field))
+            if not h or not h[1]:
+                return "-"
+            lo, hi = min(h[1]), max(h[1])
+            return "%d (%s)" % (hist_median(h[0]), lo if lo == hi else "%d–%d" % (lo, hi))
+
+        cells = [" / ".join("%.2f" % statistics.median(use[c]) if use.get(c) else "-" for c in cols)]
+        cells += [" / ".join(count(c, f) for c in cols) for f in ("unchoked", "unchoking_us")]
+        cells.append(" / ".join(count(c, "peers") for c in cols))
+        out += "| %g | %s |\n" % (cap, " | ".join(cells))
+    return out
+
+
 def blocks():
     exps = experiments()
     b = {"summary": summary(exps)}
     for prefix in sweep_prefixes(exps):
         b["sweep:" + prefix] = sweep(exps, prefix)
+        b["peers:" + prefix] = peers_table(exps, prefix)
+
     for x, y, v in AA:
         if all(os.path.exists(os.path.join(DATA, n, "results.csv")) for n in (x, y)):
             b["aa:%s:%s" % (x, y)] = aa(x, y, v)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """test_scripts: the reproduction scripts' arithmetic on small hand-made inputs whose answers
-are known — upload_use.py's phases and caps, tables.py's populations and per-run geometric
+are known — upload_use.py's phases and caps, focus_ticks.py's histograms, tables.py's populations and per-run geometric
 means (the same rules as tyrant-lab's study/compare.rs), by_capacity.py's per-leecher ratios
 and rank correlation, cdf.py's steps, and run-all.sh's calls of tyrant-lab (against a
 stub, with and without a testbed's HOSTS/EXEC/COLLECT). The committed data is checked separately
@@ -22,6 +22,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import by_capacity  # noqa: E402
 import cdf  # noqa: E402
+import focus_ticks  # noqa: E402
+
 import gnuplot  # noqa: E402
 import sweep  # noqa: E402
 import tables  # noqa: E402
@@ -127,6 +129,66 @@ class UploadUse(unittest.TestCase):
         self.assertIn("| 40- | 0.200 (0.200, 0.200) |", out)
         self.assertIn("| first | 0.800 (0.600, 1.000) |", out)
         self.assertIn("| later | 0.200 (0.200, 0.200) |", out)
+
+
+class FocusTicks(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="focus-ticks-")
+        with open(os.path.join(self.dir, "manifest.txt"), "w") as f:
+            f.write("# peer run=x id=p09 focus=true  (a comment, not a peer)\n"
+                    "peer run=c500-r1-tyrant-in-vanilla id=s0 role=seeder focus=false\n"
+                    "peer run=c500-r1-tyrant-in-vanilla id=p00 role=loop focus=true\n"
+                    "peer run=c500-r1-tyrant-in-vanilla id=p01 role=loop focus=false\n")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def stats(self, name, lines):
+        d = os.path.join(self.dir, "runs", "c500-r1-tyrant-in-vanilla", "stats")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, name), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        open(os.path.join(self.dir, "runs", "c500-r1-tyrant-in-vanilla", "done"), "w").close()
+
+    @staticmethod
+    def tick(t, have, peers, unchoked, us):
+        return "tick t=%s have=%d pieces=10 peers=%d unchoked=%d unchoking_us=%d" % (t, have, peers, unchoked, us)
+
+    def test_only_the_focus_peers_downloading_seconds_after_30_s_count(self):
+        self.stats("p00.txt", ["start up_kib=500",
+                               self.tick(29.9, 0, 5, 5, 5),     # start-up: left out
+                               self.tick(30.0, 1, 30, 20, 9),
+                               self.tick(31.0, 2, 30, 22, 9),
+                               "tick t=32.0 have=3 pieces=10 peers=x unchoked=1 unchoking_us=1",  # malformed
+                               self.tick(33.0, 10, 30, 1, 1)])  # finished (seeding): left out
+        self.stats("p00.j1.txt", [self.tick(40.0, 4, 31, 22, 8)])  # a rejoin counts
+        self.stats("p01.txt", [self.tick(40.0, 4, 7, 7, 7)])       # not the focus peer
+        self.stats("s0.txt", [self.tick(40.0, 4, 7, 7, 7)])
+        argv, sys.argv = sys.argv, ["focus_ticks.py", self.dir]
+        try:
+            focus_ticks.main()
+        finally:
+            sys.argv = argv
+        rows = [(r["rep"], r["variant"], r["field"], r["value"], r["ticks"])
+                for r in tables.read_tsv(os.path.join(self.dir, "focus-ticks.tsv"))]
+        self.assertEqual(rows, [
+            ("1", "tyrant-in-vanilla", "peers", "30", "2"), ("1", "tyrant-in-vanilla", "peers", "31", "1"),
+            ("1", "tyrant-in-vanilla", "unchoked", "20", "1"), ("1", "tyrant-in-vanilla", "unchoked", "22", "2"),
+            ("1", "tyrant-in-vanilla", "unchoking_us", "8", "1"), ("1", "tyrant-in-vanilla", "unchoking_us", "9", "2")])
+        data, tables.DATA = tables.DATA, os.path.dirname(self.dir)
+        try:
+            pooled, per_run = tables.focus_ticks(os.path.basename(self.dir))
+        finally:
+            tables.DATA = data
+        self.assertEqual(pooled[("tyrant-in-vanilla", "unchoked")], {20: 1, 22: 2})
+        self.assertEqual(per_run[("tyrant-in-vanilla", "unchoked")], [22])
+
+    def test_histogram_median_takes_the_lower_middle_value(self):
+        for med in (tables.hist_median, focus_ticks.median):
+            self.assertEqual(med({3: 1, 7: 1}), 3)
+            self.assertEqual(med({3: 1, 7: 2}), 7)
+            self.assertEqual(med({28: 5, 2: 4, 29: 1}), 28)
+            self.assertIsNone(med({}))
 
 
 class Tables(unittest.TestCase):
@@ -334,6 +396,8 @@ elif a[0] == "run":
     run = os.path.join(a[a.index("--out") + 1], "runs", "c100-r0-tyrant-in-vanilla")
     os.makedirs(os.path.join(run, "stats"), exist_ok=True)
     open(os.path.join(run, "stats", "p01.txt"), "w").write("start up_kib=10\\ndone t=5\\n")
+    open(os.path.join(a[a.index("--out") + 1], "manifest.txt"), "w").write(
+        "peer run=c100-r0-tyrant-in-vanilla id=p01 focus=true\\n")
     open(os.path.join(run, "done"), "w").close()
 """
 
@@ -342,7 +406,7 @@ elif a[0] == "run":
         here = os.path.dirname(os.path.abspath(__file__))
         repro = os.path.join(self.dir, "reproduction")
         os.makedirs(repro)
-        for name in ("run-all.sh", "upload_use.py"):
+        for name in ("run-all.sh", "upload_use.py", "focus_ticks.py"):
             shutil.copy(os.path.join(here, name), repro)
         with open(os.path.join(repro, "experiments.txt"), "w") as f:
             f.write("# a comment\nexp-a|3|single peers=30 caps=100 reps=1 seed=9 name=exp-a|claim\n")
@@ -380,6 +444,8 @@ elif a[0] == "run":
         data = os.path.join(self.dir, out)
         self.assertTrue(os.path.exists(os.path.join(data, "stats-summary.txt.gz")))
         self.assertTrue(os.path.exists(os.path.join(data, "upload-use.tsv")))
+        self.assertTrue(os.path.exists(os.path.join(data, "focus-ticks.tsv")))
+
 
     def test_testbed_variables_reach_plan_and_run_as_single_arguments(self):
         calls = self.run_all(HOSTS="h0@127.0.0.41,h1@127.0.0.42", EXEC="ssh -tt {host} cd {dir} &&",
