@@ -463,16 +463,28 @@ def focus_upload(name):
     return out
 
 
+def others(name):
+    """{variant: [seconds of each finished download of the leechers that are not the focus]}."""
+    out = {}
+    for r in read_csv(os.path.join(DATA, name, "results.csv")):
+        if r["focus"] != "1" and r["role"] != "seeder" and r["seconds"]:
+            out.setdefault(r["variant"], []).append(float(r["seconds"]))
+    return out
+
+
 def peers_table(exps, prefix):
     """Exploratory, after the runs: per cap, what the focus peer did with its upload. Its
     upload per download as a share of its cap, and, over its seconds while downloading, how
     many peers it unchoked and how many unchoked it (median of the pooled seconds, with the
-    range of per-run medians). `vanilla` pools both arms' baselines (one plan run twice)."""
+    range of per-run medians). `vanilla` pools both arms' baselines (one plan run twice).
+    Last, per arm, what the other leechers finished: downloads (median seconds) in the
+    baseline, then beside the tyrant."""
     points = [p for p in sweep_points(exps, prefix) if p["row"]]
     arms = [a for a in SWEEP_ARMS if any(p["arm"] == a for p in points)]
     cols = ["vanilla"] + arms
     out = ("| cap KiB/s | upload ÷ cap per download, median: %s | peers it unchokes: %s | "
-           "peers unchoking it: %s | connected peers |\n|---|---|---|---|---|\n") % ((" / ".join(cols),) * 3)
+           "peers unchoking it: %s | connected peers | other leechers' downloads (median s), "
+           "baseline → tyrant arm: %s |\n|---|---|---|---|---|---|\n") % ((" / ".join(cols),) * 3 + ("; ".join(arms),))
     for cap in sorted({p["cap"] for p in points}):
         here = {p["arm"]: p["name"] for p in points if p["cap"] == cap}
         use, ticks = {}, {}
@@ -501,6 +513,14 @@ def peers_table(exps, prefix):
         cells = [" / ".join("%.2f" % statistics.median(use[c]) if use.get(c) else "-" for c in cols)]
         cells += [" / ".join(count(c, f) for c in cols) for f in ("unchoked", "unchoking_us")]
         cells.append(" / ".join(count(c, "peers") for c in cols))
+        moved = []
+        for arm in arms:
+            o = others(here[arm]) if arm in here else {}
+            b, t = o.get("vanilla-in-vanilla", []), o.get("tyrant-in-vanilla", [])
+            moved.append("{:,} ({:.1f}) → {:,} ({:.1f})".format(len(b), statistics.median(b), len(t), statistics.median(t))
+                         if b and t else "-")
+        cells.append("; ".join(moved))
+
         out += "| %g | %s |\n" % (cap, " | ".join(cells))
     return out
 
