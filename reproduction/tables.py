@@ -36,6 +36,8 @@ DATA = os.path.join(ROOT, "reproduction", "data")
 sys.dont_write_bytecode = True  # importing by_capacity must not litter reproduction/
 sys.path.insert(0, os.path.join(ROOT, "reproduction"))
 import by_capacity  # noqa: E402
+import focus_ticks as ft  # noqa: E402
+
 
 
 def experiments():
@@ -440,17 +442,8 @@ def focus_ticks(name):
         pooled.setdefault(key, {})[v] = pooled.setdefault(key, {}).get(v, 0) + n
         h = runs.setdefault(key, {}).setdefault(r["run"], {})
         h[v] = h.get(v, 0) + n
-    return pooled, {k: [hist_median(h) for h in rs.values()] for k, rs in runs.items()}
+    return pooled, {k: [ft.median(h) for h in rs.values()] for k, rs in runs.items()}
 
-
-def hist_median(hist):
-    """The median of a {value: count} histogram (the lower middle value for an even count)."""
-    total, seen = sum(hist.values()), 0
-    for v in sorted(hist):
-        seen += hist[v]
-        if 2 * seen >= total:
-            return v
-    return None
 
 
 def focus_upload(name):
@@ -508,7 +501,7 @@ def peers_table(exps, prefix):
             if not h or not h[1]:
                 return "-"
             lo, hi = min(h[1]), max(h[1])
-            return "%d (%s)" % (hist_median(h[0]), lo if lo == hi else "%d–%d" % (lo, hi))
+            return "%d (%s)" % (ft.median(h[0]), lo if lo == hi else "%d–%d" % (lo, hi))
 
         cells = [" / ".join("%.2f" % statistics.median(use[c]) if use.get(c) else "-" for c in cols)]
         cells += [" / ".join(count(c, f) for c in cols) for f in ("unchoked", "unchoking_us")]
